@@ -1,0 +1,1 @@
+"""The conformance suite: runs inside the guest kernel (or on the host with --kernel host)."""

@@ -1,0 +1,1 @@
+"""Finding, fetching and preparing kernels: spec -> kernel on disk."""

@@ -1,0 +1,27 @@
+"""The list of Debian kernels available now, resolved live from the archive's index."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from .apt import INDEX_MAX_AGE, PrivateApt
+from .debian import DebianKernel, parse_index
+
+
+def load(cache_dir: Path, max_age: float = INDEX_MAX_AGE,
+         notice: Callable[[str], None] = print) -> tuple[PrivateApt, list[DebianKernel]]:
+    """Refresh the index when stale, then parse it (the parse is cached per index version)."""
+    apt = PrivateApt(cache_dir / "apt")
+    apt.update(max_age=max_age, notice=notice)
+    signature = apt.index_signature()
+    parsed = cache_dir / "apt" / "kernels.json"
+    if parsed.exists():
+        data = json.loads(parsed.read_text())
+        if data.get("signature") == signature:
+            return apt, [DebianKernel.from_json(k) for k in data["kernels"]]
+    kernels = parse_index(apt.indexes())
+    tmp = parsed.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"signature": signature, "kernels": [k.to_json() for k in kernels]}))
+    tmp.replace(parsed)
+    return apt, kernels

@@ -1,0 +1,168 @@
+"""Fetch a Debian kernel into the cache, atomically and once, and make it bootable.
+
+A cached kernel is a folder kernels/IDENT/ holding the unpacked packages and meta.json.
+It is built in a temporary folder and renamed into place only when complete, so a
+download killed halfway leaves nothing a later run would use; a per-kernel lock makes
+two runs fetching the same kernel wait for each other instead of clashing.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import lzma
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from otns.errors import InfraError
+
+from .apt import PrivateApt
+from .debian import DebianKernel
+from .image import inspect_image
+from .local import LocalKernel, config_for
+
+# Modules the guest may need at boot: transports, the console, overlayfs for writable /tmp.
+_GUEST_MODULE_DIRS = ("fs/9p", "net/9p", "fs/fuse", "fs/overlayfs", "fs/netfs")
+_GUEST_MODULE_WORDS = ("virtio",)
+
+
+@contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"otns: waiting for another run that is fetching {path.stem}", flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _find_image(root: Path) -> Path | None:
+    for pattern in ("boot/vmlinuz-*", "usr/lib/modules/*/vmlinuz", "lib/modules/*/vmlinuz"):
+        found = sorted(root.glob(pattern))
+        if found:
+            return found[0]
+    return None
+
+
+def _prepare_modules(moddir: Path) -> None:
+    """Decompress the modules the guest needs and index them (busybox insmod cannot read .ko.xz)."""
+    release = moddir.name
+    root = moddir.parent.parent.parent  # ROOT/lib/modules/R
+    if root.name == "usr":
+        root = root.parent
+        if not (root / "lib").exists():
+            (root / "lib").symlink_to("usr/lib")  # depmod -b wants ROOT/lib/modules
+    kernel_dir = moddir / "kernel"
+    if kernel_dir.is_dir():
+        for comp in kernel_dir.rglob("*.ko.xz"):
+            rel = comp.relative_to(kernel_dir).as_posix()
+            if rel.startswith(_GUEST_MODULE_DIRS) or any(w in comp.name for w in _GUEST_MODULE_WORDS):
+                plain = comp.with_suffix("")
+                plain.write_bytes(lzma.decompress(comp.read_bytes()))
+                comp.unlink()
+    r = subprocess.run(["depmod", "-b", str(root), release], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise InfraError(f"depmod failed for {release}: {r.stderr.strip()[:200]}")
+    # Dependencies of what we decompressed (e.g. netfs for 9p) must be plain too.
+    dep = (moddir / "modules.dep").read_text()
+    needed = set()
+    for line in dep.splitlines():
+        target, _, deps = line.partition(":")
+        if target.endswith(".ko"):
+            needed.update(d for d in deps.split() if d.endswith(".ko.xz"))
+    for rel in needed:
+        comp = moddir / rel
+        if comp.exists():
+            comp.with_suffix("").write_bytes(lzma.decompress(comp.read_bytes()))
+            comp.unlink()
+    if needed:
+        subprocess.run(["depmod", "-b", str(root), release], capture_output=True, check=False)
+
+
+def _local_from_cache(folder: Path, kernel: DebianKernel) -> LocalKernel:
+    meta = json.loads((folder / "meta.json").read_text())
+    image = folder / meta["image"]
+    config, moddir = config_for(image, meta["release"])
+    return LocalKernel(image=image, release=meta["release"], source=describe(kernel),
+                       config=config, moddir=moddir)
+
+
+def describe(kernel: DebianKernel) -> str:
+    return f"debian {kernel.debian_version} {kernel.flavour} ({', '.join(kernel.suites)})"
+
+
+def cached_folder(cache_dir: Path, kernel: DebianKernel) -> Path:
+    return cache_dir / "kernels" / kernel.ident
+
+
+def is_cached(cache_dir: Path, kernel: DebianKernel) -> bool:
+    return (cached_folder(cache_dir, kernel) / "meta.json").is_file()
+
+
+def fetch(cache_dir: Path, apt: PrivateApt, kernel: DebianKernel, show_progress: bool = True) -> LocalKernel:
+    final = cached_folder(cache_dir, kernel)
+    start = time.monotonic()
+    with _locked(cache_dir / "kernels" / f"{kernel.ident}.lock"):
+        if (final / "meta.json").is_file():
+            return _local_from_cache(final, kernel)
+        total = sum(p.size for p in kernel.packages())
+        free = shutil.disk_usage(cache_dir).free
+        if free < total * 4:
+            raise InfraError(f"not enough free disk in {cache_dir}: {free >> 20} MiB free, "
+                             f"about {(total * 4) >> 20} MiB needed for {kernel.release}")
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{kernel.ident}-", dir=final.parent))
+        try:
+            debs = _download(apt, kernel, tmp / "debs", show_progress)
+            root = tmp / "root"
+            for deb in debs:
+                r = subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], capture_output=True, text=True)
+                if r.returncode != 0:
+                    if "No space left" in r.stderr:
+                        raise InfraError(f"disk full while unpacking {deb.name}")
+                    raise InfraError(f"cannot unpack {deb.name}: {r.stderr.strip()[:200]}")
+            shutil.rmtree(tmp / "debs")
+            image = _find_image(root)
+            if image is None:
+                raise InfraError(f"no kernel image inside {kernel.kernel_pkg.name}")
+            info = inspect_image(image)
+            _, moddir = config_for(image, info.release)
+            if moddir is not None and (moddir / "kernel").is_dir():
+                _prepare_modules(moddir)
+            meta = {"image": image.relative_to(tmp).as_posix(), "release": info.release,
+                    "kernel": kernel.to_json(), "fetched": time.time()}
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+            os.rename(tmp, final)
+        except OSError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if e.errno == errno.ENOSPC:
+                raise InfraError(f"disk full while preparing {kernel.release} in {cache_dir}") from None
+            raise
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    local = _local_from_cache(final, kernel)
+    local.fetch_seconds = time.monotonic() - start
+    return local
+
+
+def _download(apt: PrivateApt, kernel: DebianKernel, dest: Path, show_progress: bool) -> list[Path]:
+    pkgs = kernel.packages()
+    total = sum(p.size for p in pkgs)
+    if not show_progress:
+        return apt.download(pkgs, dest)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("[bold]fetch[/] {task.description}"), BarColumn(),
+                  TextColumn("{task.percentage:>5.1f}%"), TimeRemainingColumn(),
+                  transient=True) as progress:
+        task = progress.add_task(f"{kernel.release} ({total >> 20} MiB)", total=100.0)
+        files = apt.download(pkgs, dest, lambda pct: progress.update(task, completed=pct))
+        progress.update(task, completed=100.0)
+    return files

@@ -1,0 +1,90 @@
+"""Kernel specs as users type them, and their resolution to a kernel on disk.
+
+debian:latest | debian:7.2 | debian:7.0.12 | debian:7.3-rc7   (with a flavour)
+PATH to a bzImage/vmlinuz | PATH to a kernel build tree | an installed release name | host
+"""
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+from otns.errors import BadInput
+
+from .debian import FLAVOURS
+from .image import inspect_image, read_config
+from .local import LocalKernel, config_for
+
+BUILD_TREE_IMAGE = "arch/x86/boot/bzImage"
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    kind: str  # debian | image | tree | host
+    value: str  # version query, path, or ""
+    flavour: str = "cloud"
+
+    def __str__(self) -> str:
+        if self.kind == "debian":
+            return f"debian:{self.value}" + ("" if self.flavour == "cloud" else f" ({self.flavour})")
+        return self.value or self.kind
+
+
+def parse_spec(text: str, flavour: str = "cloud") -> KernelSpec:
+    if flavour not in FLAVOURS:
+        raise BadInput(f"unknown flavour {flavour!r}; choose one of {', '.join(FLAVOURS)}")
+    text = text.strip()
+    if not text:
+        raise BadInput("empty kernel spec")
+    if text == "host":
+        return KernelSpec("host", "")
+    if text.startswith("debian:"):
+        query = text.split(":", 1)[1]
+        if not query:
+            raise BadInput("debian: needs a version, e.g. debian:latest or debian:7.2")
+        return KernelSpec("debian", query, flavour)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if (path / BUILD_TREE_IMAGE).is_file():
+            return KernelSpec("tree", str(path.resolve()))
+        raise BadInput(f"{text} is a folder but not a built kernel tree (no {BUILD_TREE_IMAGE})")
+    if path.exists():
+        return KernelSpec("image", str(path.resolve()))
+    installed = installed_image(text)
+    if installed is not None:
+        return KernelSpec("image", str(installed))
+    if "/" in text or text.startswith("."):
+        raise BadInput(f"kernel file not found: {text}")
+    raise BadInput(f"unknown kernel spec {text!r}: not a file, a build tree, an installed release, "
+                   "'host' or debian:VERSION")
+
+
+def installed_image(release: str) -> Path | None:
+    for cand in (Path("/boot") / f"vmlinuz-{release}", Path("/usr/lib/modules") / release / "vmlinuz",
+                 Path("/lib/modules") / release / "vmlinuz"):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def local_kernel(spec: KernelSpec) -> LocalKernel:
+    """Resolve a non-Debian spec to a kernel on disk (Debian specs go through kernels.fetch)."""
+    if spec.kind == "host":
+        return LocalKernel(image=None, release=platform.release(), source="host")
+    if spec.kind == "tree":
+        tree = Path(spec.value)
+        info = inspect_image(tree / BUILD_TREE_IMAGE)
+        cfg_path = tree / ".config"
+        config = read_config(cfg_path) if cfg_path.is_file() else None
+        return LocalKernel(image=info.path, release=info.release, source=f"tree {tree}",
+                           config=config, extra={"tree": str(tree)})
+    if spec.kind == "image":
+        path = Path(spec.value)
+        if not os.access(path, os.R_OK):
+            raise BadInput(f"cannot read kernel file {path}")
+        info = inspect_image(path)
+        config, moddir = config_for(path, info.release)
+        return LocalKernel(image=path, release=info.release, source=f"image {path}",
+                           config=config, moddir=moddir)
+    raise BadInput(f"cannot resolve {spec} locally")

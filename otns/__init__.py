@@ -1,0 +1,1 @@
+"""otns: a conformance suite for Linux OPEN_TREE_NAMESPACE."""

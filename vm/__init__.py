@@ -1,0 +1,1 @@
+"""Booting a kernel with virtme-ng and getting results out."""

@@ -1,0 +1,63 @@
+"""KVM or TCG: decided by a real tiny boot, once per machine.
+
+/dev/kvm can exist and KVM_CREATE_VM succeed while every real guest dies (broken nested
+virtualisation), so only a boot tells. The verdict is cached per host kernel, QEMU and CPU.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from .boot import BootRequest, _boot_once
+
+PROBE_TIMEOUT = 90.0
+
+
+def _machine_key() -> str:
+    try:
+        qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True,
+                              text=True).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        qemu = "no-qemu"
+    cpu = ""
+    try:
+        cpu = next(ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return hashlib.sha256(f"{platform.release()}|{qemu}|{cpu}".encode()).hexdigest()[:16]
+
+
+def kvm_usable(cache_dir: Path, template: BootRequest, notice: Callable[[str], None] = print) -> bool:
+    """Whether KVM really boots guests here; probes with the kernel about to be used."""
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False
+    cache = cache_dir / "kvm-probe.json"
+    key = _machine_key()
+    if cache.exists():
+        data = json.loads(cache.read_text())
+        if data.get("key") == key:
+            return bool(data["kvm"])
+    with tempfile.TemporaryDirectory(prefix="otns-kvm-probe-", dir=cache_dir) as tmp:
+        probe = replace(template, command="true", accel="kvm", timeout=PROBE_TIMEOUT, stream=None,
+                        rwdir=Path(tmp), console_log=Path(tmp) / "console.log")
+        start = time.monotonic()
+        result = _boot_once(probe)
+    ok = result.status == "exited" and result.exit_code == 0
+    text = result.console + result.guest_output
+    kvm_fault = any(s in text for s in ("KVM", "kvm", "MSR"))
+    if ok or kvm_fault or result.status == "hung":
+        tmpfile = cache.with_suffix(".tmp")
+        tmpfile.write_text(json.dumps({"key": key, "kvm": ok, "seconds": time.monotonic() - start,
+                                       "when": time.time()}))
+        tmpfile.replace(cache)
+    if not ok:
+        notice("otns: KVM is present but a test boot failed; using TCG (software emulation, slower)")
+    return ok

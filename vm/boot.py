@@ -1,0 +1,198 @@
+"""Boot a kernel under virtme-ng, run one command in it, and say what happened.
+
+The guest's stdout is streamed to the caller; the kernel console (vng -v sends it to
+stderr) goes to a log file and is scanned for panics and oopses. A timeout kills the
+whole process group (vng, QEMU, virtiofsd), as does Ctrl-C or SIGTERM.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kernels.local import LocalKernel
+from otns.errors import InfraError
+
+from . import console as con
+
+# vng exits 255 when the guest died or its status channel was lost.
+VNG_LOST = 255
+# A boot that dies before the kernel printed its banner is retried this often (a known vng flake).
+EARLY_DEATH_RETRIES = 2
+
+
+@dataclass
+class BootRequest:
+    kernel: LocalKernel
+    command: str
+    rwdir: Path
+    console_log: Path
+    accel: str = "tcg"  # kvm | tcg
+    cpus: int = 2
+    memory: str = "1G"
+    timeout: float = 600.0
+    transport: str | None = None  # virtiofs | 9p | None (let vng choose)
+    path_prefix: list[str] = field(default_factory=list)  # folders to put first on vng's PATH
+    vng_home: Path | None = None  # HOME for vng, so a user's vng config cannot change the run
+    stream: Callable[[str], None] | None = None
+
+
+@dataclass
+class BootResult:
+    status: str  # exited | hung | crashed | no-boot
+    exit_code: int | None
+    seconds: float
+    console: str
+    guest_output: str
+    reports: list[str]
+    attempts: int = 1
+
+    @property
+    def reason(self) -> str:
+        if self.status == "hung":
+            return "the guest did not finish before the timeout"
+        if self.status == "crashed":
+            return self.reports[0].splitlines()[0] if self.reports else "kernel crash"
+        if self.status == "no-boot":
+            return no_boot_reason(self.console)
+        return f"guest command exited {self.exit_code}"
+
+
+def no_boot_reason(console: str) -> str:
+    if not console.strip():
+        return "QEMU printed nothing: it did not start the kernel"
+    if "Linux version" not in console:
+        return f"the kernel never started: {con.tail(console, 3).strip()}"
+    return f"the guest died before running the command: {con.tail(console, 3).strip()}"
+
+
+def vng_command(req: BootRequest, dry_run: bool = False) -> list[str]:
+    cmd = ["vng", "-r", str(req.kernel.image), "--verbose",
+           "--cpus", str(req.cpus), "--memory", req.memory, "--rwdir", str(req.rwdir)]
+    if req.accel == "tcg":
+        cmd.append("--disable-kvm")
+    if req.transport == "9p":
+        cmd.append("--force-9p")
+    if dry_run:
+        cmd.append("--dry-run")
+    cmd += ["--exec", req.command]
+    return cmd
+
+
+def vng_env(req: BootRequest) -> dict[str, str]:
+    env = dict(os.environ)
+    if req.path_prefix:
+        env["PATH"] = os.pathsep.join([*req.path_prefix, env.get("PATH", "")])
+    # vng must come from the same environment as otns.
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = venv_bin + os.pathsep + env["PATH"]
+    if req.vng_home:
+        req.vng_home.mkdir(parents=True, exist_ok=True)
+        env["HOME"] = str(req.vng_home)
+        env.pop("XDG_CONFIG_HOME", None)
+    return env
+
+
+def qemu_command(req: BootRequest) -> str:
+    """The QEMU command vng would run, from vng's own --dry-run (boots nothing)."""
+    r = subprocess.run(vng_command(req, dry_run=True), capture_output=True, text=True,
+                       env=vng_env(req), timeout=120)
+    lines = [ln for ln in r.stdout.splitlines() if "qemu-system" in ln]
+    if r.returncode != 0 or not lines:
+        raise InfraError(f"vng --dry-run failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
+    return lines[-1]
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            # The group may outlive its leader (virtiofsd, QEMU): keep going until it is gone.
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _pump(stream, sink: list[str], forward: Callable[[str], None] | None, log) -> None:
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", "replace")
+        sink.append(line)
+        if log is not None:
+            log.write(line)
+            log.flush()
+        if forward is not None:
+            forward(line)
+
+
+def _boot_once(req: BootRequest) -> BootResult:
+    req.console_log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = vng_command(req)
+    start = time.monotonic()
+    out_lines: list[str] = []
+    con_lines: list[str] = []
+    with open(req.console_log, "w") as log:
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=vng_env(req), start_new_session=True)
+        except FileNotFoundError:
+            raise InfraError("vng not found: run the README's setup (it installs virtme-ng)") from None
+        pumps = [threading.Thread(target=_pump, args=(proc.stdout, out_lines, req.stream, None), daemon=True),
+                 threading.Thread(target=_pump, args=(proc.stderr, con_lines, None, log), daemon=True)]
+        for t in pumps:
+            t.start()
+        hung = False
+        try:
+            proc.wait(timeout=req.timeout)
+        except subprocess.TimeoutExpired:
+            hung = True
+        finally:
+            # Always: on timeout, on Ctrl-C, on SIGTERM (raised as an exception by the CLI).
+            _kill_group(proc)
+        for t in pumps:
+            t.join(timeout=5)
+        if hung:
+            log.write(f"\n[otns] killed after the {req.timeout:.0f} s timeout\n")
+    seconds = time.monotonic() - start
+    console, output = "".join(con_lines), "".join(out_lines)
+    reports = con.crash_reports(console)
+    code = None if hung else proc.returncode
+    if con.is_crash(console):
+        status = "crashed"
+    elif hung:
+        status = "hung"
+    elif code == VNG_LOST and not output.strip():
+        status = "no-boot"
+    else:
+        status = "exited"
+    return BootResult(status, code, seconds, console, output, reports)
+
+
+def boot(req: BootRequest, notice: Callable[[str], None] = print) -> BootResult:
+    attempts = 0
+    while True:
+        attempts += 1
+        result = _boot_once(req)
+        result.attempts = attempts
+        early = result.status == "no-boot" and "Linux version" not in result.console
+        if early and attempts <= EARLY_DEATH_RETRIES:
+            notice(f"otns: vng died before the kernel started ({no_boot_reason(result.console)}); "
+                   f"retrying ({attempts}/{EARLY_DEATH_RETRIES})")
+            continue
+        return result
+
+
+def shell_join(cmd: list[str]) -> str:
+    return " ".join(shlex.quote(c) for c in cmd)

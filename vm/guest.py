@@ -1,0 +1,73 @@
+"""Runs inside the guest: make a writable /tmp, run the conformance suite, leave results.
+
+Started by vm.boot as `python -m vm.guest --results DIR -- [pytest args]`. Everything it
+writes goes to DIR, the one folder the host shares read-write.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CONFORMANCE = Path(__file__).resolve().parent.parent / "conformance"
+
+
+def writable(path: str) -> bool:
+    try:
+        tempfile.TemporaryFile(dir=path).close()
+        return True
+    except OSError:
+        return False
+
+
+def prepare_tmp(results: Path) -> None:
+    """Without overlayfs (a module-less kernel) the host's /tmp is read-only in the guest."""
+    if writable("/tmp"):
+        return
+    if str(results).startswith("/tmp/"):
+        # A tmpfs on /tmp would hide the results folder: use one under /run instead.
+        os.makedirs("/run/otns-tmp", exist_ok=True)
+        os.environ["TMPDIR"] = "/run/otns-tmp"
+        return
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777", "otns-tmp", "/tmp"], check=True)
+
+
+def pytest_args(results: Path, extra: list[str]) -> list[str]:
+    args = [str(CONFORMANCE), "-p", "no:cacheprovider", "-o", "junit_family=xunit2",
+            f"--junitxml={results / 'junit.xml'}", f"--otns-features={results / 'features.json'}",
+            "-rfEs", "--color=yes"]
+    # Plugin autoload is off for speed; load xdist only when parallelism is asked for.
+    if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in extra):
+        args += ["-p", "xdist.plugin"]
+    return args + extra
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="vm.guest")
+    ap.add_argument("--results", required=True, type=Path)
+    ap.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    ns = ap.parse_args(argv)
+    extra = ns.pytest_args[1:] if ns.pytest_args[:1] == ["--"] else ns.pytest_args
+    prepare_tmp(ns.results)
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    import pytest
+
+    start = time.monotonic()
+    rc = int(pytest.main(pytest_args(ns.results, extra)))
+    info = {"release": platform.release(), "pytest_exit": rc, "suite_seconds": time.monotonic() - start,
+            "cpus": os.cpu_count()}
+    tmp = ns.results / "guest.json.tmp"
+    tmp.write_text(json.dumps(info))
+    tmp.replace(ns.results / "guest.json")
+    sys.stdout.flush()
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

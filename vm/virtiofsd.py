@@ -1,0 +1,85 @@
+"""Make the Rust virtiofsd available to virtme-ng, on Debian 12 and 13 alike.
+
+Debian 13 packages it; Debian 12 has none, and trixie's build needs trixie's glibc. So we
+unpack trixie's virtiofsd with the few libraries it links into the cache and put a wrapper
+that runs it through that glibc's loader first on virtme-ng's PATH.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from kernels.apt import PrivateApt
+from otns.errors import InfraError
+
+_SYSTEM_PATHS = ("/usr/libexec/virtiofsd", "/usr/lib/virtiofsd/virtiofsd", "/usr/lib/virtiofsd")
+_PACKAGES = ("virtiofsd", "libc6", "libcap-ng0", "libseccomp2", "libgcc-s1")
+_SUITE = "trixie"
+
+
+def _works(path: str) -> bool:
+    try:
+        return subprocess.run([path, "--version"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def system_virtiofsd() -> str | None:
+    for path in (shutil.which("virtiofsd"), *_SYSTEM_PATHS):
+        if path and os.access(path, os.X_OK) and _works(path):
+            return path
+    return None
+
+
+def ensure(cache_dir: Path, apt: PrivateApt) -> Path | None:
+    """A folder to put first on PATH so virtme-ng finds a working virtiofsd; None if the system has one."""
+    if system_virtiofsd():
+        return None
+    tool = cache_dir / "tools" / "virtiofsd"
+    wrapper = tool / "bin" / "virtiofsd"
+    if wrapper.exists() and _works(str(wrapper)):
+        return wrapper.parent
+    tool.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-virtiofsd-", dir=tool.parent))
+    try:
+        apt.update()
+        names = [f"{p}/{_SUITE}" for p in _PACKAGES]
+        debs = _download_names(apt, names, tmp / "debs")
+        root = tmp / "root"
+        for deb in debs:
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, capture_output=True)
+        shutil.rmtree(tmp / "debs")
+        final_root = tool / "root"
+        script = (
+            "#!/bin/sh\n"
+            f'R="{final_root}"\n'
+            'exec "$R/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" '
+            '--library-path "$R/usr/lib/x86_64-linux-gnu" "$R/usr/libexec/virtiofsd" "$@"\n'
+        )
+        (tmp / "bin").mkdir()
+        (tmp / "bin" / "virtiofsd").write_text(script)
+        (tmp / "bin" / "virtiofsd").chmod(0o755)
+        shutil.rmtree(tool, ignore_errors=True)
+        os.rename(tmp, tool)
+    except (subprocess.CalledProcessError, OSError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InfraError(f"cannot set up virtiofsd from Debian {_SUITE}: {e}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if not _works(str(wrapper)):
+        raise InfraError(f"the virtiofsd unpacked into {tool} does not run")
+    return wrapper.parent
+
+
+def _download_names(apt: PrivateApt, names: list[str], dest: Path) -> list[Path]:
+    dest.mkdir(parents=True)
+    r = subprocess.run(["apt-get", *apt.options(), "-q", "download", *names], cwd=dest,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.startswith("E:")]
+        raise InfraError(f"cannot download virtiofsd: {lines[0] if lines else r.returncode}")
+    return sorted(dest.glob("*.deb"))
