@@ -91,7 +91,7 @@ class PrivateApt:
 
     def _lists(self) -> list[tuple[str, Path]]:
         out = subprocess.run(["apt-get", *self.options(), "indextargets", "--format",
-                              "$(CREATED_BY)\t$(CODENAME)\t$(FILENAME)"],
+                              "$(CREATED_BY)\t$(RELEASE)\t$(FILENAME)"],
                              capture_output=True, text=True).stdout
         found = []
         for line in out.splitlines():

@@ -61,3 +61,13 @@ def kvm_usable(cache_dir: Path, template: BootRequest, notice: Callable[[str], N
     if not ok:
         notice("otns: KVM is present but a test boot failed; using TCG (software emulation, slower)")
     return ok
+
+
+def cached_verdict(cache_dir: Path) -> bool:
+    """The last probe's verdict on this machine, without probing (False when unknown)."""
+    cache = cache_dir / "kvm-probe.json"
+    try:
+        data = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        return False
+    return data.get("key") == _machine_key() and bool(data.get("kvm"))

@@ -1,0 +1,139 @@
+"""The otns command line: `otns run`, `otns kernels list`."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from kernels import catalog, fetch
+from kernels.debian import FLAVOURS
+from kernels.spec import parse_spec
+
+from .errors import EXIT_USAGE, OtnsError
+from .paths import default_cache_dir
+from .run import RunOptions, check_kernel_only, dry_run, execute
+
+DEFAULT_KERNEL = "debian:latest"
+EXIT_INTERRUPTED = 130
+
+err = Console(stderr=True, highlight=False)
+
+
+def _notice(msg: str) -> None:
+    err.print(msg, markup=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="otns", description="Conformance suite for Linux OPEN_TREE_NAMESPACE.")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="where kernels, the Debian index and tools are cached (default: $XDG_CACHE_HOME/otns)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="boot a kernel and run the conformance suite in it",
+                       description="Boot a kernel under virtme-ng, run conformance/ in it, print a verdict. "
+                                   "Arguments after -- go to pytest in the guest.")
+    r.add_argument("--kernel", "-r", default=DEFAULT_KERNEL,
+                   help="debian:latest | debian:7.2 | debian:7.0.12 | debian:7.3-rc7 | PATH to an image | "
+                        "PATH to a build tree | installed release | host (default: %(default)s)")
+    r.add_argument("--flavour", choices=FLAVOURS, default="cloud", help="Debian kernel flavour (default: cloud)")
+    r.add_argument("--cpus", type=int, default=2, help="guest CPUs (default: 2)")
+    r.add_argument("--memory", default="1G", help="guest memory (default: 1G)")
+    r.add_argument("--timeout", type=float, default=300.0, help="seconds before a guest counts as hung (default: 300)")
+    r.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
+                   help="auto: KVM if a test boot works on this machine, else TCG")
+    r.add_argument("--results", type=Path, default=None, help="results folder (default: results/RELEASE-TIME-PID)")
+    r.add_argument("-k", dest="keyword", default=None, help="only tests matching this pytest -k expression")
+    r.add_argument("--ktap", action="store_true", help="print KTAP on stdout (live output goes to stderr)")
+    r.add_argument("--require-feature", action="store_true",
+                   help="a kernel without OPEN_TREE_NAMESPACE does not conform (exit 1)")
+    r.add_argument("--dry-run", action="store_true", help="print the vng and QEMU commands; boot nothing")
+    r.add_argument("pytest_args", nargs="*", help="extra pytest arguments for the guest (after --)")
+
+    k = sub.add_parser("kernels", help="Debian kernels available now")
+    ksub = k.add_subparsers(dest="kcommand", required=True)
+    kl = ksub.add_parser("list", help="a table of the Debian kernels in the archive's index")
+    kl.add_argument("--all", action="store_true", help="every package version of both flavours")
+    kl.add_argument("--flavour", choices=FLAVOURS, default="cloud")
+    return p
+
+
+def cmd_run(args: argparse.Namespace, cache_dir: Path) -> int:
+    extra = list(args.pytest_args)
+    if args.keyword:
+        extra = ["-k", args.keyword, *extra]
+    opts = RunOptions(spec=parse_spec(args.kernel, args.flavour), cache_dir=cache_dir, results=args.results,
+                      cpus=args.cpus, memory=args.memory, timeout=args.timeout, accel=args.accel,
+                      pytest_args=extra, dry_run=args.dry_run, show_progress=err.is_terminal)
+    check_kernel_only(opts)
+    if args.dry_run:
+        from .run import resolve_kernel
+        return dry_run(opts, resolve_kernel(opts, _notice), print)
+    live = sys.stderr if args.ktap else sys.stdout
+
+    def stream(line: str) -> None:
+        live.write(line)
+        live.flush()
+
+    summary, folder = execute(opts, _notice, stream)
+    if args.ktap:
+        sys.stdout.write((folder / "ktap.txt").read_text())
+        sys.stdout.flush()
+    d = summary.durations
+    timing = f"fetch {d['fetch']:.1f}s, boot {d['boot']:.1f}s, suite {d['suite']:.1f}s, total {d['total']:.1f}s"
+    err.print(f"{summary.release} ({summary.source}, {summary.accel}): {timing}", markup=False)
+    if summary.detail and summary.verdict.value not in ("CONFORMS",):
+        err.print(f"  {summary.detail}", markup=False)
+    err.print(f"[bold]{summary.verdict_line()}[/]  results: {folder}")
+    return summary.exit_code(args.require_feature)
+
+
+def cmd_kernels_list(args: argparse.Namespace, cache_dir: Path) -> int:
+    _, kernels = catalog.load(cache_dir, notice=_notice)
+    rows = kernels if args.all else [k for k in kernels if k.flavour == args.flavour]
+    if not args.all:
+        newest: dict[str, object] = {}
+        for k in rows:  # oldest first, so the last one per upstream version wins
+            newest[k.upstream] = k
+        rows = list(newest.values())
+    table = Table(title=f"Debian kernels ({'all' if args.all else args.flavour})")
+    for col in ("version", "package version", "release", "flavour", "suite", "cached"):
+        table.add_column(col)
+    for k in rows:
+        table.add_row(k.upstream, k.debian_version, k.release, k.flavour, ", ".join(k.suites),
+                      "yes" if fetch.is_cached(cache_dir, k) else "")
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    return 0
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _sigterm)
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+    cache_dir = (args.cache_dir or default_cache_dir()).resolve()
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        if args.command == "run":
+            return cmd_run(args, cache_dir)
+        return cmd_kernels_list(args, cache_dir)
+    except OtnsError as e:
+        err.print(f"otns: error: {e}", markup=False)
+        return e.exit_code
+    except KeyboardInterrupt:
+        err.print("otns: interrupted; the guest was stopped", markup=False)
+        return EXIT_INTERRUPTED
+    except OSError as e:
+        err.print(f"otns: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), markup=False)
+        return EXIT_USAGE if e.errno in (2, 13, 20, 21) else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Results of one kernel: test outcomes from JUnit XML, KTAP, summary.json, the verdict."""
+from __future__ import annotations
+
+import enum
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import EXIT_CONFORMS, EXIT_CRASH, EXIT_INFRA, EXIT_NONCONFORMING, EXIT_USAGE
+
+
+class Outcome(str, enum.Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+    ERROR = "error"  # the test harness broke, not the kernel
+
+
+@dataclass
+class TestResult:
+    name: str  # conformance/test_x.py::test_y[param]
+    outcome: Outcome
+    seconds: float = 0.0
+    message: str = ""
+
+
+def _nodeid(case: ET.Element) -> str:
+    classname, name = case.get("classname", ""), case.get("name", "")
+    parts = classname.split(".")
+    # pytest writes classname "conformance.test_file[.Class]"; turn it back into a node id.
+    mod_end = next((i for i, p in enumerate(parts) if p.startswith("test_")), len(parts) - 1)
+    path = "/".join(parts[: mod_end + 1]) + ".py"
+    rest = parts[mod_end + 1:]
+    return "::".join([path, *rest, name])
+
+
+def parse_junit(path: Path) -> list[TestResult]:
+    root = ET.parse(path).getroot()
+    results = []
+    for case in root.iter("testcase"):
+        outcome, message = Outcome.PASS, ""
+        for child in case:
+            if child.tag == "failure":
+                outcome, message = Outcome.FAIL, child.get("message") or (child.text or "")
+            elif child.tag == "error":
+                outcome, message = Outcome.ERROR, child.get("message") or (child.text or "")
+            elif child.tag == "skipped":
+                outcome, message = Outcome.SKIP, child.get("message") or (child.text or "")
+        results.append(TestResult(_nodeid(case), outcome, float(case.get("time", 0) or 0), message))
+    return results
+
+
+def counts(results: list[TestResult]) -> dict[str, int]:
+    c = {o.value: 0 for o in Outcome}
+    for r in results:
+        c[r.outcome.value] += 1
+    return c
+
+
+def _ktap_text(s: str) -> str:
+    # One line, and no '#' that would start a directive.
+    return " ".join(s.split()).replace("#", "(hash)")
+
+
+def skip_reason(message: str) -> str:
+    # pytest prefixes: "conformance/x.py:12: reason" or "Skipped: reason"
+    m = message
+    if m.startswith("Skipped: "):
+        m = m[len("Skipped: "):]
+    head, sep, tail = m.partition(": ")
+    if sep and ".py:" in head:
+        m = tail
+    return m
+
+
+def to_ktap(results: list[TestResult]) -> str:
+    """KTAP version 1: one line per test, '# SKIP reason' for skips, a diagnostic for failures."""
+    lines = ["KTAP version 1", f"1..{len(results)}"]
+    for i, r in enumerate(results, 1):
+        name = _ktap_text(r.name)
+        if r.outcome is Outcome.PASS:
+            lines.append(f"ok {i} {name}")
+        elif r.outcome is Outcome.SKIP:
+            lines.append(f"ok {i} {name} # SKIP {_ktap_text(skip_reason(r.message))}")
+        else:
+            for msg in r.message.strip().splitlines()[:3]:
+                lines.append(f"# {_ktap_text(msg)}")
+            error = " # ERROR harness" if r.outcome is Outcome.ERROR else ""
+            lines.append(f"not ok {i} {name}{error}")
+    return "\n".join(lines) + "\n"
+
+
+class Verdict(str, enum.Enum):
+    CONFORMS = "CONFORMS"
+    FEATURE_ABSENT = "FEATURE ABSENT"
+    NONCONFORMING = "DOES NOT CONFORM"
+    HARNESS_ERROR = "HARNESS ERROR"
+    NO_TESTS = "NO TESTS RAN"
+    CRASHED = "CRASHED"
+    HUNG = "HUNG"
+    NO_BOOT = "COULD NOT BOOT"
+
+
+EXIT_FOR = {
+    Verdict.CONFORMS: EXIT_CONFORMS, Verdict.FEATURE_ABSENT: EXIT_CONFORMS,
+    Verdict.NONCONFORMING: EXIT_NONCONFORMING, Verdict.HARNESS_ERROR: EXIT_INFRA,
+    Verdict.NO_TESTS: EXIT_USAGE, Verdict.CRASHED: EXIT_CRASH, Verdict.HUNG: EXIT_CRASH,
+    Verdict.NO_BOOT: EXIT_INFRA,
+}
+
+
+@dataclass
+class RunSummary:
+    kernel: str
+    release: str
+    source: str
+    accel: str
+    verdict: Verdict
+    counts: dict[str, int]
+    durations: dict[str, float]
+    feature_present: bool | None
+    detail: str = ""
+    attempts: int = 1
+    crash_reports: list[str] = field(default_factory=list)
+
+    def verdict_line(self) -> str:
+        v = self.verdict.value
+        if self.verdict is Verdict.NONCONFORMING:
+            extra = f", {self.counts['error']} errors" if self.counts.get("error") else ""
+            v += f" ({self.counts['fail']} failed{extra})"
+        elif self.verdict is Verdict.HARNESS_ERROR:
+            v += f" ({self.counts['error']} errors)"
+        return v
+
+    def exit_code(self, require_feature: bool = False) -> int:
+        if self.verdict is Verdict.FEATURE_ABSENT and require_feature:
+            return EXIT_NONCONFORMING
+        return EXIT_FOR[self.verdict]
+
+    def to_json(self) -> dict:
+        return {"kernel": self.kernel, "release": self.release, "source": self.source,
+                "accel": self.accel, "verdict": self.verdict.value, "verdict_line": self.verdict_line(),
+                "counts": self.counts, "durations": {k: round(v, 3) for k, v in self.durations.items()},
+                "feature_present": self.feature_present, "detail": self.detail,
+                "boot_attempts": self.attempts, "crash_reports": self.crash_reports}
+
+
+def decide(results: list[TestResult] | None, feature_present: bool | None, boot_status: str) -> Verdict:
+    """One verdict from the boot's fate and the tests' outcomes; kernel faults first."""
+    if boot_status == "crashed":
+        return Verdict.CRASHED
+    if boot_status == "hung":
+        return Verdict.HUNG
+    if results is None:
+        return Verdict.NO_BOOT
+    c = counts(results)
+    if c["fail"]:
+        return Verdict.NONCONFORMING
+    if c["error"]:
+        return Verdict.HARNESS_ERROR
+    if not results:
+        return Verdict.NO_TESTS
+    if feature_present is False:
+        return Verdict.FEATURE_ABSENT
+    return Verdict.CONFORMS
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def read_features(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
