@@ -20,7 +20,7 @@ from .run import RunOptions, check_kernel_only, dry_run, execute
 DEFAULT_KERNEL = "debian:latest"
 EXIT_INTERRUPTED = 130
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _notice(msg: str) -> None:
@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace, cache_dir: Path) -> int:
-    extra = list(args.pytest_args)
+    live_tty = (sys.stderr if args.ktap else sys.stdout).isatty()
+    extra = [f"--color={'yes' if live_tty else 'no'}", *args.pytest_args]
     if args.keyword:
         extra = ["-k", args.keyword, *extra]
     opts = RunOptions(spec=parse_spec(args.kernel, args.flavour), cache_dir=cache_dir, results=args.results,

@@ -80,6 +80,9 @@ def vng_command(req: BootRequest, dry_run: bool = False) -> list[str]:
         cmd.append("--disable-kvm")
     if req.transport == "9p":
         cmd.append("--force-9p")
+    # --verbose sends the console to stderr at loglevel 7; the serial console is slow under
+    # TCG, and loglevel 5 still shows every panic, oops, BUG and WARNING (levels 0-4).
+    cmd += ["--append", "loglevel=5"]
     if dry_run:
         cmd.append("--dry-run")
     cmd += ["--exec", req.command]

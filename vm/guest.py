@@ -41,7 +41,7 @@ def prepare_tmp(results: Path) -> None:
 def pytest_args(results: Path, extra: list[str]) -> list[str]:
     args = [str(CONFORMANCE), "-p", "no:cacheprovider", "-o", "junit_family=xunit2",
             f"--junitxml={results / 'junit.xml'}", f"--otns-features={results / 'features.json'}",
-            "-rfEs", "--color=yes"]
+            "-rfEs"]
     # Plugin autoload is off for speed; load xdist only when parallelism is asked for.
     if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in extra):
         args += ["-p", "xdist.plugin"]
