@@ -41,6 +41,18 @@ def system_mirrors() -> tuple[str, str | None]:
     return main, security
 
 
+def _update_failure(output: str) -> str | None:
+    """The first failure apt-get update reported, with its cause, or None."""
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("Err:"):
+            cause = lines[i + 1].strip() if i + 1 < len(lines) and lines[i + 1].startswith(" ") else ""
+            return f"{line.split(' ', 1)[-1]}: {cause}" if cause else line
+        if line.startswith("E:"):
+            return line[2:].strip()
+    return None
+
+
 class PrivateApt:
     def __init__(self, root: Path):
         self.root = root
@@ -114,12 +126,11 @@ class PrivateApt:
             (self.root / "status").touch()
             r = subprocess.run(["apt-get", *self.options(), "-q", "update"],
                                capture_output=True, text=True)
-            errors = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.startswith(("E:", "W:", "Err:"))]
-            failed = r.returncode != 0 or any(ln.startswith(("E:", "Err:")) for ln in errors)
-            if not failed:
+            reason = _update_failure(r.stdout + r.stderr)
+            if r.returncode == 0 and reason is None:
                 (self.root / "updated").touch()
                 return
-            reason = errors[0] if errors else f"apt-get update exited {r.returncode}"
+            reason = reason or f"apt-get update exited {r.returncode}"
             if self._lists():
                 notice(f"otns: cannot refresh Debian's index ({reason}); using the copy from "
                        f"{int((age or 0) / 3600)} h ago")

@@ -162,6 +162,9 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
         req = boot_request(opts, kernel, results, notice, stream)
         accel = req.accel
         res = boot(req, notice)
+    if res.status == "crashed" and "Unable to mount root fs" in res.console:
+        raise BadInput(f"{kernel.release} cannot mount the host's root in the guest: it has neither "
+                       f"virtiofs nor 9p usable (console: {results / 'console.log'})")
     guest = read_features(results / "guest.json") or {}
     features = read_features(results / "features.json") or {}
     feat = features.get("features", {}).get(FEATURE)
@@ -179,7 +182,8 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
     else:
         detail = ""
     suite = float(guest.get("suite_seconds", 0.0))
-    durations = {"fetch": kernel.fetch_seconds, "vm": res.seconds, "boot": max(res.seconds - suite, 0.0),
+    boot_s = 0.0 if kernel.is_host else max(res.seconds - suite, 0.0)
+    durations = {"fetch": kernel.fetch_seconds, "vm": res.seconds, "boot": boot_s,
                  "suite": suite, "total": time.monotonic() - t0}
     summary = RunSummary(kernel=str(opts.spec), release=guest.get("release", kernel.release), source=kernel.source,
                          accel=accel, verdict=verdict, counts=counts(tests or []), durations=durations,

@@ -1,0 +1,102 @@
+"""Shared fixtures for the project's own tests: the otns command, the cache, real kernels."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from otns.paths import REPO_ROOT, default_cache_dir
+
+# The default kernel of `otns run` and the newest Debian kernel without the feature.
+DEFAULT_SPEC = "debian:latest"
+ABSENT_SPEC = "debian:6.19.14"
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+    results: Path | None
+
+    @property
+    def summary(self) -> dict:
+        assert self.results is not None, "no results folder"
+        return json.loads((self.results / "summary.json").read_text())
+
+    @property
+    def last_line(self) -> str:
+        lines = [ln for ln in self.stderr.splitlines() if ln.strip()]
+        return lines[-1] if lines else ""
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    """The real cache, so kernels fetched once serve every test (and later runs)."""
+    d = Path(os.environ.get("OTNS_TEST_CACHE", default_cache_dir()))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@pytest.fixture
+def otns(cache_dir: Path, tmp_path: Path):
+    """Run the real otns command line; results go to a fresh folder per call."""
+    counter = {"n": 0}
+
+    def run(*args: str, results: bool = True, timeout: float = 900, cache: Path | None = None,
+            env: dict | None = None) -> Run:
+        counter["n"] += 1
+        folder = tmp_path / f"results-{counter['n']}" if results else None
+        cmd = [sys.executable, "-m", "otns.cli", "--cache-dir", str(cache or cache_dir), *args]
+        if folder is not None and args and args[0] == "run":
+            cmd[cmd.index("run") + 1:cmd.index("run") + 1] = ["--results", str(folder)]
+        p = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
+                           env={**os.environ, **(env or {})})
+        return Run(p.returncode, p.stdout, p.stderr, folder)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def cached_image(cache_dir: Path) -> Path:
+    """A real Debian kernel image on disk (the default kernel, fetched through otns itself)."""
+    p = subprocess.run([sys.executable, "-m", "otns.cli", "--cache-dir", str(cache_dir), "run",
+                        "--kernel", DEFAULT_SPEC, "--dry-run"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    vng = p.stdout.splitlines()[0].split()
+    return Path(vng[vng.index("-r") + 1])
+
+
+def qemu_processes() -> list[str]:
+    out = subprocess.run(["pgrep", "-a", "-f", "qemu-system|virtiofsd"], capture_output=True, text=True).stdout
+    return [ln for ln in out.splitlines() if "pgrep" not in ln]
+
+
+@pytest.fixture
+def no_stray_vms():
+    """Fail a test that leaves QEMU or virtiofsd behind (and clean them up anyway)."""
+    before = set(qemu_processes())
+    yield
+    after = [p for p in qemu_processes() if p not in before]
+    for line in after:
+        subprocess.run(["kill", "-9", line.split()[0]], check=False)
+    assert not after, f"left behind: {after}"
+
+
+def have_root() -> bool:
+    return os.geteuid() == 0
+
+
+def copy_truncated(src: Path, dst: Path, fraction: float = 0.5) -> Path:
+    data = src.read_bytes()
+    dst.write_bytes(data[: int(len(data) * fraction)])
+    return dst
+
+
+__all__ = ["Run", "DEFAULT_SPEC", "ABSENT_SPEC", "qemu_processes", "copy_truncated", "have_root", "shutil"]
