@@ -27,8 +27,17 @@ def _notice(msg: str) -> None:
     err.print(msg, markup=False)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("otns")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="otns", description="Conformance suite for Linux OPEN_TREE_NAMESPACE.")
+    p.add_argument("--version", action="version", version=f"otns {_version()}")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="where kernels, the Debian index and tools are cached (default: $XDG_CACHE_HOME/otns)")
     sub = p.add_subparsers(dest="command", required=True)
