@@ -113,20 +113,63 @@ def qemu_command(req: BootRequest) -> str:
     return lines[-1]
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            # The group may outlive its leader (virtiofsd, QEMU): keep going until it is gone.
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper() -> None:
+    """Orphans of the guest's process group (QEMU, virtiofsd) are reparented to us, so we can
+    reap them; otherwise a killed QEMU lingers as a zombie wherever PID 1 does not reap."""
+    import ctypes
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _group_members(pgid: int) -> list[tuple[int, str, int]]:
+    """(pid, state, ppid) of every process in a process group, zombies included."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            members.append((int(entry.name), fields[0], int(fields[1])))
+    return members
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Stop everything vng started (QEMU, virtiofsd), leader included, and reap what is ours.
+
+    The group can outlive its leader; a dead QEMU must not linger as a zombie either.
+    The leader is left to Popen to reap, so its exit status is not lost.
+    """
+    me, pgid = os.getpid(), proc.pid
+    for sig in (None, signal.SIGTERM, signal.SIGKILL):
+        if sig is not None:
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + (0.5 if sig is None else 3.0)
+        while True:
+            leader_done = proc.poll() is not None
+            members = _group_members(pgid)
+            for pid, state, ppid in members:
+                if state == "Z" and ppid == me and pid != pgid:
+                    try:
+                        os.waitpid(pid, os.WNOHANG)
+                    except ChildProcessError:
+                        pass
+            if leader_done and all(state == "Z" for _, state, _ in members):
+                if not any(ppid == me and pid != pgid for pid, _, ppid in members):
+                    return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
 
 
 def _pump(stream, sink: list[str], forward: Callable[[str], None] | None, log) -> None:
@@ -143,6 +186,7 @@ def _pump(stream, sink: list[str], forward: Callable[[str], None] | None, log) -
 def _boot_once(req: BootRequest) -> BootResult:
     req.console_log.parent.mkdir(parents=True, exist_ok=True)
     cmd = vng_command(req)
+    _become_subreaper()
     start = time.monotonic()
     out_lines: list[str] = []
     con_lines: list[str] = []
@@ -163,7 +207,7 @@ def _boot_once(req: BootRequest) -> BootResult:
             hung = True
         finally:
             # Always: on timeout, on Ctrl-C, on SIGTERM (raised as an exception by the CLI).
-            _kill_group(proc)
+            _stop_group(proc)
         for t in pumps:
             t.join(timeout=5)
         if hung:
