@@ -72,7 +72,8 @@ def results_folder(opts: RunOptions, kernel: LocalKernel) -> Path:
 
 
 def guest_command(results: Path, pytest_args: list[str]) -> list[str]:
-    return [sys.executable, "-m", "vm.guest", "--results", str(results), "--", *pytest_args]
+    # -S: see vm.guest.add_site_packages
+    return [sys.executable, "-S", "-m", "vm.guest", "--results", str(results), "--", *pytest_args]
 
 
 def _guest_shell(results: Path, pytest_args: list[str]) -> str:
