@@ -71,15 +71,16 @@ def results_folder(opts: RunOptions, kernel: LocalKernel) -> Path:
     return folder
 
 
-def guest_command(results: Path, pytest_args: list[str]) -> list[str]:
+def guest_command(results: Path, pytest_args: list[str], announce: bool = False) -> list[str]:
     # -S: see vm.guest.add_site_packages
-    return [sys.executable, "-S", "-m", "vm.guest", "--results", str(results), "--", *pytest_args]
+    return [sys.executable, "-S", "-m", "vm.guest", "--results", str(results),
+            *(["--announce"] if announce else []), "--", *pytest_args]
 
 
 def _guest_shell(results: Path, pytest_args: list[str]) -> str:
     # The checkout is read-only in the guest: no bytecode files.
     return f"cd {shell_join([str(REPO_ROOT)])} && PYTHONDONTWRITEBYTECODE=1 exec " + shell_join(
-        guest_command(results, pytest_args))
+        guest_command(results, pytest_args, announce=True))
 
 
 def _tools_lock(cache_dir: Path):

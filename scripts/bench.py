@@ -7,6 +7,8 @@ Prints each timing, the medians and their ratio (goal: at most 1.3).
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,7 +50,12 @@ def main() -> int:
             print(f"bare vng --exec true   run {i + 1}: {t:6.2f} s (exit {rc})")
             bare.append(t)
             t, rc = timed(otns_cmd, cwd=REPO_ROOT)
-            print(f"otns run               run {i + 1}: {t:6.2f} s (exit {rc})")
+            verdict = json.loads((Path(tmp) / "res" / "summary.json").read_text())["verdict_line"]
+            print(f"otns run               run {i + 1}: {t:6.2f} s (exit {rc}, {verdict})")
+            if rc != 0:
+                kept = Path(tempfile.mkdtemp(prefix="otns-bench-failed-"))
+                shutil.copytree(Path(tmp) / "res", kept, dirs_exist_ok=True)
+                print(f"  results of the failed run kept in {kept}")
             ours.append(t)
     b, o = statistics.median(bare), statistics.median(ours)
     print(f"kernel {kernel.release}, accel {req.accel}")

@@ -70,8 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     add_site_packages()
     ap = argparse.ArgumentParser(prog="vm.guest")
     ap.add_argument("--results", required=True, type=Path)
+    ap.add_argument("--announce", action="store_true", help="tell the host that the boot is over")
     ap.add_argument("pytest_args", nargs=argparse.REMAINDER)
     ns = ap.parse_args(argv)
+    if ns.announce:
+        # stderr reaches the host's console log, not the live output.
+        print(f"otns-guest: user space reached at {booted:.1f} s", file=sys.stderr, flush=True)
     extra = ns.pytest_args[1:] if ns.pytest_args[:1] == ["--"] else ns.pytest_args
     prepare_tmp(ns.results)
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
