@@ -15,7 +15,7 @@ from kernels.spec import parse_spec
 
 from .errors import EXIT_USAGE, OtnsError
 from .paths import default_cache_dir
-from .run import RunOptions, check_kernel_only, dry_run, execute
+from .run import RunOptions, dry_run, execute, resolve_kernel, validate_options
 
 DEFAULT_KERNEL = "debian:latest"
 EXIT_INTERRUPTED = 130
@@ -78,9 +78,8 @@ def cmd_run(args: argparse.Namespace, cache_dir: Path) -> int:
     opts = RunOptions(spec=parse_spec(args.kernel, args.flavour), cache_dir=cache_dir, results=args.results,
                       cpus=args.cpus, memory=args.memory, timeout=args.timeout, accel=args.accel,
                       pytest_args=extra, dry_run=args.dry_run, show_progress=err.is_terminal)
-    check_kernel_only(opts)
+    validate_options(opts)
     if args.dry_run:
-        from .run import resolve_kernel
         return dry_run(opts, resolve_kernel(opts, _notice), print)
     live = sys.stderr if args.ktap else sys.stdout
 

@@ -20,7 +20,7 @@ from vm import accel as vm_accel
 from vm import virtiofsd
 from vm.boot import BootRequest, BootResult, boot, qemu_command, shell_join, vng_command
 
-from .errors import BadInput, InfraError
+from .errors import BadInput
 from .paths import REPO_ROOT
 from .results import (RunSummary, Verdict, counts, decide, parse_junit, read_features, to_ktap,
                       write_atomic)
@@ -200,8 +200,8 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
     return summary, results
 
 
-def check_kernel_only(opts: RunOptions) -> None:
-    """Used by tests and --dry-run: fail early on inputs that cannot work."""
+def validate_options(opts: RunOptions) -> None:
+    """Fail early, before fetching anything, on options that cannot work."""
     if opts.accel not in ("auto", "kvm", "tcg"):
         raise BadInput(f"unknown --accel {opts.accel!r}: choose auto, kvm or tcg")
     if opts.cpus < 1:
@@ -209,5 +209,3 @@ def check_kernel_only(opts: RunOptions) -> None:
     if opts.timeout <= 0:
         raise BadInput("--timeout must be positive")
 
-
-__all__ = ["RunOptions", "execute", "dry_run", "check_kernel_only", "InfraError"]

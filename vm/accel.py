@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from .boot import BootRequest, _boot_once
+from .boot import BootRequest, boot_once
 
 PROBE_TIMEOUT = 90.0
 
@@ -49,7 +49,7 @@ def kvm_usable(cache_dir: Path, template: BootRequest, notice: Callable[[str], N
         probe = replace(template, command="true", accel="kvm", timeout=PROBE_TIMEOUT, stream=None,
                         rwdir=Path(tmp), console_log=Path(tmp) / "console.log")
         start = time.monotonic()
-        result = _boot_once(probe)
+        result = boot_once(probe)
     ok = result.status == "exited" and result.exit_code == 0
     text = result.console + result.guest_output
     kvm_fault = any(s in text for s in ("KVM", "kvm", "MSR"))

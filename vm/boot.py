@@ -195,7 +195,7 @@ def _pump(stream, sink: list[str], forward: Callable[[str], None] | None, log) -
 USERSPACE_MARK = "otns-guest: user space reached"
 
 
-def _boot_once(req: BootRequest) -> BootResult:
+def boot_once(req: BootRequest) -> BootResult:
     req.console_log.parent.mkdir(parents=True, exist_ok=True)
     cmd = vng_command(req)
     _become_subreaper()
@@ -263,7 +263,7 @@ def boot(req: BootRequest, notice: Callable[[str], None] = print) -> BootResult:
     attempts = 0
     while True:
         attempts += 1
-        result = _boot_once(req)
+        result = boot_once(req)
         result.attempts = attempts
         early = result.status == "no-boot" and "Linux version" not in result.console
         if (early or result.status == "stalled") and attempts <= EARLY_DEATH_RETRIES:
