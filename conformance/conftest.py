@@ -20,7 +20,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_feature(name): skip unless the kernel has the feature")
 
 
-_PROBES = {"open_tree_namespace": probe.open_tree_namespace}
+_PROBES = {"open_tree_namespace": probe.open_tree_namespace, "fsmount_namespace": probe.fsmount_namespace,
+           "unshare_empty_mntns": probe.unshare_empty_mntns, "clone_empty_mntns": probe.clone_empty_mntns}
 
 
 @pytest.fixture(scope="session")

@@ -1,16 +1,29 @@
-"""Thin ctypes wrappers for the mount-namespace syscalls (x86_64 numbers)."""
+"""Thin ctypes wrappers for the mount-namespace syscalls (x86_64 numbers and uapi layouts)."""
 from __future__ import annotations
 
 import ctypes
 import errno
 import fcntl
 import os
+import struct
+from dataclasses import dataclass
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
 
-NR_OPEN_TREE = 428
+NR_MOUNT = 165
+NR_UMOUNT2 = 166
+NR_UNSHARE = 272
 NR_SETNS = 308
+NR_OPEN_TREE = 428
+NR_MOVE_MOUNT = 429
+NR_FSOPEN = 430
+NR_FSCONFIG = 431
+NR_FSMOUNT = 432
+NR_CLONE3 = 435
+NR_MOUNT_SETATTR = 442
+NR_STATMOUNT = 457
+NR_LISTMOUNT = 458
 NR_OPEN_TREE_ATTR = 467
 
 AT_FDCWD = -100
@@ -21,14 +34,62 @@ AT_SYMLINK_NOFOLLOW = 0x100
 AT_NO_AUTOMOUNT = 0x800
 AT_EMPTY_PATH = 0x1000
 AT_RECURSIVE = 0x8000
-KNOWN_FLAGS = (OPEN_TREE_CLONE | OPEN_TREE_NAMESPACE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW
-               | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_RECURSIVE)
+FLAG_NAMES = {
+    OPEN_TREE_CLONE: "OPEN_TREE_CLONE", OPEN_TREE_NAMESPACE: "OPEN_TREE_NAMESPACE",
+    OPEN_TREE_CLOEXEC: "OPEN_TREE_CLOEXEC", AT_SYMLINK_NOFOLLOW: "AT_SYMLINK_NOFOLLOW",
+    AT_NO_AUTOMOUNT: "AT_NO_AUTOMOUNT", AT_EMPTY_PATH: "AT_EMPTY_PATH", AT_RECURSIVE: "AT_RECURSIVE",
+}
+KNOWN_FLAGS = sum(FLAG_NAMES)
+
+FSMOUNT_CLOEXEC = 0x1
+FSMOUNT_NAMESPACE = 0x2
+FSOPEN_CLOEXEC = 0x1
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR_NOATIME = 0x10
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_FS = 0x00000200
+UNSHARE_EMPTY_MNTNS = 0x00100000
+CLONE_EMPTY_MNTNS = 1 << 37
+
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_UNBINDABLE = 1 << 17
+MNT_DETACH = 2
 
 NS_GET_USERNS = 0xB701
+NS_GET_PARENT = 0xB702
 NS_GET_NSTYPE = 0xB703
+NS_GET_OWNER_UID = 0xB704
 NS_GET_MNTNS_ID = 0x8008B705
+
+LSMT_ROOT = 0xFFFFFFFFFFFFFFFF
+LISTMOUNT_REVERSE = 1
+STATMOUNT_SB_BASIC = 0x1
+STATMOUNT_MNT_BASIC = 0x2
+STATMOUNT_PROPAGATE_FROM = 0x4
+STATMOUNT_MNT_ROOT = 0x8
+STATMOUNT_MNT_POINT = 0x10
+STATMOUNT_FS_TYPE = 0x20
+STATMOUNT_MNT_NS_ID = 0x40
+MNT_ID_REQ_SIZE_VER1 = 32
+STATMOUNT_HEADER = 512
+# struct statmount offsets (include/uapi/linux/mount.h)
+_SM_MASK, _SM_FS_TYPE, _SM_MNT_ID, _SM_PARENT_ID = 8, 36, 40, 48
+_SM_ATTR, _SM_PROPAGATION, _SM_PEER_GROUP, _SM_MASTER = 64, 72, 80, 88
+_SM_MNT_ROOT, _SM_MNT_POINT, _SM_MNT_NS_ID = 104, 108, 112
+MOUNT_PROPAGATION_SHARED = 1 << 20  # mnt_propagation uses MS_* bits
+MOUNT_PROPAGATION_SLAVE = 1 << 19
+MOUNT_PROPAGATION_UNBINDABLE = 1 << 17
 
 
 def _check(ret: int) -> int:
@@ -38,14 +99,78 @@ def _check(ret: int) -> int:
     return ret
 
 
+def _path(p: str | bytes | None):
+    return None if p is None else (p.encode() if isinstance(p, str) else p)
+
+
 def open_tree(dfd: int, path: str | bytes | None, flags: int) -> int:
     """open_tree(2); path None passes a NULL pointer."""
-    p = None if path is None else (path.encode() if isinstance(path, str) else path)
-    return _check(libc.syscall(NR_OPEN_TREE, ctypes.c_int(dfd), p, ctypes.c_uint(flags)))
+    return _check(libc.syscall(NR_OPEN_TREE, ctypes.c_int(dfd), _path(path), ctypes.c_uint(flags)))
+
+
+def open_tree_raw(dfd: int, path_ptr: int, flags: int) -> int:
+    """open_tree with an arbitrary pointer value (for EFAULT checks)."""
+    return _check(libc.syscall(NR_OPEN_TREE, ctypes.c_int(dfd), ctypes.c_void_p(path_ptr), ctypes.c_uint(flags)))
+
+
+def open_tree_attr(dfd: int, path: str | None, flags: int) -> int:
+    """open_tree_attr(2) with no attributes (attr NULL, size 0)."""
+    return _check(libc.syscall(NR_OPEN_TREE_ATTR, ctypes.c_int(dfd), _path(path), ctypes.c_uint(flags),
+                               None, ctypes.c_size_t(0)))
 
 
 def setns(fd: int, nstype: int) -> None:
     _check(libc.syscall(NR_SETNS, ctypes.c_int(fd), ctypes.c_int(nstype)))
+
+
+def unshare(flags: int) -> None:
+    _check(libc.syscall(NR_UNSHARE, ctypes.c_ulong(flags)))
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+    _check(libc.syscall(NR_MOUNT, _path(source), _path(target), _path(fstype), ctypes.c_ulong(flags), _path(data)))
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    _check(libc.syscall(NR_UMOUNT2, _path(target), ctypes.c_int(flags)))
+
+
+def fsopen(fstype: str, flags: int = FSOPEN_CLOEXEC) -> int:
+    return _check(libc.syscall(NR_FSOPEN, _path(fstype), ctypes.c_uint(flags)))
+
+
+def fsconfig(fd: int, cmd: int, key: str | None = None, value: str | None = None, aux: int = 0) -> None:
+    _check(libc.syscall(NR_FSCONFIG, ctypes.c_int(fd), ctypes.c_uint(cmd), _path(key), _path(value), ctypes.c_int(aux)))
+
+
+def fsmount(fs_fd: int, flags: int, attr: int = 0) -> int:
+    return _check(libc.syscall(NR_FSMOUNT, ctypes.c_int(fs_fd), ctypes.c_uint(flags), ctypes.c_uint(attr)))
+
+
+def move_mount(from_fd: int, from_path: str, to_fd: int, to_path: str, flags: int) -> None:
+    _check(libc.syscall(NR_MOVE_MOUNT, ctypes.c_int(from_fd), _path(from_path), ctypes.c_int(to_fd),
+                        _path(to_path), ctypes.c_uint(flags)))
+
+
+def tmpfs_context() -> int:
+    fd = fsopen("tmpfs")
+    try:
+        fsconfig(fd, FSCONFIG_CMD_CREATE)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+class _CloneArgs(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_uint64) for n in ("flags", "pidfd", "child_tid", "parent_tid", "exit_signal",
+                                               "stack", "stack_size", "tls", "set_tid", "set_tid_size", "cgroup")]
+
+
+def clone3(flags: int) -> int:
+    """clone3 with SIGCHLD; 0 in the child, the pid in the parent. The child must os._exit."""
+    args = _CloneArgs(flags=flags, exit_signal=17)
+    return _check(libc.syscall(NR_CLONE3, ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args))))
 
 
 def ns_ioctl(fd: int, request: int) -> int:
@@ -56,6 +181,91 @@ def mntns_id(fd: int) -> int:
     buf = bytearray(8)
     fcntl.ioctl(fd, NS_GET_MNTNS_ID, buf)
     return int.from_bytes(buf, "little")
+
+
+def owner_uid(fd: int) -> int:
+    buf = bytearray(4)
+    fcntl.ioctl(fd, NS_GET_OWNER_UID, buf)
+    return int.from_bytes(buf, "little")
+
+
+def own_mntns_id() -> int:
+    """The caller's mount namespace id; without /proc (e.g. after setns into a copy of "/"),
+    from statmount of its first mount."""
+    try:
+        fd = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return statmount(listmount()[0]).ns_id
+    try:
+        return mntns_id(fd)
+    finally:
+        os.close(fd)
+
+
+def _mnt_id_req(mnt_id: int, ns_id: int, param: int = 0) -> ctypes.Array:
+    return ctypes.create_string_buffer(struct.pack("<IIQQQ", MNT_ID_REQ_SIZE_VER1, 0, mnt_id, param, ns_id), 32)
+
+
+def listmount(ns_id: int = 0, mnt_id: int = LSMT_ROOT, flags: int = 0, limit: int = 4096) -> list[int]:
+    """Every mount id of a namespace (0: the caller's own), paging until done."""
+    ids: list[int] = []
+    last = 0
+    while True:
+        req = _mnt_id_req(mnt_id, ns_id, last)
+        buf = (ctypes.c_uint64 * limit)()
+        n = _check(libc.syscall(NR_LISTMOUNT, req, buf, ctypes.c_size_t(limit), ctypes.c_uint(flags)))
+        ids.extend(buf[:n])
+        if n < limit:
+            return ids
+        last = ids[-1]
+
+
+@dataclass(frozen=True)
+class MountInfo:
+    mnt_id: int
+    parent_id: int
+    fs_type: str
+    root: str
+    point: str
+    attr: int
+    propagation: int
+    peer_group: int
+    master: int
+    ns_id: int
+
+
+def statmount(mnt_id: int, ns_id: int = 0,
+              mask: int = (STATMOUNT_MNT_BASIC | STATMOUNT_FS_TYPE | STATMOUNT_MNT_ROOT
+                           | STATMOUNT_MNT_POINT | STATMOUNT_MNT_NS_ID)) -> MountInfo:
+    size = 1 << 14
+    while True:
+        req = _mnt_id_req(mnt_id, ns_id, mask)  # statmount's param is the mask
+        buf = ctypes.create_string_buffer(size)
+        ret = libc.syscall(NR_STATMOUNT, req, buf, ctypes.c_size_t(size), ctypes.c_uint(0))
+        if ret < 0 and ctypes.get_errno() == errno.EOVERFLOW:
+            size *= 2
+            continue
+        _check(ret)
+        raw = buf.raw
+        break
+
+    def u64(off: int) -> int:
+        return struct.unpack_from("<Q", raw, off)[0]
+
+    def string(off: int, bit: int) -> str:
+        if not (u64(_SM_MASK) & bit):
+            return ""
+        start = STATMOUNT_HEADER + struct.unpack_from("<I", raw, off)[0]
+        return raw[start:raw.index(b"\0", start)].decode(errors="replace")
+
+    return MountInfo(u64(_SM_MNT_ID), u64(_SM_PARENT_ID), string(_SM_FS_TYPE, STATMOUNT_FS_TYPE),
+                     string(_SM_MNT_ROOT, STATMOUNT_MNT_ROOT), string(_SM_MNT_POINT, STATMOUNT_MNT_POINT),
+                     u64(_SM_ATTR), u64(_SM_PROPAGATION), u64(_SM_PEER_GROUP), u64(_SM_MASTER),
+                     u64(_SM_MNT_NS_ID))
+
+
+def mounts_of(ns_id: int = 0) -> list[MountInfo]:
+    return [statmount(i, ns_id) for i in listmount(ns_id)]
 
 
 def errno_of(fn, *args) -> int:
@@ -71,3 +281,11 @@ def errno_of(fn, *args) -> int:
 
 def errname(e: int) -> str:
     return "success" if e == 0 else errno.errorcode.get(e, str(e))
+
+
+def flag_names(flags: int) -> str:
+    names = [n for bit, n in FLAG_NAMES.items() if flags & bit]
+    rest = flags & ~KNOWN_FLAGS
+    if rest:
+        names.append(hex(rest))
+    return "|".join(names) or "0"

@@ -24,8 +24,12 @@ def test_default_kernel_conforms(otns, no_stray_vms):
     assert "CONFORMS" in r.last_line and str(r.results) in r.last_line
     s = r.summary
     assert s["verdict"] == "CONFORMS" and s["feature_present"] is True
-    assert s["counts"]["fail"] == 0 and s["counts"]["error"] == 0 and s["counts"]["skip"] == 0
-    assert s["counts"]["pass"] >= 10
+    assert s["counts"]["fail"] == 0 and s["counts"]["error"] == 0
+    assert s["counts"]["pass"] >= 250
+    # Skips there may be (upstream's own "only for the basic case" ones), but never for a
+    # missing feature on the newest kernel.
+    skips = [ln for ln in (r.results / "ktap.txt").read_text().splitlines() if "# SKIP" in ln]
+    assert not [ln for ln in skips if "lacks" in ln], skips
     assert s["kernel"] == DEFAULT_SPEC and s["source"].startswith("debian ")
     assert set(s["durations"]) == {"fetch", "vm", "boot", "suite", "total"}
     # pytest's live output was streamed, and every result file is there

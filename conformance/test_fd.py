@@ -1,0 +1,72 @@
+"""The returned fd: an nsfs mount namespace file, close-on-exec exactly when asked, usable by
+another process it is passed to, and also returned by open_tree_attr()."""
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from . import syscalls as k
+from .helpers import in_child
+
+NS = k.OPEN_TREE_NAMESPACE
+
+pytestmark = pytest.mark.needs_feature("open_tree_namespace")
+
+
+def test_fd_is_nsfs_mnt() -> None:
+    fd = k.open_tree(k.AT_FDCWD, "/", NS | k.OPEN_TREE_CLOEXEC)
+    try:
+        link = os.readlink(f"/proc/self/fd/{fd}")
+        assert link == f"mnt:[{os.fstat(fd).st_ino}]", f"the fd links to {link!r}"
+        assert os.readlink(f"/proc/self/fd/{fd}") != os.readlink("/proc/self/ns/mnt")
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("cloexec", [False, True], ids=["inherited", "cloexec"])
+def test_survives_exec_exactly_without_cloexec(cloexec: bool) -> None:
+    fd = k.open_tree(k.AT_FDCWD, "/", NS | (k.OPEN_TREE_CLOEXEC if cloexec else 0))
+    try:
+        probe = f"import os; print(os.path.exists('/proc/self/fd/{fd}'))"
+        out = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True,
+                             close_fds=False).stdout.strip()
+        assert out == str(not cloexec), f"after exec the fd is {'open' if out == 'True' else 'closed'}"
+    finally:
+        os.close(fd)
+
+
+def test_passed_over_unix_socket() -> None:
+    fd = k.open_tree(k.AT_FDCWD, "/", NS | k.OPEN_TREE_CLOEXEC)
+    ns_id = k.mntns_id(fd)
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    def child():
+        _, fds, _, _ = socket.recv_fds(b, 16, 1)
+        k.setns(fds[0], k.CLONE_NEWNS)
+        return k.own_mntns_id()
+    try:
+        socket.send_fds(a, [b"ns"], [fd])
+        seen = in_child(child)
+    finally:
+        a.close()
+        b.close()
+        os.close(fd)
+    assert seen == ns_id, "a process that received the fd could not enter the namespace"
+
+
+def test_open_tree_attr_accepts_the_flag() -> None:
+    try:
+        fd = k.open_tree_attr(k.AT_FDCWD, "/", NS | k.OPEN_TREE_CLOEXEC)
+    except OSError as e:
+        if e.errno == errno.ENOSYS:
+            pytest.skip("the kernel has no open_tree_attr() (new in 6.15)")
+        pytest.fail(f"open_tree_attr(OPEN_TREE_NAMESPACE) gave {k.errname(e.errno)}, a conforming kernel an fd")
+    try:
+        assert os.readlink(f"/proc/self/fd/{fd}").startswith("mnt:["), "open_tree_attr did not return a namespace fd"
+    finally:
+        os.close(fd)

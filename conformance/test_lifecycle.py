@@ -1,0 +1,149 @@
+"""How long the namespace lives, what creating many costs, and the max_mnt_namespaces limit."""
+from __future__ import annotations
+
+import errno
+import os
+import threading
+import time
+
+import pytest
+
+from . import syscalls as k
+from .helpers import enter_userns, in_child, private_mount_ns, scratch_tmpfs, write_file
+
+NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
+CYCLES = 10_000
+# After CYCLES creations, mount objects in the slab may grow by at most this (caches, RCU lag).
+SLAB_SLACK = 200
+
+pytestmark = pytest.mark.needs_feature("open_tree_namespace")
+
+
+def gone(ns_id: int, wait: float = 5.0) -> bool:
+    """Whether the namespace id has disappeared (freeing can lag behind the last reference)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            k.listmount(ns_id)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return True
+            raise
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def test_lives_while_fd_is_open() -> None:
+    fd = k.open_tree(k.AT_FDCWD, "/", NS)
+    ns_id = k.mntns_id(fd)
+    assert len(k.listmount(ns_id)) == 1, "the namespace is not there while its fd is open"
+    os.close(fd)
+    assert gone(ns_id), "the namespace id is still listed after its last fd was closed"
+
+
+def test_lives_while_a_member_process_lives() -> None:
+    fd = k.open_tree(k.AT_FDCWD, "/", NS)
+    ns_id = k.mntns_id(fd)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            k.setns(fd, k.CLONE_NEWNS)
+            os.close(w)
+            os.read(r, 1)  # until the parent closes its end
+        finally:
+            os._exit(0)
+    os.close(fd)
+    try:
+        time.sleep(0.2)
+        alive = not gone(ns_id, wait=0)
+    finally:
+        os.close(w)
+        os.close(r)
+        os.waitpid(pid, 0)
+    assert alive, "the namespace died while a process was still in it"
+    assert gone(ns_id), "the namespace id is still listed after its last member exited"
+
+
+def _slab(name: str) -> int | None:
+    try:
+        for line in open("/proc/slabinfo"):
+            if line.startswith(name + " "):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def test_many_cycles_leak_nothing() -> None:
+    def child():
+        private_mount_ns()
+        src = scratch_tmpfs()
+        fds_before = len(os.listdir("/proc/self/fd"))
+        mounts_before = len(k.listmount())
+        slab_before = _slab("mnt_cache")
+        start = time.monotonic()
+        for _ in range(CYCLES):
+            os.close(k.open_tree(k.AT_FDCWD, src, NS))
+        seconds = time.monotonic() - start
+        time.sleep(0.5)  # let RCU free the last ones
+        return {"fds": len(os.listdir("/proc/self/fd")) - fds_before,
+                "mounts": len(k.listmount()) - mounts_before,
+                "slab": None if slab_before is None else _slab("mnt_cache") - slab_before,
+                "seconds": seconds}
+    r = in_child(child)
+    assert r["fds"] == 0, f"{r['fds']} fds leaked over {CYCLES} cycles"
+    assert r["mounts"] == 0, f"the caller's namespace gained {r['mounts']} mounts"
+    if r["slab"] is not None:
+        assert r["slab"] <= SLAB_SLACK, f"mnt_cache grew by {r['slab']} objects over {CYCLES} cycles"
+
+
+def test_many_threads_at_once() -> None:
+    ids: list[int] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def worker():
+        for _ in range(50):
+            try:
+                fd = k.open_tree(k.AT_FDCWD, "/", NS)
+            except OSError as e:
+                with lock:
+                    errors.append(k.errname(e.errno))
+                continue
+            i = k.mntns_id(fd)
+            os.close(fd)
+            with lock:
+                ids.append(i)
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, f"concurrent creation failed: {sorted(set(errors))}"
+    assert len(set(ids)) == len(ids) == 400, "namespace ids were reused while their namespaces lived"
+
+
+def test_enospc_at_max_mnt_namespaces() -> None:
+    def child():
+        enter_userns()
+        limit = 3
+        write_file("/proc/sys/user/max_mnt_namespaces", str(limit))
+        fds, results = [], []
+        for _ in range(limit + 1):
+            try:
+                fds.append(k.open_tree(k.AT_FDCWD, "/", NS | k.AT_RECURSIVE))
+                results.append(0)
+            except OSError as e:
+                results.append(e.errno)
+        for fd in fds:
+            os.close(fd)
+        # The charge goes back when a namespace dies: one more must work again.
+        after = k.errno_of(k.open_tree, k.AT_FDCWD, "/", NS | k.AT_RECURSIVE)
+        return results, after
+    results, after = in_child(child)
+    assert results[:3] == [0, 0, 0], f"under the limit: {[k.errname(e) for e in results]}"
+    assert results[3] == errno.ENOSPC, (f"over max_mnt_namespaces the kernel gave {k.errname(results[3])}, "
+                                        "a conforming kernel ENOSPC")
+    assert after == 0, f"after closing, creating again gave {k.errname(after)}"

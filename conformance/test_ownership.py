@@ -1,0 +1,132 @@
+"""Who owns the new namespace, and who may make one (SEMANTICS.md rules 4 and 10)."""
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+from . import syscalls as k
+from .helpers import become_nobody, drop_effective_caps, enter_userns, in_child
+
+NS_REC = k.OPEN_TREE_NAMESPACE | k.AT_RECURSIVE | k.OPEN_TREE_CLOEXEC
+
+pytestmark = pytest.mark.needs_feature("open_tree_namespace")
+
+
+def owner_of_new_namespace() -> dict:
+    """In the calling process: make a namespace and describe its owner against our own userns."""
+    fd = k.open_tree(k.AT_FDCWD, "/", NS_REC)
+    try:
+        userns = k.ns_ioctl(fd, k.NS_GET_USERNS)
+        try:
+            return {"owner_ino": os.fstat(userns).st_ino, "own_ino": os.stat("/proc/self/ns/user").st_ino,
+                    "owner_uid": k.owner_uid(userns), "nstype": k.ns_ioctl(fd, k.NS_GET_NSTYPE)}
+        finally:
+            os.close(userns)
+    finally:
+        os.close(fd)
+
+
+def check_owner(seen: dict, where: str) -> None:
+    assert seen["nstype"] == k.CLONE_NEWNS, f"{where}: NS_GET_NSTYPE gave {seen['nstype']:#x}, not CLONE_NEWNS"
+    assert seen["owner_ino"] == seen["own_ino"], (f"{where}: the new namespace is owned by user namespace "
+                                                  f"inode {seen['owner_ino']}, not the caller's current one "
+                                                  f"({seen['own_ino']})")
+
+
+def test_owner_is_current_userns_as_root() -> None:
+    seen = owner_of_new_namespace()
+    check_owner(seen, "as root")
+    assert seen["owner_uid"] == 0, f"NS_GET_OWNER_UID gave {seen['owner_uid']}"
+
+
+def test_owner_after_unshare_newuser() -> None:
+    def child():
+        enter_userns()
+        return owner_of_new_namespace()
+    check_owner(in_child(child), "in a new user namespace")
+
+
+def test_owner_two_user_namespaces_deep() -> None:
+    def child():
+        enter_userns()
+        first = os.stat("/proc/self/ns/user").st_ino
+        enter_userns()  # root of the first maps to root of the second
+        seen = owner_of_new_namespace()
+        seen["parent_ino"] = first
+        return seen
+    seen = in_child(child)
+    check_owner(seen, "two user namespaces deep")
+    assert seen["owner_ino"] != seen["parent_ino"], "owned by the intermediate user namespace"
+
+
+def test_mount_namespace_fd_rejects_owner_uid_ioctl() -> None:
+    # NS_GET_OWNER_UID is for user namespaces; on a mount namespace fd it is EINVAL.
+    fd = k.open_tree(k.AT_FDCWD, "/", NS_REC)
+    try:
+        with pytest.raises(OSError) as e:
+            k.owner_uid(fd)
+        assert e.value.errno == errno.EINVAL
+    finally:
+        os.close(fd)
+
+
+def _attempt() -> int:
+    return k.errno_of(k.open_tree, k.AT_FDCWD, "/", NS_REC)
+
+
+def test_unprivileged_uid_is_eperm() -> None:
+    def child():
+        become_nobody()
+        return _attempt()
+    assert in_child(child) == errno.EPERM
+
+
+def test_root_without_cap_sys_admin_is_eperm() -> None:
+    def child():
+        drop_effective_caps()
+        return _attempt()
+    got = in_child(child)
+    assert got == errno.EPERM, f"uid 0 without effective CAP_SYS_ADMIN got {k.errname(got)}, expected EPERM"
+
+
+def test_root_of_user_namespace_may() -> None:
+    def child():
+        enter_userns()
+        return _attempt()
+    got = in_child(child)
+    assert got == 0, f"the root of a user namespace got {k.errname(got)}; the capability in the current user namespace suffices"
+
+
+def test_capability_only_in_child_userns_is_eperm() -> None:
+    # The caller owns a child user namespace (so it is capable there) but calls from its own,
+    # where it has no capability: rule 4 looks at the current user namespace only.
+    def child():
+        become_nobody()
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            k.unshare(k.CLONE_NEWUSER)
+            os.write(w, b"x")
+            os.pause()
+            os._exit(0)
+        os.read(r, 1)
+        try:
+            return _attempt()
+        finally:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+    got = in_child(child)
+    assert got == errno.EPERM, f"capability only in a child user namespace gave {k.errname(got)}, expected EPERM"
+
+
+def test_foreign_caller_may_not_clone() -> None:
+    # Contrast: OPEN_TREE_CLONE needs privilege over the caller's mount namespace (may_mount).
+    def child():
+        enter_userns()
+        return (k.errno_of(k.open_tree, k.AT_FDCWD, "/", k.OPEN_TREE_CLONE | k.AT_RECURSIVE | k.OPEN_TREE_CLOEXEC),
+                _attempt())
+    clone, ns = in_child(child)
+    assert clone == errno.EPERM, f"OPEN_TREE_CLONE by a foreign caller gave {k.errname(clone)}, expected EPERM"
+    assert ns == 0, f"OPEN_TREE_NAMESPACE by the same caller gave {k.errname(ns)}, expected success"

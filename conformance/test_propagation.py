@@ -1,0 +1,79 @@
+"""Propagation (SEMANTICS.md rule 12): a privileged copy of a shared mount is its peer;
+a foreign caller's copy is a slave, receiving but never sending."""
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from . import syscalls as k
+from .helpers import enter_userns, in_child, private_mount_ns, scratch_tmpfs
+
+NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
+
+pytestmark = pytest.mark.needs_feature("open_tree_namespace")
+
+
+def shared_tmpfs() -> str:
+    t = scratch_tmpfs()
+    k.mount(None, t, None, k.MS_SHARED)
+    os.mkdir(f"{t}/from-outside")
+    os.mkdir(f"{t}/from-inside")
+    return t
+
+
+def mount_inside(fd: int, where: str) -> None:
+    """From a child that enters the new namespace, mount a tmpfs at where (inside it)."""
+    def grandchild():
+        k.setns(fd, k.CLONE_NEWNS)
+        k.mount("otns-inside", where, "tmpfs", 0, "size=1m")
+    in_child(grandchild)
+
+
+def points_in(ns_id: int) -> list[str]:
+    return [m.point for m in k.mounts_of(ns_id)]
+
+
+def test_privileged_copy_is_a_peer() -> None:
+    def child():
+        private_mount_ns()
+        t = shared_tmpfs()
+        fd = k.open_tree(k.AT_FDCWD, t, NS)
+        new_id = k.mntns_id(fd)
+        k.mount("otns-outside", f"{t}/from-outside", "tmpfs", 0, "size=1m")
+        inward = "/from-outside" in points_in(new_id)
+        mount_inside(fd, "/from-inside")
+        outward = os.path.ismount(f"{t}/from-inside")
+        return inward, outward
+    inward, outward = in_child(child)
+    assert inward, "a mount made on the original did not propagate into the privileged copy (peers share both ways)"
+    assert outward, "a mount made in the privileged copy did not propagate back (peers share both ways)"
+
+
+def test_foreign_copy_is_a_slave() -> None:
+    def child():
+        private_mount_ns()
+        t = shared_tmpfs()
+        # A foreign caller (new user namespace) makes the copy and hands us the fd.
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                enter_userns()
+                fd = k.open_tree(k.AT_FDCWD, t, NS | k.AT_RECURSIVE)
+                socket.send_fds(b, [b"fd"], [fd])
+            finally:
+                os._exit(0)
+        _, fds, _, _ = socket.recv_fds(a, 16, 1)
+        os.waitpid(pid, 0)
+        fd = fds[0]
+        new_id = k.mntns_id(fd)
+        k.mount("otns-outside", f"{t}/from-outside", "tmpfs", 0, "size=1m")
+        inward = "/from-outside" in points_in(new_id)
+        mount_inside(fd, "/from-inside")
+        outward = os.path.ismount(f"{t}/from-inside")
+        return inward, outward
+    inward, outward = in_child(child)
+    assert inward, "a mount made on the original did not propagate into the foreign copy (a slave receives)"
+    assert not outward, "a mount made in the foreign copy propagated back to the original (a slave never sends)"

@@ -1,0 +1,113 @@
+"""What the new namespace holds, seen through listmount/statmount and from inside after setns.
+
+Each test builds a real mount tree (tmpfs with nested submounts, bind mounts, a bind mount of
+a mount namespace file) in a child's private mount namespace.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from . import syscalls as k
+from .helpers import in_child, private_mount_ns, scratch_tmpfs
+
+NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
+NS_REC = NS | k.AT_RECURSIVE
+
+pytestmark = pytest.mark.needs_feature("open_tree_namespace")
+
+
+def newer_mntns_fd() -> int:
+    """An fd on a mount namespace newer than ours: only such a file may be bind-mounted
+    (an older or the same namespace would risk a reference loop, mnt_ns_loop())."""
+    return k.open_tree(k.AT_FDCWD, "/", NS)
+
+
+def bind_mntns_file(fd: int, target: str) -> None:
+    open(target, "w").close()
+    k.mount(f"/proc/self/fd/{fd}", target, None, k.MS_BIND)
+
+
+def build_tree(nsfd: int) -> str:
+    """T (tmpfs) with T/a (tmpfs), T/a/inner (tmpfs), T/b bind-mounted on T/c, a file T/marker,
+    and a mount namespace file bind-mounted on T/nsfile."""
+    t = scratch_tmpfs()
+    for d in ("a", "b", "c"):
+        os.mkdir(f"{t}/{d}")
+    k.mount("otns-a", f"{t}/a", "tmpfs", 0, "size=1m")
+    os.mkdir(f"{t}/a/inner")
+    k.mount("otns-inner", f"{t}/a/inner", "tmpfs", 0, "size=1m")
+    open(f"{t}/b/in-b", "w").close()
+    k.mount(f"{t}/b", f"{t}/c", None, k.MS_BIND)
+    open(f"{t}/marker", "w").close()
+    bind_mntns_file(nsfd, f"{t}/nsfile")
+    return t
+
+
+def snapshot(flags: int) -> dict:
+    def child():
+        private_mount_ns()
+        nsfd = newer_mntns_fd()
+        t = build_tree(nsfd)
+        fd = k.open_tree(k.AT_FDCWD, t, flags)
+        new_id = k.mntns_id(fd)
+        mounts = k.mounts_of(new_id)
+        return {"mounts": [(m.point, m.fs_type) for m in mounts], "ids": [m.mnt_id for m in mounts],
+                "first_parent": mounts[0].parent_id if mounts else None}
+    return in_child(child)
+
+
+def test_without_recursive_one_mount() -> None:
+    s = snapshot(NS)
+    assert s["mounts"] == [("/", "tmpfs")], f"a non-recursive copy holds {s['mounts']}, expected just the tmpfs at /"
+
+
+def test_recursive_copies_the_subtree_and_nothing_else() -> None:
+    s = snapshot(NS_REC)
+    points = sorted(p for p, _ in s["mounts"])
+    # T, T/a, T/a/inner, and the bind mount on T/c; never T/nsfile; nothing from outside T.
+    assert points == ["/", "/a", "/a/inner", "/c"], f"the recursive copy holds {points}"
+    assert all(fs == "tmpfs" for _, fs in s["mounts"]), s["mounts"]
+
+
+def test_root_is_hidden() -> None:
+    s = snapshot(NS_REC)
+    assert s["first_parent"] not in s["ids"], "the copy's parent (the hidden root) is listed"
+    assert s["first_parent"] != s["ids"][0]
+
+
+def test_after_setns_root_cwd_and_files() -> None:
+    def child():
+        private_mount_ns()
+        nsfd = newer_mntns_fd()
+        t = build_tree(nsfd)
+        before = [m.mnt_id for m in k.mounts_of()]
+        fd = k.open_tree(k.AT_FDCWD, t, NS_REC)
+
+        def grandchild():
+            k.setns(fd, k.CLONE_NEWNS)
+            return {"cwd": os.getcwd(), "root_files": sorted(os.listdir("/")),
+                    "in_c": os.listdir("/c"), "inner_is_mount": os.path.ismount("/a/inner")}
+        seen = in_child(grandchild)
+        seen["own_unchanged"] = [m.mnt_id for m in k.mounts_of()] == before
+        return seen
+    seen = in_child(child)
+    assert seen["cwd"] == "/", f"after setns the cwd is {seen['cwd']!r}, a conforming kernel puts it at /"
+    assert {"a", "b", "c", "marker", "nsfile"} <= set(seen["root_files"]), seen["root_files"]
+    assert seen["in_c"] == ["in-b"], "the bind mount's content is not visible in the copy"
+    assert seen["inner_is_mount"], "the nested submount is not a mount point in the copy"
+    assert seen["own_unchanged"], "making the namespace changed the caller's own mount table"
+
+
+def test_copy_of_shared_root_recursive_has_no_mntns_file_binds() -> None:
+    # Rule 11's last sentence, on the whole root: no mount in the copy is a nsfs bind.
+    def child():
+        private_mount_ns()
+        nsfd = newer_mntns_fd()
+        t = scratch_tmpfs()
+        bind_mntns_file(nsfd, f"{t}/nsfile")
+        fd = k.open_tree(k.AT_FDCWD, "/", NS_REC)
+        return [(m.point, m.fs_type) for m in k.mounts_of(k.mntns_id(fd))], t
+    mounts, t = in_child(child)
+    assert not [m for m in mounts if m[1] == "nsfs"], f"mount namespace file binds were copied: {mounts}"
