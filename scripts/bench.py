@@ -34,6 +34,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kernel", default="debian:latest")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("-k", dest="keyword", default=None,
+                    help="run only these tests (pytest -k), to see the pipeline's overhead apart from the suite's work")
     args = ap.parse_args()
     cache = default_cache_dir()
     opts = RunOptions(spec=parse_spec(args.kernel), cache_dir=cache, show_progress=False)
@@ -43,15 +45,17 @@ def main() -> int:
         accel = ["--disable-kvm"] if req.accel == "tcg" else []
         bare_cmd = ["vng", "-r", str(kernel.image), *accel, "--exec", "true"]
         otns_cmd = [sys.executable, "-m", "otns.cli", "--cache-dir", str(cache), "run", "--kernel", args.kernel,
-                    "--results", str(Path(tmp) / "res")]
+                    "--results", str(Path(tmp) / "res")] + (["-k", args.keyword] if args.keyword else [])
         bare, ours = [], []
         for i in range(args.repeat):
             t, rc = timed(bare_cmd, env=vng_env(req))
             print(f"bare vng --exec true   run {i + 1}: {t:6.2f} s (exit {rc})")
             bare.append(t)
             t, rc = timed(otns_cmd, cwd=REPO_ROOT)
-            verdict = json.loads((Path(tmp) / "res" / "summary.json").read_text())["verdict_line"]
-            print(f"otns run               run {i + 1}: {t:6.2f} s (exit {rc}, {verdict})")
+            summary = json.loads((Path(tmp) / "res" / "summary.json").read_text())
+            d = summary["durations"]
+            print(f"otns run               run {i + 1}: {t:6.2f} s (exit {rc}, {summary['verdict_line']}, "
+                  f"{sum(summary['counts'].values())} tests; boot {d['boot']:.1f} s, suite {d['suite']:.1f} s)")
             if rc != 0:
                 kept = Path(tempfile.mkdtemp(prefix="otns-bench-failed-"))
                 shutil.copytree(Path(tmp) / "res", kept, dirs_exist_ok=True)
