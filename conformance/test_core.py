@@ -13,6 +13,7 @@ import pytest
 
 from . import syscalls as k
 from .helpers import in_child
+from .references import ENOTDIR_TARGET, hint
 
 NOBODY = 65534
 
@@ -99,7 +100,7 @@ def test_target_must_be_directory() -> None:
     target = "/proc/self/status"
     assert stat.S_ISREG(os.stat(target).st_mode)
     got = k.errno_of(k.open_tree, k.AT_FDCWD, target, k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC)
-    expect_errno(got, errno.ENOTDIR, f"open_tree({target!r}, OPEN_TREE_NAMESPACE)")
+    expect_errno(got, errno.ENOTDIR, f"open_tree({target!r}, OPEN_TREE_NAMESPACE)" + hint(ENOTDIR_TARGET))
 
 
 @pytest.mark.needs_feature("open_tree_namespace")

@@ -13,6 +13,7 @@ import pytest
 
 from . import syscalls as k
 from .helpers import enter_userns, in_child, private_mount_ns, scratch_tmpfs, write_file
+from .references import COVERED_MOUNTS, hint
 
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 NS_REC = NS | k.AT_RECURSIVE
@@ -37,7 +38,7 @@ def test_foreign_non_recursive_copy_over_children_is_einval() -> None:
     got = in_child(child)
     assert got == errno.EINVAL, (f"a foreign caller's non-recursive copy of a mount with children gave "
                                  f"{k.errname(got)}; a conforming kernel refuses it (EINVAL): it would reveal "
-                                 "what the children cover")
+                                 "what the children cover" + hint(COVERED_MOUNTS))
 
 
 def test_foreign_non_recursive_copy_without_children_works() -> None:
@@ -61,7 +62,7 @@ def test_foreign_recursive_copy_includes_unbindable_children() -> None:
     privileged, foreign = in_child(child)
     assert "/u" not in privileged, "a privileged caller's copy kept the unbindable child"
     assert "/u" in foreign, ("a foreign caller's copy dropped the unbindable child; a conforming kernel copies "
-                             "it (nothing may be left out that would uncover what it hides)")
+                             "it (nothing may be left out that would uncover what it hides)" + hint(COVERED_MOUNTS))
 
 
 def test_foreign_copy_is_locked_top_to_bottom() -> None:
