@@ -24,19 +24,33 @@ _PROBES = {"open_tree_namespace": probe.open_tree_namespace, "fsmount_namespace"
            "unshare_empty_mntns": probe.unshare_empty_mntns, "clone_empty_mntns": probe.clone_empty_mntns}
 
 
+class Features(dict):
+    """Probes run on first use: each costs forks (and user namespaces) under emulation."""
+
+    def __missing__(self, name: str) -> probe.Feature:
+        self[name] = _PROBES[name]()
+        return self[name]
+
+
+_FEATURES = Features()
+
+
 @pytest.fixture(scope="session")
-def features() -> dict[str, probe.Feature]:
-    return {name: fn() for name, fn in _PROBES.items()}
+def features() -> Features:
+    return _FEATURES
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     if os.geteuid() != 0:
         raise pytest.UsageError("the conformance suite must run as root (it is run inside a VM by otns)")
+    _FEATURES["open_tree_namespace"]  # the verdict needs it even if no selected test does
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
     out = session.config.getoption("--otns-features")
     if out and not hasattr(session.config, "workerinput"):
-        found = {name: fn() for name, fn in _PROBES.items()}
         data = {"release": platform.release(),
-                "features": {n: {"present": f.present, "detail": f.detail} for n, f in found.items()}}
+                "features": {n: {"present": f.present, "detail": f.detail} for n, f in _FEATURES.items()}}
         Path(out).write_text(json.dumps(data, indent=1))
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from kernels import catalog, fetch
 from kernels.debian import FLAVOURS
 from kernels.spec import parse_spec
 
-from .errors import EXIT_USAGE, OtnsError
+from .errors import EXIT_USAGE, BadInput, OtnsError
 from .paths import default_cache_dir
 from .run import RunOptions, dry_run, execute, resolve_kernel, validate_options
 
@@ -61,6 +62,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a kernel without OPEN_TREE_NAMESPACE does not conform (exit 1)")
     r.add_argument("--dry-run", action="store_true", help="print the vng and QEMU commands; boot nothing")
     r.add_argument("pytest_args", nargs="*", help="extra pytest arguments for the guest (after --)")
+
+    m = sub.add_parser("matrix", help="run the suite on many kernels at once and compare them",
+                       description="One VM per pytest-xdist worker. SPEC=conform marks a kernel that must have "
+                                   "the feature; SPEC or SPEC=may-lack lets it be correctly feature-absent.")
+    m.add_argument("specs", nargs="*", help="kernel specs, as for otns run --kernel (optionally =conform)")
+    m.add_argument("--from", dest="from_ci", type=Path, default=None,
+                   help="read the kernel list from a GitHub workflow (e.g. CI.yml)")
+    m.add_argument("--shard", default=None, help="run only the i-th of n slices of the list: i/n")
+    m.add_argument("--out", type=Path, default=None, help="output folder (default: results/matrix-TIME)")
+    m.add_argument("-n", "--workers", type=int, default=None, help="VMs at once (default: 2)")
+    m.add_argument("--timeout", type=float, default=300.0)
+    m.add_argument("--cpus", type=int, default=2)
+    m.add_argument("--memory", default="1G")
+    m.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
+    m.add_argument("-k", dest="keyword", default=None, help="only tests matching this pytest -k expression")
+
+    rp = sub.add_parser("report", help="grid, HTML and combined JUnit over result folders")
+    rp.add_argument("folders", nargs="+", type=Path, help="matrix output folders or single-kernel result folders")
+    rp.add_argument("--out", type=Path, required=True, help="where report.html, grid.md, combined-junit.xml go")
+
+    d = sub.add_parser("diff", help="tests whose outcome differs between two result folders")
+    d.add_argument("a", type=Path)
+    d.add_argument("b", type=Path)
 
     k = sub.add_parser("kernels", help="Debian kernels available now")
     ksub = k.add_subparsers(dest="kcommand", required=True)
@@ -118,6 +142,71 @@ def cmd_kernels_list(args: argparse.Namespace, cache_dir: Path) -> int:
     return 0
 
 
+def cmd_matrix(args: argparse.Namespace, cache_dir: Path) -> int:
+    from datetime import datetime
+
+    from . import report
+    from .matrix import DEFAULT_WORKERS, Plan, entries_from_ci, parse_entry, run, shard
+
+    entries = entries_from_ci(args.from_ci) if args.from_ci else []
+    entries += [parse_entry(s) for s in args.specs]
+    if not entries:
+        raise BadInput("no kernels: name some specs or use --from CI.yml")
+    for e in entries:
+        parse_spec(e.kernel, e.flavour)  # bad specs fail now, not in a worker
+    entries = shard(entries, args.shard)
+    if not entries:
+        raise BadInput(f"shard {args.shard} of {len(entries)} kernels is empty")
+    out = (args.out or Path("results") / f"matrix-{datetime.now():%Y%m%d-%H%M%S}").resolve()
+    plan = Plan(entries=entries, out=out, cache_dir=cache_dir, timeout=args.timeout, cpus=args.cpus,
+                memory=args.memory, accel=args.accel, pytest_args=["-k", args.keyword] if args.keyword else [])
+    rc = run(plan, args.workers or DEFAULT_WORKERS, Console())
+    if rc == 130 or rc == 2 and not any((out / e.slug / "summary.json").exists() for e in entries):
+        err.print(f"otns: matrix stopped (pytest exit {rc}); see {out / 'matrix.log'}", markup=False)
+        return EXIT_INTERRUPTED if rc == 130 else 3
+    kernels = report.load_matrix(out)
+    Console().print(report.terminal_grid(kernels))
+    files = report.write_reports(kernels, out)
+    states = [json.loads((out / e.slug / "state.json").read_text()) if (out / e.slug / "state.json").exists()
+              else {} for e in entries]
+    bad = [e.kernel for e, s in zip(entries, states) if not s.get("ok")]
+    crashed = [e.kernel for e, s in zip(entries, states) if s.get("verdict", "").startswith(("CRASHED", "HUNG"))]
+    err.print(f"reports: {files['html']}  {files['markdown']}  {files['junit']}", markup=False)
+    if not bad:
+        err.print(f"[bold]ALL {len(entries)} KERNELS AS EXPECTED[/]")
+        return 0
+    err.print(f"[bold]{len(bad)} of {len(entries)} KERNELS NOT AS EXPECTED:[/] {', '.join(bad)}")
+    return 4 if crashed else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from . import report
+    kernels = []
+    for f in args.folders:
+        kernels += report.load_matrix(f) if not (f / "summary.json").exists() else [report.load_folder(f)]
+    if not kernels:
+        raise BadInput("no result folders found")
+    args.out.mkdir(parents=True, exist_ok=True)
+    Console().print(report.terminal_grid(kernels))
+    files = report.write_reports(kernels, args.out.resolve())
+    err.print(f"reports: {files['html']}  {files['markdown']}  {files['junit']}", markup=False)
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from . import report
+    a, b = report.load_folder(args.a), report.load_folder(args.b)
+    changed = report.diff(a, b)
+    table = Table(title=f"{len(changed)} tests differ: {a.name} ({a.summary.get('release')}) -> "
+                        f"{b.name} ({b.summary.get('release')})")
+    for col in ("test", a.name, b.name):
+        table.add_column(col)
+    for name, x, y in changed:
+        table.add_row(name, x or "-", y or "-")
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    return 1 if changed else 0
+
+
 def _sigterm(signum, frame):
     raise KeyboardInterrupt
 
@@ -132,6 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         cache_dir.mkdir(parents=True, exist_ok=True)
         if args.command == "run":
             return cmd_run(args, cache_dir)
+        if args.command == "matrix":
+            return cmd_matrix(args, cache_dir)
+        if args.command == "report":
+            return cmd_report(args)
+        if args.command == "diff":
+            return cmd_diff(args)
         return cmd_kernels_list(args, cache_dir)
     except OtnsError as e:
         err.print(f"otns: error: {e}", markup=False)

@@ -40,6 +40,7 @@ class RunOptions:
     pytest_args: list[str] = field(default_factory=list)
     dry_run: bool = False
     show_progress: bool = True
+    on_state: Callable[[str], None] | None = None  # fetching, booting, running: for live tables
 
 
 def resolve_kernel(opts: RunOptions, notice: Callable[[str], None]) -> LocalKernel:
@@ -155,13 +156,23 @@ def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], None]) ->
 
 def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[str], None]) -> tuple[RunSummary, Path]:
     t0 = time.monotonic()
+    state = opts.on_state or (lambda s: None)
+    state("fetching")
     kernel = resolve_kernel(opts, notice)
     results = results_folder(opts, kernel)
+    seen_output = []
+
+    def watch(line: str) -> None:
+        if not seen_output:
+            seen_output.append(True)
+            state("running")
+        stream(line)
+    state("booting")
     if kernel.is_host:
-        res = _run_host(opts, results, stream)
+        res = _run_host(opts, results, watch)
         accel = "none"
     else:
-        req = boot_request(opts, kernel, results, notice, stream)
+        req = boot_request(opts, kernel, results, notice, watch)
         accel = req.accel
         res = boot(req, notice)
     if res.status == "crashed" and "Unable to mount root fs" in res.console:

@@ -1,0 +1,158 @@
+"""`otns matrix`: the suite on many kernels at once, one VM per pytest-xdist worker.
+
+The plan (kernels, expectations, options) is written to OUT/plan.json; a pytest session
+over otns/matrix_plugin.py makes one test item per kernel and pytest-xdist spreads them
+over workers. Each run reports its state in OUT/KERNEL/state.json, which the live table
+here reads. When all are done, the grid and reports are built from the result folders.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from .errors import BadInput
+from .paths import REPO_ROOT
+
+EXPECTATIONS = ("conform", "may-lack")
+# Measured on a 2-core machine under TCG (see the closing note of issue 4): 2 VMs at once.
+DEFAULT_WORKERS = 2
+
+
+@dataclass(frozen=True)
+class Entry:
+    kernel: str  # a kernel spec, as for otns run --kernel
+    expect: str = "may-lack"  # conform: a feature-absent verdict fails; may-lack: it does not
+    flavour: str = "cloud"
+
+    @property
+    def slug(self) -> str:
+        return "".join(c if c.isalnum() or c in ".-_" else "_" for c in f"{self.kernel}-{self.flavour}")
+
+
+@dataclass
+class Plan:
+    entries: list[Entry]
+    out: Path
+    cache_dir: Path
+    timeout: float = 300.0
+    cpus: int = 2
+    memory: str = "1G"
+    accel: str = "auto"
+    pytest_args: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["out"], d["cache_dir"] = str(self.out), str(self.cache_dir)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Plan":
+        return cls(entries=[Entry(**e) for e in d["entries"]], out=Path(d["out"]), cache_dir=Path(d["cache_dir"]),
+                   timeout=d["timeout"], cpus=d["cpus"], memory=d["memory"], accel=d["accel"],
+                   pytest_args=list(d["pytest_args"]))
+
+
+def entries_from_ci(path: Path) -> list[Entry]:
+    """The kernel list of the workflow's conformance job: CI and a laptop run the same thing."""
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise BadInput(f"cannot read {path}: {e}") from None
+    try:
+        include = doc["jobs"]["conformance"]["strategy"]["matrix"]["include"]
+    except (KeyError, TypeError):
+        raise BadInput(f"{path} has no jobs.conformance.strategy.matrix.include list") from None
+    entries = []
+    for item in include:
+        expect = item.get("expect", "may-lack")
+        if expect not in EXPECTATIONS:
+            raise BadInput(f"{path}: kernel {item.get('kernel')!r} has unknown expect {expect!r}")
+        entries.append(Entry(kernel=str(item["kernel"]), expect=expect, flavour=item.get("flavour", "cloud")))
+    return entries
+
+
+def parse_entry(text: str) -> Entry:
+    """SPEC or SPEC=conform / SPEC=may-lack on the command line."""
+    spec, _, expect = text.partition("=")
+    expect = expect or "may-lack"
+    if expect not in EXPECTATIONS:
+        raise BadInput(f"unknown expectation {expect!r} for {spec}: use {' or '.join(EXPECTATIONS)}")
+    return Entry(kernel=spec, expect=expect)
+
+
+def shard(entries: list[Entry], spec: str | None) -> list[Entry]:
+    """--shard i/n: the i-th of n interleaved slices (1-based), stable for a given list."""
+    if not spec:
+        return entries
+    try:
+        i, n = (int(x) for x in spec.split("/"))
+    except ValueError:
+        raise BadInput(f"--shard wants i/n, e.g. 1/3; got {spec!r}") from None
+    if not 1 <= i <= n:
+        raise BadInput(f"--shard {spec}: i must be between 1 and n")
+    return entries[i - 1::n]
+
+
+def _states(plan: Plan) -> dict[str, dict]:
+    out = {}
+    for e in plan.entries:
+        f = plan.out / e.slug / "state.json"
+        try:
+            out[e.slug] = json.loads(f.read_text())
+        except (OSError, ValueError):
+            out[e.slug] = {"state": "queued"}
+    return out
+
+
+def _live_table(plan: Plan, started: float) -> Table:
+    t = Table(title=f"otns matrix: {len(plan.entries)} kernels, {time.monotonic() - started:.0f} s")
+    for col in ("kernel", "expect", "state", "pass", "fail", "skip", "error", "time", "verdict"):
+        t.add_column(col)
+    for e in plan.entries:
+        s = _states(plan)[e.slug]
+        c = s.get("counts", {})
+        took = s.get("seconds")
+        t.add_row(e.kernel + ("" if e.flavour == "cloud" else f" ({e.flavour})"), e.expect, s.get("state", "?"),
+                  *(str(c.get(k, "")) for k in ("pass", "fail", "skip", "error")),
+                  f"{took:.0f} s" if took else "", s.get("verdict", ""))
+    return t
+
+
+def run(plan: Plan, workers: int, console: Console) -> int:
+    """Run the plan through pytest-xdist; returns pytest's exit code."""
+    plan.out.mkdir(parents=True, exist_ok=True)
+    (plan.out / "plan.json").write_text(json.dumps(plan.to_json(), indent=1))
+    cmd = [sys.executable, "-m", "pytest", str(Path(__file__).with_name("matrix_plugin.py")),
+           "-p", "no:cacheprovider", "-q", "--rootdir", str(plan.out), "-o", "python_files=matrix_plugin.py",
+           "--otns-plan", str(plan.out / "plan.json"), "--junitxml", str(plan.out / "matrix-runs.xml")]
+    if workers > 1:
+        cmd += ["-n", str(workers), "--dist", "load"]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    started = time.monotonic()
+    with open(plan.out / "matrix.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT,
+                                start_new_session=True)
+        try:
+            with Live(_live_table(plan, started), console=console, refresh_per_second=2,
+                      transient=not console.is_terminal) as live:
+                while proc.poll() is None:
+                    time.sleep(0.5)
+                    live.update(_live_table(plan, started))
+                live.update(_live_table(plan, started))
+        except BaseException:
+            os.killpg(proc.pid, 15)  # each run stops its own VM on SIGTERM
+            proc.wait(60)
+            raise
+    if not console.is_terminal:
+        console.print(_live_table(plan, started))
+    return proc.returncode
