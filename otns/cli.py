@@ -165,7 +165,7 @@ def cmd_matrix(args: argparse.Namespace, cache_dir: Path) -> int:
         err.print(f"otns: matrix stopped (pytest exit {rc}); see {out / 'matrix.log'}", markup=False)
         return EXIT_INTERRUPTED if rc == 130 else 3
     kernels = report.load_matrix(out)
-    Console().print(report.terminal_grid(kernels))
+    Console(width=None if sys.stdout.isatty() else 200).print(report.terminal_grid(kernels))
     files = report.write_reports(kernels, out)
     states = [json.loads((out / e.slug / "state.json").read_text()) if (out / e.slug / "state.json").exists()
               else {} for e in entries]
@@ -187,7 +187,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not kernels:
         raise BadInput("no result folders found")
     args.out.mkdir(parents=True, exist_ok=True)
-    Console().print(report.terminal_grid(kernels))
+    Console(width=None if sys.stdout.isatty() else 200).print(report.terminal_grid(kernels))
     files = report.write_reports(kernels, args.out.resolve())
     err.print(f"reports: {files['html']}  {files['markdown']}  {files['junit']}", markup=False)
     return 0

@@ -102,7 +102,7 @@ body{font-family:system-ui,sans-serif;margin:1em}table{border-collapse:collapse;
 th,td{border:1px solid #ccc;padding:2px 6px}th{background:#eee;position:sticky;top:0}
 td.pass{background:#c8f7c5}td.fail{background:#f7a8a8;font-weight:bold}td.skip{background:#fdf1b8}
 td.error{background:#e3b5f5}td.none{background:#f4f4f4;color:#999}td.cell{cursor:pointer;text-align:center}
-td.name{font-family:monospace}.hidden{display:none}#detail{white-space:pre-wrap;font-family:monospace;
+td.name{font-family:monospace;max-width:50em;overflow-wrap:anywhere}.hidden{display:none}#detail{white-space:pre-wrap;font-family:monospace;
 background:#f8f8f8;border:1px solid #ccc;padding:8px;margin-top:1em}
 """
 _JS = """
@@ -118,6 +118,7 @@ def html_page(kernels: list[KernelResults], base: Path) -> str:
     """One self-contained page; console logs are linked relative to the page's folder."""
     e = html.escape
     head = "".join(f"<th>{e(k.name)}<br><small>{e(k.verdict)}</small></th>" for k in kernels)
+    shown = sum(interesting(kernels, n) for n in test_names(kernels))
     rows = []
     for n in test_names(kernels):
         cells = []
@@ -130,11 +131,14 @@ def html_page(kernels: list[KernelResults], base: Path) -> str:
                          f'data-test="{e(n)}" data-outcome="{o or "missing"}" data-msg="{e(t.message if t else "")}" '
                          f'data-console="{e(str(rel))}">{e(SYMBOL[o])}</td>')
         flag = "1" if interesting(kernels, n) else "0"
-        rows.append(f'<tr class="row" data-interesting="{flag}"><td class="name">{e(n)}</td>{"".join(cells)}</tr>')
+        hidden = "" if flag == "1" else " hidden"
+        rows.append(f'<tr class="row{hidden}" data-interesting="{flag}"><td class="name" title="{e(n)}">'
+                    f'{e(n.replace("conformance/", ""))}</td>{"".join(cells)}</tr>')
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>otns matrix</title><style>{_CSS}</style>"
             f"<script>{_JS}</script></head><body><h1>otns: {len(kernels)} kernels, {len(rows)} tests</h1>"
-            "<label><input type='checkbox' id='only' onchange='only(this.checked)'> only rows that differ or fail"
-            "</label><div id='detail'>Click a cell for its message.</div><p><a id='console' href='#'></a></p>"
+            f"<p>{shown} rows differ between kernels or fail.</p>"
+            "<label><input type='checkbox' id='only' checked onchange='only(this.checked)'> only rows that differ "
+            "or fail</label><div id='detail'>Click a cell for its message.</div><p><a id='console' href='#'></a></p>"
             f"<table id='grid'><thead><tr><th>test</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
             "</body></html>\n")
 

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +41,9 @@ def test_default_kernel_conforms(otns, no_stray_vms):
     ktap = (r.results / "ktap.txt").read_text().splitlines()
     assert ktap[:2] == ["KTAP version 1", f"1..{len(cases)}"]
     assert "Linux version" in (r.results / "console.log").read_text()
+    # the guest ran the project's own environment, not whatever the base interpreter has
+    guest = json.loads((r.results / "guest.json").read_text())
+    assert guest["pytest_path"].startswith(str(Path(sys.executable).parent.parent)), guest["pytest_path"]
 
 
 def test_feature_absent_kernel(otns, no_stray_vms):

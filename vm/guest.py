@@ -23,12 +23,17 @@ UNUSED_PLUGINS = ("doctest", "pastebin", "legacypath", "setupplan", "setuponly",
 
 def add_site_packages() -> None:
     """The guest runs python -S: site's start-up (.pth files and all) costs ~0.5 s under TCG.
-    Only the environment's own site-packages is needed; the checkout is the working folder."""
+    Only the environment's own site-packages is needed; the checkout is the working folder.
+    Under -S, sys.prefix is the base interpreter's, so the venv is found from sys.executable."""
     if not sys.flags.no_site:
         return
+    venv = Path(sys.executable).parent.parent
+    if not (venv / "pyvenv.cfg").is_file():
+        import site
+        site.main()  # not a virtual environment: the normal start-up
+        return
     v = sys.version_info
-    site_packages = Path(sys.prefix) / "lib" / f"python{v.major}.{v.minor}" / "site-packages"
-    sys.path.append(str(site_packages))
+    sys.path.append(str(venv / "lib" / f"python{v.major}.{v.minor}" / "site-packages"))
 
 
 def writable(path: str) -> bool:
@@ -86,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     # uptime_at_start: kernel start to this script (boot and init); the rest is the suite's cost.
     info = {"release": platform.release(), "pytest_exit": rc, "uptime_at_start": booted,
             "pytest_import_seconds": imported - start, "suite_seconds": time.monotonic() - start,
-            "cpus": os.cpu_count()}
+            "cpus": os.cpu_count(), "pytest_path": pytest.__file__}
     tmp = ns.results / "guest.json.tmp"
     tmp.write_text(json.dumps(info))
     tmp.replace(ns.results / "guest.json")

@@ -1,0 +1,118 @@
+"""`otns matrix`, `otns report`, `otns diff` and CI.yml, on real kernels."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from otns.matrix import Entry, entries_from_ci, shard
+from otns.paths import REPO_ROOT
+
+from .conftest import ABSENT_SPEC, DEFAULT_SPEC
+
+# A kernel from before "namespace: keep covered mounts covered" (it fails two foreign-caller tests).
+OLD_SPEC = "debian:7.2.9"
+SUBSET = "test_foreign or test_core"
+
+
+@pytest.fixture(scope="module")
+def matrix_out(cache_dir: Path, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("matrix") / "out"
+    cmd = [sys.executable, "-m", "otns.cli", "--cache-dir", str(cache_dir), "matrix",
+           f"{DEFAULT_SPEC}=conform", ABSENT_SPEC, f"{OLD_SPEC}=conform", "-k", SUBSET, "--out", str(out)]
+    p = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200)
+    return out, p
+
+
+@pytest.mark.boot
+def test_matrix_over_three_kernels(matrix_out) -> None:
+    out, p = matrix_out
+    # The old kernel was marked "conform" and does not: the matrix says so with exit 1.
+    assert p.returncode == 1, p.stderr + p.stdout
+    assert f"1 of 3 KERNELS NOT AS EXPECTED" in p.stderr and OLD_SPEC in p.stderr
+    states = {d.name: json.loads((d / "state.json").read_text()) for d in out.iterdir() if (d / "state.json").exists()}
+    assert len(states) == 3
+    by_kernel = {s["kernel"]: s for s in states.values()}
+    assert by_kernel[DEFAULT_SPEC]["verdict"] == "CONFORMS" and by_kernel[DEFAULT_SPEC]["ok"]
+    assert by_kernel[ABSENT_SPEC]["verdict"] == "FEATURE ABSENT" and by_kernel[ABSENT_SPEC]["ok"]
+    assert by_kernel[OLD_SPEC]["verdict"].startswith("DOES NOT CONFORM (2 failed)")
+    for d in out.iterdir():
+        if d.is_dir():
+            for name in ("junit.xml", "ktap.txt", "summary.json", "console.log"):
+                assert (d / name).is_file(), f"{d.name}/{name}"
+    # the terminal grid shows the rows that differ
+    assert "test_foreign_non_recursive_copy_over_children_is_einval" in p.stdout
+    combined = ET.parse(out / "combined-junit.xml").getroot()
+    assert [s.get("name") for s in combined.iter("testsuite")] == [DEFAULT_SPEC, ABSENT_SPEC, OLD_SPEC]
+    md = (out / "grid.md").read_text()
+    assert md.count("\n") > 10 and "❌" in md
+
+
+@pytest.mark.boot
+def test_html_report_in_chromium(matrix_out, tmp_path) -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("chromium is not installed: scripts/setup --dev installs it")
+    out, _ = matrix_out
+    page = out / "report.html"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120).stdout
+    # one row per test: the union of the tests the three kernels ran
+    from otns.report import load_matrix, test_names
+    assert dom.count('<tr class="row') == len(test_names(load_matrix(out)))
+    header = dom.split("<thead>")[1].split("</thead>")[0]
+    assert header.count("<th>") == 1 + 3, "one column per kernel, plus the test names"
+    for kernel in (DEFAULT_SPEC, ABSENT_SPEC, OLD_SPEC):
+        assert kernel in header
+    assert 'class="cell fail"' in dom and 'class="cell pass"' in dom and 'class="cell skip"' in dom
+    shot = out / "report.png"
+    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1400,900", page.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 10_000, "no screenshot"
+
+
+@pytest.mark.boot
+def test_diff_between_two_result_folders(matrix_out, cache_dir) -> None:
+    out, _ = matrix_out
+    folders = {json.loads((d / "state.json").read_text())["kernel"]: d
+               for d in out.iterdir() if (d / "state.json").exists()}
+    cmd = [sys.executable, "-m", "otns.cli", "diff", str(folders[OLD_SPEC]), str(folders[DEFAULT_SPEC])]
+    p = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+    assert p.returncode == 1, p.stderr
+    assert "2 tests differ" in p.stdout
+    assert "test_foreign_non_recursive_copy_over_children_is_einval" in p.stdout
+    same = subprocess.run([sys.executable, "-m", "otns.cli", "diff", str(folders[DEFAULT_SPEC]),
+                           str(folders[DEFAULT_SPEC])], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert same.returncode == 0 and "0 tests differ" in same.stdout
+
+
+def test_ci_yml_is_valid_for_actionlint() -> None:
+    actionlint = Path(sys.executable).parent / "actionlint"
+    p = subprocess.run([str(actionlint), str(REPO_ROOT / "CI.yml")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_matrix_reads_the_ci_list() -> None:
+    entries = entries_from_ci(REPO_ROOT / "CI.yml")
+    kernels = [e.kernel for e in entries]
+    assert "debian:6.19.14" in kernels and "debian:7.3-rc7" in kernels and len(kernels) >= 8
+    assert {e.expect for e in entries} == {"conform", "may-lack"}
+    # the shards of a list are disjoint and cover it
+    parts = [shard(entries, f"{i}/3") for i in (1, 2, 3)]
+    assert sorted(sum(([e.kernel for e in p] for p in parts), [])) == sorted(kernels)
+    assert all(parts)
+
+
+def test_shard_rejects_nonsense() -> None:
+    from otns.errors import BadInput
+    for bad in ("0/3", "4/3", "x", "1-3"):
+        with pytest.raises(BadInput):
+            shard([Entry("debian:7.2")], bad)
