@@ -160,10 +160,13 @@ def cmd_matrix(args: argparse.Namespace, cache_dir: Path) -> int:
     out = (args.out or Path("results") / f"matrix-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     plan = Plan(entries=entries, out=out, cache_dir=cache_dir, timeout=args.timeout, cpus=args.cpus,
                 memory=args.memory, accel=args.accel, pytest_args=["-k", args.keyword] if args.keyword else [])
-    rc = run(plan, args.workers or DEFAULT_WORKERS, Console())
-    if rc == 130 or rc == 2 and not any((out / e.slug / "summary.json").exists() for e in entries):
-        err.print(f"otns: matrix stopped (pytest exit {rc}); see {out / 'matrix.log'}", markup=False)
-        return EXIT_INTERRUPTED if rc == 130 else 3
+    rc = run(plan, args.workers or DEFAULT_WORKERS, Console(width=None if sys.stdout.isatty() else 160))
+    if rc not in (0, 1) or not any((out / e.slug / "state.json").exists() for e in entries):
+        # 1 is "some kernel not as expected"; anything else means the runner itself broke.
+        last = (out / "matrix.log").read_text().strip().splitlines()[-1:] if (out / "matrix.log").exists() else []
+        err.print(f"otns: error: the matrix runner stopped (pytest exit {rc}): {last[0] if last else ''} "
+                  f"(log: {out / 'matrix.log'})", markup=False)
+        return EXIT_INTERRUPTED if rc in (2, 130) and not last else 3
     kernels = report.load_matrix(out)
     Console(width=None if sys.stdout.isatty() else 200).print(report.terminal_grid(kernels))
     files = report.write_reports(kernels, out)

@@ -132,8 +132,8 @@ def run(plan: Plan, workers: int, console: Console) -> int:
     """Run the plan through pytest-xdist; returns pytest's exit code."""
     plan.out.mkdir(parents=True, exist_ok=True)
     (plan.out / "plan.json").write_text(json.dumps(plan.to_json(), indent=1))
-    cmd = [sys.executable, "-m", "pytest", str(Path(__file__).with_name("matrix_plugin.py")),
-           "-p", "no:cacheprovider", "-q", "--rootdir", str(plan.out), "-o", "python_files=matrix_plugin.py",
+    cmd = [sys.executable, "-m", "pytest", str(Path(__file__).with_name("matrix_test.py")),
+           "-p", "otns.matrix_plugin", "-p", "no:cacheprovider", "-q", "--rootdir", str(plan.out),
            "--otns-plan", str(plan.out / "plan.json"), "--junitxml", str(plan.out / "matrix-runs.xml")]
     if workers > 1:
         cmd += ["-n", str(workers), "--dist", "load"]

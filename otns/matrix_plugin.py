@@ -1,22 +1,15 @@
-"""pytest plugin and test file for `otns matrix`: one test item per kernel of the plan.
-
-pytest-xdist spreads the items over workers, so each worker boots one VM at a time. Each run
-writes its progress to OUT/KERNEL/state.json for the live table of otns.matrix.
-"""
+"""pytest plugin for `otns matrix`: the plan, and one test item per kernel of it
+(the item itself is otns/matrix_test.py). pytest-xdist spreads the items over workers, so
+each worker boots one VM at a time."""
 from __future__ import annotations
 
 import json
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
-from kernels.spec import parse_spec
-from otns.errors import OtnsError
-from otns.matrix import Entry, Plan
-from otns.results import Verdict, write_atomic
-from otns.run import RunOptions, execute
+from otns.matrix import Plan
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,36 +32,3 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def plan(request: pytest.FixtureRequest) -> Plan:
     return Plan.from_json(json.loads(Path(request.config.getoption("--otns-plan")).read_text()))
-
-
-def meets(verdict: str, expect: str) -> bool:
-    if verdict == Verdict.CONFORMS.value:
-        return True
-    return verdict == Verdict.FEATURE_ABSENT.value and expect == "may-lack"
-
-
-def test_kernel(entry: Entry, plan: Plan) -> None:
-    folder = plan.out / entry.slug
-    folder.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    state = {"state": "queued", "kernel": entry.kernel, "expect": entry.expect}
-
-    def set_state(s: str, **extra) -> None:
-        state.update(state=s, seconds=time.monotonic() - started, **extra)
-        write_atomic(folder / "state.json", json.dumps(state))
-
-    opts = RunOptions(spec=parse_spec(entry.kernel, entry.flavour), cache_dir=plan.cache_dir, results=folder,
-                      cpus=plan.cpus, memory=plan.memory, timeout=plan.timeout, accel=plan.accel,
-                      pytest_args=["--color=no", *plan.pytest_args], show_progress=False, on_state=set_state)
-    with open(folder / "live.log", "w") as live:
-        def stream(line: str) -> None:
-            live.write(line)
-            live.flush()
-        try:
-            summary, _ = execute(opts, lambda m: stream(m + "\n"), stream)
-        except OtnsError as e:
-            set_state("error", verdict="ERROR", detail=str(e))
-            pytest.fail(f"{entry.kernel}: {e}")
-    v = summary.verdict.value
-    set_state("done", verdict=summary.verdict_line(), counts=summary.counts, ok=meets(v, entry.expect))
-    assert meets(v, entry.expect), f"{entry.kernel} (expect {entry.expect}): {summary.verdict_line()}"
