@@ -35,17 +35,21 @@ def points_in(ns_id: int) -> list[str]:
     return [m.point for m in k.mounts_of(ns_id)]
 
 
+def both_ways(t: str, fd: int) -> tuple[bool, bool]:
+    """(a mount on the original reached the copy, a mount in the copy reached the original)."""
+    new_id = k.mntns_id(fd)
+    k.mount("otns-outside", f"{t}/from-outside", "tmpfs", 0, "size=1m")
+    inward = "/from-outside" in points_in(new_id)
+    mount_inside(fd, "/from-inside")
+    return inward, os.path.ismount(f"{t}/from-inside")
+
+
 def test_privileged_copy_is_a_peer() -> None:
     def child():
         private_mount_ns()
         t = shared_tmpfs()
         fd = k.open_tree(k.AT_FDCWD, t, NS)
-        new_id = k.mntns_id(fd)
-        k.mount("otns-outside", f"{t}/from-outside", "tmpfs", 0, "size=1m")
-        inward = "/from-outside" in points_in(new_id)
-        mount_inside(fd, "/from-inside")
-        outward = os.path.ismount(f"{t}/from-inside")
-        return inward, outward
+        return both_ways(t, fd)
     inward, outward = in_child(child)
     assert inward, "a mount made on the original did not propagate into the privileged copy (peers share both ways)"
     assert outward, "a mount made in the privileged copy did not propagate back (peers share both ways)"
@@ -67,13 +71,7 @@ def test_foreign_copy_is_a_slave() -> None:
                 os._exit(0)
         _, fds, _, _ = socket.recv_fds(a, 16, 1)
         os.waitpid(pid, 0)
-        fd = fds[0]
-        new_id = k.mntns_id(fd)
-        k.mount("otns-outside", f"{t}/from-outside", "tmpfs", 0, "size=1m")
-        inward = "/from-outside" in points_in(new_id)
-        mount_inside(fd, "/from-inside")
-        outward = os.path.ismount(f"{t}/from-inside")
-        return inward, outward
+        return both_ways(t, fds[0])
     inward, outward = in_child(child)
     assert inward, "a mount made on the original did not propagate into the foreign copy (a slave receives)"
     assert not outward, "a mount made in the foreign copy propagated back to the original (a slave never sends)"

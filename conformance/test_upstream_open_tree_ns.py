@@ -122,6 +122,21 @@ def _count_in_new_ns(flags: int) -> int:
         os.close(fd)
 
 
+def umount_all_in_copy_of_root() -> dict[str, int]:
+    """As upstream: copy "/" recursively, enter the copy, unmount its mounts children first;
+    the errno of each umount by mount point."""
+    fd = k.open_tree(k.AT_FDCWD, "/", NS_REC)
+    new_id = k.mntns_id(fd)
+    ids = k.listmount(new_id, flags=k.LISTMOUNT_REVERSE)
+    assert ids, "no mounts in the new namespace"
+    k.setns(fd, k.CLONE_NEWNS)
+    results = {}
+    for mnt_id in ids:
+        point = k.statmount(mnt_id, new_id).point
+        results[point] = k.errno_of(lambda p=point: k.umount2(p, k.MNT_DETACH))
+    return results
+
+
 class TestOpenTreeNsUserns:
     """A caller in a new user namespace, its mount namespace owned by the parent one: foreign."""
 
@@ -157,16 +172,7 @@ class TestOpenTreeNsUserns:
     def test_umount_fails_einval(self) -> None:
         def child():
             enter_userns()
-            fd = k.open_tree(k.AT_FDCWD, "/", NS_REC)
-            new_id = k.mntns_id(fd)
-            ids = k.listmount(new_id, flags=k.LISTMOUNT_REVERSE)
-            assert ids, "no mounts in the new namespace"
-            k.setns(fd, k.CLONE_NEWNS)
-            results = {}
-            for mnt_id in ids:
-                point = k.statmount(mnt_id, new_id).point
-                results[point] = k.errno_of(lambda p=point: k.umount2(p, k.MNT_DETACH))
-            return results
+            return umount_all_in_copy_of_root()
         results = in_child(child)
         wrong = {p: k.errname(e) for p, e in results.items() if e != errno.EINVAL}
         assert not wrong, (f"in a foreign caller's copy every mount is locked and umount gives EINVAL; "
@@ -175,16 +181,7 @@ class TestOpenTreeNsUserns:
     def test_umount_succeeds(self) -> None:
         def child():
             slave_mount_ns()
-            fd = k.open_tree(k.AT_FDCWD, "/", NS_REC)
-            new_id = k.mntns_id(fd)
-            ids = k.listmount(new_id, flags=k.LISTMOUNT_REVERSE)
-            assert ids, "no mounts in the new namespace"
-            k.setns(fd, k.CLONE_NEWNS)
-            results = {}
-            for mnt_id in ids:
-                point = k.statmount(mnt_id, new_id).point
-                results[point] = k.errno_of(lambda p=point: k.umount2(p, k.MNT_DETACH))
-            return results
+            return umount_all_in_copy_of_root()
         results = in_child(child)
         failed = {p: k.errname(e) for p, e in results.items() if e}
         assert not failed, f"a privileged caller's copy must unmount freely; failed: {failed}"
