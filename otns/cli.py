@@ -86,6 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("a", type=Path)
     d.add_argument("b", type=Path)
 
+    b = sub.add_parser("bisect", help="find the Debian release where a test's outcome changed",
+                       description="Binary search over Debian's kernels between --good (old behaviour) and "
+                                   "--bad (new behaviour). With --changed A B: every test whose outcome "
+                                   "differs between two result folders, reusing boots across tests.")
+    b.add_argument("test_id", nargs="?", help="conformance/test_file.py::test_name[param]")
+    b.add_argument("--good", help="the kernel with the old behaviour, e.g. debian:7.2.6")
+    b.add_argument("--bad", help="the kernel with the new behaviour, e.g. debian:7.2.13")
+    b.add_argument("--find", choices=("regression", "fix"), default="regression",
+                   help="regression: when did it stop passing (default); fix: when did it start passing")
+    b.add_argument("--bad-outcome", choices=("pass", "fail", "skip", "error"), default=None,
+                   help="the outcome that counts as the new behaviour (default: fail, or pass with --find fix)")
+    b.add_argument("--changed", nargs=2, type=Path, metavar=("RESULTS_A", "RESULTS_B"), default=None)
+    b.add_argument("--flavour", choices=FLAVOURS, default="cloud")
+    b.add_argument("--out", type=Path, default=None, help="where each kernel's results are kept (default: results/bisect)")
+    b.add_argument("--timeout", type=float, default=300.0)
+
     k = sub.add_parser("kernels", help="Debian kernels available now")
     ksub = k.add_subparsers(dest="kcommand", required=True)
     kl = ksub.add_parser("list", help="a table of the Debian kernels in the archive's index")
@@ -210,6 +226,57 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 1 if changed else 0
 
 
+def cmd_bisect(args: argparse.Namespace, cache_dir: Path) -> int:
+    from . import hunt, report
+
+    out = (args.out or Path("results") / "bisect").resolve()
+    if args.changed:
+        a, b = report.load_folder(args.changed[0]), report.load_folder(args.changed[1])
+        tests = [name for name, _, _ in report.diff(a, b)]
+        good_spec, bad_spec = a.summary.get("kernel", ""), b.summary.get("kernel", "")
+        if not tests:
+            err.print("no test differs between the two result folders: nothing to bisect", markup=False)
+            return 0
+        select = tests  # all the differing tests at once: one boot per kernel answers them all
+    else:
+        if not (args.test_id and args.good and args.bad):
+            raise BadInput("bisect needs TEST_ID --good SPEC --bad SPEC (or --changed RESULTS_A RESULTS_B)")
+        tests = [hunt.normalise_test_id(args.test_id)]
+        good_spec, bad_spec = args.good, args.bad
+        select = tests
+    kernels = hunt.kernels_between(cache_dir, good_spec, bad_spec, args.flavour, _notice)
+    runner = hunt.Runner(cache_dir=cache_dir, out=out, timeout=args.timeout, select=select)
+    good, bad = hunt.outcome_sets(args.find, args.bad_outcome)
+    err.print(f"bisecting {len(tests)} test(s) over {len(kernels)} Debian kernels "
+              f"{kernels[0].upstream} .. {kernels[-1].upstream} ({args.flavour}); "
+              f"old behaviour: {'/'.join(sorted(good))}, new: {'/'.join(sorted(bad))}", markup=False)
+    status = 0
+    for test in tests:
+        err.print(f"[bold]{test}[/]")
+        res = hunt.bisect_test(runner, kernels, test, good, bad, lambda st: err.print(
+            f"  {st.label:>10}  {st.outcome:<28} {st.judged:<5} {st.seconds:5.1f} s", markup=False))
+        if res.error:
+            err.print(f"  cannot bisect: {res.error}", markup=False)
+            status = max(status, 1)
+            continue
+        lg, fb = kernels[res.last_good], kernels[res.first_bad]
+        seen = ", ".join(f"{s.label}={s.outcome}" for s in sorted(res.steps, key=lambda s: s.index))
+        err.print(f"  last with the old behaviour: {lg.upstream} ({lg.debian_version}); "
+                  f"first with the new: {fb.upstream} ({fb.debian_version})", markup=False)
+        err.print(f"  outcomes seen: {seen}", markup=False)
+        if res.ambiguous:
+            skipped = ", ".join(kernels[i].upstream for i in res.skipped_between)
+            err.print(f"  AMBIGUOUS: {skipped} could not be tested and lies between them", markup=False)
+            status = max(status, 1)
+        entries = hunt.changelog_between(cache_dir, lg, fb)
+        err.print("  Debian changelog between them:" if entries else
+                  "  (the packages of the first new kernel carry no changelog)", markup=False)
+        for line in entries:
+            err.print(f"    {line.strip()}", markup=False)
+    err.print(f"{runner.boots} boots for {len(kernels)} kernels; results in {out}", markup=False)
+    return status
+
+
 def _sigterm(signum, frame):
     raise KeyboardInterrupt
 
@@ -230,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args)
         if args.command == "diff":
             return cmd_diff(args)
+        if args.command == "bisect":
+            return cmd_bisect(args, cache_dir)
         return cmd_kernels_list(args, cache_dir)
     except OtnsError as e:
         err.print(f"otns: error: {e}", markup=False)

@@ -57,7 +57,9 @@ def prepare_tmp(results: Path) -> None:
 
 
 def pytest_args(results: Path, extra: list[str]) -> list[str]:
-    args = [str(CONFORMANCE), "-p", "no:cacheprovider", "-o", "junit_family=xunit2",
+    # Node ids (conformance/test_x.py::test_y) select tests themselves; otherwise the whole suite.
+    selected = any(a.startswith(("conformance/", str(CONFORMANCE))) for a in extra)
+    args = [*([] if selected else [str(CONFORMANCE)]), "-p", "no:cacheprovider", "-o", "junit_family=xunit2",
             f"--junitxml={results / 'junit.xml'}", f"--otns-features={results / 'features.json'}",
             "-rfEs", *[x for name in UNUSED_PLUGINS for x in ("-p", f"no:{name}")]]
     # Plugin autoload is off for speed; load xdist only when parallelism is asked for.
