@@ -125,6 +125,27 @@ def test_sigterm_leaves_no_vm_behind(cache_dir, tmp_path, no_stray_vms):
     # no_stray_vms checks that QEMU and virtiofsd are gone
 
 
+def test_sigkill_leaves_no_vm_behind(cache_dir, tmp_path, no_stray_vms):
+    # No chance to clean up: the VM must die with otns all the same (PID namespace + PDEATHSIG).
+    cmd = [sys.executable, "-m", "otns.cli", "--cache-dir", str(cache_dir), "run", "--results", str(tmp_path / "r"),
+           "--", "-p", "tests.guest_plugins.hang"]
+    p = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = threading.Event()
+
+    def watch():
+        for line in p.stdout:
+            if "hanging now" in line:
+                seen.set()
+    threading.Thread(target=watch, daemon=True).start()
+    assert seen.wait(120), "the guest never started the suite"
+    p.kill()
+    p.wait(30)
+    deadline = time.monotonic() + 15
+    while qemu_processes() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    # no_stray_vms checks that QEMU and virtiofsd are gone
+
+
 def test_two_runs_at_once(cache_dir, tmp_path, no_stray_vms):
     procs = []
     for i in range(2):

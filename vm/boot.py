@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -193,6 +194,21 @@ def _pump(stream, sink: list[str], forward: Callable[[str], None] | None, log) -
 
 
 USERSPACE_MARK = "otns-guest: user space reached"
+_PR_SET_PDEATHSIG = 1
+
+
+def _contained(cmd: list[str]) -> list[str]:
+    """As root, run vng as PID 1 of a new PID namespace: if otns is killed outright (SIGKILL,
+    no chance to clean up), the namespace's init dies with it and takes QEMU and virtiofsd along."""
+    if os.geteuid() == 0 and shutil.which("unshare"):
+        return ["unshare", "--pid", "--fork", "--kill-child", *cmd]
+    return cmd
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when otns dies (inherited by unshare's --kill-child)."""
+    import ctypes
+    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def boot_once(req: BootRequest) -> BootResult:
@@ -204,8 +220,9 @@ def boot_once(req: BootRequest) -> BootResult:
     con_lines: list[str] = []
     with open(req.console_log, "w") as log:
         try:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=vng_env(req), start_new_session=True)
+            proc = subprocess.Popen(_contained(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=vng_env(req), start_new_session=True,
+                                    preexec_fn=_die_with_parent)
         except FileNotFoundError:
             raise InfraError("vng not found: run the README's setup (it installs virtme-ng)") from None
         pumps = [threading.Thread(target=_pump, args=(proc.stdout, out_lines, req.stream, None), daemon=True),
