@@ -269,10 +269,16 @@ def cmd_bisect(args: argparse.Namespace, cache_dir: Path) -> int:
             err.print(f"  AMBIGUOUS: {skipped} could not be tested and lies between them", markup=False)
             status = max(status, 1)
         entries = hunt.changelog_between(cache_dir, lg, fb)
-        err.print("  Debian changelog between them:" if entries else
-                  "  (the packages of the first new kernel carry no changelog)", markup=False)
-        for line in entries:
-            err.print(f"    {line.strip()}", markup=False)
+        if not entries:
+            err.print("  (the packages of the first new kernel carry no changelog)", markup=False)
+            continue
+        full = out / f"changelog-{lg.upstream}-to-{fb.upstream}.txt"
+        full.write_text("\n".join(entries) + "\n")
+        relevant = [ln.strip() for ln in entries if hunt.RELEVANT.search(ln)]
+        err.print(f"  Debian changelog between them: {len(entries)} lines in {full}; "
+                  f"{len(relevant)} about mounts and namespaces:", markup=False)
+        for line in relevant[:40]:
+            err.print(f"    {line}", markup=False)
     err.print(f"{runner.boots} boots for {len(kernels)} kernels; results in {out}", markup=False)
     return status
 

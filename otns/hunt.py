@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -116,7 +117,11 @@ def bisect_test(runner: Runner, kernels: list[DebianKernel], test: str, good: se
     return search([k.upstream for k in kernels], judge)
 
 
-def changelog_between(cache_dir: Path, older: DebianKernel, newer: DebianKernel, limit: int = 60) -> list[str]:
+# Changelog lines that may concern the suite's subject, shown first (the full list goes to a file).
+RELEVANT = re.compile(r"namespace|mount|open_tree|nsfs|pidfs|nullfs|statmount|listmount|\bvfs\b|userns", re.I)
+
+
+def changelog_between(cache_dir: Path, older: DebianKernel, newer: DebianKernel) -> list[str]:
     """Debian changelog entries of the newer kernel's packages that are newer than the older
     kernel: the upstream releases and fixes that lie between the two."""
     root = fetch.cached_folder(cache_dir, newer) / "root" / "usr" / "share" / "doc"
@@ -136,4 +141,4 @@ def changelog_between(cache_dir: Path, older: DebianKernel, newer: DebianKernel,
             continue
         lines.append(f"{block.package} ({block.version}):")
         lines += [ln for ln in block.changes() if ln.strip()]
-    return lines[:limit] + ([f"... ({len(lines) - limit} more lines)"] if len(lines) > limit else [])
+    return lines
