@@ -226,6 +226,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 1 if changed else 0
 
 
+_BEHAVIOUR = {"good": "old", "bad": "new", "skip": "skip"}
+
+
 def cmd_bisect(args: argparse.Namespace, cache_dir: Path) -> int:
     from . import hunt, report
 
@@ -254,7 +257,7 @@ def cmd_bisect(args: argparse.Namespace, cache_dir: Path) -> int:
     for test in tests:
         err.print(f"[bold]{test}[/]")
         res = hunt.bisect_test(runner, kernels, test, good, bad, lambda st: err.print(
-            f"  {st.label:>10}  {st.outcome:<28} {st.judged:<5} {st.seconds:5.1f} s", markup=False))
+            f"  {st.label:>10}  {st.outcome:<28} {_BEHAVIOUR[st.judged]:<5} {st.seconds:5.1f} s", markup=False))
         if res.error:
             err.print(f"  cannot bisect: {res.error}", markup=False)
             status = max(status, 1)
