@@ -102,6 +102,20 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", type=Path, default=None, help="where each kernel's results are kept (default: results/bisect)")
     b.add_argument("--timeout", type=float, default=300.0)
 
+    bu = sub.add_parser("build", help="build a kernel from a source tree (virtme-ng, the project's config, ccache)")
+    bu.add_argument("tree", type=Path, nargs="?", default=Path("."),
+                    help="a git checkout, a linux-source-X.Y tarball, or an `apt-get source linux` folder")
+
+    br = sub.add_parser("bisect-run", help="for `git bisect run` in a kernel tree: build, boot, run one test",
+                        description="Exit 0 good (old behaviour), 1 bad (new behaviour), 125 skip (build or "
+                                    "boot failed, or the test could not run); never 126-255 except 130 on Ctrl-C.")
+    br.add_argument("test_id", help="conformance/test_file.py::test_name[param]")
+    br.add_argument("--tree", type=Path, default=Path("."))
+    br.add_argument("--find", choices=("regression", "fix"), default="regression")
+    br.add_argument("--bad-outcome", choices=("pass", "fail", "skip", "error"), default=None)
+    br.add_argument("--no-build", action="store_true", help="boot the tree's existing bzImage")
+    br.add_argument("--timeout", type=float, default=300.0)
+
     k = sub.add_parser("kernels", help="Debian kernels available now")
     ksub = k.add_subparsers(dest="kcommand", required=True)
     kl = ksub.add_parser("list", help="a table of the Debian kernels in the archive's index")
@@ -286,6 +300,58 @@ def cmd_bisect(args: argparse.Namespace, cache_dir: Path) -> int:
     return status
 
 
+def cmd_build(args: argparse.Namespace, cache_dir: Path) -> int:
+    from kernels import build
+
+    tree = build.find_tree(args.tree, cache_dir)
+    err.print(f"otns: building {tree} (log: {cache_dir / 'builds' / (tree.name + '.log')})", markup=False)
+    built = build.build(tree, cache_dir)
+    err.print(f"built {built.image} in {built.seconds:.0f} s; boot it with: otns run --kernel {tree}", markup=False)
+    return 0
+
+
+GIT_BISECT_SKIP = 125
+
+
+def cmd_bisect_run(args: argparse.Namespace, cache_dir: Path) -> int:
+    """git bisect run's contract: 0 good, 1 bad, 125 skip; anything unexpected is a skip."""
+    from kernels import build
+
+    from . import hunt
+    from .bisect import BAD, GOOD, judge_outcome
+    from .run import RunOptions, execute
+
+    test = hunt.normalise_test_id(args.test_id)
+    try:
+        tree = build.find_tree(args.tree, cache_dir)
+        if not args.no_build:
+            build.build(tree, cache_dir)
+        results = cache_dir / "bisect-run" / tree.name
+        opts = RunOptions(spec=parse_spec(str(tree)), cache_dir=cache_dir, results=results, timeout=args.timeout,
+                          pytest_args=["--color=no", test], show_progress=False)
+        summary, folder = execute(opts, _notice, sys.stderr.write)
+        outcomes = {t.name: t for t in report_tests(folder)}
+        got = outcomes.get(test)
+        good, bad = hunt.outcome_sets(args.find, args.bad_outcome)
+        judged = judge_outcome(got.outcome.value if got else None, summary.verdict_line(), good, bad)
+        if got is not None and got.outcome.value == "skip" and "lacks" in got.message and "skip" not in bad:
+            judged = "skip"  # the kernel lacks the feature: not the question being asked
+        err.print(f"otns bisect-run: {summary.release}: {test} -> {got.outcome.value if got else summary.verdict_line()}"
+                  f" -> {judged}", markup=False)
+        return {GOOD: 0, BAD: 1}.get(judged, GIT_BISECT_SKIP)
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # noqa: BLE001 - git bisect run must never see 126-255 by accident
+        err.print(f"otns bisect-run: skip: {e}", markup=False)
+        return GIT_BISECT_SKIP
+
+
+def report_tests(folder: Path):
+    from .results import parse_junit
+    junit = folder / "junit.xml"
+    return parse_junit(junit) if junit.is_file() else []
+
+
 def _sigterm(signum, frame):
     raise KeyboardInterrupt
 
@@ -308,6 +374,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_diff(args)
         if args.command == "bisect":
             return cmd_bisect(args, cache_dir)
+        if args.command == "build":
+            return cmd_build(args, cache_dir)
+        if args.command == "bisect-run":
+            return cmd_bisect_run(args, cache_dir)
         return cmd_kernels_list(args, cache_dir)
     except OtnsError as e:
         err.print(f"otns: error: {e}", markup=False)
