@@ -202,8 +202,8 @@ def cmd_matrix(args: argparse.Namespace, cache_dir: Path) -> int:
     files = report.write_reports(kernels, out)
     states = [json.loads((out / e.slug / "state.json").read_text()) if (out / e.slug / "state.json").exists()
               else {} for e in entries]
-    bad = [e.kernel for e, s in zip(entries, states) if not s.get("ok")]
-    crashed = [e.kernel for e, s in zip(entries, states) if s.get("verdict", "").startswith(("CRASHED", "HUNG"))]
+    bad = [e.kernel for e, s in zip(entries, states, strict=True) if not s.get("ok")]
+    crashed = [e.kernel for e, s in zip(entries, states, strict=True) if s.get("verdict", "").startswith(("CRASHED", "HUNG"))]
     err.print(f"reports: {files['html']}  {files['markdown']}  {files['junit']}", markup=False)
     if not bad:
         err.print(f"[bold]ALL {len(entries)} KERNELS AS EXPECTED[/]")

@@ -34,7 +34,7 @@ def test_matrix_over_three_kernels(matrix_out) -> None:
     out, p = matrix_out
     # The old kernel was marked "conform" and does not: the matrix says so with exit 1.
     assert p.returncode == 1, p.stderr + p.stdout
-    assert f"1 of 3 KERNELS NOT AS EXPECTED" in p.stderr and OLD_SPEC in p.stderr
+    assert "1 of 3 KERNELS NOT AS EXPECTED" in p.stderr and OLD_SPEC in p.stderr
     states = {d.name: json.loads((d / "state.json").read_text()) for d in out.iterdir() if (d / "state.json").exists()}
     assert len(states) == 3
     by_kernel = {s["kernel"]: s for s in states.values()}

@@ -153,7 +153,7 @@ def test_two_runs_at_once(cache_dir, tmp_path, no_stray_vms):
                "--results", str(tmp_path / f"r{i}"), "-k", "unknown_flag_bit"]
         procs.append(subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outs = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
     for i in range(2):
         s = json.loads((tmp_path / f"r{i}" / "summary.json").read_text())
