@@ -85,3 +85,14 @@ def test_bisect_run_exit_codes(cache_dir, built_tree, args, code):
 def test_bisect_run_without_a_tree_is_skip(cache_dir, built_tree, tmp_path):
     r = otns(cache_dir, "bisect-run", PASSING, "--tree", str(tmp_path))  # no tree there at all
     assert r.returncode == 125, r.stderr
+
+
+def test_bisect_run_build_failure_is_skip(cache_dir, tmp_path):
+    # A tree whose build breaks (as a commit in the middle of a bisect may): skip, not bad.
+    tree = tmp_path / "broken"
+    for d in ("arch/x86", "kernel"):
+        (tree / d).mkdir(parents=True)
+    (tree / "Makefile").write_text("all:\n\t@echo 'this commit does not build' >&2; exit 2\n%:\n\t@exit 2\n")
+    r = otns(cache_dir, "bisect-run", PASSING, "--tree", str(tree))
+    assert r.returncode == 125, r.stderr
+    assert "kernel build failed" in r.stderr
