@@ -106,7 +106,8 @@ def test_hang_is_killed_at_timeout(otns, no_stray_vms):
     assert "killed after the 60 s timeout" in (r.results / "console.log").read_text()
 
 
-def test_sigterm_leaves_no_vm_behind(cache_dir, tmp_path, no_stray_vms):
+def start_hanging_guest(cache_dir, tmp_path) -> subprocess.Popen:
+    """An otns run whose guest hangs in the suite, returned once the guest is running it."""
     cmd = [sys.executable, "-m", "otns.cli", "--cache-dir", str(cache_dir), "run", "--results", str(tmp_path / "r"),
            "--", "-p", "tests.guest_plugins.hang"]
     p = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -118,6 +119,11 @@ def test_sigterm_leaves_no_vm_behind(cache_dir, tmp_path, no_stray_vms):
                 seen.set()
     threading.Thread(target=watch, daemon=True).start()
     assert seen.wait(120), "the guest never started the suite"
+    return p
+
+
+def test_sigterm_leaves_no_vm_behind(cache_dir, tmp_path, no_stray_vms):
+    p = start_hanging_guest(cache_dir, tmp_path)
     assert qemu_processes(), "no QEMU while the guest runs?"
     p.send_signal(signal.SIGTERM)
     assert p.wait(30) == 130
@@ -127,17 +133,7 @@ def test_sigterm_leaves_no_vm_behind(cache_dir, tmp_path, no_stray_vms):
 
 def test_sigkill_leaves_no_vm_behind(cache_dir, tmp_path, no_stray_vms):
     # No chance to clean up: the VM must die with otns all the same (PID namespace + PDEATHSIG).
-    cmd = [sys.executable, "-m", "otns.cli", "--cache-dir", str(cache_dir), "run", "--results", str(tmp_path / "r"),
-           "--", "-p", "tests.guest_plugins.hang"]
-    p = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    seen = threading.Event()
-
-    def watch():
-        for line in p.stdout:
-            if "hanging now" in line:
-                seen.set()
-    threading.Thread(target=watch, daemon=True).start()
-    assert seen.wait(120), "the guest never started the suite"
+    p = start_hanging_guest(cache_dir, tmp_path)
     p.kill()
     p.wait(30)
     deadline = time.monotonic() + 15
