@@ -116,6 +116,27 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--no-build", action="store_true", help="boot the tree's existing bzImage")
     br.add_argument("--timeout", type=float, default=300.0)
 
+    be = sub.add_parser("bench", help="time OPEN_TREE_NAMESPACE against unshare + pivot_root as the mount table grows",
+                        description="Boot a kernel and, for callers with M mounts and P parallel workers, time "
+                                    "creating and destroying container root namespaces by each method. Writes "
+                                    "bench.csv, bench.md and bench.png; exit 0 when open_tree stays flat in M "
+                                    "while unshare+pivot_root grows, 1 when it does not.")
+    be.add_argument("--kernel", "-r", default=DEFAULT_KERNEL, help="as for otns run (default: %(default)s)")
+    be.add_argument("--flavour", choices=FLAVOURS, default="cloud")
+    be.add_argument("--mounts", default=",".join(map(str, (30, 100, 300, 1000, 3000, 10000))),
+                    help="mount-table sizes M, comma-separated (default: %(default)s)")
+    be.add_argument("--workers", default="", help="parallel workers P, comma-separated (default: 1 and the guest's CPUs)")
+    be.add_argument("--methods", default="classic,open_tree,open_tree_recursive,fsmount,empty_move",
+                    help="which methods (default: all; those the kernel lacks are skipped)")
+    be.add_argument("--seconds", type=float, default=1.0, help="time budget per worker and cell (default: 1)")
+    be.add_argument("--min-iter", type=int, default=5)
+    be.add_argument("--max-iter", type=int, default=200)
+    be.add_argument("--cpus", type=int, default=2)
+    be.add_argument("--memory", default="2G")
+    be.add_argument("--timeout", type=float, default=1800.0)
+    be.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
+    be.add_argument("--results", type=Path, default=None, help="results folder (default: results/bench-RELEASE-TIME)")
+
     k = sub.add_parser("kernels", help="Debian kernels available now")
     ksub = k.add_subparsers(dest="kcommand", required=True)
     kl = ksub.add_parser("list", help="a table of the Debian kernels in the archive's index")
@@ -310,6 +331,44 @@ def cmd_build(args: argparse.Namespace, cache_dir: Path) -> int:
     return 0
 
 
+def _int_list(text: str, what: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise BadInput(f"{what} takes comma-separated numbers, not {text!r}") from None
+
+
+def cmd_bench(args: argparse.Namespace, cache_dir: Path) -> int:
+    from . import bench
+    from . import bench_report as br
+
+    opts = bench.BenchOptions(spec=parse_spec(args.kernel, args.flavour), cache_dir=cache_dir, results=args.results,
+                              mounts=_int_list(args.mounts, "--mounts"), workers=_int_list(args.workers, "--workers"),
+                              methods=tuple(m for m in args.methods.split(",") if m), seconds=args.seconds,
+                              min_iter=args.min_iter, max_iter=args.max_iter, cpus=args.cpus, memory=args.memory,
+                              timeout=args.timeout, accel=args.accel, show_progress=err.is_terminal)
+    bench.validate(opts)
+    res = bench.execute(opts, _notice, lambda line: None)
+    out = Console(width=None if sys.stdout.isatty() else 200)
+    methods = [m for m in br.METHODS if any(c.method == m for c in res.cells)]
+    for p in sorted({c.workers for c in res.cells}):
+        table = Table(title=f"{res.release} ({res.accel}), P={p}: per-namespace cost, median / p90 (µs)")
+        for col in ("mounts", *(br.LABELS[m] for m in methods), "(a)/(b)"):
+            table.add_column(col, justify="right")
+        for mounts in sorted({c.mounts for c in res.cells if c.workers == p}):
+            cells = [br.lookup(res.cells, m, mounts, p) for m in methods]
+            r = br.ratio(res.cells, mounts, p)
+            table.add_row(f"{mounts:,}", *(f"{c.median_us:,.0f} / {c.p90_us:,.0f}" if c else "-" for c in cells),
+                          f"{r:.1f}" if r else "-")
+        out.print(table)
+    for m, why in res.raw.skipped.items():
+        err.print(f"not measured: {br.LABELS.get(m, m)}: {why}", markup=False)
+    err.print(f"{len(res.raw.samples)} namespaces timed in {res.seconds:.0f} s; results: {res.folder} "
+              f"(bench.csv, bench.md, bench.png)", markup=False)
+    err.print(f"[bold]verdict: {res.verdict.line}[/]")
+    return 1 if res.verdict.holds is False else 0
+
+
 GIT_BISECT_SKIP = 125
 
 
@@ -376,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_bisect(args, cache_dir)
         if args.command == "build":
             return cmd_build(args, cache_dir)
+        if args.command == "bench":
+            return cmd_bench(args, cache_dir)
         if args.command == "bisect-run":
             return cmd_bisect_run(args, cache_dir)
         return cmd_kernels_list(args, cache_dir)

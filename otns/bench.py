@@ -1,0 +1,177 @@
+"""`otns bench`: kernel -> VM running the compiled helper -> raw samples -> CSV, table, plot, verdict.
+
+The timed loop is C (otns/nsbench.c), compiled here with the system compiler and cached by the
+hash of its source; Python only starts it and reads what it wrote.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from kernels.spec import KernelSpec
+
+from . import bench_report as br
+from .errors import BadInput, InfraError, OtnsError
+from .results import write_atomic
+from .run import RunOptions, boot_request, resolve_kernel, validate_options
+
+SOURCE = Path(__file__).with_name("nsbench.c")
+DEFAULT_MOUNTS = (30, 100, 300, 1000, 3000, 10000)
+
+
+class GuestFailed(OtnsError):
+    exit_code = 3
+
+
+class KernelCrashed(OtnsError):
+    exit_code = 4
+
+
+@dataclass
+class BenchOptions:
+    spec: KernelSpec
+    cache_dir: Path
+    results: Path | None = None
+    mounts: tuple[int, ...] = DEFAULT_MOUNTS
+    workers: tuple[int, ...] = ()  # empty: 1 and the guest's CPUs
+    methods: tuple[str, ...] = br.METHODS
+    seconds: float = 1.0  # time budget per worker and cell, after min_iter
+    min_iter: int = 5
+    max_iter: int = 200
+    check: int = 0  # >0: the correctness mode, this many namespaces per method
+    cpus: int = 2
+    memory: str = "2G"
+    timeout: float = 1800.0
+    accel: str = "auto"
+    show_progress: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class BenchResult:
+    folder: Path
+    raw: br.Raw
+    cells: list[br.Cell]
+    verdict: br.Verdict
+    release: str
+    accel: str
+    seconds: float
+    checks: list[dict] = field(default_factory=list)
+
+
+def validate(opts: BenchOptions) -> None:
+    if not opts.mounts or any(m < 1 for m in opts.mounts):
+        raise BadInput("--mounts takes positive counts, e.g. 30,1000,10000")
+    if max(opts.mounts) > 100_000:
+        raise BadInput("--mounts above 100000 exceeds the kernel's default fs.mount-max")
+    if any(p < 1 or p > 16 for p in opts.workers):
+        raise BadInput("--workers takes counts from 1 to 16")
+    unknown = set(opts.methods) - set(br.METHODS)
+    if unknown:
+        raise BadInput(f"unknown method {', '.join(sorted(unknown))}: choose from {', '.join(br.METHODS)}")
+    if opts.seconds <= 0 or opts.min_iter < 1 or opts.max_iter < opts.min_iter:
+        raise BadInput("need --seconds > 0 and 1 <= --min-iter <= --max-iter")
+    validate_options(RunOptions(spec=opts.spec, cache_dir=opts.cache_dir, cpus=opts.cpus, accel=opts.accel,
+                                timeout=opts.timeout))
+
+
+def compile_helper(cache_dir: Path) -> Path:
+    """cc -O2 otns/nsbench.c, once per source and compiler; atomic, so never half-written."""
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if cc is None:
+        raise BadInput("otns bench needs a C compiler: install gcc (scripts/setup does)")
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
+    key = hashlib.sha256(SOURCE.read_bytes() + version.encode()).hexdigest()[:16]
+    out = cache_dir / "bench" / f"nsbench-{key}"
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".nsbench-", dir=out.parent)
+    os.close(fd)
+    try:
+        r = subprocess.run([cc, "-O2", "-Wall", "-o", tmp, str(SOURCE)], capture_output=True, text=True)
+        if r.returncode != 0:
+            first = (r.stderr.strip().splitlines() or ["no output"])[0]
+            raise InfraError(f"cannot compile the bench helper with {cc}: {first}")
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+def helper_args(opts: BenchOptions, cpus: int) -> list[str]:
+    workers = opts.workers or tuple(sorted({1, cpus}))
+    args = ["--mounts", ",".join(map(str, opts.mounts)), "--workers", ",".join(map(str, workers)),
+            "--methods", ",".join(opts.methods), "--seconds", str(opts.seconds),
+            "--min-iter", str(opts.min_iter), "--max-iter", str(opts.max_iter)]
+    return args + (["--check", str(opts.check)] if opts.check else [])
+
+
+def results_folder(opts: BenchOptions, release: str) -> Path:
+    folder = opts.results or Path("results") / f"bench-{release}-{datetime.now():%Y%m%d-%H%M%S}"
+    folder = folder.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in ("raw.txt", "nsbench.stderr", "bench.csv", "bench.md", "bench.png", "checks.jsonl"):
+        (folder / stale).unlink(missing_ok=True)
+    return folder
+
+
+def execute(opts: BenchOptions, notice: Callable[[str], None], stream: Callable[[str], None]) -> BenchResult:
+    import json
+
+    from vm.boot import boot
+
+    t0 = time.monotonic()
+    helper = compile_helper(opts.cache_dir)
+    run_opts = RunOptions(spec=opts.spec, cache_dir=opts.cache_dir, cpus=opts.cpus, memory=opts.memory,
+                          timeout=opts.timeout, accel=opts.accel, show_progress=opts.show_progress)
+    kernel = resolve_kernel(run_opts, notice)
+    folder = results_folder(opts, kernel.release)
+    raw_path, err_path = folder / "raw.txt", folder / "nsbench.stderr"
+    cpus = (os.cpu_count() or 1) if kernel.is_host else opts.cpus
+    cmd = shlex.join([str(helper), *helper_args(opts, cpus)])
+    # The helper writes to a temporary name, renamed when it finishes: a killed run leaves no raw.txt.
+    shell = f"{cmd} > {shlex.quote(str(raw_path))}.part 2> {shlex.quote(str(err_path))} && " \
+            f"mv {shlex.quote(str(raw_path))}.part {shlex.quote(str(raw_path))}"
+    if kernel.is_host:
+        if os.geteuid() != 0:
+            raise BadInput("--kernel host runs the bench on this machine and needs root")
+        proc = subprocess.run(["sh", "-c", shell], timeout=opts.timeout)
+        status, code, accel, release = "exited", proc.returncode, "none", os.uname().release
+    else:
+        req = boot_request(run_opts, kernel, folder, notice, stream)
+        req.command = shell
+        res = boot(req, notice)
+        status, code, accel, release = res.status, res.exit_code, req.accel, kernel.release
+        if res.status in ("crashed", "hung"):
+            raise KernelCrashed(f"{kernel.release}: {res.reason} (console: {folder / 'console.log'})")
+        if res.status == "no-boot":
+            raise GuestFailed(f"{kernel.release}: {res.reason} (console: {folder / 'console.log'})")
+    Path(f"{raw_path}.part").unlink(missing_ok=True)
+    if status != "exited" or code != 0 or not raw_path.is_file():
+        why = err_path.read_text(errors="replace").strip().splitlines()[-1:] if err_path.is_file() else []
+        raise GuestFailed(f"the bench helper failed in the guest (exit {code}): {why[0] if why else 'no output'}")
+    text = raw_path.read_text()
+    raw = br.parse_raw(text)
+    title = f"otns bench on {release} ({accel}, {raw.cpus or '?'} CPUs)"
+    checks = [json.loads(ln) for ln in text.splitlines() if ln.startswith("{")]
+    cs = br.cells(raw)
+    result = br.verdict(cs, raw)
+    if checks:
+        write_atomic(folder / "checks.jsonl", "\n".join(json.dumps(c) for c in checks) + "\n")
+    else:
+        write_atomic(folder / "bench.csv", br.to_csv(raw))
+        write_atomic(folder / "bench.md", br.markdown(cs, raw, title) + f"\nVerdict: {result.line}\n")
+        if cs:
+            br.plot(cs, folder / "bench.png", title)
+    return BenchResult(folder, raw, cs, result, release, accel, time.monotonic() - t0, checks)
