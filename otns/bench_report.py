@@ -44,7 +44,7 @@ def parse_raw(text: str) -> Raw:
             raw.mounts[int(want)] = int(have)
         elif line.startswith("#cpus "):
             raw.cpus = int(line.split()[1])
-        elif line and not line.startswith("#"):
+        elif line and not line.startswith(("#", "{")):  # "{": --check records, read elsewhere
             m, mounts, p, w, i, ns = line.split(",")
             raw.samples.append((m, int(mounts), int(p), int(w), int(i), int(ns)))
     return raw
@@ -171,3 +171,40 @@ def plot(cs: list[Cell], path: Path, title: str) -> None:
     fig.savefig(tmp)
     plt.close(fig)
     tmp.replace(path)
+
+
+# What each method's namespace holds, seen from inside (mountinfo lists what lies under the
+# root): the rootfs, plus its one submount where the method copies submounts.
+EXPECTED_INSIDE = {"classic": 2, "open_tree": 1, "open_tree_recursive": 2, "fsmount": 1, "empty_move": 1}
+ROOTFS_SOURCE = "otns-bench-rootfs"
+
+
+def check_problems(c: dict) -> list[str]:
+    """What is wrong with one method's --check record (empty when it built the right namespace
+    every time and left the caller as it found it)."""
+    m = c["method"]
+    if "error" in c:
+        return [c["error"]]
+    fresh_tmpfs = m == "fsmount"  # its root is a new, empty tmpfs, not the prepared rootfs
+    wrong = []
+    if c["mounts_inside"] != EXPECTED_INSIDE[m]:
+        wrong.append(f"{c['mounts_inside']} mounts inside, expected {EXPECTED_INSIDE[m]}")
+    if not c["root_tmpfs"]:
+        wrong.append("the root is not a tmpfs")
+    if fresh_tmpfs and (c["marker"] or c["root_source"] == ROOTFS_SOURCE):
+        wrong.append("the root is the prepared rootfs, not a fresh tmpfs")
+    if not fresh_tmpfs and not (c["marker"] and c["root_source"] == ROOTFS_SOURCE):
+        wrong.append(f"the root is {c['root_source'] or '?'}, not the prepared rootfs")
+    if not c["other_ns"]:
+        wrong.append("the worker was still in the caller's namespace")
+    if not c["back_home"]:
+        wrong.append("the worker did not get back to the caller's namespace")
+    if not c["caller_mounts_unchanged"] or c["caller_mounts"] != c["mounts"]:
+        wrong.append("the caller's mount table changed")
+    if c["fds_after"] != c["fds_before"]:
+        wrong.append(f"fds leaked: {c['fds_before']} before, {c['fds_after']} after")
+    if c["ns_alive_after"]:
+        wrong.append(f"{c['ns_alive_after']} of {c['iterations']} namespaces still exist after their last user left")
+    if c["ns_unknown"]:
+        wrong.append(f"cannot tell whether {c['ns_unknown']} namespaces were freed (listmount by namespace id failed)")
+    return wrong

@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--timeout", type=float, default=1800.0)
     be.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
     be.add_argument("--results", type=Path, default=None, help="results folder (default: results/bench-RELEASE-TIME)")
+    be.add_argument("--check", type=int, default=0, metavar="N",
+                    help="time nothing: create N namespaces per method, look inside each, and check that "
+                         "its root is the prepared rootfs and that nothing is left behind")
 
     k = sub.add_parser("kernels", help="Debian kernels available now")
     ksub = k.add_subparsers(dest="kcommand", required=True)
@@ -346,10 +349,26 @@ def cmd_bench(args: argparse.Namespace, cache_dir: Path) -> int:
                               mounts=_int_list(args.mounts, "--mounts"), workers=_int_list(args.workers, "--workers"),
                               methods=tuple(m for m in args.methods.split(",") if m), seconds=args.seconds,
                               min_iter=args.min_iter, max_iter=args.max_iter, cpus=args.cpus, memory=args.memory,
-                              timeout=args.timeout, accel=args.accel, show_progress=err.is_terminal)
+                              timeout=args.timeout, accel=args.accel, show_progress=err.is_terminal, check=args.check)
     bench.validate(opts)
     res = bench.execute(opts, _notice, lambda line: None)
     out = Console(width=None if sys.stdout.isatty() else 200)
+    if args.check:
+        table = Table(title=f"{res.release} ({res.accel}): {args.check} namespaces per method")
+        for col in ("mounts", "method", "inside", "root", "left behind", "check"):
+            table.add_column(col)
+        failed = 0
+        for c in res.checks:
+            problems = br.check_problems(c)
+            failed += bool(problems)
+            table.add_row(str(c["mounts"]), c["method"], str(c.get("mounts_inside", "-")), c.get("root_source", "-"),
+                          f"fds {c.get('fds_before')}->{c.get('fds_after')}, "
+                          f"namespaces alive {c.get('ns_alive_after')}/{c.get('iterations')}", "; ".join(problems) or "ok")
+        out.print(table)
+        for m, why in res.raw.skipped.items():
+            err.print(f"not checked: {br.LABELS.get(m, m)}: {why}", markup=False)
+        err.print(f"[bold]{'ALL METHODS OK' if not failed else f'{failed} CHECKS FAILED'}[/]  results: {res.folder}")
+        return 1 if failed else 0
     methods = [m for m in br.METHODS if any(c.method == m for c in res.cells)]
     for p in sorted({c.workers for c in res.cells}):
         table = Table(title=f"{res.release} ({res.accel}), P={p}: per-namespace cost, median / p90 (µs)")

@@ -18,7 +18,8 @@
  *
  * Output on stdout: CSV rows "method,mounts,workers,worker,iteration,ns" and "#" lines for
  * metadata ("#mounts M", "#skip METHOD reason", "#cpus N"). With --check, each namespace is
- * inspected from inside and one JSON object per method is printed instead.
+ * inspected from inside and one JSON object per method is printed instead (--leak keeps a fd
+ * on each namespace: the project's tests use it to show that the check sees a leak).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -70,6 +72,23 @@ static int sys_fsconfig(int fd, unsigned cmd, const char *key, const void *val, 
 	return syscall(431, fd, cmd, key, val, aux);
 }
 static int sys_fsmount(int fd, unsigned flags, unsigned attr) { return syscall(432, fd, flags, attr); }
+/* listmount(2) on a namespace by id: ENOENT once that namespace is gone. */
+struct otns_mnt_id_req {
+	uint32_t size, spare;
+	uint64_t mnt_id, param, mnt_ns_id;
+};
+#define OTNS_LSMT_ROOT 0xffffffffffffffffULL
+#define OTNS_NS_GET_MNTNS_ID 0x8008b705
+static int ns_alive(uint64_t ns_id)
+{
+	struct otns_mnt_id_req req = {.size = sizeof(req), .mnt_id = OTNS_LSMT_ROOT, .mnt_ns_id = ns_id};
+	uint64_t buf[1];
+
+	if (syscall(458, &req, buf, 1, 0) >= 0)
+		return 1;
+	return errno == ENOENT ? 0 : -1;	/* -1: cannot tell (no listmount by namespace id) */
+}
+
 static int sys_pivot_root(const char *new_root, const char *put_old)
 {
 	return syscall(SYS_pivot_root, new_root, put_old);
@@ -80,6 +99,7 @@ static const char *method_names[N_METHODS] = {
 	"classic", "open_tree", "open_tree_recursive", "fsmount", "empty_move",
 };
 
+static int leak;	/* --leak: keep a fd on every namespace, to prove --check sees leaks */
 static int caller_ns = -1;	/* the namespace with M mounts: where every worker returns */
 static int proc_fd = -1;	/* /proc, opened before leaving, to look around from inside */
 
@@ -216,24 +236,6 @@ static int count_fds(void)
 		n++;
 	closedir(d);
 	return n - 3;	/* ".", ".." and the DIR's own fd */
-}
-
-static long slab_active(const char *name)
-{
-	char line[512];
-	FILE *f = fopen("/proc/slabinfo", "re");
-	long active = -1;
-	size_t len = strlen(name);
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, name, len) && line[len] == ' ') {
-			active = strtol(line + len, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return active;
 }
 
 /* Mount a tmpfs; its source name shows in mountinfo. */
@@ -398,12 +400,13 @@ static void run_cell(enum method m, int mounts, int workers, const struct opts *
 
 /* --check: create each namespace `iters` times, look at it from inside, and compare the
  * caller's state before and after. One JSON object per method. */
-static void check(enum method m, int iters)
+static void check(enum method m, int iters, int mounts)
 {
 	char before[1 << 16], after[1 << 16], root_source[128] = "";
 	int fds_before = count_fds(), mounts_inside = -1, marker = -1, root_tmpfs = -1, other_ns = -1;
 	int fds_after, ok_iters = 0, n;
-	long slab_before = slab_active("mnt_cache"), slab_after;
+	uint64_t *ids = calloc(iters, sizeof(*ids));
+	int alive = 0, unknown = 0;
 	struct stat caller, inside;
 	const char *step = "";
 
@@ -415,7 +418,8 @@ static void check(enum method m, int iters)
 	for (int i = 0; i < iters; i++) {
 		int r = enter(m, &step);
 		if (r < 0) {
-			printf("{\"method\": \"%s\", \"error\": \"%s gave %s\"}\n", method_names[m], step, strerror(-r));
+			printf("{\"method\": \"%s\", \"mounts\": %d, \"error\": \"%s gave %s\"}\n", method_names[m],
+			       mounts, step, strerror(-r));
 			return;
 		}
 		struct statfs sfs;
@@ -423,6 +427,13 @@ static void check(enum method m, int iters)
 		marker = access("/" MARKER, F_OK) == 0;
 		root_tmpfs = statfs("/", &sfs) == 0 && sfs.f_type == TMPFS_MAGIC_;
 		other_ns = fstatat(proc_fd, "thread-self/ns/mnt", &inside, 0) == 0 && inside.st_ino != caller.st_ino;
+		int nsfd = openat(proc_fd, "thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
+		if (nsfd >= 0) {
+			if (ioctl(nsfd, OTNS_NS_GET_MNTNS_ID, &ids[i]))
+				ids[i] = 0;
+			if (!leak)
+				close(nsfd);
+		}
 		/* the source of the mount at "/" in this namespace's mountinfo */
 		char info[4096];
 		fd = openat(proc_fd, "thread-self/mountinfo", O_RDONLY | O_CLOEXEC);
@@ -447,16 +458,21 @@ static void check(enum method m, int iters)
 	after[n > 0 ? n : 0] = 0;
 	close(fd);
 	fds_after = count_fds();
-	usleep(500000);	/* mounts are freed after an RCU grace period */
-	slab_after = slab_active("mnt_cache");
-	printf("{\"method\": \"%s\", \"iterations\": %d, \"mounts_inside\": %d, \"marker\": %s, "
+	usleep(200000);	/* namespaces are freed after an RCU grace period */
+	for (int i = 0; i < ok_iters; i++) {
+		int a = ids[i] ? ns_alive(ids[i]) : -1;
+		alive += a == 1;
+		unknown += a == -1;
+	}
+	free(ids);
+	printf("{\"method\": \"%s\", \"mounts\": %d, \"iterations\": %d, \"mounts_inside\": %d, \"marker\": %s, "
 	       "\"root_tmpfs\": %s, \"root_source\": \"%s\", \"other_ns\": %s, \"back_home\": %s, "
 	       "\"caller_mounts_unchanged\": %s, \"caller_mounts\": %d, \"fds_before\": %d, \"fds_after\": %d, "
-	       "\"slab_before\": %ld, \"slab_after\": %ld}\n",
-	       method_names[m], ok_iters, mounts_inside, marker ? "true" : "false",
+	       "\"ns_alive_after\": %d, \"ns_unknown\": %d}\n",
+	       method_names[m], mounts, ok_iters, mounts_inside, marker ? "true" : "false",
 	       root_tmpfs ? "true" : "false", root_source, other_ns ? "true" : "false",
 	       back_home ? "true" : "false", strcmp(before, after) ? "false" : "true", count_mounts(),
-	       fds_before, fds_after, slab_before, slab_after);
+	       fds_before, fds_after, alive, unknown);
 	fflush(stdout);
 }
 
@@ -480,7 +496,7 @@ int main(int argc, char **argv)
 		{"mounts", required_argument, 0, 'm'}, {"workers", required_argument, 0, 'p'},
 		{"methods", required_argument, 0, 'x'}, {"max-iter", required_argument, 0, 'n'},
 		{"min-iter", required_argument, 0, 'i'}, {"seconds", required_argument, 0, 's'},
-		{"check", required_argument, 0, 'c'}, {0, 0, 0, 0},
+		{"check", required_argument, 0, 'c'}, {"leak", no_argument, 0, 'l'}, {0, 0, 0, 0},
 	};
 	int c;
 
@@ -492,6 +508,7 @@ int main(int argc, char **argv)
 		case 'i': o.min_iter = atoi(optarg); break;
 		case 's': o.seconds = atof(optarg); break;
 		case 'c': check_iters = atoi(optarg); break;
+		case 'l': leak = 1; break;
 		case 'x':
 			for (int m = 0; m < N_METHODS; m++) {
 				char pat[64];
@@ -534,7 +551,7 @@ int main(int argc, char **argv)
 			if (!ok[m])
 				continue;
 			if (check_iters) {
-				check(m, check_iters);
+				check(m, check_iters, have);
 				continue;
 			}
 			for (int p = 0; p < n_workers; p++)

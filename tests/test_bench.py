@@ -1,0 +1,157 @@
+"""`otns bench`: its pieces on real kernels with small M, and its report on recorded numbers.
+
+The bench itself is a command, not a timed test: nothing here asserts how fast a kernel is.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from otns import bench
+from otns import bench_report as br
+
+from .conftest import DEFAULT_SPEC
+
+# Recorded shape of the helper's output (numbers invented round, for the report's arithmetic).
+RAW = """#cpus 2
+#skip fsmount fsmount(FSMOUNT_NAMESPACE) gave EINVAL
+#mounts 30 30
+classic,30,1,0,0,400000
+classic,30,1,0,1,420000
+classic,30,1,0,2,1000000
+open_tree,30,1,0,0,100000
+open_tree,30,1,0,1,110000
+#mounts 3000 3000
+classic,3000,1,0,0,8000000
+classic,3000,1,0,1,9000000
+open_tree,3000,1,0,0,105000
+open_tree,3000,1,0,1,115000
+"""
+
+
+def test_report_statistics_and_verdict(tmp_path):
+    raw = br.parse_raw(RAW)
+    assert raw.cpus == 2 and raw.mounts == {30: 30, 3000: 3000}
+    assert raw.skipped == {"fsmount": "fsmount(FSMOUNT_NAMESPACE) gave EINVAL"}
+    cs = br.cells(raw)
+    c = br.lookup(cs, "classic", 30, 1)
+    assert (c.n, c.median_us, c.p90_us) == (3, 420.0, 1000.0)
+    assert br.ratio(cs, 3000, 1) == pytest.approx(8500 / 110)
+    v = br.verdict(cs, raw)
+    assert v.holds is True and v.line.startswith("HOLDS") and "x20.2" in v.line, v.line
+    md = br.markdown(cs, raw, "t")
+    assert "| 3,000 | 8,500 / 9,000 | 110 / 115 | 77.3 |" in md and "fsmount" in md
+    br.plot(cs, tmp_path / "b.png", "t")
+    assert (tmp_path / "b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert br.to_csv(raw).splitlines()[0] == "method,mounts,workers,worker,iteration,ns"
+
+
+def test_verdict_when_open_tree_grows_or_is_absent():
+    grows = RAW.replace("open_tree,3000,1,0,0,105000", "open_tree,3000,1,0,0,505000").replace(
+        "open_tree,3000,1,0,1,115000", "open_tree,3000,1,0,1,515000")
+    raw = br.parse_raw(grows)
+    v = br.verdict(br.cells(raw), raw)
+    assert v.holds is False and "(b) is not flat" in v.line, v.line
+    absent = "\n".join(ln for ln in RAW.splitlines() if not ln.startswith("open_tree"))
+    raw = br.parse_raw(absent + "\n#skip open_tree open_tree(OPEN_TREE_NAMESPACE) gave EINVAL\n")
+    v = br.verdict(br.cells(raw), raw)
+    assert v.holds is None and "lacks OPEN_TREE_NAMESPACE" in v.line
+
+
+@pytest.fixture(scope="module")
+def helper(cache_dir: Path) -> Path:
+    return bench.compile_helper(cache_dir)
+
+
+def mountinfo() -> str:
+    return Path("/proc/self/mountinfo").read_text()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the helper needs root to make namespaces")
+def test_helper_on_the_host_checks_and_leaves_the_host_alone(helper):
+    before = mountinfo()
+    r = subprocess.run([str(helper), "--mounts", "40,120", "--check", "5"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert mountinfo() == before, "the bench changed the host's mount table"
+    raw = br.parse_raw(r.stdout)
+    checks = [json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("{")]
+    measured = {c["method"] for c in checks}
+    assert "classic" in measured  # the host kernel has unshare + pivot_root, whatever else it lacks
+    assert measured | set(raw.skipped) == set(br.METHODS), "every method is either checked or says why not"
+    for why in raw.skipped.values():
+        assert "EINVAL" in why
+    for c in checks:
+        assert c["mounts"] in (40, 120) and c["iterations"] == 5
+        assert br.check_problems(c) == [], c
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the helper needs root to make namespaces")
+def test_check_sees_a_leaked_namespace(helper):
+    # --leak keeps a fd on each namespace: the check must report both the fds and the live namespaces.
+    r = subprocess.run([str(helper), "--mounts", "40", "--check", "4", "--methods", "classic", "--leak"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    (c,) = [json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("{")]
+    problems = br.check_problems(c)
+    assert any("fds leaked" in p for p in problems), problems
+    assert any("4 of 4 namespaces still exist" in p for p in problems), problems
+
+
+@pytest.mark.boot
+def test_every_method_builds_the_right_namespace_in_a_real_guest(otns, tmp_path):
+    r = otns("bench", "--kernel", DEFAULT_SPEC, "--mounts", "40,200", "--check", "10",
+             "--results", str(tmp_path / "b"))
+    assert r.code == 0, r.stderr
+    assert "ALL METHODS OK" in r.stderr
+    checks = [json.loads(ln) for ln in (tmp_path / "b" / "checks.jsonl").read_text().splitlines()]
+    assert {(c["method"], c["mounts"]) for c in checks} == {(m, n) for m in br.METHODS for n in (40, 200)}
+    for c in checks:
+        # Said outright, not only through check_problems: what each namespace looked like inside.
+        assert c["iterations"] == 10 and c["other_ns"] and c["back_home"], c
+        assert c["root_source"] == ("none" if c["method"] == "fsmount" else "otns-bench-rootfs"), c
+        assert c["mounts_inside"] == {"classic": 2, "open_tree": 1, "open_tree_recursive": 2,
+                                      "fsmount": 1, "empty_move": 1}[c["method"]], c
+        assert c["caller_mounts_unchanged"] and c["fds_before"] == c["fds_after"], c
+        assert c["ns_alive_after"] == 0 and c["ns_unknown"] == 0, c
+
+
+@pytest.mark.boot
+def test_bench_command_writes_csv_table_plot_and_verdict(otns, tmp_path):
+    out = tmp_path / "b"
+    r = otns("bench", "--kernel", DEFAULT_SPEC, "--mounts", "30,200", "--workers", "1,2", "--seconds", "0.1",
+             "--min-iter", "3", "--max-iter", "10", "--results", str(out))
+    assert r.code in (0, 1), r.stderr  # 1 would be the kernel's answer, not a harness failure
+    assert "verdict: " in r.stderr and "(a)/(b)" in r.stdout
+    rows = (out / "bench.csv").read_text().splitlines()
+    assert rows[0] == "method,mounts,workers,worker,iteration,ns"
+    raw = br.parse_raw((out / "raw.txt").read_text())
+    assert not raw.skipped, "the newest Debian kernel has every method"
+    for c in br.cells(raw):
+        assert 3 * c.workers <= c.n <= 10 * c.workers, c
+    assert {(c.method, c.workers) for c in br.cells(raw)} == {(m, p) for m in br.METHODS for p in (1, 2)}
+    assert (out / "bench.png").read_bytes()[:4] == b"\x89PNG"
+    assert "Verdict: " in (out / "bench.md").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--mounts", "many"], "--mounts takes comma-separated numbers"),
+    (["--methods", "classic,teleport"], "unknown method teleport"),
+    (["--workers", "0"], "--workers takes counts from 1 to 16"),
+])
+def test_bad_options_are_one_line_errors(otns, args, message, tmp_path):
+    r = otns("bench", *args, results=False, cache=tmp_path)
+    assert r.code == 2, r.stderr
+    assert r.stderr.strip() == f"otns: error: {r.stderr.strip().removeprefix('otns: error: ')}"
+    assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_compiler_that_fails_is_a_clear_error(otns, tmp_path):
+    r = otns("bench", results=False, cache=tmp_path, env={"CC": "/bin/false"})
+    assert r.code == 3, r.stderr
+    assert "cannot compile the bench helper" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not list((tmp_path / "bench").glob("*")), "a failed compile left a file in the cache"
