@@ -130,7 +130,7 @@ def markdown(cs: list[Cell], raw: Raw, title: str) -> str:
     lines = [f"# {title}", ""]
     for p in sorted({c.workers for c in cs}):
         lines += [f"## P = {p} worker{'s' if p > 1 else ''}: per-namespace cost, median / p90 in µs", "",
-                  "| mounts | " + " | ".join(LABELS[m] for m in methods) + " | (a)/(b) |",
+                  "| mounts | " + " | ".join(LABELS[m].replace("|", "\\|") for m in methods) + " | (a)/(b) |",
                   "|---:|" + "---:|" * len(methods) + "---:|"]
         for mounts in sorted({c.mounts for c in cs if c.workers == p}):
             row = []
@@ -161,6 +161,12 @@ def plot(cs: list[Cell], path: Path, title: str) -> None:
                     label=f"{LABELS[m]}, P={p}", color=f"C{METHODS.index(m)}", alpha=1.0 if p == 1 else 0.6)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+    plain = FuncFormatter(lambda v, _: f"{v:,.0f}")
+    ax.set_xticks(sorted({c.mounts for c in cs}))  # the measured sizes, as plain numbers
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("mounts in the caller's mount namespace (M)")
     ax.set_ylabel("per-namespace cost, median (µs)")
     ax.set_title(title, fontsize=10)

@@ -1,10 +1,13 @@
-"""`otns build` and `otns bisect-run` on a real kernel tree: Debian's linux-source tarball.
+"""`otns build` and `otns bisect-run` on real kernel trees: Debian's linux-source tarball, and
+the same source as a git checkout laid out as `apt-get source linux` leaves it.
 
-The first build of a tree costs ~25 minutes on 2 cores; the tree is unpacked into the cache
-and built there, with ccache, so later runs on the same machine are incremental.
+The first build of a tree costs ~20 minutes on 2 cores; the tree is unpacked into the cache
+and built there, with ccache, so later runs on the same machine are incremental, and a second
+checkout of the same source mostly hits ccache.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -19,6 +22,9 @@ pytestmark = pytest.mark.boot
 
 SOURCE_PACKAGE = "linux-source-7.2"
 PASSING = "conformance/test_core.py::test_recursive_alone_is_einval"
+ENOTDIR_TEST = "conformance/test_paths.py::test_path_kind[regular-file]"
+# The check that makes OPEN_TREE_NAMESPACE refuse a non-directory (fs/namespace.c, 7.2).
+ENOTDIR_CHECK = "\tif (unlikely(!d_can_lookup(path->dentry)))\n\t\treturn ERR_PTR(-ENOTDIR);\n"
 
 
 def otns(cache_dir: Path, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
@@ -96,3 +102,76 @@ def test_bisect_run_build_failure_is_skip(cache_dir, tmp_path):
     r = otns(cache_dir, "bisect-run", PASSING, "--tree", str(tree))
     assert r.returncode == 125, r.stderr
     assert "kernel build failed" in r.stderr
+
+
+def git(tree: Path, *args: str) -> str:
+    r = subprocess.run(["git", "-c", "user.name=otns", "-c", "user.email=otns@localhost", *args], cwd=tree,
+                       capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, f"git {' '.join(args)}: {r.stderr}"
+    return r.stdout
+
+
+@pytest.fixture(scope="module")
+def source_folder(tmp_path_factory, tarball: Path, built_tree: Path) -> Path:
+    """The tarball's source as `apt-get source linux` leaves it: the tree in linux-X.Y.Z/ inside a
+    folder (this machine's mirror serves no source packages, so it is laid out from the tarball),
+    and made a git checkout with the source as its first commit. built_tree first: its build
+    fills ccache, which this second copy of the same source then hits."""
+    folder = tmp_path_factory.mktemp("apt-source")
+    tree = folder / "linux-7.2.13"
+    tree.mkdir()
+    subprocess.run(["tar", "-xf", str(tarball), "-C", str(tree), "--strip-components=1"], check=True)
+    git(tree, "init", "-q")
+    git(tree, "add", "-A")
+    git(tree, "commit", "-q", "-m", "A: Debian's linux-source-7.2")
+    return folder
+
+
+def test_build_of_an_apt_get_source_folder(cache_dir, source_folder):
+    start = time.monotonic()
+    r = otns(cache_dir, "build", str(source_folder))
+    took = time.monotonic() - start
+    assert r.returncode == 0, r.stderr
+    tree = source_folder / "linux-7.2.13"
+    assert (tree / "arch/x86/boot/bzImage").is_file()
+    assert f"otns run --kernel {tree}" in r.stderr
+    print(f"build of a second checkout of the same source: {took:.0f} s")
+
+
+def test_git_bisect_run_finds_the_commit_that_dropped_enotdir(cache_dir, source_folder):
+    """A real `git bisect run otns bisect-run`: A good, B drops the ENOTDIR check, C harmless."""
+    tree = source_folder / "linux-7.2.13"
+    namespace_c = tree / "fs" / "namespace.c"
+    text = namespace_c.read_text()
+    assert ENOTDIR_CHECK in text
+    namespace_c.write_text(text.replace(ENOTDIR_CHECK, ""))
+    git(tree, "commit", "-q", "-am", "B: drop the ENOTDIR check")
+    bad = git(tree, "rev-parse", "HEAD").strip()
+    with open(tree / "README", "a") as f:
+        f.write("\nA harmless change.\n")
+    git(tree, "commit", "-q", "-am", "C: harmless")
+    git(tree, "bisect", "start", "HEAD", "HEAD~2")
+    try:
+        r = subprocess.run(["git", "bisect", "run", sys.executable, "-m", "otns.cli", "--cache-dir", str(cache_dir),
+                            "bisect-run", ENOTDIR_TEST, "--tree", str(tree)],
+                           cwd=tree, capture_output=True, text=True, timeout=3600,
+                           env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert f"{bad} is the first bad commit" in r.stdout, r.stdout
+    finally:
+        git(tree, "bisect", "reset")
+
+
+def test_bisect_run_on_a_tree_that_builds_but_does_not_boot_is_skip(cache_dir, source_folder):
+    tree = source_folder / "linux-7.2.13"
+    main_c = tree / "init" / "main.c"
+    text = main_c.read_text()
+    hook = "static int __ref kernel_init(void *unused)\n{\n"
+    assert hook in text
+    main_c.write_text(text.replace(hook, hook + '\tpanic("otns test: this commit does not boot");\n'))
+    try:
+        r = otns(cache_dir, "bisect-run", PASSING, "--tree", str(tree))
+        assert r.returncode == 125, r.stderr
+        assert "CRASHED" in r.stderr and "-> skip" in r.stderr, r.stderr
+    finally:
+        git(tree, "checkout", "--", "init/main.c")
