@@ -91,6 +91,21 @@ def test_helper_on_the_host_checks_and_leaves_the_host_alone(helper):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the helper needs root to make namespaces")
+def test_bench_on_the_host_kernel(otns, tmp_path):
+    before = mountinfo()
+    out = tmp_path / "b"
+    r = otns("bench", "--kernel", "host", "--mounts", "40,150", "--workers", "1", "--seconds", "0.05",
+             "--min-iter", "3", "--max-iter", "10", "--results", str(out))
+    assert r.code in (0, 1), r.stderr
+    assert mountinfo() == before, "the bench changed the host's mount table"
+    raw = br.parse_raw((out / "raw.txt").read_text())
+    assert {c.mounts for c in br.cells(raw) if c.method == "classic"} == set(raw.mounts.values())
+    assert raw.mounts[150] == 150
+    if "open_tree" in raw.skipped:  # this host's kernel lacks the feature: said, not guessed
+        assert "verdict: CANNOT TELL: this kernel lacks OPEN_TREE_NAMESPACE" in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the helper needs root to make namespaces")
 def test_check_sees_a_leaked_namespace(helper):
     # --leak keeps a fd on each namespace: the check must report both the fds and the live namespaces.
     r = subprocess.run([str(helper), "--mounts", "40", "--check", "4", "--methods", "classic", "--leak"],

@@ -121,6 +121,10 @@ def source_folder(tmp_path_factory, tarball: Path, built_tree: Path) -> Path:
     tree = folder / "linux-7.2.13"
     tree.mkdir()
     subprocess.run(["tar", "-xf", str(tarball), "-C", str(tree), "--strip-components=1"], check=True)
+    # Debian's .gitignore ignores every top-level path (its packaging repository holds only
+    # debian/); drop that block so the checkout is like upstream's: source tracked, builds ignored.
+    ignore = tree / ".gitignore"
+    ignore.write_text(ignore.read_text().split("#\n# Debian packaging")[0])
     git(tree, "init", "-q")
     git(tree, "add", "-A")
     git(tree, "commit", "-q", "-m", "A: Debian's linux-source-7.2")
