@@ -53,7 +53,6 @@ class BenchOptions:
     timeout: float = 1800.0
     accel: str = "auto"
     show_progress: bool = True
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
