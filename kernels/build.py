@@ -18,6 +18,8 @@ from pathlib import Path
 
 from otns.errors import BadInput, OtnsError
 
+from .image import read_config
+
 FRAGMENT = Path(__file__).with_name("otns.config")
 IMAGE = Path("arch/x86/boot/bzImage")
 
@@ -76,24 +78,9 @@ def _unpack(tarball: Path, cache_dir: Path) -> Path:
 
 def fragment() -> dict[str, str]:
     """The fragment as {CONFIG_X: value}, "n" for `# CONFIG_X is not set`."""
-    want: dict[str, str] = {}
-    for line in FRAGMENT.read_text().splitlines():
-        line = line.strip()
-        if line.startswith("CONFIG_") and "=" in line:
-            key, value = line.split("=", 1)
-            want[key] = value
-        elif line.startswith("# CONFIG_") and line.endswith(" is not set"):
-            want[line[2:-len(" is not set")]] = "n"
-    return want
-
-
-def read_dotconfig(path: Path) -> dict[str, str]:
-    have: dict[str, str] = {}
-    for line in path.read_text(errors="replace").splitlines():
-        if line.startswith("CONFIG_") and "=" in line:
-            key, value = line.split("=", 1)
-            have[key] = value
-    return have
+    unset = {line[2:-len(" is not set")]: "n" for line in FRAGMENT.read_text().splitlines()
+             if line.startswith("# CONFIG_") and line.endswith(" is not set")}
+    return {**read_config(FRAGMENT), **unset}
 
 
 def _run(cmd: list[str], tree: Path, env: dict[str, str], log) -> int:
@@ -116,7 +103,7 @@ def ensure_config(tree: Path, env: dict[str, str], log) -> list[str]:
         if rc != 0 or not dotconfig.is_file():
             return ["(vng --kconfig failed)"]
     want = fragment()
-    have = read_dotconfig(dotconfig)
+    have = read_config(dotconfig)
     wrong = [k for k, v in want.items() if have.get(k, "n") != v]
     if not wrong:
         return []
@@ -128,7 +115,7 @@ def ensure_config(tree: Path, env: dict[str, str], log) -> list[str]:
     if _run(["scripts/config", "--file", ".config", *args], tree, env, log) != 0 or \
             _run(["make", "olddefconfig"], tree, env, log) != 0:
         return ["(make olddefconfig failed)"]
-    have = read_dotconfig(dotconfig)
+    have = read_config(dotconfig)
     return [f"{k}={want[k]}" for k in want if have.get(k, "n") != want[k]]
 
 

@@ -6,6 +6,7 @@ hash of its source; Python only starts it and reads what it wrote.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -13,7 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -64,7 +65,6 @@ class BenchResult:
     release: str
     accel: str
     seconds: float
-    checks: list[dict] = field(default_factory=list)
 
 
 def validate(opts: BenchOptions) -> None:
@@ -126,8 +126,6 @@ def results_folder(opts: BenchOptions, release: str) -> Path:
 
 
 def execute(opts: BenchOptions, notice: Callable[[str], None], stream: Callable[[str], None]) -> BenchResult:
-    import json
-
     from vm.boot import boot
 
     t0 = time.monotonic()
@@ -160,17 +158,15 @@ def execute(opts: BenchOptions, notice: Callable[[str], None], stream: Callable[
     if status != "exited" or code != 0 or not raw_path.is_file():
         why = err_path.read_text(errors="replace").strip().splitlines()[-1:] if err_path.is_file() else []
         raise GuestFailed(f"the bench helper failed in the guest (exit {code}): {why[0] if why else 'no output'}")
-    text = raw_path.read_text()
-    raw = br.parse_raw(text)
+    raw = br.parse_raw(raw_path.read_text())
     title = f"otns bench on {release} ({accel}, {raw.cpus or '?'} CPUs)"
-    checks = [json.loads(ln) for ln in text.splitlines() if ln.startswith("{")]
     cs = br.cells(raw)
     result = br.verdict(cs, raw)
-    if checks:
-        write_atomic(folder / "checks.jsonl", "\n".join(json.dumps(c) for c in checks) + "\n")
+    if raw.checks:
+        write_atomic(folder / "checks.jsonl", "\n".join(json.dumps(c) for c in raw.checks) + "\n")
     else:
         write_atomic(folder / "bench.csv", br.to_csv(raw))
         write_atomic(folder / "bench.md", br.markdown(cs, raw, title) + f"\nVerdict: {result.line}\n")
         if cs:
             br.plot(cs, folder / "bench.png", title)
-    return BenchResult(folder, raw, cs, result, release, accel, time.monotonic() - t0, checks)
+    return BenchResult(folder, raw, cs, result, release, accel, time.monotonic() - t0)

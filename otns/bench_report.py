@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ class Raw:
     skipped: dict[str, str] = field(default_factory=dict)  # method -> why
     mounts: dict[int, int] = field(default_factory=dict)  # requested -> reached
     cpus: int | None = None
+    checks: list[dict] = field(default_factory=list)  # --check: one record per method and M
 
 
 def parse_raw(text: str) -> Raw:
@@ -44,7 +46,9 @@ def parse_raw(text: str) -> Raw:
             raw.mounts[int(want)] = int(have)
         elif line.startswith("#cpus "):
             raw.cpus = int(line.split()[1])
-        elif line and not line.startswith(("#", "{")):  # "{": --check records, read elsewhere
+        elif line.startswith("{"):
+            raw.checks.append(json.loads(line))
+        elif line and not line.startswith("#"):
             m, mounts, p, w, i, ns = line.split(",")
             raw.samples.append((m, int(mounts), int(p), int(w), int(i), int(ns)))
     return raw

@@ -14,6 +14,8 @@ from kernels import catalog, fetch
 from kernels.debian import FLAVOURS
 from kernels.spec import parse_spec
 
+from .bench import DEFAULT_MOUNTS
+from .bench_report import METHODS
 from .errors import EXIT_USAGE, BadInput, OtnsError
 from .paths import default_cache_dir
 from .run import RunOptions, dry_run, execute, resolve_kernel, validate_options
@@ -123,10 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "while unshare+pivot_root grows, 1 when it does not.")
     be.add_argument("--kernel", "-r", default=DEFAULT_KERNEL, help="as for otns run (default: %(default)s)")
     be.add_argument("--flavour", choices=FLAVOURS, default="cloud")
-    be.add_argument("--mounts", default=",".join(map(str, (30, 100, 300, 1000, 3000, 10000))),
+    be.add_argument("--mounts", default=",".join(map(str, DEFAULT_MOUNTS)),
                     help="mount-table sizes M, comma-separated (default: %(default)s)")
     be.add_argument("--workers", default="", help="parallel workers P, comma-separated (default: 1 and the guest's CPUs)")
-    be.add_argument("--methods", default="classic,open_tree,open_tree_recursive,fsmount,empty_move",
+    be.add_argument("--methods", default=",".join(METHODS),
                     help="which methods (default: all; those the kernel lacks are skipped)")
     be.add_argument("--seconds", type=float, default=1.0, help="time budget per worker and cell (default: 1)")
     be.add_argument("--min-iter", type=int, default=5)
@@ -358,7 +360,7 @@ def cmd_bench(args: argparse.Namespace, cache_dir: Path) -> int:
         for col in ("mounts", "method", "inside", "root", "left behind", "check"):
             table.add_column(col)
         failed = 0
-        for c in res.checks:
+        for c in res.raw.checks:
             problems = br.check_problems(c)
             failed += bool(problems)
             table.add_row(str(c["mounts"]), c["method"], str(c.get("mounts_inside", "-")), c.get("root_source", "-"),
@@ -396,7 +398,7 @@ def cmd_bisect_run(args: argparse.Namespace, cache_dir: Path) -> int:
     from kernels import build
 
     from . import hunt
-    from .bisect import BAD, GOOD, judge_outcome
+    from .bisect import BAD, GOOD, SKIP, judge_outcome
     from .run import RunOptions, execute
 
     test = hunt.normalise_test_id(args.test_id)
@@ -413,7 +415,7 @@ def cmd_bisect_run(args: argparse.Namespace, cache_dir: Path) -> int:
         good, bad = hunt.outcome_sets(args.find, args.bad_outcome)
         judged = judge_outcome(got.outcome.value if got else None, summary.verdict_line(), good, bad)
         if got is not None and got.outcome.value == "skip" and "lacks" in got.message and "skip" not in bad:
-            judged = "skip"  # the kernel lacks the feature: not the question being asked
+            judged = SKIP  # the kernel lacks the feature: not the question being asked
         err.print(f"otns bisect-run: {summary.release}: {test} -> {got.outcome.value if got else summary.verdict_line()}"
                   f" -> {judged}", markup=False)
         return {GOOD: 0, BAD: 1}.get(judged, GIT_BISECT_SKIP)

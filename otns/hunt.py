@@ -99,11 +99,9 @@ class Runner:
 
 def outcome_sets(find: str, bad_outcome: str | None) -> tuple[set[str], set[str]]:
     """(good, bad) outcomes: a regression goes pass -> fail, a fix fail -> pass."""
-    bad = {bad_outcome} if bad_outcome else ({"fail"} if find == "regression" else {"pass"})
-    good = {"pass", "fail", "skip", "error"} - bad
-    if not bad_outcome:
-        good = {"pass"} if find == "regression" else {"fail"}
-    return good, bad
+    if bad_outcome:
+        return {"pass", "fail", "skip", "error"} - {bad_outcome}, {bad_outcome}
+    return ({"pass"}, {"fail"}) if find == "regression" else ({"fail"}, {"pass"})
 
 
 def bisect_test(runner: Runner, kernels: list[DebianKernel], test: str, good: set[str], bad: set[str],
