@@ -20,10 +20,15 @@ LABELS = {
     "fsmount": "(c) fsmount NAMESPACE",
     "empty_move": "(c) UNSHARE_EMPTY_MNTNS + move_mount",
 }
-# The claim holds when (b) grows by less than FLAT from the smallest to the largest table
-# while (a) grows by more than GROWS.
-FLAT = 1.5
-GROWS = 2.0
+# The claim, as slopes of log(cost) against log(M): 1 when a namespace costs in proportion
+# to the caller's mount table, 0 when its size does not matter. From 30 to 10,000 mounts,
+# FLAT_SLOPE allows (b) at most x1.8 and GROWS_SLOPE asks (a) for at least x5.7.
+FLAT_SLOPE = 0.1
+GROWS_SLOPE = 0.3
+# Resamples for the slopes' confidence intervals; a fixed seed keeps a verdict reproducible.
+BOOTSTRAP = 2000
+CONFIDENCE = 0.95
+SEED = 20261128
 
 
 @dataclass
@@ -104,29 +109,76 @@ def growth(cs: list[Cell], method: str, workers: int) -> tuple[int, int, float] 
 
 
 @dataclass
+class Slope:
+    """How one method's median cost scales with M: Theil-Sen slope in log-log space (the
+    median of the slopes between every two sizes, so one disturbed size cannot move it) and
+    its bootstrap interval (samples resampled within each size)."""
+    estimate: float
+    low: float
+    high: float
+    sizes: int
+
+
+def _theil_sen(logm, logc):
+    """Theil-Sen slopes, one per row of logc (shape: rows x sizes)."""
+    import numpy as np
+
+    i, j = np.triu_indices(len(logm), k=1)
+    return np.median((logc[:, j] - logc[:, i]) / (logm[j] - logm[i]), axis=1)
+
+
+def slope(raw: Raw, method: str, workers: int) -> Slope | None:
+    import numpy as np
+
+    groups: dict[int, list[int]] = {}
+    for m, mounts, p, _, _, ns in raw.samples:
+        if m == method and p == workers and ns > 0:
+            groups.setdefault(mounts, []).append(ns)
+    sizes = sorted(groups)
+    if len(sizes) < 2:
+        return None
+    logm = np.log(np.array(sizes, dtype=float))
+    point = np.log(np.array([[statistics.median(groups[m]) for m in sizes]]))
+    rng = np.random.default_rng(SEED)
+    boots = np.empty((BOOTSTRAP, len(sizes)))
+    for k, m in enumerate(sizes):
+        v = np.array(groups[m], dtype=float)
+        boots[:, k] = np.median(v[rng.integers(0, len(v), size=(BOOTSTRAP, len(v)))], axis=1)
+    spread = _theil_sen(logm, np.log(boots))
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(spread, [tail, 100 - tail])
+    return Slope(float(_theil_sen(logm, point)[0]), float(low), float(high), len(sizes))
+
+
+@dataclass
 class Verdict:
     holds: bool | None  # None: cannot tell
     line: str
+    noisy: bool = False  # cannot tell because the measurements disagree: another round may settle it
 
 
 def verdict(cs: list[Cell], raw: Raw) -> Verdict:
+    """HOLDS only when the whole interval of (b)'s slope is flat and the whole interval of (a)'s
+    grows; DOES NOT HOLD only when an interval lies wholly on the wrong side; else CANNOT TELL."""
     workers = min((c.workers for c in cs), default=1)
-    a, b = growth(cs, "classic", workers), growth(cs, "open_tree", workers)
     if "open_tree" in raw.skipped:
         return Verdict(None, f"CANNOT TELL: this kernel lacks OPEN_TREE_NAMESPACE ({raw.skipped['open_tree']})")
-    if a is None or b is None:
+    a, b = slope(raw, "classic", workers), slope(raw, "open_tree", workers)
+    ga, gb = growth(cs, "classic", workers), growth(cs, "open_tree", workers)
+    if a is None or b is None or ga is None or gb is None:
         return Verdict(None, "CANNOT TELL: measure at least two mount-table sizes for both (a) and (b)")
-    lo, hi, ga = a
-    gb = b[2]
-    flat, grows = gb < FLAT, ga > GROWS
-    detail = (f"from {lo} to {hi} mounts (P={workers}), (b) open_tree costs x{gb:.2f} "
-              f"and (a) unshare+pivot_root x{ga:.1f}")
-    if flat and grows:
+    lo, hi = ga[0], ga[1]
+    detail = (f"from {lo} to {hi} mounts (P={workers}, {b.sizes} sizes), (b) open_tree costs x{gb[2]:.2f} "
+              f"(log-log slope {b.estimate:.2f}, {CONFIDENCE:.0%} interval {b.low:.2f}..{b.high:.2f}) "
+              f"and (a) unshare+pivot_root x{ga[2]:.1f} (slope {a.estimate:.2f}, {a.low:.2f}..{a.high:.2f})")
+    if b.high < FLAT_SLOPE and a.low > GROWS_SLOPE:
         return Verdict(True, f"HOLDS: {detail}: (b) stays flat while (a) grows")
-    why = "; ".join(x for x in (
-        None if flat else f"(b) is not flat (x{gb:.2f} >= x{FLAT})",
-        None if grows else f"(a) does not grow (x{ga:.2f} <= x{GROWS})") if x)
-    return Verdict(False, f"DOES NOT HOLD: {detail}: {why}")
+    wrong = [x for x in (
+        f"(b) grows (slope >= {FLAT_SLOPE})" if b.low >= FLAT_SLOPE else None,
+        f"(a) does not grow (slope <= {GROWS_SLOPE})" if a.high <= GROWS_SLOPE else None) if x]
+    if wrong:
+        return Verdict(False, f"DOES NOT HOLD: {detail}: {'; '.join(wrong)}")
+    return Verdict(None, f"CANNOT TELL: {detail}: the measurements are too noisy to decide", noisy=True)
 
 
 def markdown(cs: list[Cell], raw: Raw, title: str) -> str:
