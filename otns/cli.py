@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="grid, HTML and combined JUnit over result folders")
     rp.add_argument("folders", nargs="+", type=Path, help="matrix output folders or single-kernel result folders")
     rp.add_argument("--out", type=Path, required=True, help="where report.html, grid.md, combined-junit.xml go")
+    rp.add_argument("--kcidb", type=Path, default=None, metavar="FILE",
+                    help="also write the results as KCIDB JSON (KernelCI's report format, schema 5.3) to FILE")
 
     d = sub.add_parser("diff", help="tests whose outcome differs between two result folders")
     d.add_argument("a", type=Path)
@@ -249,6 +251,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     Console(width=None if sys.stdout.isatty() else 200).print(report.terminal_grid(kernels))
     files = report.write_reports(kernels, args.out.resolve())
     err.print(f"reports: {files['html']}  {files['markdown']}  {files['junit']}", markup=False)
+    if args.kcidb:
+        from . import kcidb
+        kcidb.write(kernels, args.kcidb)
+        err.print(f"KCIDB: {args.kcidb}", markup=False)
     return 0
 
 

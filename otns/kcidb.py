@@ -1,0 +1,86 @@
+"""Result folders -> KCIDB JSON (KernelCI's common report format, schema 5.3).
+
+One checkout and one build per kernel (otns tests released or locally built kernels, so the
+"checkout" is the kernel release and the "build" is the image that booted), a `boot` test
+for the boot's fate and one test per conformance test. Validated in the tests with kcidb-io,
+KernelCI's own I/O library.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from .report import KernelResults
+from .results import Outcome
+
+ORIGIN = "otns"
+SCHEMA = {"major": 5, "minor": 3}
+STATUS = {Outcome.PASS: "PASS", Outcome.FAIL: "FAIL", Outcome.SKIP: "SKIP", Outcome.ERROR: "ERROR"}
+# The boot test: a kernel that crashed or hung failed; one that could not be booted at all
+# (or whose harness broke) is an error of the run, not of the kernel.
+BOOT_STATUS = {"CRASHED": "FAIL", "HUNG": "FAIL", "COULD NOT BOOT": "ERROR", "HARNESS ERROR": "ERROR",
+               "INTERRUPTED": "ERROR"}
+_SEGMENT = re.compile(r"[^a-zA-Z0-9_-]+")
+
+
+def test_path(node_id: str) -> str:
+    """conformance/test_paths.py::TestX::test_y[a.b c] -> otns.test_paths.TestX.test_y.a_b_c
+    (KCIDB paths are dot-separated [a-zA-Z0-9_-] segments)."""
+    file, _, rest = node_id.partition("::")
+    parts = [Path(file).stem]
+    name, _, param = rest.partition("[")
+    parts += [p for p in name.split("::") if p]
+    if param:
+        parts.append(param.rstrip("]"))
+    return ".".join([ORIGIN, *(_SEGMENT.sub("_", p).strip("_") or "_" for p in parts)])
+
+
+def _ids(k: KernelResults) -> tuple[str, str]:
+    release = k.summary.get("release") or k.folder.name
+    return f"{ORIGIN}:{release}", f"{ORIGIN}:{release}:{k.folder.name}"
+
+
+def kernel_objects(k: KernelResults) -> tuple[dict, dict, list[dict]]:
+    checkout_id, build_id = _ids(k)
+    release = k.summary.get("release") or k.folder.name
+    checkout = {"id": checkout_id, "origin": ORIGIN, "tree_name": release,
+                "misc": {"source": str(k.summary.get("source", "")), "spec": str(k.summary.get("kernel", ""))}}
+    verdict = str(k.summary.get("verdict", ""))
+    build = {"id": build_id, "checkout_id": checkout_id, "origin": ORIGIN, "architecture": "x86_64",
+             "config_name": release, "status": "PASS",
+             "misc": {"results_folder": k.folder.name}}
+    durations = k.summary.get("durations") or {}
+    env = {"comment": f"QEMU ({k.summary.get('accel', '?')}) under virtme-ng"}
+    boot = {"id": f"{build_id}:boot", "build_id": build_id, "origin": ORIGIN, "path": "boot",
+            "status": BOOT_STATUS.get(verdict, "PASS"), "environment": env,
+            "misc": {"verdict": str(k.summary.get("verdict_line", verdict))}}
+    if isinstance(durations.get("boot"), (int, float)):
+        boot["duration"] = float(durations["boot"])
+    tests = [boot]
+    for name, t in k.tests.items():
+        test = {"id": f"{build_id}:{name}", "build_id": build_id, "origin": ORIGIN, "path": test_path(name),
+                "status": STATUS[t.outcome], "duration": float(t.seconds), "environment": env,
+                "misc": {"node_id": name}}
+        if t.message:
+            test["comment"] = t.message.strip().splitlines()[0][:1000]
+        tests.append(test)
+    return checkout, build, tests
+
+
+def report(kernels: list[KernelResults]) -> dict:
+    data: dict = {"version": dict(SCHEMA), "checkouts": [], "builds": [], "tests": []}
+    seen: set[str] = set()
+    for k in kernels:
+        checkout, build, tests = kernel_objects(k)
+        if checkout["id"] not in seen:  # one checkout per release, however often it was run
+            seen.add(checkout["id"])
+            data["checkouts"].append(checkout)
+        data["builds"].append(build)
+        data["tests"] += tests
+    return data
+
+
+def write(kernels: list[KernelResults], path: Path) -> None:
+    from .results import write_atomic
+    write_atomic(path, json.dumps(report(kernels), indent=1) + "\n")
