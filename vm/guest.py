@@ -48,8 +48,10 @@ def prepare_tmp(results: Path) -> None:
     """Without overlayfs (a module-less kernel) the host's /tmp is read-only in the guest."""
     if writable("/tmp"):
         return
-    if str(results).startswith("/tmp/"):
-        # A tmpfs on /tmp would hide the results folder: use one under /run instead.
+    # A tmpfs on /tmp would hide what lives there: the results folder, or otns itself when it
+    # is installed in a virtual environment under /tmp. Use a folder under /run instead.
+    needed = (results, Path(sys.executable).parent.parent, CONFORMANCE)
+    if any(str(p).startswith("/tmp/") for p in needed):
         os.makedirs("/run/otns-tmp", exist_ok=True)
         os.environ["TMPDIR"] = "/run/otns-tmp"
         return
@@ -59,7 +61,9 @@ def prepare_tmp(results: Path) -> None:
 def pytest_args(results: Path, extra: list[str]) -> list[str]:
     # Node ids (conformance/test_x.py::test_y) select tests themselves; otherwise the whole suite.
     selected = any(a.startswith(("conformance/", str(CONFORMANCE))) for a in extra)
-    args = [*([] if selected else [str(CONFORMANCE)]), "-p", "no:cacheprovider", "-o", "junit_family=xunit2",
+    # --rootdir: node ids are conformance/test_x.py::... wherever otns is installed.
+    args = [*([] if selected else [str(CONFORMANCE)]), "--rootdir", str(CONFORMANCE.parent),
+            "-p", "no:cacheprovider", "-o", "junit_family=xunit2",
             f"--junitxml={results / 'junit.xml'}", f"--otns-features={results / 'features.json'}",
             "-rfEs", *[x for name in UNUSED_PLUGINS for x in ("-p", f"no:{name}")]]
     # Plugin autoload is off for speed; load xdist only when parallelism is asked for.
