@@ -25,7 +25,12 @@ def in_child(fn: Callable[[], object], spawn: Callable[[], int] = os.fork) -> ob
     spawn makes the child (0 in it, its pid in the parent): os.fork, or a clone3 call.
     """
     r, w = os.pipe()
-    pid = spawn()
+    try:
+        pid = spawn()
+    except BaseException:
+        os.close(r)
+        os.close(w)
+        raise
     if pid == 0:
         os.close(r)
         try:
@@ -49,6 +54,11 @@ def in_child(fn: Callable[[], object], spawn: Callable[[], int] = os.fork) -> ob
     if kind == "err":
         raise AssertionError(value)
     return value
+
+
+def in_clone3(flags: int, fn: Callable[[], object]) -> object:
+    """in_child, with the child made by clone3(flags) (new namespaces from its first instruction)."""
+    return in_child(fn, spawn=lambda: k.clone3(flags))
 
 
 def private_mount_ns() -> None:

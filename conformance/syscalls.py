@@ -25,6 +25,8 @@ NR_MOUNT_SETATTR = 442
 NR_STATMOUNT = 457
 NR_LISTMOUNT = 458
 NR_OPEN_TREE_ATTR = 467
+NR_STATX = 332
+STATX_MNT_ID_UNIQUE = 0x4000
 
 AT_FDCWD = -100
 OPEN_TREE_CLONE = 0x1
@@ -313,6 +315,16 @@ def statmount(mnt_id: int, ns_id: int = 0,
                      string(_SM_MNT_ROOT, STATMOUNT_MNT_ROOT), string(_SM_MNT_POINT, STATMOUNT_MNT_POINT),
                      u64(_SM_ATTR), u64(_SM_PROPAGATION), u64(_SM_PEER_GROUP), u64(_SM_MASTER),
                      u64(_SM_MNT_NS_ID))
+
+
+def mnt_id_of(path: str) -> int:
+    """The unique mount id of the mount path resolves to (statx; works without /proc)."""
+    buf = ctypes.create_string_buffer(256)
+    _check(libc.syscall(NR_STATX, ctypes.c_int(AT_FDCWD), _path(path), ctypes.c_int(0),
+                        ctypes.c_uint(STATX_MNT_ID_UNIQUE), buf))
+    if not struct.unpack_from("<I", buf.raw, 0)[0] & STATX_MNT_ID_UNIQUE:
+        raise OSError(errno.EOPNOTSUPP, "statx gave no unique mount id")
+    return struct.unpack_from("<Q", buf.raw, 144)[0]  # stx_mnt_id
 
 
 def mounts_of(ns_id: int = 0) -> list[MountInfo]:
