@@ -67,6 +67,17 @@ def test_clone3_unknown_bits_are_einval_even_with_empty_mntns() -> None:
     assert not wrong, f"EM-FLAGS: clone3 with unknown flag bits gave {wrong}, expected EINVAL"
 
 
+def test_clone3_parent_settid_bit_is_not_empty_mntns() -> None:
+    """UNSHARE_EMPTY_MNTNS reuses CLONE_PARENT_SETTID's bit for unshare() only: to clone3 that bit
+    keeps its old meaning, so CLONE_NEWNS with it still copies every mount. Holds on any kernel."""
+    def child():
+        enter_userns()
+        return len(k.listmount()), in_clone3(k.CLONE_NEWNS | k.UNSHARE_EMPTY_MNTNS, lambda: len(k.listmount()))
+    before, inside = in_child(child)
+    assert inside == before > 1, (f"EM-FLAGS: clone3(CLONE_NEWNS | CLONE_PARENT_SETTID) gave a namespace of {inside} "
+                                  f"mounts from one of {before}; only CLONE_EMPTY_MNTNS (bit 37) empties it")
+
+
 # EM-CAP ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("how", HOW)
