@@ -82,7 +82,7 @@ def write_file(path: str, text: str, dir_fd: int | None = None) -> None:
 
 
 def enter_userns(proc_fd: int | None = None, also: int = 0) -> None:
-    """In a child: a new user namespace (only), mapping the caller's ids to root in it.
+    """In a child: a new user namespace (and the namespaces in also), mapping the caller's ids to root in it.
 
     The caller's mount namespace stays owned by the parent user namespace: the caller
     becomes "foreign" to it (SEMANTICS.md rule 8). proc_fd: an fd on procfs, for a caller
