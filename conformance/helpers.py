@@ -18,13 +18,19 @@ from . import syscalls as k
 NOBODY = 65534
 
 
-def in_child(fn: Callable[[], object]) -> object:
+def in_child(fn: Callable[[], object], spawn: Callable[[], int] = os.fork) -> object:
     """Run fn in a forked child and return its result.
 
     An exception in the child is re-raised in the parent as AssertionError with its text.
+    spawn makes the child (0 in it, its pid in the parent): os.fork, or a clone3 call.
     """
     r, w = os.pipe()
-    pid = os.fork()
+    try:
+        pid = spawn()
+    except BaseException:
+        os.close(r)
+        os.close(w)
+        raise
     if pid == 0:
         os.close(r)
         try:
@@ -50,6 +56,11 @@ def in_child(fn: Callable[[], object]) -> object:
     return value
 
 
+def in_clone3(flags: int, fn: Callable[[], object]) -> object:
+    """in_child, with the child made by clone3(flags) (new namespaces from its first instruction)."""
+    return in_child(fn, spawn=lambda: k.clone3(flags))
+
+
 def private_mount_ns() -> None:
     """In a child: a mount namespace of its own in which nothing propagates back."""
     k.unshare(k.CLONE_NEWNS)
@@ -70,15 +81,16 @@ def write_file(path: str, text: str, dir_fd: int | None = None) -> None:
         os.close(fd)
 
 
-def enter_userns(proc_fd: int | None = None) -> None:
-    """In a child: a new user namespace (only), mapping the caller's ids to root in it.
+def enter_userns(proc_fd: int | None = None, also: int = 0) -> None:
+    """In a child: a new user namespace (and the namespaces in also), mapping the caller's ids to root in it.
 
     The caller's mount namespace stays owned by the parent user namespace: the caller
     becomes "foreign" to it (SEMANTICS.md rule 8). proc_fd: an fd on procfs, for a caller
-    whose root has none (see pivot_into_tmpfs).
+    whose root has none (see pivot_into_tmpfs). also: more CLONE_NEW* flags for the same
+    unshare (with CLONE_NEWNS the caller owns its new, locked, mount namespace).
     """
     uid, gid = os.getuid(), os.getgid()
-    k.unshare(k.CLONE_NEWUSER)
+    k.unshare(k.CLONE_NEWUSER | also)
     where = "self" if proc_fd is not None else "/proc/self"
     write_file(f"{where}/uid_map", f"0 {uid} 1", proc_fd)
     write_file(f"{where}/setgroups", "deny", proc_fd)

@@ -25,6 +25,8 @@ NR_MOUNT_SETATTR = 442
 NR_STATMOUNT = 457
 NR_LISTMOUNT = 458
 NR_OPEN_TREE_ATTR = 467
+NR_STATX = 332
+STATX_MNT_ID_UNIQUE = 0x4000
 
 AT_FDCWD = -100
 OPEN_TREE_CLONE = 0x1
@@ -43,6 +45,7 @@ KNOWN_FLAGS = sum(FLAG_NAMES)
 
 FSMOUNT_CLOEXEC = 0x1
 FSMOUNT_NAMESPACE = 0x2
+FSMOUNT_KNOWN = FSMOUNT_CLOEXEC | FSMOUNT_NAMESPACE  # fsmount()'s own flag check (7.1+)
 FSOPEN_CLOEXEC = 0x1
 FSCONFIG_SET_STRING = 1
 FSCONFIG_CMD_CREATE = 6
@@ -51,13 +54,37 @@ MOUNT_ATTR_RDONLY = 0x1
 MOUNT_ATTR_NOSUID = 0x2
 MOUNT_ATTR_NOEXEC = 0x8
 MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_IDMAP = 0x100000
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+# FSMOUNT_VALID_FLAGS in fs/namespace.c: the attributes fsmount() accepts (not IDMAP)
+FSMOUNT_VALID_ATTR = (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC
+                      | MOUNT_ATTR__ATIME | MOUNT_ATTR_NODIRATIME | MOUNT_ATTR_NOSYMFOLLOW)
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 CLONE_FS = 0x00000200
 UNSHARE_EMPTY_MNTNS = 0x00100000
 CLONE_EMPTY_MNTNS = 1 << 37
+CLONE_VM, CLONE_SIGHAND, CLONE_PIDFD, CLONE_THREAD = 0x100, 0x800, 0x1000, 0x10000
+CLONE_FILES, CLONE_SYSVSEM, CLONE_NEWTIME = 0x400, 0x40000, 0x80
+CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC = 0x02000000, 0x04000000, 0x08000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+# check_unshare_flags() in kernel/fork.c (7.2): every other bit of unshare's int is EINVAL
+UNSHARE_KNOWN = (CLONE_THREAD | CLONE_FS | CLONE_SIGHAND | CLONE_VM | CLONE_FILES | CLONE_SYSVSEM
+                 | CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER
+                 | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWTIME | UNSHARE_EMPTY_MNTNS)
+# clone3_args_valid() in kernel/fork.c (7.2): the legacy 32 bits, then CLONE_CLEAR_SIGHAND (32)
+# .. CLONE_EMPTY_MNTNS (37); every higher bit is unknown
+CLONE3_KNOWN = (1 << 38) - 1
 
+MS_RDONLY = 1
+MS_REMOUNT = 32
+MS_RELATIME = 1 << 21
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
@@ -147,9 +174,27 @@ def fsmount(fs_fd: int, flags: int, attr: int = 0) -> int:
     return _check(libc.syscall(NR_FSMOUNT, ctypes.c_int(fs_fd), ctypes.c_uint(flags), ctypes.c_uint(attr)))
 
 
+def mount_setattr(dfd: int, path: str, flags: int, attr_set: int, attr_clr: int = 0,
+                  propagation: int = 0) -> None:
+    attr = struct.pack("<QQQQ", attr_set, attr_clr, propagation, 0)  # struct mount_attr, VER0
+    _check(libc.syscall(NR_MOUNT_SETATTR, ctypes.c_int(dfd), _path(path), ctypes.c_uint(flags), attr,
+                        ctypes.c_size_t(len(attr))))
+
+
 def move_mount(from_fd: int, from_path: str, to_fd: int, to_path: str, flags: int) -> None:
     _check(libc.syscall(NR_MOVE_MOUNT, ctypes.c_int(from_fd), _path(from_path), ctypes.c_int(to_fd),
                         _path(to_path), ctypes.c_uint(flags)))
+
+
+def fs_context(fstype: str) -> int:
+    """A created superblock of fstype, ready for fsmount()."""
+    fd = fsopen(fstype)
+    try:
+        fsconfig(fd, FSCONFIG_CMD_CREATE)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def tmpfs_context() -> int:
@@ -171,6 +216,14 @@ def clone3(flags: int) -> int:
     """clone3 with SIGCHLD; 0 in the child, the pid in the parent. The child must os._exit."""
     args = _CloneArgs(flags=flags, exit_signal=17)
     return _check(libc.syscall(NR_CLONE3, ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args))))
+
+
+def clone3_pidfd(flags: int) -> tuple[int, int]:
+    """clone3 with CLONE_PIDFD: (0, -1) in the child, (pid, pidfd) in the parent."""
+    pidfd = ctypes.c_int(-1)
+    args = _CloneArgs(flags=flags | CLONE_PIDFD, pidfd=ctypes.addressof(pidfd), exit_signal=17)
+    pid = _check(libc.syscall(NR_CLONE3, ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args))))
+    return (pid, pidfd.value) if pid else (0, -1)
 
 
 def ns_ioctl(fd: int, request: int) -> int:
@@ -262,6 +315,16 @@ def statmount(mnt_id: int, ns_id: int = 0,
                      string(_SM_MNT_ROOT, STATMOUNT_MNT_ROOT), string(_SM_MNT_POINT, STATMOUNT_MNT_POINT),
                      u64(_SM_ATTR), u64(_SM_PROPAGATION), u64(_SM_PEER_GROUP), u64(_SM_MASTER),
                      u64(_SM_MNT_NS_ID))
+
+
+def mnt_id_of(path: str) -> int:
+    """The unique mount id of the mount path resolves to (statx; works without /proc)."""
+    buf = ctypes.create_string_buffer(256)
+    _check(libc.syscall(NR_STATX, ctypes.c_int(AT_FDCWD), _path(path), ctypes.c_int(0),
+                        ctypes.c_uint(STATX_MNT_ID_UNIQUE), buf))
+    if not struct.unpack_from("<I", buf.raw, 0)[0] & STATX_MNT_ID_UNIQUE:
+        raise OSError(errno.EOPNOTSUPP, "statx gave no unique mount id")
+    return struct.unpack_from("<Q", buf.raw, 144)[0]  # stx_mnt_id
 
 
 def mounts_of(ns_id: int = 0) -> list[MountInfo]:

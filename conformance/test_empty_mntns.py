@@ -1,0 +1,220 @@
+"""Empty mount namespaces (Linux 7.1+): unshare(UNSHARE_EMPTY_MNTNS) and clone3(CLONE_EMPTY_MNTNS),
+rule by rule (docs/semantics.md, EM-*), beyond what the upstream cases check.
+
+copy_mnt_ns() with CLONE_EMPTY_MNTNS clones the namespace's root mount alone, resets the new
+process's root and cwd to it, and locks it (lock_mnt_tree()) when the new namespace's owner is
+not the old one's. Each test's assertion message starts with the rule it guards.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+
+import pytest
+
+from . import syscalls as k
+from .helpers import (become_nobody, drop_effective_caps, enter_userns, in_child, in_clone3,
+                      private_mount_ns)
+
+UNKNOWN_UNSHARE_BITS = [1 << b for b in range(64) if not (1 << b) & k.UNSHARE_KNOWN]
+UNKNOWN_CLONE3_BITS = [1 << b for b in range(64) if not (1 << b) & k.CLONE3_KNOWN]
+
+unshare_feature = pytest.mark.needs_feature("unshare_empty_mntns")
+clone_feature = pytest.mark.needs_feature("clone_empty_mntns")
+
+
+def in_empty(how: str, fn, extra: int = 0) -> object:
+    """In a child: fn() run in a new empty mount namespace, made by unshare() here or by clone3 in a child."""
+    if how == "clone3":
+        return in_clone3(k.CLONE_EMPTY_MNTNS | extra, fn)
+    k.unshare(k.UNSHARE_EMPTY_MNTNS | extra)
+    return fn()
+
+
+HOW = [pytest.param("unshare", marks=unshare_feature), pytest.param("clone3", marks=clone_feature)]
+
+
+def view() -> dict:
+    """What a process in an empty mount namespace sees of it."""
+    ids = k.listmount()
+    root = k.statmount(k.mnt_id_of("/"))
+    return {"ids": ids, "root": root, "cwd_mnt": k.mnt_id_of("."), "entries": os.listdir("/"),
+            "cwd": os.getcwd()}
+
+
+# EM-FLAGS --------------------------------------------------------------------------------------
+
+def test_unshare_unknown_bits_are_einval() -> None:
+    """Every bit outside check_unshare_flags()'s list, of all 64 (CLONE_EMPTY_MNTNS's bit 37 is
+    clone3's only: unshare() spells it UNSHARE_EMPTY_MNTNS). Holds on any kernel."""
+    def child():
+        enter_userns()
+        return {f"{b:#x}": k.errno_of(k.unshare, b) for b in UNKNOWN_UNSHARE_BITS}
+    got = in_child(child)
+    wrong = {b: k.errname(e) for b, e in got.items() if e != errno.EINVAL}
+    assert not wrong, f"EM-FLAGS: unshare with flag bits it does not know gave {wrong}, expected EINVAL"
+
+
+def test_clone3_unknown_bits_are_einval_even_with_empty_mntns() -> None:
+    """Bits 38-63, each with CLONE_EMPTY_MNTNS (on a kernel without it bit 37 is unknown too)."""
+    def child():
+        enter_userns()
+        return {f"{b:#x}": k.errno_of(lambda b=b: in_clone3(b | k.CLONE_EMPTY_MNTNS, lambda: None))
+                for b in UNKNOWN_CLONE3_BITS}
+    got = in_child(child)
+    wrong = {b: k.errname(e) for b, e in got.items() if e != errno.EINVAL}
+    assert not wrong, f"EM-FLAGS: clone3 with unknown flag bits gave {wrong}, expected EINVAL"
+
+
+def test_clone3_parent_settid_bit_is_not_empty_mntns() -> None:
+    """UNSHARE_EMPTY_MNTNS reuses CLONE_PARENT_SETTID's bit for unshare() only: to clone3 that bit
+    keeps its old meaning, so CLONE_NEWNS with it still copies every mount. Holds on any kernel."""
+    def child():
+        enter_userns()
+        return len(k.listmount()), in_clone3(k.CLONE_NEWNS | k.UNSHARE_EMPTY_MNTNS, lambda: len(k.listmount()))
+    before, inside = in_child(child)
+    assert inside == before > 1, (f"EM-FLAGS: clone3(CLONE_NEWNS | CLONE_PARENT_SETTID) gave a namespace of {inside} "
+                                  f"mounts from one of {before}; only CLONE_EMPTY_MNTNS (bit 37) empties it")
+
+
+# EM-CAP ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("how", HOW)
+@pytest.mark.parametrize("drop", [become_nobody, drop_effective_caps], ids=["nobody", "root_without_caps"])
+def test_without_cap_sys_admin_is_eperm(how: str, drop) -> None:
+    def child():
+        drop()
+        return k.errno_of(lambda: in_empty(how, lambda: None))
+    got = in_child(child)
+    assert got == errno.EPERM, f"EM-CAP: {how} of an empty mount namespace without CAP_SYS_ADMIN gave {k.errname(got)}"
+
+
+# EM-ONLY-ROOT ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("how", HOW)
+def test_privileged_caller_gets_a_copy_of_the_root_mount_alone(how: str) -> None:
+    """Root of the initial user namespace (no user namespace involved), with mounts of its own."""
+    def child():
+        private_mount_ns()
+        tempdir = tempfile.mkdtemp(prefix="otns-em-")
+        k.mount("otns", tempdir, "tmpfs", 0, "size=1m")
+        old_root = k.listmount()[0]
+        return old_root, in_empty(how, view)
+    old_root, v = in_child(child)
+    root = v["root"]
+    assert v["ids"] == [root.mnt_id], f"EM-ONLY-ROOT: {how}: listmount shows {v['ids']}, expected the root alone"
+    assert (root.fs_type, root.point, root.parent_id) == ("nullfs", "/", root.mnt_id), (
+        f"EM-ONLY-ROOT: {how}: the root mount is {root}; expected nullfs at /, its own parent")
+    assert root.mnt_id != old_root, f"EM-ONLY-ROOT: {how}: the new namespace shares the old root mount"
+    assert v["entries"] == [], f"EM-ONLY-ROOT: {how}: / holds {v['entries']}"
+
+
+# EM-CWD ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("how", HOW)
+def test_root_and_cwd_reset_after_chroot(how: str) -> None:
+    """A chrooted caller with its cwd elsewhere: both end on the new root mount."""
+    def child():
+        enter_userns()
+        private_mount_ns()
+        jail = tempfile.mkdtemp(prefix="otns-em-")
+        k.mount("otns", jail, "tmpfs", 0, "size=1m")
+        os.mkdir(f"{jail}/in")
+        os.mkdir(f"{jail}/elsewhere")
+        os.chdir(f"{jail}/elsewhere")
+        os.chroot(f"{jail}/in")
+        def where():  # getcwd() fails here: the cwd is outside the root
+            return k.mnt_id_of("."), os.stat(".").st_ino, os.stat("/").st_ino
+        before = where()
+        return before, in_empty(how, view), where()
+    before, v, after = in_child(child)
+    assert v["cwd_mnt"] == v["root"].mnt_id and v["cwd"] == "/", (
+        f"EM-CWD: {how}: cwd {v['cwd']!r} on mount {v['cwd_mnt']}, root mount {v['root'].mnt_id}")
+    assert v["root"].fs_type == "nullfs" and v["entries"] == [], (
+        f"EM-CWD: {how}: after a chroot, / is {v['root'].fs_type} holding {v['entries']}; expected the empty root")
+    if how == "clone3":
+        assert after == before, f"EM-OTHERS: the parent's cwd or root moved (mount, cwd, root: {before} -> {after})"
+
+
+# EM-OTHERS -------------------------------------------------------------------------------------
+
+@unshare_feature
+def test_unshare_leaves_the_old_namespace_as_it_was() -> None:
+    def child():
+        enter_userns()
+        private_mount_ns()
+        old = os.open("/proc/self/ns/mnt", os.O_RDONLY)
+        old_id = k.mntns_id(old)
+        before = [(m.mnt_id, m.point) for m in k.mounts_of(old_id)]
+        k.unshare(k.UNSHARE_EMPTY_MNTNS)
+        return before, [(m.mnt_id, m.point) for m in k.mounts_of(old_id)], k.own_mntns_id() != old_id
+    before, after, moved = in_child(child)
+    assert moved, "EM-OTHERS: unshare(UNSHARE_EMPTY_MNTNS) left the caller in its old namespace"
+    assert after == before, "EM-OTHERS: the caller's old namespace changed when it left for an empty one"
+
+
+# EM-USERNS -------------------------------------------------------------------------------------
+
+def try_to_change_atime() -> tuple[int, int]:
+    """In an empty namespace: (mount count, errno of changing the root mount's atime setting)."""
+    root = k.statmount(k.mnt_id_of("/"))
+    current = root.attr & k.MOUNT_ATTR__ATIME
+    other = k.MOUNT_ATTR_STRICTATIME if current == k.MOUNT_ATTR_NOATIME else k.MOUNT_ATTR_NOATIME
+    return len(k.listmount()), k.errno_of(k.mount_setattr, k.AT_FDCWD, "/", 0, other, k.MOUNT_ATTR__ATIME)
+
+
+LOCKING = {  # how the new namespace comes to be owned by another user namespace than the old one
+    "unshare_newuser_same_call": (unshare_feature, lambda: in_empty("unshare", try_to_change_atime, k.CLONE_NEWUSER)),
+    "clone3_newuser_same_call": (clone_feature, lambda: in_empty("clone3", try_to_change_atime, k.CLONE_NEWUSER)),
+    "unshare_after_userns": (unshare_feature, lambda: (enter_userns(), in_empty("unshare", try_to_change_atime))[1]),
+}
+
+
+@pytest.mark.parametrize("make", [pytest.param(f, marks=m, id=i) for i, (m, f) in LOCKING.items()])
+def test_new_owner_locks_the_root_mount(make) -> None:
+    count, got = in_child(make)
+    assert count == 1, f"EM-USERNS: the empty namespace shows {count} mounts"
+    assert got == errno.EPERM, (f"EM-USERNS: changing the atime setting of the root of an empty namespace owned by "
+                                f"a new user namespace gave {k.errname(got)}; its flags are locked (EPERM)")
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_same_owner_leaves_the_root_mount_unlocked(how: str) -> None:
+    count, got = in_child(lambda: in_empty(how, try_to_change_atime))
+    assert (count, got) == (1, 0), (f"EM-USERNS: root's own empty namespace: {count} mounts, changing the root's "
+                                    f"atime gave {k.errname(got)}; nothing is locked without a new owner")
+
+
+# EM-COMPOSE ------------------------------------------------------------------------------------
+
+@clone_feature
+def test_pid_namespace_pidfd_and_setns_together() -> None:
+    """clone3(CLONE_EMPTY_MNTNS | CLONE_NEWPID | CLONE_PIDFD); the parent enters the child's empty
+    namespace through the pidfd and mounts a tmpfs on its root; the child sees that mount: one namespace, shared."""
+    def child():
+        enter_userns()
+        ready_r, ready_w = os.pipe()
+        done_r, done_w = os.pipe()
+        pid, pidfd = k.clone3_pidfd(k.CLONE_EMPTY_MNTNS | k.CLONE_NEWPID)
+        if pid == 0:
+            os.close(ready_r)
+            os.close(done_w)
+            os.write(ready_w, bytes([len(k.listmount()), os.getpid()]))
+            os.read(done_r, 1)  # EOF once the parent has mounted (or is gone)
+            os._exit(len(k.listmount()))
+        os.close(ready_w)
+        os.close(done_r)
+        try:
+            seen = os.read(ready_r, 2)
+            k.setns(pidfd, k.CLONE_NEWNS)  # a pidfd names the process's namespaces to setns()
+            mnt = k.fsmount(k.tmpfs_context(), k.FSMOUNT_CLOEXEC)  # we own this namespace: fsopen works
+            k.move_mount(mnt, "", k.AT_FDCWD, "/", k.MOVE_MOUNT_F_EMPTY_PATH)
+        finally:
+            os.close(done_w)
+        status = os.waitid(os.P_PIDFD, pidfd, os.WEXITED).si_status
+        return list(seen), status
+    seen, status = in_child(child)
+    assert seen == [1, 1], f"EM-COMPOSE: the child saw {seen[:1]} mounts and had pid {seen[1:]}; expected 1 and 1"
+    assert status == 2, (f"EM-COMPOSE: after the parent's setns and mount, the child's namespace shows {status} "
+                         "mounts; expected 2 (the same namespace)")
