@@ -13,8 +13,14 @@ from debian.debian_support import Version
 FLAVOURS = ("cloud", "amd64")
 
 # linux-image-ABI-FLAVOUR (one package, old layout) or linux-binary-ABI-FLAVOUR (split layout).
-_KERNEL_PKG = re.compile(r"^linux-(?P<kind>image|binary)-(?P<abi>\d+\.\d+[^\s]*?)-(?P<flav>cloud-amd64|amd64)$")
-_OTHER_PKG = re.compile(r"^linux-(?P<kind>modules|base)-(?P<abi>\d+\.\d+[^\s]*?)-(?P<flav>cloud-amd64|amd64)$")
+# An ABI is 7.2.13+deb14, 6.1.0-56 or 7.3: after its first hyphen only a number may follow, so the
+# PREEMPT_RT packages (linux-image-6.1.0-56-rt-amd64, linux-binary-7.2.13+deb14-rt-amd64) match no
+# flavour. They are left out on purpose: the generic config plus PREEMPT_RT, the same mount code,
+# never tried under virtme-ng here; read as ABI "...-rt" of the amd64 flavour, they would replace
+# the generic kernels in `otns kernels list --flavour amd64` and in bisect ranges.
+_ABI = r"(?P<abi>\d+\.\d+[\w.+~]*(?:-\d[\w.+~]*)*)"
+_KERNEL_PKG = re.compile(rf"^linux-(?P<kind>image|binary)-{_ABI}-(?P<flav>cloud-amd64|amd64)$")
+_OTHER_PKG = re.compile(rf"^linux-(?P<kind>modules|base)-{_ABI}-(?P<flav>cloud-amd64|amd64)$")
 # An old-layout linux-image package smaller than this is a metapackage (e.g. linux-image-6.12-amd64).
 _MIN_IMAGE_KB = 5000
 
@@ -157,12 +163,16 @@ class UnknownVersion(LookupError):
 
 
 def resolve(kernels: list[DebianKernel], query: str, flavour: str) -> DebianKernel:
-    """Pick the kernel for a query: 'latest', '7.2' (newest 7.2.x), '7.0.12' (exact), '7.3-rc7'."""
+    """Pick the kernel for a query: 'latest', '7.2' (newest 7.2.x), '7.0.12' (exact), '7.3-rc7',
+    or a package version ('7.2.13-1', '7.0.12-2~bpo13+1': that very package)."""
     pool = [k for k in kernels if k.flavour == flavour]
     if not pool:
         raise UnknownVersion(query, [])
     if query == "latest":
         return max(pool, key=lambda k: k.version)
+    exact = [k for k in pool if k.debian_version == query]
+    if exact:
+        return exact[0]
     matches = [k for k in pool if k.upstream == query or k.upstream.startswith(query + ".")]
     if matches:
         return max(matches, key=lambda k: k.version)
