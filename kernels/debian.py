@@ -11,6 +11,8 @@ from debian.deb822 import Packages
 from debian.debian_support import Version
 
 FLAVOURS = ("cloud", "amd64")
+# Bumped when parse_index reads the same index differently: the cached parse is then redone.
+PARSER_VERSION = 2
 
 # linux-image-ABI-FLAVOUR (one package, old layout) or linux-binary-ABI-FLAVOUR (split layout).
 # An ABI is 7.2.13+deb14, 6.1.0-56 or 7.3: after its first hyphen only a number may follow, so the

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from vm.guest import CONFORMANCE
 from vm.guest import pytest_args as guest_pytest_args
 
 from .errors import BadInput, InfraError
@@ -58,6 +59,11 @@ def collect(extra: list[str]) -> tuple[int, str]:
 
 def check_pytest_args(extra: list[str], what: str = "the pytest arguments") -> None:
     """BadInput unless pytest accepts these arguments and they select at least one test."""
+    for arg in extra:
+        # The guest, too, reads an argument starting with conformance/ as a path to test; a
+        # missing one would only show as pytest not knowing conftest.py's options.
+        if arg.startswith(("conformance/", str(CONFORMANCE))) and not (REPO_ROOT / arg.split("::")[0]).exists():
+            raise BadInput(f"no such file in the checkout: {arg.split('::')[0]} (from {what})")
     code, output = collect(extra)
     if code == 0:
         return
