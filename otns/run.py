@@ -162,7 +162,7 @@ def dry_run(opts: RunOptions, notice: Callable[[str], None], out: Callable[[str]
         req.rwdir, req.console_log = folder, folder / "console.log"
         req.command = _guest_shell(folder, opts.pytest_args)
         out(shell_join(vng_command(req)))
-        out(qemu.replace(str(scratch / "rw"), str(folder)))
+        out(qemu.replace(str(scratch / "rw").lstrip("/"), str(folder).lstrip("/")))  # vng drops the leading /
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0

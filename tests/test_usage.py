@@ -18,7 +18,7 @@ from .test_bad_input import assert_one_line_error
 TEST = "conformance/test_foreign.py::test_foreign_non_recursive_copy_over_children_is_einval"
 
 
-@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400", "-1", "0"])
+@pytest.mark.parametrize("value", ["nan", "inf", "0"])
 @pytest.mark.parametrize("command", [
     ["run", "--kernel", "debian:7.2.13"],
     ["matrix", "debian:7.2.13"],
@@ -35,6 +35,9 @@ def test_timeout_refused_everywhere(otns, tmp_path, command, value):
 
 
 @pytest.mark.parametrize("args, needle", [
+    (["run", "--timeout", "-inf"], "--timeout"),
+    (["run", "--timeout", "1e400"], "--timeout"),
+    (["run", "--timeout=-1"], "--timeout"),
     (["run", "--cpus", "0"], "--cpus"),
     (["run", "--cpus", "65"], "--cpus"),
     (["run", "--cpus", "9999"], "--cpus"),
