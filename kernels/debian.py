@@ -126,12 +126,15 @@ def parse_index(indexes: dict[str, str]) -> list[DebianKernel]:
     extras: dict[tuple[str, str, str, str], PackageRef] = {}
     for suite, text in indexes.items():
         for st in kernel_stanzas(text):
-            name, version = st["Package"], st["Version"]
-            ref = PackageRef(name, version, st.get("Filename", ""), int(st.get("Size", 0)))
+            fields = _checked(st)
+            if fields is None:
+                continue  # a stanza apt itself would not use: no kernel of ours
+            name, version, size, installed = fields
+            ref = PackageRef(name, version, st.get("Filename", ""), size)
             m = _KERNEL_PKG.match(name)
             if m:
                 kind, abi, flav = m["kind"], m["abi"], _flavour_name(m["flav"])
-                if kind == "image" and int(st.get("Installed-Size", 0)) < _MIN_IMAGE_KB:
+                if kind == "image" and installed < _MIN_IMAGE_KB:
                     continue  # metapackage, or the empty linux-image of the split layout
                 key = (abi, flav, version)
                 k = kernels.get(key)
@@ -150,6 +153,19 @@ def parse_index(indexes: dict[str, str]) -> list[DebianKernel]:
             k.base_pkg = extras.get(("base", abi, flav, version))
             k.modules_pkg = extras.get(("modules", abi, flav, version))
     return sort_kernels(list(kernels.values()))
+
+
+def _checked(st: Packages) -> tuple[str, str, int, int] | None:
+    """(name, version, size, installed size) of a well-formed stanza, else None."""
+    name, version = st.get("Package", ""), st.get("Version", "")
+    try:
+        Version(version)
+        size, installed = int(st.get("Size", 0)), int(st.get("Installed-Size", 0))
+    except ValueError:
+        return None
+    if not name or size < 0 or installed < 0:
+        return None
+    return name, version, size, installed
 
 
 def sort_kernels(kernels: list[DebianKernel]) -> list[DebianKernel]:

@@ -62,8 +62,10 @@ def check_pytest_args(extra: list[str], what: str = "the pytest arguments") -> N
     for arg in extra:
         # The guest, too, reads an argument starting with conformance/ as a path to test; a
         # missing one would only show as pytest not knowing conftest.py's options.
-        if arg.startswith(("conformance/", str(CONFORMANCE))) and not (REPO_ROOT / arg.split("::")[0]).exists():
-            raise BadInput(f"no such file in the checkout: {arg.split('::')[0]} (from {what})")
+        if arg.startswith(("conformance/", str(CONFORMANCE))):
+            path = (REPO_ROOT / arg.split("::")[0]).resolve()
+            if not path.is_relative_to(CONFORMANCE) or not path.exists():
+                raise BadInput(f"no such file in conformance/: {arg.split('::')[0]!r} (from {what})")
     code, output = collect(extra)
     if code == 0:
         return
@@ -80,8 +82,9 @@ def check_pytest_args(extra: list[str], what: str = "the pytest arguments") -> N
 def check_test_ids(test_ids: list[str]) -> None:
     """Each id names a test of conformance/ (bisecting a typo would boot two kernels first)."""
     for t in test_ids:
-        if t.startswith("-"):
-            raise BadInput(f"not a test id: {t!r}")
+        path, sep, name = t.partition("::")
+        if t.startswith("-") or not sep or not path.endswith(".py") or not name or name.startswith(":"):
+            raise BadInput(f"not a test id (conformance/test_file.py::test_name[param]): {t!r}")
     check_pytest_args(list(test_ids), what="the test id " + ", ".join(test_ids))
 
 

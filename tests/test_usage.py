@@ -35,7 +35,7 @@ def test_timeout_refused_everywhere(otns, tmp_path, command, value):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["run", "--timeout", "-inf"], "--timeout"),
+    (["run", "--timeout=-inf"], "--timeout"),
     (["run", "--timeout", "1e400"], "--timeout"),
     (["run", "--timeout=-1"], "--timeout"),
     (["run", "--cpus", "0"], "--cpus"),
