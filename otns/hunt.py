@@ -82,8 +82,8 @@ def kernels_between(cache_dir: Path, good: str | Recorded, bad: str | Recorded, 
         raise BadInput("bisect across releases takes debian:VERSION specs for --good and --bad")
     _, all_kernels = catalog.load(cache_dir, notice=notice)
     try:
-        lo, hi = (resolve(all_kernels, s.value, flavour) if isinstance(s, KernelSpec) else _find_recorded(all_kernels, s)
-                  for s in specs)
+        lo, hi = (resolve(all_kernels, s.value, flavour) if isinstance(s, KernelSpec)
+                  else _find_recorded(all_kernels, s) for s in specs)
     except UnknownVersion as e:
         raise BadInput(str(e)) from None
     newest: dict[str, DebianKernel] = {}

@@ -65,6 +65,7 @@ odd_text = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x0
        flavour=st.sampled_from(FLAVOURS) | st.text(max_size=10))
 @example(text="debian:7.2.13 (amd64)", flavour="cloud")
 @example(text="\x00", flavour="cloud")
+@example(text="~no_such_user_otns/vmlinuz", flavour="cloud")
 @example(text="debian:\n", flavour="amd64")
 def test_kernel_specs(text, flavour):
     with result_or_bad_input():

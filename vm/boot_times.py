@@ -50,4 +50,5 @@ def describe(cache_dir: Path, accel: str) -> str:
     known = typical(cache_dir, accel)
     if known:
         return f"a boot here ({accel}) reaches user space in {known[0]:.1f} s (median of the last {known[1]})"
-    return f"no boot recorded here yet; under {accel.upper()} a boot usually takes about {STATED.get(accel, 13.0):.0f} s"
+    stated = STATED.get(accel, STATED["tcg"])
+    return f"no boot recorded here yet; under {accel.upper()} a boot usually takes about {stated:.0f} s"
