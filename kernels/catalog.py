@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .apt import INDEX_MAX_AGE, PrivateApt
-from .debian import DebianKernel, parse_index
+from .debian import PARSER_VERSION, DebianKernel, parse_index
 
 
 def load(cache_dir: Path, max_age: float = INDEX_MAX_AGE,
@@ -18,10 +18,11 @@ def load(cache_dir: Path, max_age: float = INDEX_MAX_AGE,
     parsed = cache_dir / "apt" / "kernels.json"
     if parsed.exists():
         data = json.loads(parsed.read_text())
-        if data.get("signature") == signature:
+        if data.get("signature") == signature and data.get("parser") == PARSER_VERSION:
             return apt, [DebianKernel.from_json(k) for k in data["kernels"]]
     kernels = parse_index(apt.indexes())
     tmp = parsed.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"signature": signature, "kernels": [k.to_json() for k in kernels]}))
+    tmp.write_text(json.dumps({"signature": signature, "parser": PARSER_VERSION,
+                               "kernels": [k.to_json() for k in kernels]}))
     tmp.replace(parsed)
     return apt, kernels

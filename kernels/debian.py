@@ -11,10 +11,18 @@ from debian.deb822 import Packages
 from debian.debian_support import Version
 
 FLAVOURS = ("cloud", "amd64")
+# Bumped when parse_index reads the same index differently: the cached parse is then redone.
+PARSER_VERSION = 2
 
 # linux-image-ABI-FLAVOUR (one package, old layout) or linux-binary-ABI-FLAVOUR (split layout).
-_KERNEL_PKG = re.compile(r"^linux-(?P<kind>image|binary)-(?P<abi>\d+\.\d+[^\s]*?)-(?P<flav>cloud-amd64|amd64)$")
-_OTHER_PKG = re.compile(r"^linux-(?P<kind>modules|base)-(?P<abi>\d+\.\d+[^\s]*?)-(?P<flav>cloud-amd64|amd64)$")
+# An ABI is 7.2.13+deb14, 6.1.0-56 or 7.3: after its first hyphen only a number may follow, so the
+# PREEMPT_RT packages (linux-image-6.1.0-56-rt-amd64, linux-binary-7.2.13+deb14-rt-amd64) match no
+# flavour. They are left out on purpose: the generic config plus PREEMPT_RT, the same mount code,
+# never tried under virtme-ng here; read as ABI "...-rt" of the amd64 flavour, they would replace
+# the generic kernels in `otns kernels list --flavour amd64` and in bisect ranges.
+_ABI = r"(?P<abi>\d+\.\d+[\w.+~]*(?:-\d[\w.+~]*)*)"
+_KERNEL_PKG = re.compile(rf"^linux-(?P<kind>image|binary)-{_ABI}-(?P<flav>cloud-amd64|amd64)$")
+_OTHER_PKG = re.compile(rf"^linux-(?P<kind>modules|base)-{_ABI}-(?P<flav>cloud-amd64|amd64)$")
 # An old-layout linux-image package smaller than this is a metapackage (e.g. linux-image-6.12-amd64).
 _MIN_IMAGE_KB = 5000
 
@@ -118,12 +126,15 @@ def parse_index(indexes: dict[str, str]) -> list[DebianKernel]:
     extras: dict[tuple[str, str, str, str], PackageRef] = {}
     for suite, text in indexes.items():
         for st in kernel_stanzas(text):
-            name, version = st["Package"], st["Version"]
-            ref = PackageRef(name, version, st.get("Filename", ""), int(st.get("Size", 0)))
+            fields = _checked(st)
+            if fields is None:
+                continue  # a stanza apt itself would not use: no kernel of ours
+            name, version, size, installed = fields
+            ref = PackageRef(name, version, st.get("Filename", ""), size)
             m = _KERNEL_PKG.match(name)
             if m:
                 kind, abi, flav = m["kind"], m["abi"], _flavour_name(m["flav"])
-                if kind == "image" and int(st.get("Installed-Size", 0)) < _MIN_IMAGE_KB:
+                if kind == "image" and installed < _MIN_IMAGE_KB:
                     continue  # metapackage, or the empty linux-image of the split layout
                 key = (abi, flav, version)
                 k = kernels.get(key)
@@ -144,6 +155,19 @@ def parse_index(indexes: dict[str, str]) -> list[DebianKernel]:
     return sort_kernels(list(kernels.values()))
 
 
+def _checked(st: Packages) -> tuple[str, str, int, int] | None:
+    """(name, version, size, installed size) of a well-formed stanza, else None."""
+    name, version = st.get("Package", ""), st.get("Version", "")
+    try:
+        Version(version)
+        size, installed = int(st.get("Size", 0)), int(st.get("Installed-Size", 0))
+    except ValueError:
+        return None
+    if not name or size < 0 or installed < 0:
+        return None
+    return name, version, size, installed
+
+
 def sort_kernels(kernels: list[DebianKernel]) -> list[DebianKernel]:
     """Oldest first, as Debian orders package versions."""
     return sorted(kernels, key=lambda k: (k.version, k.abi, k.flavour))
@@ -157,12 +181,16 @@ class UnknownVersion(LookupError):
 
 
 def resolve(kernels: list[DebianKernel], query: str, flavour: str) -> DebianKernel:
-    """Pick the kernel for a query: 'latest', '7.2' (newest 7.2.x), '7.0.12' (exact), '7.3-rc7'."""
+    """Pick the kernel for a query: 'latest', '7.2' (newest 7.2.x), '7.0.12' (exact), '7.3-rc7',
+    or a package version ('7.2.13-1', '7.0.12-2~bpo13+1': that very package)."""
     pool = [k for k in kernels if k.flavour == flavour]
     if not pool:
         raise UnknownVersion(query, [])
     if query == "latest":
         return max(pool, key=lambda k: k.version)
+    exact = [k for k in pool if k.debian_version == query]
+    if exact:
+        return exact[0]
     matches = [k for k in pool if k.upstream == query or k.upstream.startswith(query + ".")]
     if matches:
         return max(matches, key=lambda k: k.version)

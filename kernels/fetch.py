@@ -106,6 +106,12 @@ def is_cached(cache_dir: Path, kernel: DebianKernel) -> bool:
     return (cached_folder(cache_dir, kernel) / "meta.json").is_file()
 
 
+def cached(cache_dir: Path, kernel: DebianKernel) -> LocalKernel | None:
+    """The kernel from the cache, or None; touches nothing (for --dry-run)."""
+    folder = cached_folder(cache_dir, kernel)
+    return _local_from_cache(folder, kernel) if (folder / "meta.json").is_file() else None
+
+
 def fetch(cache_dir: Path, apt: PrivateApt, kernel: DebianKernel, show_progress: bool = True) -> LocalKernel:
     final = cached_folder(cache_dir, kernel)
     start = time.monotonic()

@@ -44,7 +44,7 @@ def parse_spec(text: str, flavour: str = "cloud") -> KernelSpec:
         if not query:
             raise BadInput("debian: needs a version, e.g. debian:latest or debian:7.2")
         return KernelSpec("debian", query, flavour)
-    path = Path(text).expanduser()
+    path = Path(os.path.expanduser(text))  # ~user that does not exist stays as typed
     if path.is_dir():
         if (path / BUILD_TREE_IMAGE).is_file():
             return KernelSpec("tree", str(path.resolve()))

@@ -17,10 +17,17 @@ from kernels.spec import parse_spec
 from .bench import DEFAULT_MOUNTS
 from .bench_report import METHODS
 from .errors import EXIT_USAGE, BadInput, OtnsError
+from .options import MAX_CPUS, check_timeout, check_workers
 from .paths import default_cache_dir
-from .run import RunOptions, dry_run, execute, resolve_kernel, validate_options
+from .preflight import check_kernels, check_pytest_args, check_test_ids
+from .run import RunOptions, dry_run, execute, validate_options
 
 DEFAULT_KERNEL = "debian:latest"
+ACCEL_HELP = "auto (default): KVM if a test boot works on this machine, else TCG; kvm or tcg to force one"
+CPUS_HELP = f"guest CPUs, 1 to {MAX_CPUS} (default: %(default)s)"
+MEMORY_HELP = "guest memory, as for QEMU's -m: 1G, 2048M (default: %(default)s)"
+TIMEOUT_HELP = "seconds before a guest counts as hung (default: %(default)s)"
+FLAVOUR_HELP = "Debian kernel flavour: cloud (virtio built in) or amd64 (generic) (default: cloud)"
 EXIT_INTERRUPTED = 130
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -51,18 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--kernel", "-r", default=DEFAULT_KERNEL,
                    help="debian:latest | debian:7.2 | debian:7.0.12 | debian:7.3-rc7 | PATH to an image | "
                         "PATH to a build tree | installed release | host (default: %(default)s)")
-    r.add_argument("--flavour", choices=FLAVOURS, default="cloud", help="Debian kernel flavour (default: cloud)")
-    r.add_argument("--cpus", type=int, default=2, help="guest CPUs (default: 2)")
-    r.add_argument("--memory", default="1G", help="guest memory (default: 1G)")
-    r.add_argument("--timeout", type=float, default=300.0, help="seconds before a guest counts as hung (default: 300)")
-    r.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
-                   help="auto: KVM if a test boot works on this machine, else TCG")
+    r.add_argument("--flavour", choices=FLAVOURS, default="cloud", help=FLAVOUR_HELP)
+    r.add_argument("--cpus", type=int, default=2, help=CPUS_HELP)
+    r.add_argument("--memory", default="1G", help=MEMORY_HELP)
+    r.add_argument("--timeout", type=float, default=300.0, help=TIMEOUT_HELP)
+    r.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto", help=ACCEL_HELP)
     r.add_argument("--results", type=Path, default=None, help="results folder (default: results/RELEASE-TIME-PID)")
     r.add_argument("-k", dest="keyword", default=None, help="only tests matching this pytest -k expression")
     r.add_argument("--ktap", action="store_true", help="print KTAP on stdout (live output goes to stderr)")
     r.add_argument("--require-feature", action="store_true",
                    help="a kernel without OPEN_TREE_NAMESPACE does not conform (exit 1)")
-    r.add_argument("--dry-run", action="store_true", help="print the vng and QEMU commands; boot nothing")
+    r.add_argument("--dry-run", action="store_true",
+                   help="print the vng and QEMU commands (or what would be fetched); fetch, write and boot nothing")
     r.add_argument("pytest_args", nargs="*", help="extra pytest arguments for the guest (after --)")
 
     m = sub.add_parser("matrix", help="run the suite on many kernels at once and compare them",
@@ -73,11 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read the kernel list from a GitHub workflow (e.g. CI.yml)")
     m.add_argument("--shard", default=None, help="run only the i-th of n slices of the list: i/n")
     m.add_argument("--out", type=Path, default=None, help="output folder (default: results/matrix-TIME)")
-    m.add_argument("-n", "--workers", type=int, default=None, help="VMs at once (default: 2)")
-    m.add_argument("--timeout", type=float, default=300.0)
-    m.add_argument("--cpus", type=int, default=2)
-    m.add_argument("--memory", default="1G")
-    m.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
+    m.add_argument("-n", "--workers", type=int, default=None, help="VMs at once, at least 1 (default: 2)")
+    m.add_argument("--timeout", type=float, default=300.0, help=TIMEOUT_HELP + ", per kernel")
+    m.add_argument("--cpus", type=int, default=2, help=CPUS_HELP + ", per VM")
+    m.add_argument("--memory", default="1G", help=MEMORY_HELP + ", per VM")
+    m.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto", help=ACCEL_HELP)
     m.add_argument("-k", dest="keyword", default=None, help="only tests matching this pytest -k expression")
 
     rp = sub.add_parser("report", help="grid, HTML and combined JUnit over result folders")
@@ -87,8 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write the results as KCIDB JSON (KernelCI's report format, schema 5.3) to FILE")
 
     d = sub.add_parser("diff", help="tests whose outcome differs between two result folders")
-    d.add_argument("a", type=Path)
-    d.add_argument("b", type=Path)
+    d.add_argument("a", type=Path, metavar="RESULTS_A", help="the first result folder (e.g. the older kernel's)")
+    d.add_argument("b", type=Path, metavar="RESULTS_B", help="the second result folder")
 
     b = sub.add_parser("bisect", help="find the Debian release where a test's outcome changed",
                        description="Binary search over Debian's kernels between --good (old behaviour) and "
@@ -101,10 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="regression: when did it stop passing (default); fix: when did it start passing")
     b.add_argument("--bad-outcome", choices=("pass", "fail", "skip", "error"), default=None,
                    help="the outcome that counts as the new behaviour (default: fail, or pass with --find fix)")
-    b.add_argument("--changed", nargs=2, type=Path, metavar=("RESULTS_A", "RESULTS_B"), default=None)
-    b.add_argument("--flavour", choices=FLAVOURS, default="cloud")
+    b.add_argument("--changed", nargs=2, type=Path, metavar=("RESULTS_A", "RESULTS_B"), default=None,
+                   help="bisect every test whose outcome differs between two result folders of Debian kernels "
+                        "(A has the old behaviour), between the very kernels they ran")
+    b.add_argument("--flavour", choices=FLAVOURS, default=None,
+                   help=FLAVOUR_HELP.replace("(default: cloud)", "(default: cloud; with --changed, the results')"))
     b.add_argument("--out", type=Path, default=None, help="where each kernel's results are kept (default: results/bisect)")
-    b.add_argument("--timeout", type=float, default=300.0)
+    b.add_argument("--timeout", type=float, default=300.0, help=TIMEOUT_HELP + ", per kernel")
 
     bu = sub.add_parser("build", help="build a kernel from a source tree (virtme-ng, the project's config, ccache)")
     bu.add_argument("tree", type=Path, nargs="?", default=Path("."),
@@ -114,11 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Exit 0 good (old behaviour), 1 bad (new behaviour), 125 skip (build or "
                                     "boot failed, or the test could not run); never 126-255 except 130 on Ctrl-C.")
     br.add_argument("test_id", help="conformance/test_file.py::test_name[param]")
-    br.add_argument("--tree", type=Path, default=Path("."))
-    br.add_argument("--find", choices=("regression", "fix"), default="regression")
-    br.add_argument("--bad-outcome", choices=("pass", "fail", "skip", "error"), default=None)
+    br.add_argument("--tree", type=Path, default=Path("."),
+                    help="the kernel tree git bisect checked out (default: the current folder)")
+    br.add_argument("--find", choices=("regression", "fix"), default="regression",
+                    help="regression: good is pass, bad is fail (default); fix: good is fail, bad is pass")
+    br.add_argument("--bad-outcome", choices=("pass", "fail", "skip", "error"), default=None,
+                    help="the outcome that counts as bad (the new behaviour), instead of --find's")
     br.add_argument("--no-build", action="store_true", help="boot the tree's existing bzImage")
-    br.add_argument("--timeout", type=float, default=300.0)
+    br.add_argument("--timeout", type=float, default=300.0, help=TIMEOUT_HELP)
 
     be = sub.add_parser("bench", help="time OPEN_TREE_NAMESPACE against unshare + pivot_root as the mount table grows",
                         description="Boot a kernel and, for callers with M mounts and P parallel workers, time "
@@ -126,29 +139,31 @@ def build_parser() -> argparse.ArgumentParser:
                                     "bench.csv, bench.md and bench.png; exit 0 when open_tree stays flat in M "
                                     "while unshare+pivot_root grows, 1 when it does not.")
     be.add_argument("--kernel", "-r", default=DEFAULT_KERNEL, help="as for otns run (default: %(default)s)")
-    be.add_argument("--flavour", choices=FLAVOURS, default="cloud")
+    be.add_argument("--flavour", choices=FLAVOURS, default="cloud", help=FLAVOUR_HELP)
     be.add_argument("--mounts", default=",".join(map(str, DEFAULT_MOUNTS)),
                     help="mount-table sizes M, comma-separated (default: %(default)s)")
     be.add_argument("--workers", default="", help="parallel workers P, comma-separated (default: 1 and the guest's CPUs)")
     be.add_argument("--methods", default=",".join(METHODS),
                     help="which methods (default: all; those the kernel lacks are skipped)")
     be.add_argument("--seconds", type=float, default=1.0, help="time budget per worker and cell (default: 1)")
-    be.add_argument("--min-iter", type=int, default=5)
-    be.add_argument("--max-iter", type=int, default=200)
-    be.add_argument("--cpus", type=int, default=2)
-    be.add_argument("--memory", default="2G")
-    be.add_argument("--timeout", type=float, default=1800.0)
-    be.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
+    be.add_argument("--min-iter", type=int, default=5,
+                    help="samples per worker and cell even past --seconds (default: %(default)s)")
+    be.add_argument("--max-iter", type=int, default=200,
+                    help="samples per worker and cell at most, even within --seconds (default: %(default)s)")
+    be.add_argument("--cpus", type=int, default=2, help=CPUS_HELP)
+    be.add_argument("--memory", default="2G", help=MEMORY_HELP)
+    be.add_argument("--timeout", type=float, default=1800.0, help=TIMEOUT_HELP)
+    be.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto", help=ACCEL_HELP)
     be.add_argument("--results", type=Path, default=None, help="results folder (default: results/bench-RELEASE-TIME)")
     be.add_argument("--check", type=int, default=0, metavar="N",
                     help="time nothing: create N namespaces per method, look inside each, and check that "
                          "its root is the prepared rootfs and that nothing is left behind")
 
     k = sub.add_parser("kernels", help="Debian kernels available now")
-    ksub = k.add_subparsers(dest="kcommand", required=True)
+    ksub = k.add_subparsers(dest="kcommand", metavar="list")
     kl = ksub.add_parser("list", help="a table of the Debian kernels in the archive's index")
     kl.add_argument("--all", action="store_true", help="every package version of both flavours")
-    kl.add_argument("--flavour", choices=FLAVOURS, default="cloud")
+    kl.add_argument("--flavour", choices=FLAVOURS, default="cloud", help=FLAVOUR_HELP)
     return p
 
 
@@ -161,8 +176,9 @@ def cmd_run(args: argparse.Namespace, cache_dir: Path) -> int:
                       cpus=args.cpus, memory=args.memory, timeout=args.timeout, accel=args.accel,
                       pytest_args=extra, dry_run=args.dry_run, show_progress=err.is_terminal)
     validate_options(opts)
+    check_pytest_args(extra, "the arguments after --" if args.pytest_args else "-k" if args.keyword else "no arguments")
     if args.dry_run:
-        return dry_run(opts, resolve_kernel(opts, _notice), print)
+        return dry_run(opts, _notice, print)
     live = sys.stderr if args.ktap else sys.stdout
 
     def stream(line: str) -> None:
@@ -206,19 +222,28 @@ def cmd_matrix(args: argparse.Namespace, cache_dir: Path) -> int:
     from . import report
     from .matrix import DEFAULT_WORKERS, Plan, entries_from_ci, parse_entry, run, shard
 
+    # Every option and kernel is checked before the first boot: a bad one fails now, not in a worker.
+    check_timeout(args.timeout)
+    workers = check_workers(DEFAULT_WORKERS if args.workers is None else args.workers)
+    validate_options(RunOptions(spec=parse_spec("host"), cache_dir=cache_dir, cpus=args.cpus, timeout=args.timeout,
+                                memory=args.memory, accel=args.accel))  # the checks of otns run; spec unused
     entries = entries_from_ci(args.from_ci) if args.from_ci else []
     entries += [parse_entry(s) for s in args.specs]
     if not entries:
         raise BadInput("no kernels: name some specs or use --from CI.yml")
-    for e in entries:
-        parse_spec(e.kernel, e.flavour)  # bad specs fail now, not in a worker
+    total = len(entries)
     entries = shard(entries, args.shard)
     if not entries:
-        raise BadInput(f"shard {args.shard} of {len(entries)} kernels is empty")
+        raise BadInput(f"shard {args.shard} of {total} kernels is empty")
+    if args.keyword:
+        check_pytest_args(["-k", args.keyword], "-k")
+    to_fetch = check_kernels(entries, cache_dir, _notice)
+    if to_fetch:
+        _notice(f"otns: {len(to_fetch)} kernel(s) to fetch first: {', '.join(to_fetch)}")
     out = (args.out or Path("results") / f"matrix-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     plan = Plan(entries=entries, out=out, cache_dir=cache_dir, timeout=args.timeout, cpus=args.cpus,
                 memory=args.memory, accel=args.accel, pytest_args=["-k", args.keyword] if args.keyword else [])
-    rc = run(plan, args.workers or DEFAULT_WORKERS, Console(width=None if sys.stdout.isatty() else 160))
+    rc = run(plan, workers, Console(width=None if sys.stdout.isatty() else 160))
     if rc not in (0, 1) or not any((out / e.slug / "state.json").exists() for e in entries):
         # 1 is "some kernel not as expected"; anything else means the runner itself broke.
         last = (out / "matrix.log").read_text().strip().splitlines()[-1:] if (out / "matrix.log").exists() else []
@@ -237,7 +262,25 @@ def cmd_matrix(args: argparse.Namespace, cache_dir: Path) -> int:
         err.print(f"[bold]ALL {len(entries)} KERNELS AS EXPECTED[/]")
         return 0
     err.print(f"[bold]{len(bad)} of {len(entries)} KERNELS NOT AS EXPECTED:[/] {', '.join(bad)}")
+    for e, st in zip(entries, states, strict=True):
+        if not st.get("ok"):
+            err.print(f"  {e.kernel} (expect {e.expect}): {_why_not(st, out / e.slug)}", markup=False)
     return 4 if crashed else 1
+
+
+def _why_not(state: dict, folder: Path) -> str:
+    """One line on why a matrix kernel did not go as expected, from its state.json and summary.json."""
+    if not state:
+        return "it never ran"
+    verdict = state.get("verdict") or state.get("state", "?")
+    try:
+        detail = json.loads((folder / "summary.json").read_text()).get("detail", "")
+    except (OSError, ValueError, AttributeError):
+        detail = ""
+    detail = state.get("detail") or detail
+    if verdict.startswith("FEATURE ABSENT") and state.get("expect") == "conform":
+        detail = f"marked conform, but {detail or 'the kernel lacks the feature'}"
+    return f"{verdict}: {detail}" if detail else verdict
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -278,11 +321,14 @@ _BEHAVIOUR = {"good": "old", "bad": "new", "skip": "skip"}
 def cmd_bisect(args: argparse.Namespace, cache_dir: Path) -> int:
     from . import hunt, report
 
+    check_timeout(args.timeout)
     out = (args.out or Path("results") / "bisect").resolve()
     if args.changed:
         a, b = report.load_folder(args.changed[0]), report.load_folder(args.changed[1])
         tests = [name for name, _, _ in report.diff(a, b)]
-        good_spec, bad_spec = a.summary.get("kernel", ""), b.summary.get("kernel", "")
+        # The very kernels the results came from, not their specs again (debian:latest moves on).
+        ends = [hunt.recorded_kernel(x.folder, x.summary) for x in (a, b)]
+        flavour = hunt.common_flavour(ends, args.flavour)
         if not tests:
             err.print("no test differs between the two result folders: nothing to bisect", markup=False)
             return 0
@@ -291,13 +337,15 @@ def cmd_bisect(args: argparse.Namespace, cache_dir: Path) -> int:
         if not (args.test_id and args.good and args.bad):
             raise BadInput("bisect needs TEST_ID --good SPEC --bad SPEC (or --changed RESULTS_A RESULTS_B)")
         tests = [hunt.normalise_test_id(args.test_id)]
-        good_spec, bad_spec = args.good, args.bad
+        flavour = args.flavour or "cloud"
+        ends = [args.good, args.bad]
         select = tests
-    kernels = hunt.kernels_between(cache_dir, good_spec, bad_spec, args.flavour, _notice)
+    check_test_ids(tests)  # a typo must not cost two downloads and two boots
+    kernels = hunt.kernels_between(cache_dir, ends[0], ends[1], flavour, _notice)
     runner = hunt.Runner(cache_dir=cache_dir, out=out, timeout=args.timeout, select=select)
     good, bad = hunt.outcome_sets(args.find, args.bad_outcome)
     err.print(f"bisecting {len(tests)} test(s) over {len(kernels)} Debian kernels "
-              f"{kernels[0].upstream} .. {kernels[-1].upstream} ({args.flavour}); "
+              f"{kernels[0].upstream} .. {kernels[-1].upstream} ({flavour}); "
               f"old behaviour: {'/'.join(sorted(good))}, new: {'/'.join(sorted(bad))}", markup=False)
     status = 0
     for test in tests:
@@ -408,6 +456,7 @@ def cmd_bisect_run(args: argparse.Namespace, cache_dir: Path) -> int:
     from .run import RunOptions, execute
 
     test = hunt.normalise_test_id(args.test_id)
+    check_timeout(args.timeout)  # bad usage: exit 2, as for argparse's own errors, not a skip
     try:
         tree = build.find_tree(args.tree, cache_dir)
         if not args.no_build:
@@ -466,6 +515,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_bench(args, cache_dir)
         if args.command == "bisect-run":
             return cmd_bisect_run(args, cache_dir)
+        if args.kcommand is None:
+            raise BadInput("otns kernels needs a subcommand: otns kernels list [--all] [--flavour cloud|amd64]")
         return cmd_kernels_list(args, cache_dir)
     except OtnsError as e:
         err.print(f"otns: error: {e}", markup=False)

@@ -16,8 +16,8 @@ from pathlib import Path
 from debian.changelog import Changelog
 
 from kernels import catalog, fetch
-from kernels.debian import DebianKernel, UnknownVersion, resolve, upstream_key
-from kernels.spec import parse_spec
+from kernels.debian import FLAVOURS, DebianKernel, UnknownVersion, resolve, upstream_key
+from kernels.spec import KernelSpec, parse_spec
 
 from .bisect import Result, Step, judge_outcome, search
 from .errors import BadInput
@@ -31,15 +31,59 @@ def normalise_test_id(test_id: str) -> str:
     return test_id if test_id.startswith(CONFORMANCE_PREFIX) else CONFORMANCE_PREFIX + test_id
 
 
-def kernels_between(cache_dir: Path, good: str, bad: str, flavour: str,
+@dataclass(frozen=True)
+class Recorded:
+    """The Debian kernel a result folder ran, as its summary.json recorded it."""
+
+    folder: Path
+    release: str  # 7.2.13+deb14-cloud-amd64
+    debian_version: str  # 7.2.13-1
+    flavour: str
+
+
+def recorded_kernel(folder: Path, summary: dict) -> Recorded:
+    """The exact kernel of a result folder: summary.json's "debian" record, or, in folders
+    written before it existed, the release and the source ("debian 7.2.13-1 cloud (sid)")."""
+    deb = summary.get("debian")
+    if isinstance(deb, dict) and all(isinstance(deb.get(k), str) for k in ("release", "debian_version", "flavour")):
+        return Recorded(folder, deb["release"], deb["debian_version"], deb["flavour"])
+    release, source = summary.get("release"), summary.get("source")
+    words = source.split() if isinstance(source, str) else []
+    if isinstance(release, str) and len(words) >= 3 and words[0] == "debian" and words[2] in FLAVOURS:
+        return Recorded(folder, release, words[1], words[2])
+    raise BadInput(f"{folder} did not run a Debian kernel ({summary.get('kernel')!r}): "
+                   "bisect --changed searches between two Debian kernels")
+
+
+def common_flavour(ends: list[Recorded], requested: str | None) -> str:
+    flavours = {e.flavour for e in ends}
+    if len(flavours) > 1:
+        raise BadInput(f"the two result folders ran different flavours ({', '.join(sorted(flavours))})")
+    flavour = flavours.pop()
+    if requested and requested != flavour:
+        raise BadInput(f"--flavour {requested}, but the result folders ran the {flavour} flavour")
+    return flavour
+
+
+def _find_recorded(all_kernels: list[DebianKernel], rec: Recorded) -> DebianKernel:
+    for k in all_kernels:
+        if k.release == rec.release and k.debian_version == rec.debian_version:
+            return k
+    raise BadInput(f"{rec.folder} ran Debian {rec.debian_version} ({rec.release}), which the archive's "
+                   "index no longer lists")
+
+
+def kernels_between(cache_dir: Path, good: str | Recorded, bad: str | Recorded, flavour: str,
                     notice: Callable[[str], None]) -> list[DebianKernel]:
-    """The Debian kernels from good to bad inclusive, one per upstream version, in Debian's order."""
-    specs = [parse_spec(s, flavour) for s in (good, bad)]
-    if any(s.kind != "debian" for s in specs):
+    """The Debian kernels from good to bad inclusive, one per upstream version, in Debian's order.
+    Each end is a spec (debian:VERSION) or the exact kernel a result folder recorded."""
+    specs = [parse_spec(s, flavour) if isinstance(s, str) else s for s in (good, bad)]
+    if any(isinstance(s, KernelSpec) and s.kind != "debian" for s in specs):
         raise BadInput("bisect across releases takes debian:VERSION specs for --good and --bad")
     _, all_kernels = catalog.load(cache_dir, notice=notice)
     try:
-        lo, hi = (resolve(all_kernels, s.value, flavour) for s in specs)
+        lo, hi = (resolve(all_kernels, s.value, flavour) if isinstance(s, KernelSpec)
+                  else _find_recorded(all_kernels, s) for s in specs)
     except UnknownVersion as e:
         raise BadInput(str(e)) from None
     newest: dict[str, DebianKernel] = {}
@@ -53,6 +97,7 @@ def kernels_between(cache_dir: Path, good: str, bad: str, flavour: str,
         span.reverse()  # --good may be the newer one (e.g. hunting a fix backwards)
     if len(span) < 2:
         raise BadInput(f"--good and --bad name the same kernel ({lo.upstream})")
+    span[0], span[-1] = lo, hi  # the ends are the kernels named, not just their upstream versions
     return span
 
 
@@ -77,7 +122,7 @@ class Runner:
         if known is not None and all(t in known[0] for t in tests):
             return {t: known[0][t] for t in tests}, known[1], 0.0
         start = time.monotonic()
-        opts = RunOptions(spec=parse_spec(f"debian:{k.upstream}", k.flavour), cache_dir=self.cache_dir,
+        opts = RunOptions(spec=parse_spec(f"debian:{k.debian_version}", k.flavour), cache_dir=self.cache_dir,
                           results=folder, timeout=self.timeout, show_progress=False,
                           pytest_args=["--color=no", *(self.select or [])])
         self.out.mkdir(parents=True, exist_ok=True)

@@ -20,10 +20,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from kernels.debian import FLAVOURS
+
 from .errors import BadInput
 from .paths import REPO_ROOT
 
 EXPECTATIONS = ("conform", "may-lack")
+CI_MAX_BYTES = 1 << 20  # a workflow file is a few KiB
 # Measured on a 2-core machine under TCG (see the closing note of issue 4): 2 VMs at once.
 DEFAULT_WORKERS = 2
 
@@ -65,19 +68,30 @@ class Plan:
 def entries_from_ci(path: Path) -> list[Entry]:
     """The kernel list of the workflow's conformance job: CI and a laptop run the same thing."""
     try:
-        doc = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise BadInput(f"cannot read {path}: {e}") from None
+        with open(path, "rb") as f:
+            text = f.read(CI_MAX_BYTES + 1)
+        if len(text) > CI_MAX_BYTES:
+            raise BadInput(f"{path} is over {CI_MAX_BYTES >> 20} MiB: not a workflow file")
+        doc = yaml.safe_load(text.decode())
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        raise BadInput(f"cannot read {path}: {' '.join(str(e).split())}") from None
     try:
         include = doc["jobs"]["conformance"]["strategy"]["matrix"]["include"]
-    except (KeyError, TypeError):
-        raise BadInput(f"{path} has no jobs.conformance.strategy.matrix.include list") from None
+    except (KeyError, TypeError, IndexError):
+        include = None
+    if not isinstance(include, list):
+        raise BadInput(f"{path} has no jobs.conformance.strategy.matrix.include list")
     entries = []
     for item in include:
-        expect = item.get("expect", "may-lack")
+        kernel = item.get("kernel") if isinstance(item, dict) else None
+        if not isinstance(kernel, str) or not kernel.strip():
+            raise BadInput(f"{path}: an include entry has no kernel: {str(item)[:80]!r}")
+        expect, flavour = item.get("expect", "may-lack"), item.get("flavour", "cloud")
         if expect not in EXPECTATIONS:
-            raise BadInput(f"{path}: kernel {item.get('kernel')!r} has unknown expect {expect!r}")
-        entries.append(Entry(kernel=str(item["kernel"]), expect=expect, flavour=item.get("flavour", "cloud")))
+            raise BadInput(f"{path}: kernel {kernel!r} has unknown expect {expect!r}")
+        if flavour not in FLAVOURS:
+            raise BadInput(f"{path}: kernel {kernel!r} has unknown flavour {flavour!r}")
+        entries.append(Entry(kernel=kernel, expect=expect, flavour=flavour))
     return entries
 
 
@@ -86,7 +100,7 @@ def parse_entry(text: str) -> Entry:
     spec, _, expect = text.partition("=")
     expect = expect or "may-lack"
     if expect not in EXPECTATIONS:
-        raise BadInput(f"unknown expectation {expect!r} for {spec}: use {' or '.join(EXPECTATIONS)}")
+        raise BadInput(f"unknown expectation {expect!r} for {spec!r}: use {' or '.join(EXPECTATIONS)}")
     return Entry(kernel=spec, expect=expect)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import json
+import os
+import urllib.parse
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,12 +90,17 @@ def terminal_grid(kernels: list[KernelResults]) -> Table:
     return t
 
 
+def _md(text: str) -> str:
+    """A table cell's text: one line, no cell break, no markup (names come from folder names)."""
+    return "".join("\\" + c if c in "\\|`*_[]<>()#!" else c for c in " ".join(str(text).split()))
+
+
 def markdown_grid(kernels: list[KernelResults]) -> str:
-    lines = ["| test | " + " | ".join(k.name for k in kernels) + " |",
+    lines = ["| test | " + " | ".join(_md(k.name) for k in kernels) + " |",
              "|---|" + "---|" * len(kernels)]
-    lines.append("| **verdict** | " + " | ".join(k.verdict for k in kernels) + " |")
+    lines.append("| **verdict** | " + " | ".join(_md(k.verdict) for k in kernels) + " |")
     for n in test_names(kernels):
-        lines.append(f"| `{n.split('::', 1)[-1]}` | " + " | ".join(MD_SYMBOL[outcome(k, n)] for k in kernels) + " |")
+        lines.append(f"| {_md(n.split('::', 1)[-1])} | " + " | ".join(MD_SYMBOL[outcome(k, n)] for k in kernels) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -114,6 +121,15 @@ function show(td){var d=document.getElementById('detail');
 """
 
 
+def relative_link(target: Path, base: Path) -> str:
+    """A link from the page's folder to target that can only be a relative path: every segment
+    percent-encoded (no scheme, query or fragment survives: "javascript:x" becomes
+    "./javascript%3Ax"), and starting with ./ or ../."""
+    rel = os.path.relpath(os.path.abspath(target), os.path.abspath(base))
+    link = "/".join(urllib.parse.quote(part, safe="") for part in rel.split(os.sep))
+    return link if link.startswith("../") else "./" + link
+
+
 def html_page(kernels: list[KernelResults], base: Path) -> str:
     """One self-contained page; console logs are linked relative to the page's folder."""
     e = html.escape
@@ -125,11 +141,10 @@ def html_page(kernels: list[KernelResults], base: Path) -> str:
         for k in kernels:
             o = outcome(k, n)
             t = k.tests.get(n)
-            console = (k.folder / "console.log")
-            rel = console.relative_to(base) if console.is_relative_to(base) else console
+            rel = relative_link(k.folder / "console.log", base)
             cells.append(f'<td class="cell {o or "none"}" onclick="show(this)" data-kernel="{e(k.name)}" '
                          f'data-test="{e(n)}" data-outcome="{o or "missing"}" data-msg="{e(t.message if t else "")}" '
-                         f'data-console="{e(str(rel))}">{e(SYMBOL[o])}</td>')
+                         f'data-console="{e(rel)}">{e(SYMBOL[o])}</td>')
         flag = "1" if interesting(kernels, n) else "0"
         hidden = "" if flag == "1" else " hidden"
         rows.append(f'<tr class="row{hidden}" data-interesting="{flag}"><td class="name" title="{e(n)}">'

@@ -4,8 +4,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,11 +19,13 @@ from kernels.debian import UnknownVersion, resolve
 from kernels.local import LocalKernel
 from kernels.spec import KernelSpec, local_kernel
 from vm import accel as vm_accel
-from vm import virtiofsd
-from vm.boot import BootRequest, BootResult, boot, qemu_command, shell_join, vng_command
+from vm import boot_times, virtiofsd
+from vm.boot import USERSPACE_MARK, BootRequest, BootResult, boot, qemu_command, shell_join, vng_command
 
 from .errors import BadInput
+from .options import check_cpus, check_timeout
 from .paths import REPO_ROOT
+from .preflight import PYTEST_USAGE_ERROR, usage_message
 from .results import (RunSummary, Verdict, counts, decide, parse_junit, read_features, to_ktap,
                       write_atomic)
 
@@ -56,7 +60,13 @@ def resolve_kernel(opts: RunOptions, notice: Callable[[str], None]) -> LocalKern
         notice(f"otns: fetching Debian {chosen.debian_version} {chosen.flavour} ({chosen.release})")
     local = fetch.fetch(opts.cache_dir, apt, chosen, show_progress=opts.show_progress)
     local.fetch_seconds = time.monotonic() - start
+    local.extra["debian"] = debian_identity(chosen)
     return local
+
+
+def debian_identity(k) -> dict:
+    """What summary.json records of a Debian kernel, so a later bisect finds the very same one."""
+    return {"upstream": k.upstream, "debian_version": k.debian_version, "flavour": k.flavour, "release": k.release}
 
 
 def results_folder(opts: RunOptions, kernel: LocalKernel) -> Path:
@@ -92,42 +102,69 @@ def _tools_lock(cache_dir: Path):
 
 
 def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: Callable[[str], None],
-                 stream: Callable[[str], None] | None) -> BootRequest:
+                 stream: Callable[[str], None] | None, vng_home: Path | None = None) -> BootRequest:
     transport = kernel.transport()  # BadInput now, before booting, when the config says it cannot work
     prefix: list[str] = []
     if transport != "9p":
-        with _tools_lock(opts.cache_dir):
-            apt = catalog.PrivateApt(opts.cache_dir / "apt")
-            folder = virtiofsd.ensure(opts.cache_dir, apt)
+        if opts.dry_run:  # fetch nothing: use a virtiofsd that is there, or say one would be fetched
+            ready, folder = virtiofsd.ready(opts.cache_dir)
+            if not ready:
+                notice("otns: a real run would first unpack virtiofsd from Debian into the cache")
+        else:
+            with _tools_lock(opts.cache_dir):
+                apt = catalog.PrivateApt(opts.cache_dir / "apt")
+                folder = virtiofsd.ensure(opts.cache_dir, apt)
         if folder:
             prefix.append(str(folder))
     req = BootRequest(kernel=kernel, command=_guest_shell(results, opts.pytest_args), rwdir=results,
                       console_log=results / "console.log", cpus=opts.cpus, memory=opts.memory,
                       timeout=opts.timeout, transport=transport, path_prefix=prefix,
-                      vng_home=opts.cache_dir / "vng-home", stream=stream)
+                      vng_home=vng_home or opts.cache_dir / "vng-home", stream=stream)
     if opts.accel == "auto":
         req.accel = "kvm" if (not opts.dry_run and vm_accel.kvm_usable(opts.cache_dir, req, notice)) else "tcg"
     else:
         req.accel = opts.accel
+    known = boot_times.typical(opts.cache_dir, req.accel)
+    req.typical_boot = known[0] if known else None
     return req
 
 
-def dry_run(opts: RunOptions, kernel: LocalKernel, out: Callable[[str], None]) -> int:
+def dry_run(opts: RunOptions, notice: Callable[[str], None], out: Callable[[str], None]) -> int:
+    """Print what a run would do. Nothing changes but the cache's index: no download, no
+    results folder (vng --dry-run wants its --rwdir to exist: it gets a scratch one, named
+    back to the real folder in what is printed)."""
+    if opts.spec.kind == "debian":
+        _, kernels = catalog.load(opts.cache_dir, notice=notice)
+        try:
+            chosen = resolve(kernels, opts.spec.value, opts.spec.flavour)
+        except UnknownVersion as e:
+            raise BadInput(str(e)) from None
+        kernel = fetch.cached(opts.cache_dir, chosen)
+        if kernel is None:
+            pkgs = chosen.packages()
+            out(f"would fetch Debian {chosen.debian_version} {chosen.flavour} ({chosen.release}): "
+                f"{', '.join(p.name for p in pkgs)}, {sum(p.size for p in pkgs) / 1e6:.0f} MB")
+            out("(the vng and QEMU commands are shown once the kernel is in the cache)")
+            return 0
+    else:
+        kernel = local_kernel(opts.spec)
     if kernel.is_host:
         out(shell_join(guest_command(Path("RESULTS"), opts.pytest_args)))
         return 0
-    folder = opts.results or Path("results") / f"{kernel.release}-DRYRUN"
-    created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = (opts.results or Path("results") / f"{kernel.release}-DRYRUN").resolve()
+    scratch = Path(tempfile.mkdtemp(prefix="otns-dry-run-"))
     try:
-        req = boot_request(opts, kernel, folder.resolve(), lambda m: None, None)
+        (scratch / "rw").mkdir()
+        req = boot_request(opts, kernel, scratch / "rw", notice, None, vng_home=scratch / "home")
         if opts.accel == "auto":
             req.accel = "kvm" if vm_accel.cached_verdict(opts.cache_dir) else "tcg"
+        qemu = qemu_command(req)
+        req.rwdir, req.console_log = folder, folder / "console.log"
+        req.command = _guest_shell(folder, opts.pytest_args)
         out(shell_join(vng_command(req)))
-        out(qemu_command(req))
+        out(qemu.replace(str(scratch / "rw").lstrip("/"), str(folder).lstrip("/")))  # vng drops the leading /
     finally:
-        if created:
-            folder.rmdir()
+        shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 
@@ -175,10 +212,17 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
         req = boot_request(opts, kernel, results, notice, watch)
         accel = req.accel
         res = boot(req, notice)
+        if res.userspace_seconds is not None and res.status in ("exited", "hung"):
+            boot_times.remember(opts.cache_dir, accel, res.userspace_seconds)
     if res.status == "crashed" and "Unable to mount root fs" in res.console:
         raise BadInput(f"{kernel.release} cannot mount the host's root in the guest: it has neither "
                        f"virtiofs nor 9p usable (console: {results / 'console.log'})")
     guest = read_features(results / "guest.json") or {}
+    if guest.get("pytest_exit") == PYTEST_USAGE_ERROR:
+        # pytest in the guest refused its arguments: bad usage, not a boot failure.
+        after = res.console.split(USERSPACE_MARK, 1)[-1] + res.guest_output
+        raise BadInput(f"pytest in the guest refuses the arguments: {usage_message(after)} "
+                       f"(console: {results / 'console.log'})")
     features = read_features(results / "features.json") or {}
     feat = features.get("features", {}).get(FEATURE)
     junit = results / "junit.xml"
@@ -186,9 +230,13 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
     verdict = decide(tests, feat["present"] if feat else None, res.status)
     if verdict is Verdict.NO_BOOT and res.status == "exited" and guest.get("pytest_exit") is None:
         detail = f"the guest ran but the suite left no results (exit {res.exit_code})"
-    elif verdict is Verdict.NO_BOOT:
-        detail = res.reason
-    elif verdict in (Verdict.CRASHED, Verdict.HUNG):
+    elif res.status == "boot-timeout":
+        detail = (f"{res.reason}; {boot_times.describe(opts.cache_dir, accel)}: not judged as a hang, "
+                  f"give a longer --timeout")
+    elif verdict is Verdict.HUNG and not res.userspace:
+        # Beside the usual boot time, so a slow boot is told apart from a hung kernel.
+        detail = f"{res.reason} in {res.seconds:.0f} s; {boot_times.describe(opts.cache_dir, accel)}"
+    elif verdict in (Verdict.NO_BOOT, Verdict.CRASHED, Verdict.HUNG):
         detail = res.reason
     elif feat:
         detail = feat["detail"]
@@ -201,7 +249,7 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
     summary = RunSummary(kernel=str(opts.spec), release=guest.get("release", kernel.release), source=kernel.source,
                          accel=accel, verdict=verdict, counts=counts(tests or []), durations=durations,
                          feature_present=feat["present"] if feat else None, detail=detail,
-                         attempts=res.attempts, crash_reports=res.reports)
+                         attempts=res.attempts, crash_reports=res.reports, debian=kernel.extra.get("debian"))
     if res.reports:
         write_atomic(results / "crash.txt", "\n\n".join(res.reports) + "\n")
     if res.status == "hung" and res.console:
@@ -215,8 +263,6 @@ def validate_options(opts: RunOptions) -> None:
     """Fail early, before fetching anything, on options that cannot work."""
     if opts.accel not in ("auto", "kvm", "tcg"):
         raise BadInput(f"unknown --accel {opts.accel!r}: choose auto, kvm or tcg")
-    if opts.cpus < 1:
-        raise BadInput("--cpus must be at least 1")
-    if opts.timeout <= 0:
-        raise BadInput("--timeout must be positive")
+    check_cpus(opts.cpus)
+    check_timeout(opts.timeout)
 

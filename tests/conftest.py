@@ -66,11 +66,12 @@ def otns(cache_dir: Path, tmp_path: Path):
 @pytest.fixture(scope="session")
 def cached_image(cache_dir: Path) -> Path:
     """A real Debian kernel image on disk (the default kernel, fetched through otns itself)."""
-    p = subprocess.run([sys.executable, "-m", "otns.cli", "--cache-dir", str(cache_dir), "run",
-                        "--kernel", DEFAULT_SPEC, "--dry-run"], cwd=REPO_ROOT, capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    vng = p.stdout.splitlines()[0].split()
-    return Path(vng[vng.index("-r") + 1])
+    from kernels import catalog, fetch
+    from kernels.debian import resolve
+    apt, kernels = catalog.load(cache_dir, notice=lambda m: None)
+    local = fetch.fetch(cache_dir, apt, resolve(kernels, DEFAULT_SPEC.split(":", 1)[1], "cloud"), show_progress=False)
+    assert local.image is not None
+    return local.image
 
 
 def qemu_processes() -> list[str]:

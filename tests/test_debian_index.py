@@ -86,3 +86,30 @@ def test_json_round_trip(kernels):
     from kernels.debian import DebianKernel
     for k in kernels:
         assert DebianKernel.from_json(k.to_json()) == k
+
+
+def test_preempt_rt_kernels_are_left_out(kernels):
+    # The recorded files hold the -rt-amd64 packages of 7.2.13 (sid) and 6.1.0-56
+    # (bookworm-security), recorded 2026-11-28, beside the generic ones.
+    assert not any("rt" in k.abi.split("-") or k.kernel_pkg.name.endswith("-rt-amd64") for k in kernels)
+    by = {(k.upstream, k.flavour): k for k in kernels}
+    generic = by[("7.2.13", "amd64")]
+    assert generic.abi == "7.2.13+deb14" and generic.release == "7.2.13+deb14-amd64"
+    assert [p.name for p in generic.packages()] == ["linux-binary-7.2.13+deb14-amd64", "linux-base-7.2.13+deb14-amd64",
+                                                    "linux-modules-7.2.13+deb14-amd64"]
+    old = by[("6.1.192", "amd64")]
+    assert old.kernel_pkg.name == "linux-image-6.1.0-56-amd64" and old.release == "6.1.0-56-amd64"
+    assert sum(k.flavour == "amd64" for k in kernels) == 2
+
+
+def test_an_exact_package_version_resolves_to_that_package(kernels):
+    assert resolve(kernels, "7.0.12-2~bpo13+1", "cloud").debian_version == "7.0.12-2~bpo13+1"
+    for k in kernels:
+        assert resolve(kernels, k.debian_version, k.flavour) is k
+
+
+def test_kernels_list_amd64_shows_generic_kernels(otns):
+    r = otns("kernels", "list", "--flavour", "amd64", results=False)
+    assert r.code == 0, r.stderr
+    assert "-rt" not in r.stdout
+    assert "7.2.13+deb14-amd64" in r.stdout, "the generic kernel of sid is missing"

@@ -40,6 +40,7 @@ class BootRequest:
     memory: str = "1G"
     timeout: float = 600.0
     boot_deadline: float = 150.0  # seconds to reach user space before the boot counts as stalled
+    typical_boot: float | None = None  # seconds a boot usually takes to reach user space here
     transport: str | None = None  # virtiofs | 9p | None (let vng choose)
     path_prefix: list[str] = field(default_factory=list)  # folders to put first on vng's PATH
     vng_home: Path | None = None  # HOME for vng, so a user's vng config cannot change the run
@@ -48,7 +49,7 @@ class BootRequest:
 
 @dataclass
 class BootResult:
-    status: str  # exited | hung | crashed | no-boot
+    status: str  # exited | hung | crashed | no-boot | boot-timeout
     exit_code: int | None
     seconds: float
     console: str
@@ -56,6 +57,8 @@ class BootResult:
     reports: list[str]
     userspace: bool = True  # whether the guest command ever showed a sign of life
     attempts: int = 1
+    userspace_seconds: float | None = None  # from starting vng to the guest's first sign of life
+    timeout: float = 0.0
 
     @property
     def reason(self) -> str:
@@ -65,6 +68,8 @@ class BootResult:
             return "the guest did not finish before the timeout"
         if self.status == "stalled":
             return "the boot stalled before user space"
+        if self.status == "boot-timeout":
+            return f"the {self.timeout:g} s timeout ran out before the kernel reached user space"
         if self.status == "crashed":
             return self.reports[0].splitlines()[0] if self.reports else "kernel crash"
         if self.status == "no-boot":
@@ -230,10 +235,13 @@ def boot_once(req: BootRequest) -> BootResult:
         for t in pumps:
             t.start()
         hung = stalled = False
+        userspace_at = None
         boot_deadline = start + min(req.boot_deadline, req.timeout)
         try:
             while proc.poll() is None:
                 now = time.monotonic()
+                if userspace_at is None and _in_userspace(out_lines, con_lines):
+                    userspace_at = now - start
                 if now - start >= req.timeout:
                     hung = True
                     break
@@ -256,17 +264,33 @@ def boot_once(req: BootRequest) -> BootResult:
     console, output = "".join(con_lines), "".join(out_lines)
     reports = con.crash_reports(console)
     code = None if hung else proc.returncode
+    userspace = _in_userspace(out_lines, con_lines)
+    if userspace and userspace_at is None:
+        userspace_at = seconds  # it came and went between two looks: an upper bound
     if con.is_crash(console):
         status = "crashed"
     elif stalled:
         status = "stalled"
+    elif hung and not userspace and not _ample(req):
+        # The user's timeout ran out before the boot deadline and before the time a boot
+        # takes here: the kernel was not given that time, so this says nothing about a hang.
+        status = "boot-timeout"
     elif hung:
         status = "hung"
     elif code == VNG_LOST and not output.strip():
         status = "no-boot"
     else:
         status = "exited"
-    return BootResult(status, code, seconds, console, output, reports, _in_userspace(out_lines, con_lines))
+    return BootResult(status, code, seconds, console, output, reports, userspace,
+                      userspace_seconds=userspace_at, timeout=req.timeout)
+
+
+# A timeout this many times a usual boot was time enough: no user space by then is a hang.
+AMPLE_FACTOR = 3.0
+
+
+def _ample(req: BootRequest) -> bool:
+    return req.typical_boot is not None and req.timeout >= AMPLE_FACTOR * req.typical_boot
 
 
 def _in_userspace(out_lines: list[str], con_lines: list[str]) -> bool:

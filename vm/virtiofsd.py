@@ -34,14 +34,23 @@ def system_virtiofsd() -> str | None:
     return None
 
 
+def ready(cache_dir: Path) -> tuple[bool, Path | None]:
+    """(a working virtiofsd is there, the folder to put first on PATH for it), fetching nothing."""
+    if system_virtiofsd():
+        return True, None
+    wrapper = cache_dir / "tools" / "virtiofsd" / "bin" / "virtiofsd"
+    if wrapper.exists() and _works(str(wrapper)):
+        return True, wrapper.parent
+    return False, None
+
+
 def ensure(cache_dir: Path, apt: PrivateApt) -> Path | None:
     """A folder to put first on PATH so virtme-ng finds a working virtiofsd; None if the system has one."""
-    if system_virtiofsd():
-        return None
+    ok, folder = ready(cache_dir)
+    if ok:
+        return folder
     tool = cache_dir / "tools" / "virtiofsd"
     wrapper = tool / "bin" / "virtiofsd"
-    if wrapper.exists() and _works(str(wrapper)):
-        return wrapper.parent
     tool.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-virtiofsd-", dir=tool.parent))
     try:

@@ -1,0 +1,40 @@
+"""The numeric options every command shares (--timeout, --cpus, -n), checked in one place.
+
+Each check raises BadInput (exit 2, one line) before anything is fetched or booted.
+"""
+from __future__ import annotations
+
+import math
+
+from .errors import BadInput
+
+# The suite needs few CPUs. Under TCG (one host thread for all vCPUs) each vCPU only adds
+# boot time, and under KVM more vCPUs than host CPUs only overcommit; QEMU's pc machine itself
+# stops at 255. A fixed bound, not the host's count, keeps a command line valid on every machine.
+MAX_CPUS = 64
+# VMs at once in `otns matrix`: each holds --memory of RAM; beyond this the host only thrashes.
+MAX_WORKERS = 64
+# --timeout: a week is already no timeout at all; above it a number is a typo.
+MAX_TIMEOUT = 7 * 24 * 3600.0
+
+
+def check_timeout(value: float, flag: str = "--timeout") -> float:
+    """A finite, positive number of seconds (nan and inf would switch the timeout off)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
+            or not 0 < value <= MAX_TIMEOUT:
+        raise BadInput(f"{flag} takes a number of seconds above 0 and at most {MAX_TIMEOUT:.0f}, not {value!r}")
+    return float(value)
+
+
+def check_count(value: int, flag: str, lowest: int, highest: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not lowest <= value <= highest:
+        raise BadInput(f"{flag} takes a whole number from {lowest} to {highest}, not {value!r}")
+    return value
+
+
+def check_cpus(value: int, flag: str = "--cpus") -> int:
+    return check_count(value, flag, 1, MAX_CPUS)
+
+
+def check_workers(value: int, flag: str = "-n/--workers") -> int:
+    return check_count(value, flag, 1, MAX_WORKERS)
