@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from kernels.features import BY_NAME, FEATURES
+
 from . import probe
-from .features import BY_NAME, FEATURES
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,9 +46,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError("the conformance suite must run as root (it is run inside a VM by otns)")
     for f in FEATURES:  # the verdict needs every feature's state, whatever tests are selected
         _FEATURES[f.name]
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Written now, so that a run that hangs or crashes later still tells what the kernel has.
     out = session.config.getoption("--otns-features")
     if out and not hasattr(session.config, "workerinput"):
         data = {"release": platform.release(),

@@ -18,8 +18,9 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kernels.features import BY_NAME, BY_PROBE, FeatureSpec
+
 from . import syscalls as k
-from .features import BY_NAME, BY_PROBE, FeatureSpec
 from .helpers import become_nobody, in_child, private_mount_ns
 
 PRESENT, ABSENT, BROKEN = "present", "absent", "broken"
@@ -64,12 +65,13 @@ def classify(spec: FeatureSpec, call: str, einval_rules: str, cross: CrossCheck,
     if root == errno.EINVAL and got == errno.EINVAL:
         return Feature(False, f"{lacks(spec)}: {call} gave EINVAL, and so did {cross.call}", ABSENT, r, c)
     if root == errno.EPERM:
-        why = "EPERM for root is a bug, not absence (CAP_SYS_ADMIN is all it needs)"
+        why = f"EPERM for root is a bug, not absence ({spec.cap_rule}: CAP_SYS_ADMIN is all it needs)"
     elif got == cross.known:
         why = (f"the kernel knows {spec.interface} ({cross.call} gives {k.errname(cross.known)}: {cross.rule}) "
                f"but root gets {r}: present and broken, not absent ({einval_rules})")
     else:
-        why = "neither present nor cleanly absent (an unknown flag is EINVAL before anything else)"
+        why = (f"neither present nor cleanly absent (an unknown flag is EINVAL before anything else; "
+               f"{spec.cap_rule})")
     return Feature(True, f"{call}: {why} ({seen})", BROKEN, r, c)
 
 

@@ -20,10 +20,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from .absence import ALLOW_ALL, Policy
 from .errors import BadInput
 from .paths import REPO_ROOT
 
-EXPECTATIONS = ("conform", "may-lack")
+# conform: every feature must be there; may-lack: any may be absent; version: those the
+# kernel's version has must be there (otns run's rule).
+EXPECTATIONS = ("conform", "may-lack", "version")
 # Measured on a 2-core machine under TCG (see the closing note of issue 4): 2 VMs at once.
 DEFAULT_WORKERS = 2
 
@@ -31,7 +34,7 @@ DEFAULT_WORKERS = 2
 @dataclass(frozen=True)
 class Entry:
     kernel: str  # a kernel spec, as for otns run --kernel
-    expect: str = "may-lack"  # conform: a feature-absent verdict fails; may-lack: it does not
+    expect: str = "version"  # one of EXPECTATIONS
     flavour: str = "cloud"
 
     @property
@@ -74,17 +77,22 @@ def entries_from_ci(path: Path) -> list[Entry]:
         raise BadInput(f"{path} has no jobs.conformance.strategy.matrix.include list") from None
     entries = []
     for item in include:
-        expect = item.get("expect", "may-lack")
+        expect = item.get("expect", "version")
         if expect not in EXPECTATIONS:
             raise BadInput(f"{path}: kernel {item.get('kernel')!r} has unknown expect {expect!r}")
         entries.append(Entry(kernel=str(item["kernel"]), expect=expect, flavour=item.get("flavour", "cloud")))
     return entries
 
 
+def policy(expect: str) -> Policy:
+    """Which absent features a kernel with this expectation may have."""
+    return {"conform": Policy(require_all=True), "may-lack": ALLOW_ALL}.get(expect, Policy())
+
+
 def parse_entry(text: str) -> Entry:
-    """SPEC or SPEC=conform / SPEC=may-lack on the command line."""
+    """SPEC or SPEC=conform / SPEC=may-lack / SPEC=version on the command line."""
     spec, _, expect = text.partition("=")
-    expect = expect or "may-lack"
+    expect = expect or "version"
     if expect not in EXPECTATIONS:
         raise BadInput(f"unknown expectation {expect!r} for {spec}: use {' or '.join(EXPECTATIONS)}")
     return Entry(kernel=spec, expect=expect)
