@@ -24,7 +24,7 @@ def probes(results) -> dict[str, tuple[str, str, str]]:
     return {n: (f["state"], f["root"], f["cross_check"]) for n, f in data["features"].items()}
 
 
-def test_7_0_has_open_tree_ns_and_lacks_the_7_1_features_by_version(otns, no_stray_vms):
+def test_7_0_has_open_tree_ns_and_lacks_the_7_1_features_by_version(otns):
     r = otns("run", "--kernel", SPEC_70, "-k", SUBSET)
     assert r.code == 0, r.stderr
     assert r.last_line.startswith("FEATURE ABSENT (open_tree_ns present; "
@@ -48,7 +48,7 @@ def test_7_0_has_open_tree_ns_and_lacks_the_7_1_features_by_version(otns, no_str
     assert len(checks) == 3 and all(t.outcome is Outcome.PASS for t in checks)
 
 
-def test_7_0_with_require_feature_does_not_conform(otns, no_stray_vms):
+def test_7_0_with_require_feature_does_not_conform(otns):
     r = otns("run", "--kernel", SPEC_70, "--require-feature", "-k", "test_features")
     assert r.code == 1, r.stderr
     assert r.last_line.startswith(
@@ -57,7 +57,7 @@ def test_7_0_with_require_feature_does_not_conform(otns, no_stray_vms):
     assert r.summary["features"]["fsmount_ns"]["state"] == "absent-but-required"
 
 
-def test_7_3_knows_every_flag(otns, no_stray_vms):
+def test_7_3_knows_every_flag(otns):
     r = otns("run", "--kernel", SPEC_73, "-k", "test_features")
     assert r.code == 0, r.stderr
     assert r.last_line.startswith("CONFORMS (open_tree_ns, fsmount_ns, empty_mntns)")
