@@ -60,8 +60,10 @@ def classify(spec: FeatureSpec, call: str, einval_rules: str, cross: CrossCheck,
     """The feature's state from root's call and the cross-check (errnos, 0 = success)."""
     r, c = k.errname(root), k.errname(got)
     seen = f"root: {r}; {cross.call}: {c}"
-    if root == 0:
+    if root == 0 and got != 0:
         return Feature(True, f"{call} works ({seen})", PRESENT, r, c)
+    if root == 0:
+        return Feature(True, f"{call}: {cross.call} succeeded too; it must fail ({cross.rule}) ({seen})", BROKEN, r, c)
     if root == errno.EINVAL and got == errno.EINVAL:
         return Feature(False, f"{lacks(spec)}: {call} gave EINVAL, and so did {cross.call}", ABSENT, r, c)
     if root == errno.EPERM:
@@ -88,7 +90,11 @@ def open_tree_namespace() -> Feature:
     """Root copies a scratch tmpfs (AT_RECURSIVE, in a private mount namespace): no rule refuses that
     to root. An unprivileged caller's copy of "/" is refused before lookup: EPERM if the flag is known."""
     flags = k.OPEN_TREE_NAMESPACE | k.AT_RECURSIVE | k.OPEN_TREE_CLOEXEC
-    where = tempfile.mkdtemp(prefix="otns-probe-")
+    call = "open_tree(scratch tmpfs, OPEN_TREE_NAMESPACE|AT_RECURSIVE)"
+    try:
+        where = tempfile.mkdtemp(prefix="otns-probe-")
+    except OSError as e:
+        return Feature(True, f"{call}: the probe could not run: {e}", BROKEN)
 
     def root() -> int:
         private_mount_ns()
@@ -98,7 +104,6 @@ def open_tree_namespace() -> Feature:
     def unprivileged() -> int:
         become_nobody()
         return k.errno_of(k.open_tree, k.AT_FDCWD, "/", flags)
-    call = "open_tree(scratch tmpfs, OPEN_TREE_NAMESPACE|AT_RECURSIVE)"
     try:
         return _checked(BY_PROBE["open_tree_namespace"], call,
                         "no rule (OT-FLAGS-*, OT-SRC-*) refuses root a recursive copy of a fresh tmpfs",

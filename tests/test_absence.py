@@ -150,6 +150,7 @@ BADFD = probe.CrossCheck("fsmount(-1, FSMOUNT_NAMESPACE)", errno.EBADF, "the fd 
     (errno.EINVAL, 0, UNPRIV, probe.BROKEN, "neither present nor cleanly absent"),
     (errno.EINVAL, errno.EBADF, BADFD, probe.BROKEN, "the fd is looked up after the flags"),
     (errno.EINVAL, errno.EINVAL, BADFD, probe.ABSENT, "lacks"),
+    (0, 0, UNPRIV, probe.BROKEN, "open_tree without CAP_SYS_ADMIN succeeded too; it must fail (OT-CAP"),
 ])
 def test_probe_classification(root, cross, check, state, words):
     f = probe.classify(OT, "open_tree(scratch tmpfs)", "no rule refuses it", check, root, cross)
