@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from kernels.features import BY_NAME, FEATURES, FeatureSpec, kernel_version
 
+from .errors import BadInput
+
 
 class State(str, enum.Enum):
     PRESENT = "present"
@@ -35,7 +37,7 @@ class Policy:
     def from_names(cls, names: list[str] | None, require_all: bool = False) -> Policy:
         unknown = sorted(set(names or []) - set(BY_NAME))
         if unknown:
-            raise ValueError(f"unknown feature {', '.join(unknown)}: choose from {', '.join(BY_NAME)}")
+            raise BadInput(f"unknown feature {', '.join(unknown)}: choose from {', '.join(BY_NAME)}")
         return cls(frozenset(names or []), require_all)
 
 

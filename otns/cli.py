@@ -162,12 +162,12 @@ def cmd_run(args: argparse.Namespace, cache_dir: Path) -> int:
     extra = [f"--color={'yes' if live_tty else 'no'}", *args.pytest_args]
     if args.keyword:
         extra = ["-k", args.keyword, *extra]
-    opts = RunOptions(spec=parse_spec(args.kernel, args.flavour), cache_dir=cache_dir, results=args.results,
-                      cpus=args.cpus, memory=args.memory, timeout=args.timeout, accel=args.accel,
-                      pytest_args=extra, dry_run=args.dry_run, show_progress=err.is_terminal)
     if args.require_feature and args.allow_absent:
         raise BadInput("--require-feature and --allow-absent contradict each other: choose one")
-    opts.absence = Policy.from_names(args.allow_absent, args.require_feature)
+    opts = RunOptions(spec=parse_spec(args.kernel, args.flavour), cache_dir=cache_dir, results=args.results,
+                      cpus=args.cpus, memory=args.memory, timeout=args.timeout, accel=args.accel,
+                      pytest_args=extra, dry_run=args.dry_run, show_progress=err.is_terminal,
+                      absence=Policy.from_names(args.allow_absent, args.require_feature))
     validate_options(opts)
     if args.dry_run:
         return dry_run(opts, resolve_kernel(opts, _notice), print)

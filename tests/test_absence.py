@@ -13,7 +13,7 @@ import pytest
 from conformance import probe
 from kernels.features import BY_NAME, BY_PROBE, FEATURES, kernel_version
 from otns.absence import ALLOW_ALL, Policy, State, judge
-from otns.errors import EXIT_CONFORMS, EXIT_NONCONFORMING, EXIT_USAGE
+from otns.errors import EXIT_CONFORMS, EXIT_NONCONFORMING, EXIT_USAGE, BadInput
 from otns.matrix import parse_entry, policy
 from otns.paths import REPO_ROOT
 from otns.results import Outcome, RunSummary, Verdict, decide
@@ -88,7 +88,7 @@ def test_allow_absent_is_per_feature():
     assert "fsmount_ns absent: allowed (mainline since 7.1)" in both.verdict_line()
     # matrix SPEC=may-lack allows every feature
     assert verdict(groups, "7.2.13", ALLOW_ALL).verdict is Verdict.FEATURE_ABSENT
-    with pytest.raises(ValueError, match="unknown feature fsmount"):
+    with pytest.raises(BadInput, match="unknown feature fsmount"):
         Policy.from_names(["fsmount"])
 
 
