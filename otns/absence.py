@@ -1,7 +1,7 @@
 """Is a feature's absence acceptable? The guest's probe, the kernel's version and the user's word.
 
 The probe (conformance/probe.py) says present, absent or broken. An absent feature is fine
-on a kernel older than the mainline release that added it (conformance/features.py); on a
+on a kernel older than the mainline release that added it (kernels/features.py); on a
 kernel at or past that release it is a failure unless the user allowed it (--allow-absent,
 SPEC=may-lack); --require-feature (SPEC=conform) allows no absence at all.
 """
@@ -59,7 +59,7 @@ def _absent(spec: FeatureSpec, version: tuple[int, int] | None, release: str, po
             detail: str) -> FeatureState:
     since = f"mainline since {spec.since}"
     if version is None:
-        must = f"cannot tell from release {release!r} whether it must have it ({since})"
+        must = f"cannot tell from release {release[:64]!r} whether it must have it ({since})"
     elif version < spec.mainline:
         if not policy.require_all:
             return FeatureState(spec.name, State.ABSENT_EXPECTED,
