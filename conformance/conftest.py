@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from kernels.features import BY_NAME, FEATURES
+
 from . import probe
 
 
@@ -17,18 +19,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "needs_feature(name): skip unless the kernel has the feature")
-
-
-_PROBES = {"open_tree_namespace": probe.open_tree_namespace, "fsmount_namespace": probe.fsmount_namespace,
-           "unshare_empty_mntns": probe.unshare_empty_mntns, "clone_empty_mntns": probe.clone_empty_mntns}
+    config.addinivalue_line("markers", "needs_feature(name): skip only if the probe found the feature (or probe) absent")
 
 
 class Features(dict):
-    """Probes run on first use: each costs forks (and user namespaces) under emulation."""
+    """Probes by name (probe.PROBES) or whole features by name (features.FEATURES), run on first use."""
 
     def __missing__(self, name: str) -> probe.Feature:
-        self[name] = _PROBES[name]()
+        if name in BY_NAME:
+            self[name] = probe.combine(name, [self[p] for p in BY_NAME[name].probes])
+        else:
+            self[name] = probe.PROBES[name]()
         return self[name]
 
 
@@ -45,22 +46,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return  # otns checks arguments on the host this way: no root, no probes needed
     if os.geteuid() != 0:
         raise pytest.UsageError("the conformance suite must run as root (it is run inside a VM by otns)")
-    _FEATURES["open_tree_namespace"]  # the verdict needs it even if no selected test does
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
+    for f in FEATURES:  # the verdict needs every feature's state, whatever tests are selected
+        _FEATURES[f.name]
+    # Written now, so that a run that hangs or crashes later still tells what the kernel has.
     out = session.config.getoption("--otns-features")
     if out and not hasattr(session.config, "workerinput"):
         data = {"release": platform.release(),
-                "features": {n: {"present": f.present, "detail": f.detail} for n, f in _FEATURES.items()}}
+                "features": {n: f.to_json() for n, f in _FEATURES.items() if n in probe.PROBES},
+                "groups": {n: f.to_json() for n, f in _FEATURES.items() if n in BY_NAME}}
         Path(out).write_text(json.dumps(data, indent=1))
 
 
 @pytest.fixture(autouse=True)
 def _needs_feature(request: pytest.FixtureRequest, features) -> None:
+    # The one way a test skips for a missing feature: the probe's checked claim of absence.
     for mark in request.node.iter_markers("needs_feature"):
         f = features[mark.args[0]]
-        if not f.present:
+        if f.state == probe.ABSENT:
             pytest.skip(f.detail)
 
 

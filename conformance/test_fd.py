@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import errno
 import os
+import platform
 import socket
 import subprocess
 import sys
 
 import pytest
+
+from kernels.features import OPEN_TREE_ATTR_SINCE, kernel_version
 
 from . import syscalls as k
 from .helpers import in_child
@@ -63,7 +66,8 @@ def test_open_tree_attr_accepts_the_flag() -> None:
     try:
         fd = k.open_tree_attr(k.AT_FDCWD, "/", NS | k.OPEN_TREE_CLOEXEC)
     except OSError as e:
-        if e.errno == errno.ENOSYS:
+        version = kernel_version(platform.release())
+        if e.errno == errno.ENOSYS and version is not None and version < OPEN_TREE_ATTR_SINCE:
             pytest.skip("the kernel has no open_tree_attr() (new in 6.15)")
         pytest.fail(f"open_tree_attr(OPEN_TREE_NAMESPACE) gave {k.errname(e.errno)}, a conforming kernel an fd")
     try:

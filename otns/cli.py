@@ -12,8 +12,10 @@ from rich.table import Table
 
 from kernels import catalog, fetch
 from kernels.debian import FLAVOURS
+from kernels.features import BY_NAME as FEATURE_NAMES
 from kernels.spec import parse_spec
 
+from .absence import Policy
 from .bench import DEFAULT_MOUNTS
 from .bench_report import METHODS
 from .errors import EXIT_USAGE, BadInput, OtnsError
@@ -67,15 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-k", dest="keyword", default=None, help="only tests matching this pytest -k expression")
     r.add_argument("--ktap", action="store_true", help="print KTAP on stdout (live output goes to stderr)")
     r.add_argument("--require-feature", action="store_true",
-                   help="a kernel without OPEN_TREE_NAMESPACE does not conform (exit 1)")
+                   help="no feature may be absent, whatever the kernel's version (else exit 1)")
+    r.add_argument("--allow-absent", action="append", default=[], metavar="FEATURE", choices=list(FEATURE_NAMES),
+                   help="accept that this feature is absent though the kernel's version says it must have it "
+                        f"(a distribution that reverted it); repeatable; one of {', '.join(FEATURE_NAMES)}")
     r.add_argument("--dry-run", action="store_true",
                    help="print the vng and QEMU commands (or what would be fetched); fetch, write and boot nothing")
     r.add_argument("pytest_args", nargs="*", help="extra pytest arguments for the guest (after --)")
 
     m = sub.add_parser("matrix", help="run the suite on many kernels at once and compare them",
-                       description="One VM per pytest-xdist worker. SPEC=conform marks a kernel that must have "
-                                   "the feature; SPEC or SPEC=may-lack lets it be correctly feature-absent.")
-    m.add_argument("specs", nargs="*", help="kernel specs, as for otns run --kernel (optionally =conform)")
+                       description="One VM per pytest-xdist worker. SPEC=conform: the kernel must have every "
+                                   "feature; SPEC=may-lack: it may lack any; SPEC (or SPEC=version): it must have "
+                                   "those its version has, as for otns run.")
+    m.add_argument("specs", nargs="*", help="kernel specs, as for otns run --kernel (optionally =conform, "
+                                            "=may-lack or =version)")
     m.add_argument("--from", dest="from_ci", type=Path, default=None,
                    help="read the kernel list from a GitHub workflow (e.g. CI.yml)")
     m.add_argument("--shard", default=None, help="run only the i-th of n slices of the list: i/n")
@@ -172,9 +179,12 @@ def cmd_run(args: argparse.Namespace, cache_dir: Path) -> int:
     extra = [f"--color={'yes' if live_tty else 'no'}", *args.pytest_args]
     if args.keyword:
         extra = ["-k", args.keyword, *extra]
+    if args.require_feature and args.allow_absent:
+        raise BadInput("--require-feature and --allow-absent contradict each other: choose one")
     opts = RunOptions(spec=parse_spec(args.kernel, args.flavour), cache_dir=cache_dir, results=args.results,
                       cpus=args.cpus, memory=args.memory, timeout=args.timeout, accel=args.accel,
-                      pytest_args=extra, dry_run=args.dry_run, show_progress=err.is_terminal)
+                      pytest_args=extra, dry_run=args.dry_run, show_progress=err.is_terminal,
+                      absence=Policy.from_names(args.allow_absent, args.require_feature))
     validate_options(opts)
     check_pytest_args(extra, "the arguments after --" if args.pytest_args else "-k" if args.keyword else "no arguments")
     if args.dry_run:
@@ -195,7 +205,7 @@ def cmd_run(args: argparse.Namespace, cache_dir: Path) -> int:
     if summary.detail and summary.verdict.value not in ("CONFORMS",):
         err.print(f"  {summary.detail}", markup=False)
     err.print(f"[bold]{summary.verdict_line()}[/]  results: {folder}")
-    return summary.exit_code(args.require_feature)
+    return summary.exit_code()
 
 
 def cmd_kernels_list(args: argparse.Namespace, cache_dir: Path) -> int:

@@ -22,10 +22,13 @@ from rich.table import Table
 
 from kernels.debian import FLAVOURS
 
+from .absence import ALLOW_ALL, Policy
 from .errors import BadInput
 from .paths import REPO_ROOT
 
-EXPECTATIONS = ("conform", "may-lack")
+# conform: every feature must be there; may-lack: any may be absent; version: those the
+# kernel's version has must be there (otns run's rule).
+EXPECTATIONS = ("conform", "may-lack", "version")
 CI_MAX_BYTES = 1 << 20  # a workflow file is a few KiB
 # Measured on a 2-core machine under TCG (see the closing note of issue 4): 2 VMs at once.
 DEFAULT_WORKERS = 2
@@ -34,7 +37,7 @@ DEFAULT_WORKERS = 2
 @dataclass(frozen=True)
 class Entry:
     kernel: str  # a kernel spec, as for otns run --kernel
-    expect: str = "may-lack"  # conform: a feature-absent verdict fails; may-lack: it does not
+    expect: str = "version"  # one of EXPECTATIONS
     flavour: str = "cloud"
 
     @property
@@ -86,7 +89,7 @@ def entries_from_ci(path: Path) -> list[Entry]:
         kernel = item.get("kernel") if isinstance(item, dict) else None
         if not isinstance(kernel, str) or not kernel.strip():
             raise BadInput(f"{path}: an include entry has no kernel: {str(item)[:80]!r}")
-        expect, flavour = item.get("expect", "may-lack"), item.get("flavour", "cloud")
+        expect, flavour = item.get("expect", "version"), item.get("flavour", "cloud")
         if expect not in EXPECTATIONS:
             raise BadInput(f"{path}: kernel {kernel!r} has unknown expect {expect!r}")
         if flavour not in FLAVOURS:
@@ -95,10 +98,15 @@ def entries_from_ci(path: Path) -> list[Entry]:
     return entries
 
 
+def policy(expect: str) -> Policy:
+    """Which absent features a kernel with this expectation may have."""
+    return {"conform": Policy(require_all=True), "may-lack": ALLOW_ALL}.get(expect, Policy())
+
+
 def parse_entry(text: str) -> Entry:
-    """SPEC or SPEC=conform / SPEC=may-lack on the command line."""
+    """SPEC or SPEC=conform / SPEC=may-lack / SPEC=version on the command line."""
     spec, _, expect = text.partition("=")
-    expect = expect or "may-lack"
+    expect = expect or "version"
     if expect not in EXPECTATIONS:
         raise BadInput(f"unknown expectation {expect!r} for {spec!r}: use {' or '.join(EXPECTATIONS)}")
     return Entry(kernel=spec, expect=expect)

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .absence import ABSENT_OK, FAILING, FeatureState, State, describe
 from .errors import EXIT_CONFORMS, EXIT_CRASH, EXIT_INFRA, EXIT_NONCONFORMING, EXIT_USAGE
 
 
@@ -119,24 +120,29 @@ class RunSummary:
     verdict: Verdict
     counts: dict[str, int]
     durations: dict[str, float]
-    feature_present: bool | None
+    feature_present: bool | None  # OPEN_TREE_NAMESPACE's probe (features holds all of them)
     detail: str = ""
     attempts: int = 1
     crash_reports: list[str] = field(default_factory=list)
     debian: dict | None = None  # a Debian kernel's upstream, package version, flavour, release
+    features: list[FeatureState] = field(default_factory=list)
 
     def verdict_line(self) -> str:
         v = self.verdict.value
         if self.verdict is Verdict.NONCONFORMING:
-            extra = f", {self.counts['error']} errors" if self.counts.get("error") else ""
-            v += f" ({self.counts['fail']} failed{extra})"
+            why = [f"{self.counts['fail']} failed"] if self.counts.get("fail") else []
+            why += [f"{self.counts['error']} errors"] if self.counts.get("error") else []
+            failing = describe([s for s in self.features if s.state in FAILING])
+            v += f" ({', '.join(why)}{'; ' if why and failing else ''}{failing})"
         elif self.verdict is Verdict.HARNESS_ERROR:
-            v += f" ({self.counts['error']} errors)"
+            unprobed = [s.name for s in self.features if s.state is State.UNPROBED] or ["any feature"]
+            v += f" ({self.counts['error']} errors)" if self.counts.get("error") else \
+                f" (no feature probe for {', '.join(unprobed)})"
+        elif self.verdict in (Verdict.CONFORMS, Verdict.FEATURE_ABSENT) and self.features:
+            v += f" ({describe(self.features)})"
         return v
 
-    def exit_code(self, require_feature: bool = False) -> int:
-        if self.verdict is Verdict.FEATURE_ABSENT and require_feature:
-            return EXIT_NONCONFORMING
+    def exit_code(self) -> int:
         return EXIT_FOR[self.verdict]
 
     def to_json(self) -> dict:
@@ -144,12 +150,14 @@ class RunSummary:
                 "accel": self.accel, "verdict": self.verdict.value, "verdict_line": self.verdict_line(),
                 "counts": self.counts, "durations": {k: round(v, 3) for k, v in self.durations.items()},
                 "feature_present": self.feature_present, "detail": self.detail,
+                "features": {s.name: s.to_json() for s in self.features},
                 "boot_attempts": self.attempts, "crash_reports": self.crash_reports,
                 **({"debian": self.debian} if self.debian else {})}
 
 
-def decide(results: list[TestResult] | None, feature_present: bool | None, boot_status: str) -> Verdict:
-    """One verdict from the boot's fate and the tests' outcomes; kernel faults first."""
+def decide(results: list[TestResult] | None, features: list[FeatureState], boot_status: str) -> Verdict:
+    """One verdict from the boot's fate, the tests' outcomes and each feature's judged state
+    (otns.absence.judge); kernel faults first."""
     if boot_status == "crashed":
         return Verdict.CRASHED
     if boot_status == "hung":
@@ -159,11 +167,13 @@ def decide(results: list[TestResult] | None, feature_present: bool | None, boot_
     c = counts(results)
     if c["fail"]:
         return Verdict.NONCONFORMING
-    if c["error"]:
-        return Verdict.HARNESS_ERROR
     if not results:
         return Verdict.NO_TESTS
-    if feature_present is False:
+    if any(s.state in FAILING for s in features):
+        return Verdict.NONCONFORMING
+    if c["error"] or not features or any(s.state is State.UNPROBED for s in features):
+        return Verdict.HARNESS_ERROR
+    if any(s.state in ABSENT_OK for s in features):
         return Verdict.FEATURE_ABSENT
     return Verdict.CONFORMS
 

@@ -22,14 +22,13 @@ from vm import accel as vm_accel
 from vm import boot_times, virtiofsd
 from vm.boot import USERSPACE_MARK, BootRequest, BootResult, boot, qemu_command, shell_join, vng_command
 
+from .absence import Policy, State, judge
 from .errors import BadInput
 from .options import check_cpus, check_timeout
 from .paths import REPO_ROOT
 from .preflight import PYTEST_USAGE_ERROR, usage_message
 from .results import (RunSummary, Verdict, counts, decide, parse_junit, read_features, to_ktap,
                       write_atomic)
-
-FEATURE = "open_tree_namespace"
 
 
 @dataclass
@@ -45,6 +44,7 @@ class RunOptions:
     dry_run: bool = False
     show_progress: bool = True
     on_state: Callable[[str], None] | None = None  # fetching, booting, running: for live tables
+    absence: Policy = field(default_factory=Policy)  # which absent features are acceptable
 
 
 def resolve_kernel(opts: RunOptions, notice: Callable[[str], None]) -> LocalKernel:
@@ -224,10 +224,11 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
         raise BadInput(f"pytest in the guest refuses the arguments: {usage_message(after)} "
                        f"(console: {results / 'console.log'})")
     features = read_features(results / "features.json") or {}
-    feat = features.get("features", {}).get(FEATURE)
+    release = guest.get("release", kernel.release)
+    states = judge(features.get("groups"), str(features.get("release") or release), opts.absence)
     junit = results / "junit.xml"
     tests = parse_junit(junit) if junit.exists() else None
-    verdict = decide(tests, feat["present"] if feat else None, res.status)
+    verdict = decide(tests, states, res.status)
     if verdict is Verdict.NO_BOOT and res.status == "exited" and guest.get("pytest_exit") is None:
         detail = f"the guest ran but the suite left no results (exit {res.exit_code})"
     elif res.status == "boot-timeout":
@@ -238,18 +239,17 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
         detail = f"{res.reason} in {res.seconds:.0f} s; {boot_times.describe(opts.cache_dir, accel)}"
     elif verdict in (Verdict.NO_BOOT, Verdict.CRASHED, Verdict.HUNG):
         detail = res.reason
-    elif feat:
-        detail = feat["detail"]
     else:
-        detail = ""
+        detail = "; ".join(f"{s.name}: {s.detail or s.reason}" for s in states if s.state is not State.PRESENT)
     suite = float(guest.get("suite_seconds", 0.0))
     boot_s = 0.0 if kernel.is_host else max(res.seconds - suite, 0.0)
     durations = {"fetch": kernel.fetch_seconds, "vm": res.seconds, "boot": boot_s,
                  "suite": suite, "total": time.monotonic() - t0}
-    summary = RunSummary(kernel=str(opts.spec), release=guest.get("release", kernel.release), source=kernel.source,
+    summary = RunSummary(kernel=str(opts.spec), release=release, source=kernel.source,
                          accel=accel, verdict=verdict, counts=counts(tests or []), durations=durations,
-                         feature_present=feat["present"] if feat else None, detail=detail,
-                         attempts=res.attempts, crash_reports=res.reports, debian=kernel.extra.get("debian"))
+                         feature_present=_open_tree_present(states), detail=detail,
+                         attempts=res.attempts, crash_reports=res.reports, features=states,
+                         debian=kernel.extra.get("debian"))
     if res.reports:
         write_atomic(results / "crash.txt", "\n\n".join(res.reports) + "\n")
     if res.status == "hung" and res.console:
@@ -257,6 +257,11 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
     write_atomic(results / "ktap.txt", to_ktap(tests or []))
     write_atomic(results / "summary.json", json.dumps(summary.to_json(), indent=1) + "\n")
     return summary, results
+
+
+def _open_tree_present(states) -> bool | None:
+    s = next(s for s in states if s.name == "open_tree_ns")
+    return None if s.state is State.UNPROBED else s.state in (State.PRESENT, State.BROKEN)
 
 
 def validate_options(opts: RunOptions) -> None:

@@ -21,7 +21,7 @@ from kernels.debian import FLAVOURS, UnknownVersion, parse_index, resolve
 from kernels.spec import KernelSpec, parse_spec
 from otns.cli import build_parser
 from otns.errors import BadInput
-from otns.matrix import Entry, entries_from_ci, parse_entry, shard
+from otns.matrix import EXPECTATIONS, Entry, entries_from_ci, parse_entry, shard
 from otns.run import RunOptions, validate_options
 
 DATA = Path(__file__).parent / "data"
@@ -125,7 +125,7 @@ yaml_values = st.recursive(yaml_scalars, lambda inner: st.lists(inner, max_size=
                            | st.dictionaries(st.text(max_size=10) | st.integers(), inner, max_size=4), max_leaves=20)
 include_items = st.lists(st.fixed_dictionaries({}, optional={
     "kernel": yaml_scalars | versions.map(lambda v: f"debian:{v}"),
-    "expect": yaml_scalars | st.sampled_from(["conform", "may-lack"]),
+    "expect": yaml_scalars | st.sampled_from(list(EXPECTATIONS)),
     "flavour": yaml_scalars | st.sampled_from(FLAVOURS)}) | yaml_values, max_size=5)
 ci_docs = (st.builds(lambda inc: {"jobs": {"conformance": {"strategy": {"matrix": {"include": inc}}}}},
                      include_items | yaml_values) | yaml_values)
@@ -145,7 +145,7 @@ def test_ci_yml_kernel_list(tmp_path_factory, doc, raw):
         entries = entries_from_ci(path)
         for e in entries:
             assert isinstance(e, Entry) and isinstance(e.kernel, str)
-            assert e.expect in ("conform", "may-lack") and e.flavour in FLAVOURS
+            assert e.expect in EXPECTATIONS and e.flavour in FLAVOURS
 
 
 @FUZZ
@@ -163,7 +163,7 @@ def test_shard(text, n):
 def test_spec_with_expectation(text):
     with result_or_bad_input():
         e = parse_entry(text)
-        assert e.expect in ("conform", "may-lack")
+        assert e.expect in EXPECTATIONS
 
 
 # --timeout, --cpus, --memory, -n as typed on the command line: argparse's own error (exit 2)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from kernels.features import BY_NAME
+from otns.absence import Policy, judge
 from otns.results import Outcome, Verdict, counts, decide, parse_junit, skip_reason, to_ktap
 
 SAMPLE = textwrap.dedent('''
@@ -92,12 +94,14 @@ def test_verdicts(junit):
     passing = [r for r in results if r.outcome is Outcome.PASS]
     skipped = [r for r in results if r.outcome in (Outcome.PASS, Outcome.SKIP)]
     errors = [r for r in results if r.outcome in (Outcome.PASS, Outcome.ERROR)]
-    assert decide(results, True, "exited") is Verdict.NONCONFORMING
-    assert decide(errors, True, "exited") is Verdict.HARNESS_ERROR
-    assert decide(passing, True, "exited") is Verdict.CONFORMS
-    assert decide(skipped, False, "exited") is Verdict.FEATURE_ABSENT
-    assert decide([], True, "exited") is Verdict.NO_TESTS
-    assert decide(None, None, "no-boot") is Verdict.NO_BOOT
+    have = judge({n: {"state": "present"} for n in BY_NAME}, "7.3.4", Policy())
+    lack = judge({n: {"state": "absent"} for n in BY_NAME}, "6.19.14", Policy())
+    assert decide(results, have, "exited") is Verdict.NONCONFORMING
+    assert decide(errors, have, "exited") is Verdict.HARNESS_ERROR
+    assert decide(passing, have, "exited") is Verdict.CONFORMS
+    assert decide(skipped, lack, "exited") is Verdict.FEATURE_ABSENT
+    assert decide([], have, "exited") is Verdict.NO_TESTS
+    assert decide(None, [], "no-boot") is Verdict.NO_BOOT
     # the kernel's fate beats whatever the tests said
-    assert decide(passing, True, "crashed") is Verdict.CRASHED
-    assert decide(None, None, "hung") is Verdict.HUNG
+    assert decide(passing, have, "crashed") is Verdict.CRASHED
+    assert decide(None, [], "hung") is Verdict.HUNG

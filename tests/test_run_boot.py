@@ -25,6 +25,9 @@ def test_default_kernel_conforms(otns, no_stray_vms):
     assert "CONFORMS" in r.last_line and str(r.results) in r.last_line
     s = r.summary
     assert s["verdict"] == "CONFORMS" and s["feature_present"] is True
+    assert r.last_line.startswith("CONFORMS (open_tree_ns, fsmount_ns, empty_mntns)")
+    assert {n: f["state"] for n, f in s["features"].items()} == dict.fromkeys(
+        ("open_tree_ns", "fsmount_ns", "empty_mntns"), "present")
     assert s["counts"]["fail"] == 0 and s["counts"]["error"] == 0
     assert s["counts"]["pass"] >= 250
     # Skips there may be (upstream's own "only for the basic case" ones), but never for a
@@ -49,16 +52,25 @@ def test_default_kernel_conforms(otns, no_stray_vms):
 def test_feature_absent_kernel(otns, no_stray_vms):
     r = otns("run", "--kernel", ABSENT_SPEC)
     assert r.code == 0, r.stderr
-    assert r.last_line.startswith("FEATURE ABSENT")
+    # every feature absent, and its version says why that is fine
+    assert r.last_line.startswith("FEATURE ABSENT (open_tree_ns absent: Linux 6.19 predates it (mainline since 7.0); "
+                                  "fsmount_ns absent: Linux 6.19 predates it (mainline since 7.1); "
+                                  "empty_mntns absent: Linux 6.19 predates it (mainline since 7.1))")
     s = r.summary
     assert s["feature_present"] is False and s["release"].startswith("6.19.14")
+    assert {f["state"] for f in s["features"].values()} == {"absent-expected"}
     # the feature's tests skip with the reason; the checks that hold on any kernel pass
     assert s["counts"]["skip"] > 0 and s["counts"]["pass"] > 0 and s["counts"]["fail"] == 0
     ktap = (r.results / "ktap.txt").read_text()
-    assert "# SKIP open_tree(\"/\", OPEN_TREE_NAMESPACE) gave EINVAL" in ktap
+    # absence cross-checked: EINVAL for root and for a caller without CAP_SYS_ADMIN
+    assert ("# SKIP the kernel lacks OPEN_TREE_NAMESPACE (new in Linux 7.0): open_tree(scratch tmpfs, "
+            "OPEN_TREE_NAMESPACE|AT_RECURSIVE) gave EINVAL, and so did open_tree(OPEN_TREE_NAMESPACE) "
+            "without CAP_SYS_ADMIN") in ktap
+    assert "# SKIP the kernel lacks FSMOUNT_NAMESPACE (new in Linux 7.1)" in ktap
     # --require-feature turns the same outcome into "does not conform"
     r2 = otns("run", "--kernel", ABSENT_SPEC, "--require-feature", "-k", "recursive_alone")
-    assert r2.code == 1 and r2.last_line.startswith("FEATURE ABSENT")
+    assert r2.code == 1 and r2.last_line.startswith(
+        "DOES NOT CONFORM (open_tree_ns absent, but every feature is required (Linux 6.19 predates it)")
 
 
 def test_host_kernel(otns):
