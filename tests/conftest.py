@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,14 +75,28 @@ def cached_image(cache_dir: Path) -> Path:
     return local.image
 
 
+# Every process this test session starts inherits this tag, so the checks below see only our
+# own VMs, never another user's QEMU on the same machine (orphans keep their environment).
+SESSION_TAG = f"OTNS_TEST_SESSION={os.getpid()}-{time.time_ns()}"
+os.environ["OTNS_TEST_SESSION"] = SESSION_TAG.split("=", 1)[1]
+
+
+def _ours(pid: str) -> bool:
+    try:
+        return SESSION_TAG.encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
 def qemu_processes() -> list[str]:
+    """QEMU and virtiofsd processes started by this test session (pid and command line)."""
     out = subprocess.run(["pgrep", "-a", "-f", "qemu-system|virtiofsd"], capture_output=True, text=True).stdout
-    return [ln for ln in out.splitlines() if "pgrep" not in ln]
+    return [ln for ln in out.splitlines() if "pgrep" not in ln and _ours(ln.split()[0])]
 
 
 @pytest.fixture
 def no_stray_vms():
-    """Fail a test that leaves QEMU or virtiofsd behind (and clean them up anyway)."""
+    """Fail a test that leaves QEMU or virtiofsd behind (and clean up ours anyway)."""
     before = set(qemu_processes())
     yield
     after = [p for p in qemu_processes() if p not in before]
