@@ -11,7 +11,7 @@ import os
 import pytest
 
 from . import syscalls as k
-from .helpers import become_nobody, enter_userns, in_child
+from .helpers import become_nobody, enter_userns, in_child, wait_child
 
 FSMOUNT_NS = k.FSMOUNT_NAMESPACE | k.FSMOUNT_CLOEXEC
 
@@ -153,13 +153,24 @@ class TestCloneEmptyMntns:
             r, w = os.pipe()
             pid = k.clone3(k.CLONE_EMPTY_MNTNS)
             if pid == 0:
-                view = _empty_ns_view()
-                os.write(w, json.dumps(view).encode())
-                os._exit(0)
+                try:
+                    os.close(r)
+                    try:
+                        view = _empty_ns_view()
+                    except Exception as e:
+                        view = {"error": f"{type(e).__name__}: {e}"}
+                    with os.fdopen(w, "w") as f:
+                        f.write(json.dumps(view))
+                finally:
+                    os._exit(0)
             os.close(w)
-            data = os.read(r, 4096).decode()
-            os.waitpid(pid, 0)
-            return json.loads(data), before, len(k.listmount())
+            with os.fdopen(r) as f:
+                data = f.read()  # until the child exits: nothing else holds the write end
+            wait_child(pid)
+            assert data, "the child in the empty namespace died without a word"
+            view = json.loads(data)
+            assert "error" not in view, f"in the empty namespace: {view.get('error')}"
+            return view, before, len(k.listmount())
         view, before, after = in_child(child)
         check_empty(view, "clone3(CLONE_EMPTY_MNTNS)")
         assert before == after, "the parent's namespace changed"
@@ -173,6 +184,6 @@ class TestCloneEmptyMntns:
                 return e.errno
             if pid == 0:
                 os._exit(0)
-            os.waitpid(pid, 0)
+            wait_child(pid)
             return 0
         assert in_child(child) == errno.EINVAL

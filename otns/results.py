@@ -123,6 +123,7 @@ class RunSummary:
     detail: str = ""
     attempts: int = 1
     crash_reports: list[str] = field(default_factory=list)
+    running: list[str] = field(default_factory=list)  # tests still running when the run hung or crashed
 
     def verdict_line(self) -> str:
         v = self.verdict.value
@@ -143,7 +144,7 @@ class RunSummary:
                 "accel": self.accel, "verdict": self.verdict.value, "verdict_line": self.verdict_line(),
                 "counts": self.counts, "durations": {k: round(v, 3) for k, v in self.durations.items()},
                 "feature_present": self.feature_present, "detail": self.detail,
-                "boot_attempts": self.attempts, "crash_reports": self.crash_reports}
+                "boot_attempts": self.attempts, "crash_reports": self.crash_reports, "running": self.running}
 
 
 def decide(results: list[TestResult] | None, feature_present: bool | None, boot_status: str) -> Verdict:

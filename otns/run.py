@@ -17,13 +17,13 @@ from kernels.debian import UnknownVersion, resolve
 from kernels.local import LocalKernel
 from kernels.spec import KernelSpec, local_kernel
 from vm import accel as vm_accel
-from vm import virtiofsd
+from vm import progress, virtiofsd
 from vm.boot import BootRequest, BootResult, boot, qemu_command, shell_join, vng_command
 
 from .errors import BadInput
 from .paths import REPO_ROOT
-from .results import (RunSummary, Verdict, counts, decide, parse_junit, read_features, to_ktap,
-                      write_atomic)
+from .results import (Outcome, RunSummary, TestResult, Verdict, counts, decide, parse_junit, read_features,
+                      to_ktap, write_atomic)
 
 FEATURE = "open_tree_namespace"
 
@@ -67,7 +67,7 @@ def results_folder(opts: RunOptions, kernel: LocalKernel) -> Path:
         folder = Path("results") / f"{kernel.release}-{stamp}-{os.getpid()}"
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in ("junit.xml", "features.json", "guest.json", "summary.json", "ktap.txt", "crash.txt"):
+    for stale in ("junit.xml", "features.json", "guest.json", "summary.json", "ktap.txt", "crash.txt", progress.FILE):
         (folder / stale).unlink(missing_ok=True)
     return folder
 
@@ -151,7 +151,7 @@ def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], None]) ->
         if proc.poll() is None:
             os.killpg(proc.pid, 9)
             proc.wait()
-    return BootResult(status, proc.returncode, time.monotonic() - start, "", "".join(lines), [])
+    return BootResult(status, proc.returncode, time.monotonic() - start, "", "".join(lines), [], userspace_at=0.0)
 
 
 def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[str], None]) -> tuple[RunSummary, Path]:
@@ -183,32 +183,50 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
     feat = features.get("features", {}).get(FEATURE)
     junit = results / "junit.xml"
     tests = parse_junit(junit) if junit.exists() else None
+    # No JUnit XML (the guest hung or crashed mid-way): keep what it streamed test by test.
+    streamed = progress.read(results / progress.FILE) if tests is None else None
     verdict = decide(tests, feat["present"] if feat else None, res.status)
     if verdict is Verdict.NO_BOOT and res.status == "exited" and guest.get("pytest_exit") is None:
         detail = f"the guest ran but the suite left no results (exit {res.exit_code})"
     elif verdict is Verdict.NO_BOOT:
         detail = res.reason
     elif verdict in (Verdict.CRASHED, Verdict.HUNG):
-        detail = res.reason
+        detail = res.reason + _streamed_note(streamed)
     elif feat:
         detail = feat["detail"]
     else:
         detail = ""
-    suite = float(guest.get("suite_seconds", 0.0))
+    suite = guest.get("suite_seconds")
+    if suite is None:  # the guest never finished: its suite began when it announced itself
+        suite = res.seconds - res.userspace_at if res.userspace_at is not None else 0.0
+    suite = float(suite)
     boot_s = 0.0 if kernel.is_host else max(res.seconds - suite, 0.0)
+    if tests is None and streamed is not None:
+        tests = [TestResult(f.test, Outcome(f.outcome), f.seconds, f.message) for f in streamed.finished]
     durations = {"fetch": kernel.fetch_seconds, "vm": res.seconds, "boot": boot_s,
                  "suite": suite, "total": time.monotonic() - t0}
     summary = RunSummary(kernel=str(opts.spec), release=guest.get("release", kernel.release), source=kernel.source,
                          accel=accel, verdict=verdict, counts=counts(tests or []), durations=durations,
                          feature_present=feat["present"] if feat else None, detail=detail,
-                         attempts=res.attempts, crash_reports=res.reports)
+                         attempts=res.attempts, crash_reports=res.reports,
+                         running=streamed.running if streamed else [])
     if res.reports:
         write_atomic(results / "crash.txt", "\n\n".join(res.reports) + "\n")
     if res.status == "hung" and res.console:
         write_atomic(results / "console-tail.txt", "\n".join(res.console.splitlines()[-60:]) + "\n")
-    write_atomic(results / "ktap.txt", to_ktap(tests or []))
+    write_atomic(results / "ktap.txt", to_ktap(tests or []) + (f"# {' '.join(detail.split())}\n" if streamed else ""))
     write_atomic(results / "summary.json", json.dumps(summary.to_json(), indent=1) + "\n")
     return summary, results
+
+
+def _streamed_note(streamed: progress.Progress | None) -> str:
+    if streamed is None:
+        return ""
+    of = f" of {streamed.collected}" if streamed.collected is not None else ""
+    note = f"; {len(streamed.finished)}{of} tests finished"
+    if streamed.running:
+        note += f", running: {', '.join(streamed.running)}"
+    return note
 
 
 def validate_options(opts: RunOptions) -> None:

@@ -56,6 +56,7 @@ class BootResult:
     reports: list[str]
     userspace: bool = True  # whether the guest command ever showed a sign of life
     attempts: int = 1
+    userspace_at: float | None = None  # seconds into the boot when the guest command announced itself
 
     @property
     def reason(self) -> str:
@@ -225,8 +226,14 @@ def boot_once(req: BootRequest) -> BootResult:
                                     preexec_fn=_die_with_parent)
         except FileNotFoundError:
             raise InfraError("vng not found: run the README's setup (it installs virtme-ng)") from None
+        announced: list[float] = []
+
+        def on_console(line: str) -> None:
+            # When the boot ended and the suite began, even if the guest never reports it.
+            if not announced and USERSPACE_MARK in line:
+                announced.append(time.monotonic() - start)
         pumps = [threading.Thread(target=_pump, args=(proc.stdout, out_lines, req.stream, None), daemon=True),
-                 threading.Thread(target=_pump, args=(proc.stderr, con_lines, None, log), daemon=True)]
+                 threading.Thread(target=_pump, args=(proc.stderr, con_lines, on_console, log), daemon=True)]
         for t in pumps:
             t.start()
         hung = stalled = False
@@ -266,7 +273,8 @@ def boot_once(req: BootRequest) -> BootResult:
         status = "no-boot"
     else:
         status = "exited"
-    return BootResult(status, code, seconds, console, output, reports, _in_userspace(out_lines, con_lines))
+    return BootResult(status, code, seconds, console, output, reports, _in_userspace(out_lines, con_lines),
+                      userspace_at=announced[0] if announced else None)
 
 
 def _in_userspace(out_lines: list[str], con_lines: list[str]) -> bool:

@@ -19,6 +19,10 @@ CONFORMANCE = Path(__file__).resolve().parent.parent / "conformance"
 # Builtin pytest plugins the suite never uses; each costs import time, which TCG multiplies ~30x.
 UNUSED_PLUGINS = ("doctest", "pastebin", "legacypath", "setupplan", "setuponly", "stepwise",
                   "debugging", "recwarn", "logging")
+# Every test's time limit (pytest-timeout; `-- --timeout=N` overrides it). The slowest test takes
+# ~3 s under TCG. The signal method raises in the test process, interrupting whatever syscall it
+# waits in, and the suite goes on (the thread method would end the whole session).
+TEST_SECONDS = 60
 
 
 def add_site_packages() -> None:
@@ -61,7 +65,8 @@ def pytest_args(results: Path, extra: list[str]) -> list[str]:
     selected = any(a.startswith(("conformance/", str(CONFORMANCE))) for a in extra)
     args = [*([] if selected else [str(CONFORMANCE)]), "-p", "no:cacheprovider", "-o", "junit_family=xunit2",
             f"--junitxml={results / 'junit.xml'}", f"--otns-features={results / 'features.json'}",
-            "-rfEs", *[x for name in UNUSED_PLUGINS for x in ("-p", f"no:{name}")]]
+            "-rfEs", *[x for name in UNUSED_PLUGINS for x in ("-p", f"no:{name}")],
+            "-p", "pytest_timeout", f"--timeout={TEST_SECONDS}", "--timeout-method=signal"]
     # Plugin autoload is off for speed; load xdist only when parallelism is asked for.
     if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in extra):
         args += ["-p", "xdist.plugin"]
@@ -88,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     import pytest
 
+    from vm import progress
+
     imported = time.monotonic()
-    rc = int(pytest.main(pytest_args(ns.results, extra)))
+    rc = int(pytest.main(pytest_args(ns.results, extra), plugins=[progress.Writer(ns.results / progress.FILE)]))
     # uptime_at_start: kernel start to this script (boot and init); the rest is the suite's cost.
     info = {"release": platform.release(), "pytest_exit": rc, "uptime_at_start": booted,
             "pytest_import_seconds": imported - start, "suite_seconds": time.monotonic() - start,
