@@ -20,8 +20,9 @@ CONFORMANCE = Path(__file__).resolve().parent.parent / "conformance"
 UNUSED_PLUGINS = ("doctest", "pastebin", "legacypath", "setupplan", "setuponly", "stepwise",
                   "debugging", "recwarn", "logging")
 # Every test's time limit (pytest-timeout; `-- --timeout=N` overrides it). The slowest test takes
-# ~3 s under TCG. The signal method raises in the test process, interrupting whatever syscall it
-# waits in, and the suite goes on (the thread method would end the whole session).
+# ~3 s under TCG. The signal method raises in the test process, interrupting the syscall it waits
+# in (conformance.helpers then kills the child it waited for) and the suite goes on; the thread
+# method ends the whole session and leaves a blocked child behind.
 TEST_SECONDS = 60
 
 

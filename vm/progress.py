@@ -69,7 +69,7 @@ def _outcome(reports: list) -> tuple[str, str, float]:
         elif r.skipped:
             outcome = "skip"
             reason = r.longrepr[2] if isinstance(r.longrepr, tuple) else str(r.longrepr)
-            message = getattr(r, "wasxfail", "") or reason
+            message = getattr(r, "wasxfail", "") or reason.removeprefix("Skipped: ")
     return outcome, message, sum(r.duration for r in reports)
 
 
