@@ -33,7 +33,7 @@ def test_stuck_test_times_out_and_the_suite_goes_on(otns):
 def test_wedged_guest_keeps_every_finished_test(otns):
     # The stuck test blocks SIGALRM, so the per-test limit cannot end it: the run hangs.
     r = otns("run", "--timeout", "90", "--", "-p", "tests.guest_plugins.stuck", f"--otns-stuck={STUCK}",
-             "--otns-stuck-wedge", *SELECT)
+             "--otns-stuck-how=wedge", *SELECT)
     assert r.code == 4, r.stderr
     assert r.last_line.startswith("HUNG"), r.last_line
     assert not (r.results / "junit.xml").exists()
@@ -50,3 +50,16 @@ def test_wedged_guest_keeps_every_finished_test(otns):
     d = s["durations"]
     assert abs(d["boot"] + d["suite"] - d["vm"]) < 0.1
     assert d["suite"] > 20 and d["boot"] < d["vm"] - 20, d
+
+
+def test_crash_mid_run_keeps_every_finished_test(otns):
+    # Also the proof that the stream needs no fsync: what the guest wrote reached the host.
+    r = otns("run", "--timeout", "120", "--", "-p", "tests.guest_plugins.stuck", f"--otns-stuck={STUCK}",
+             "--otns-stuck-how=panic", *SELECT)
+    assert r.code == 4, r.stderr
+    assert r.last_line.startswith("CRASHED"), r.last_line
+    s = r.summary
+    assert s["counts"] == {"pass": 25, "fail": 0, "skip": 0, "error": 0}, s["counts"]
+    assert s["running"] == [STUCK]
+    assert f"25 of 27 tests finished, running: {STUCK}" in s["detail"], s["detail"]
+    assert (r.results / "ktap.txt").read_text().splitlines()[:2] == ["KTAP version 1", "1..25"]
