@@ -150,9 +150,7 @@ def stop_child(pid: int, pidfd: int | None = None) -> str:
             if own:
                 os.close(pidfd)
         done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return "killed"
-    except ProcessLookupError:
+    except (ChildProcessError, ProcessLookupError):  # already reaped
         return "killed"
     return "killed" if done else f"it did not die within {_KILL_SECONDS:g} s of SIGKILL (stuck in the kernel)"
 

@@ -146,3 +146,8 @@ def test_reader_is_bounded(tmp_path: Path) -> None:
         out.write(one * (2 * progress.MAX_BYTES // len(one)))
     got = progress.read(f)
     assert len(got.finished) == progress.MAX_BYTES // len(one)
+
+
+def test_outcomes_are_the_hosts() -> None:
+    from otns.results import Outcome
+    assert set(progress.OUTCOMES) == {o.value for o in Outcome}
