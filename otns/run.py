@@ -191,11 +191,12 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
     elif verdict is Verdict.NO_BOOT:
         detail = res.reason
     elif verdict in (Verdict.CRASHED, Verdict.HUNG):
-        detail = res.reason + _streamed_note(streamed)
+        detail = res.reason
     elif feat:
         detail = feat["detail"]
     else:
         detail = ""
+    detail += _streamed_note(streamed)
     suite = guest.get("suite_seconds")
     if suite is None:  # the guest never finished: its suite began when it announced itself
         suite = res.seconds - res.userspace_at if res.userspace_at is not None else 0.0

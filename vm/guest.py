@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from vm import progress
+
 CONFORMANCE = Path(__file__).resolve().parent.parent / "conformance"
 # Builtin pytest plugins the suite never uses; each costs import time, which TCG multiplies ~30x.
 UNUSED_PLUGINS = ("doctest", "pastebin", "legacypath", "setupplan", "setuponly", "stepwise",
@@ -93,8 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     prepare_tmp(ns.results)
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     import pytest
-
-    from vm import progress
 
     imported = time.monotonic()
     rc = int(pytest.main(pytest_args(ns.results, extra), plugins=[progress.Writer(ns.results / progress.FILE)]))
