@@ -44,7 +44,8 @@ class Writer:
         self.pending = b""
 
     def pytest_collection_finish(self, session) -> None:
-        self._emit(event="collected", count=len(session.items))
+        if session.items:  # none on pytest-xdist's controller: its workers collect
+            self._emit(event="collected", count=len(session.items))
 
     def pytest_runtest_logstart(self, nodeid: str, location) -> None:
         self.phases[nodeid] = []
