@@ -8,20 +8,39 @@ from __future__ import annotations
 import ctypes
 import os
 import pickle
+import select
+import signal
+import socket
 import struct
 import tempfile
+import time
 import traceback
 from collections.abc import Callable
+from typing import NoReturn
 
 from . import syscalls as k
 
 NOBODY = 65534
 
 
-def in_child(fn: Callable[[], object], spawn: Callable[[], int] = os.fork) -> object:
+# A child still running after this is stuck: the longest one (10,000 open_tree cycles) takes
+# about 3 s under TCG. pytest's per-test limit in the guest is longer, so a stuck child is
+# reported by the wait that was blocked on it.
+CHILD_SECONDS = 45.0
+_KILL_SECONDS = 5.0  # for a killed child to be gone (one stuck in the kernel may never be)
+
+
+class ChildTimeout(AssertionError):
+    """A forked child did not finish in time: the test fails (the kernel did not do what it waited for)."""
+
+
+def in_child(fn: Callable[[], object], timeout: float = CHILD_SECONDS,
+             spawn: Callable[[], int] = os.fork) -> object:
     """Run fn in a forked child and return its result.
 
     An exception in the child is re-raised in the parent as AssertionError with its text.
+    The wait is bounded: a child still running after timeout seconds, or when the parent is
+    interrupted (pytest's per-test limit), is killed with everything it forked.
     spawn makes the child (0 in it, its pid in the parent): os.fork, or a clone3 call.
     """
     r, w = os.pipe()
@@ -33,23 +52,14 @@ def in_child(fn: Callable[[], object], spawn: Callable[[], int] = os.fork) -> ob
         raise
     if pid == 0:
         os.close(r)
-        try:
-            payload = ("ok", fn())
-        except BaseException as e:  # report everything, including assertion failures
-            payload = ("err", f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
-        try:
-            data = pickle.dumps(payload)
-        except Exception as e:
-            data = pickle.dumps(("err", f"unpicklable result: {e}"))
-        with os.fdopen(w, "wb") as f:
-            f.write(data)
-        os._exit(0)
+        _child_main(fn, w)
     os.close(w)
-    with os.fdopen(r, "rb") as f:
-        data = f.read()
-    _, status = os.waitpid(pid, 0)
+    try:
+        data, status = _collect(pid, r, timeout, fn)
+    finally:
+        os.close(r)
     if not data:
-        raise AssertionError(f"child died without a result (wait status {status})")
+        raise AssertionError(f"child died without a result ({_status_text(status)})")
     kind, value = pickle.loads(data)
     if kind == "err":
         raise AssertionError(value)
@@ -59,6 +69,144 @@ def in_child(fn: Callable[[], object], spawn: Callable[[], int] = os.fork) -> ob
 def in_clone3(flags: int, fn: Callable[[], object]) -> object:
     """in_child, with the child made by clone3(flags) (new namespaces from its first instruction)."""
     return in_child(fn, spawn=lambda: k.clone3(flags))
+
+
+def _child_main(fn: Callable[[], object], w: int) -> NoReturn:
+    me = os.getpid()
+    os.setpgid(0, 0)  # a group of its own, so that what it forks is killed with it
+    try:
+        payload = ("ok", fn())
+    except BaseException as e:  # report everything, including assertion failures
+        payload = ("err", f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
+    if os.getpid() != me:
+        os._exit(70)  # a process fn forked came back out of fn: it must neither report nor run on
+    try:
+        data = pickle.dumps(payload)
+    except Exception as e:
+        data = pickle.dumps(("err", f"unpicklable result: {e}"))
+    with os.fdopen(w, "wb") as f:
+        f.write(data)
+    os._exit(0)
+
+
+def _collect(pid: int, r: int, timeout: float, fn: Callable) -> tuple[bytes, int]:
+    """Read the child's result until it exits (not until EOF: something it forked may hold the
+    pipe), then reap it. On a timeout or an exception here, kill it and re-raise."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        chunks: list[bytes] = []
+        poller = select.poll()
+        poller.register(r, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        deadline = time.monotonic() + timeout
+        exited = False
+        while not exited:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ChildTimeout(f"{fn.__qualname__} timed out after {timeout:g} s in a forked child: "
+                                   f"{stop_child(pid, pidfd)}")
+            for fd, _ in poller.poll(left * 1000):
+                if fd == pidfd:
+                    exited = True
+                elif not _read_some(r, chunks):
+                    poller.unregister(r)
+        os.set_blocking(r, False)
+        while _read_some(r, chunks):
+            pass
+        _kill_group(pid)  # strays it forked; its pid cannot be reused before it is reaped
+        _, status = os.waitpid(pid, 0)
+        return b"".join(chunks), status
+    except ChildTimeout:
+        raise
+    except BaseException:
+        stop_child(pid, pidfd)
+        raise
+    finally:
+        os.close(pidfd)
+
+
+def _read_some(fd: int, chunks: list[bytes]) -> bool:
+    try:
+        chunk = os.read(fd, 1 << 16)
+    except BlockingIOError:
+        return False
+    chunks.append(chunk)
+    return bool(chunk)
+
+
+def _kill_group(pid: int) -> None:
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _status_text(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}"
+
+
+def stop_child(pid: int, pidfd: int | None = None) -> str:
+    """Kill a child of ours (and its process group) and reap it, waiting a bounded time.
+    Says what happened; a child stuck in the kernel may not die, and is then left behind."""
+    _kill_group(pid)
+    try:
+        own = pidfd is None
+        if own:
+            pidfd = os.pidfd_open(pid)
+        try:
+            select.select([pidfd], [], [], _KILL_SECONDS)
+        finally:
+            if own:
+                os.close(pidfd)
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except (ChildProcessError, ProcessLookupError):  # already reaped
+        return "killed"
+    return "killed" if done else f"it did not die within {_KILL_SECONDS:g} s of SIGKILL (stuck in the kernel)"
+
+
+def wait_child(pid: int, timeout: float = CHILD_SECONDS) -> int:
+    """waitpid for a child a test forked itself, bounded: a child still running after timeout
+    seconds (or when the wait is interrupted) is killed and the test fails. The wait status."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        if not select.select([pidfd], [], [], timeout)[0]:
+            raise ChildTimeout(f"a forked child timed out after {timeout:g} s: {stop_child(pid, pidfd)}")
+        return os.waitpid(pid, 0)[1]
+    except ChildTimeout:
+        raise
+    except BaseException:
+        stop_child(pid, pidfd)
+        raise
+    finally:
+        os.close(pidfd)
+
+
+def fd_from_child(fn: Callable[[], int], timeout: float = CHILD_SECONDS) -> int:
+    """Run fn in a forked child (as in_child) and return, as an fd of ours, the fd it returns.
+
+    A failure of fn is re-raised here as in in_child; nothing waits on a socket that nobody
+    will write to: the fd is already queued when the child has finished."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        def child() -> None:
+            a.close()
+            socket.send_fds(b, [b"fd"], [fn()])
+        in_child(child, timeout)
+        b.close()
+        a.setblocking(False)
+        try:
+            _, fds, _, _ = socket.recv_fds(a, 16, 1)
+        except BlockingIOError:
+            fds = []
+        if not fds:
+            raise AssertionError(f"{fn.__qualname__} finished without passing an fd back")
+        return fds[0]
+    finally:
+        a.close()
+        b.close()
 
 
 def private_mount_ns() -> None:

@@ -14,7 +14,7 @@ import pytest
 from kernels.features import OPEN_TREE_ATTR_SINCE, kernel_version
 
 from . import syscalls as k
-from .helpers import in_child
+from .helpers import CHILD_SECONDS, in_child
 
 NS = k.OPEN_TREE_NAMESPACE
 
@@ -37,7 +37,7 @@ def test_survives_exec_exactly_without_cloexec(cloexec: bool) -> None:
     try:
         probe = f"import os; print(os.path.exists('/proc/self/fd/{fd}'))"
         out = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True,
-                             close_fds=False).stdout.strip()
+                             close_fds=False, timeout=CHILD_SECONDS).stdout.strip()
         assert out == str(not cloexec), f"after exec the fd is {'open' if out == 'True' else 'closed'}"
     finally:
         os.close(fd)

@@ -16,7 +16,7 @@ import pytest
 
 from . import syscalls as k
 from .helpers import (become_nobody, drop_effective_caps, enter_userns, in_child, pivot_into_tmpfs,
-                      private_mount_ns, write_file)
+                      private_mount_ns, wait_child, write_file)
 
 NS = k.FSMOUNT_NAMESPACE | k.FSMOUNT_CLOEXEC
 UNKNOWN_FLAG_BITS = [1 << b for b in range(32) if not (1 << b) & k.FSMOUNT_KNOWN]
@@ -67,7 +67,7 @@ def mountinfo_inside(ns_fd: int) -> list[list[str]]:
     finally:
         os.close(ready_r)
         os.close(done_w)
-        os.waitpid(pid, 0)
+        wait_child(pid)
     assert entered, "setns into the fsmount namespace failed"
     return [line.split() for line in text.splitlines()]
 

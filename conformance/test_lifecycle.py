@@ -9,7 +9,8 @@ import time
 import pytest
 
 from . import syscalls as k
-from .helpers import enter_userns, in_child, private_mount_ns, scratch_tmpfs, write_file
+from .helpers import (CHILD_SECONDS, enter_userns, in_child, private_mount_ns, scratch_tmpfs, wait_child,
+                      write_file)
 
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 CYCLES = 10_000
@@ -49,20 +50,23 @@ def test_lives_while_a_member_process_lives() -> None:
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
+        code = 1
         try:
-            k.setns(fd, k.CLONE_NEWNS)
             os.close(w)
+            k.setns(fd, k.CLONE_NEWNS)
+            code = 0
             os.read(r, 1)  # until the parent closes its end
         finally:
-            os._exit(0)
+            os._exit(code)
     os.close(fd)
+    os.close(r)
     try:
         time.sleep(0.2)
         alive = not gone(ns_id, wait=0)
     finally:
         os.close(w)
-        os.close(r)
-        os.waitpid(pid, 0)
+        status = wait_child(pid)
+    assert os.waitstatus_to_exitcode(status) == 0, "the member process could not setns into the namespace"
     assert alive, "the namespace died while a process was still in it"
     assert gone(ns_id), "the namespace id is still listed after its last member exited"
 
@@ -117,11 +121,15 @@ def test_many_threads_at_once() -> None:
             os.close(fd)
             with lock:
                 ids.append(i)
-    threads = [threading.Thread(target=worker) for _ in range(8)]
+    # Daemon threads, joined with a deadline: one stuck in the kernel must not keep pytest alive.
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(8)]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + CHILD_SECONDS
     for t in threads:
-        t.join()
+        t.join(max(deadline - time.monotonic(), 0))
+    stuck = sum(t.is_alive() for t in threads)
+    assert not stuck, f"{stuck} of 8 threads creating namespaces did not finish within {CHILD_SECONDS:g} s"
     assert not errors, f"concurrent creation failed: {sorted(set(errors))}"
     assert len(set(ids)) == len(ids) == 400, "namespace ids were reused while their namespaces lived"
 

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from . import syscalls as k
-from .helpers import become_nobody, drop_effective_caps, enter_userns, in_child
+from .helpers import become_nobody, drop_effective_caps, enter_userns, in_child, stop_child
 
 NS_REC = k.OPEN_TREE_NAMESPACE | k.AT_RECURSIVE | k.OPEN_TREE_CLOEXEC
 
@@ -107,16 +107,19 @@ def test_capability_only_in_child_userns_is_eperm() -> None:
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            k.unshare(k.CLONE_NEWUSER)
-            os.write(w, b"x")
-            os.pause()
-            os._exit(0)
-        os.read(r, 1)
+            try:
+                k.unshare(k.CLONE_NEWUSER)
+                os.write(w, b"x")
+                os.pause()
+            finally:
+                os._exit(1)
+        os.close(w)
         try:
+            assert os.read(r, 1) == b"x", "the helper process could not create its user namespace"
             return _attempt()
         finally:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
+            os.close(r)
+            stop_child(pid)
     got = in_child(child)
     assert got == errno.EPERM, f"capability only in a child user namespace gave {k.errname(got)}, expected EPERM"
 

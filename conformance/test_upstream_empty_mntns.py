@@ -19,7 +19,7 @@ import tempfile
 import pytest
 
 from . import syscalls as k
-from .helpers import become_nobody, enter_userns, in_child, in_clone3, pivot_into_tmpfs, private_mount_ns
+from .helpers import become_nobody, enter_userns, in_child, in_clone3, pivot_into_tmpfs, private_mount_ns, wait_child
 
 EMPTY = k.CLONE_EMPTY_MNTNS
 UNKNOWN_CLONE3_BITS = [1 << b for b in range(64) if not (1 << b) & k.CLONE3_KNOWN]
@@ -359,7 +359,7 @@ class TestClone3EmptyMntns:
                 return count_mounts()
             finally:
                 os.close(done_w)
-                os.waitpid(pid, 0)
+                wait_child(pid)
         check_one_mount(in_child(child), "after setns into the child's namespace")
 
 

@@ -126,6 +126,7 @@ class RunSummary:
     crash_reports: list[str] = field(default_factory=list)
     debian: dict | None = None  # a Debian kernel's upstream, package version, flavour, release
     features: list[FeatureState] = field(default_factory=list)
+    running: list[str] = field(default_factory=list)  # tests still running when the run hung or crashed
 
     def verdict_line(self) -> str:
         v = self.verdict.value
@@ -152,6 +153,7 @@ class RunSummary:
                 "feature_present": self.feature_present, "detail": self.detail,
                 "features": {s.name: s.to_json() for s in self.features},
                 "boot_attempts": self.attempts, "crash_reports": self.crash_reports,
+                "running": self.running,
                 **({"debian": self.debian} if self.debian else {})}
 
 

@@ -19,7 +19,7 @@ from kernels.debian import UnknownVersion, resolve
 from kernels.local import LocalKernel
 from kernels.spec import KernelSpec, local_kernel
 from vm import accel as vm_accel
-from vm import boot_times, virtiofsd
+from vm import boot_times, progress, virtiofsd
 from vm.boot import USERSPACE_MARK, BootRequest, BootResult, boot, qemu_command, shell_join, vng_command
 
 from .absence import Policy, State, judge
@@ -27,8 +27,8 @@ from .errors import BadInput
 from .options import check_cpus, check_timeout
 from .paths import REPO_ROOT
 from .preflight import PYTEST_USAGE_ERROR, usage_message
-from .results import (RunSummary, Verdict, counts, decide, parse_junit, read_features, to_ktap,
-                      write_atomic)
+from .results import (Outcome, RunSummary, TestResult, Verdict, counts, decide, parse_junit, read_features,
+                      to_ktap, write_atomic)
 
 
 @dataclass
@@ -77,7 +77,7 @@ def results_folder(opts: RunOptions, kernel: LocalKernel) -> Path:
         folder = Path("results") / f"{kernel.release}-{stamp}-{os.getpid()}"
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in ("junit.xml", "features.json", "guest.json", "summary.json", "ktap.txt", "crash.txt"):
+    for stale in ("junit.xml", "features.json", "guest.json", "summary.json", "ktap.txt", "crash.txt", progress.FILE):
         (folder / stale).unlink(missing_ok=True)
     return folder
 
@@ -188,7 +188,7 @@ def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], None]) ->
         if proc.poll() is None:
             os.killpg(proc.pid, 9)
             proc.wait()
-    return BootResult(status, proc.returncode, time.monotonic() - start, "", "".join(lines), [])
+    return BootResult(status, proc.returncode, time.monotonic() - start, "", "".join(lines), [], userspace_at=0.0)
 
 
 def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[str], None]) -> tuple[RunSummary, Path]:
@@ -228,6 +228,8 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
     states = judge(features.get("groups"), str(features.get("release") or release), opts.absence)
     junit = results / "junit.xml"
     tests = parse_junit(junit) if junit.exists() else None
+    # No JUnit XML (the guest hung or crashed mid-way): keep what it streamed test by test.
+    streamed = progress.read(results / progress.FILE) if tests is None else None
     verdict = decide(tests, states, res.status)
     if verdict is Verdict.NO_BOOT and res.status == "exited" and guest.get("pytest_exit") is None:
         detail = f"the guest ran but the suite left no results (exit {res.exit_code})"
@@ -241,20 +243,26 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
         detail = res.reason
     else:
         detail = "; ".join(f"{s.name}: {s.detail or s.reason}" for s in states if s.state is not State.PRESENT)
-    suite = float(guest.get("suite_seconds", 0.0))
+    detail += _streamed_note(streamed)
+    suite = guest.get("suite_seconds")
+    if suite is None:  # the guest never finished: its suite began when it announced itself
+        suite = res.seconds - res.userspace_at if res.userspace_at is not None else 0.0
+    suite = float(suite)
     boot_s = 0.0 if kernel.is_host else max(res.seconds - suite, 0.0)
+    if tests is None and streamed is not None:
+        tests = [TestResult(f.test, Outcome(f.outcome), f.seconds, f.message) for f in streamed.finished]
     durations = {"fetch": kernel.fetch_seconds, "vm": res.seconds, "boot": boot_s,
                  "suite": suite, "total": time.monotonic() - t0}
     summary = RunSummary(kernel=str(opts.spec), release=release, source=kernel.source,
                          accel=accel, verdict=verdict, counts=counts(tests or []), durations=durations,
                          feature_present=_open_tree_present(states), detail=detail,
                          attempts=res.attempts, crash_reports=res.reports, features=states,
-                         debian=kernel.extra.get("debian"))
+                         debian=kernel.extra.get("debian"), running=streamed.running if streamed else [])
     if res.reports:
         write_atomic(results / "crash.txt", "\n\n".join(res.reports) + "\n")
     if res.status == "hung" and res.console:
         write_atomic(results / "console-tail.txt", "\n".join(res.console.splitlines()[-60:]) + "\n")
-    write_atomic(results / "ktap.txt", to_ktap(tests or []))
+    write_atomic(results / "ktap.txt", to_ktap(tests or []) + (f"# {' '.join(detail.split())}\n" if streamed else ""))
     write_atomic(results / "summary.json", json.dumps(summary.to_json(), indent=1) + "\n")
     return summary, results
 
@@ -262,6 +270,16 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
 def _open_tree_present(states) -> bool | None:
     s = next(s for s in states if s.name == "open_tree_ns")
     return None if s.state is State.UNPROBED else s.state in (State.PRESENT, State.BROKEN)
+
+
+def _streamed_note(streamed: progress.Progress | None) -> str:
+    if streamed is None:
+        return ""
+    of = f" of {streamed.collected}" if streamed.collected is not None else ""
+    note = f"; {len(streamed.finished)}{of} tests finished"
+    if streamed.running:
+        note += f", running: {', '.join(streamed.running)}"
+    return note
 
 
 def validate_options(opts: RunOptions) -> None:

@@ -59,6 +59,7 @@ class BootResult:
     attempts: int = 1
     userspace_seconds: float | None = None  # from starting vng to the guest's first sign of life
     timeout: float = 0.0
+    userspace_at: float | None = None  # seconds into the boot when the guest command announced itself
 
     @property
     def reason(self) -> str:
@@ -230,8 +231,14 @@ def boot_once(req: BootRequest) -> BootResult:
                                     preexec_fn=_die_with_parent)
         except FileNotFoundError:
             raise InfraError("vng not found: run the README's setup (it installs virtme-ng)") from None
+        announced: list[float] = []
+
+        def on_console(line: str) -> None:
+            # When the boot ended and the suite began, even if the guest never reports it.
+            if not announced and USERSPACE_MARK in line:
+                announced.append(time.monotonic() - start)
         pumps = [threading.Thread(target=_pump, args=(proc.stdout, out_lines, req.stream, None), daemon=True),
-                 threading.Thread(target=_pump, args=(proc.stderr, con_lines, None, log), daemon=True)]
+                 threading.Thread(target=_pump, args=(proc.stderr, con_lines, on_console, log), daemon=True)]
         for t in pumps:
             t.start()
         hung = stalled = False
@@ -282,7 +289,8 @@ def boot_once(req: BootRequest) -> BootResult:
     else:
         status = "exited"
     return BootResult(status, code, seconds, console, output, reports, userspace,
-                      userspace_seconds=userspace_at, timeout=req.timeout)
+                      userspace_seconds=userspace_at, timeout=req.timeout,
+                      userspace_at=announced[0] if announced else None)
 
 
 # A timeout this many times a usual boot was time enough: no user space by then is a hang.

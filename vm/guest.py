@@ -15,10 +15,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from vm import progress
+
 CONFORMANCE = Path(__file__).resolve().parent.parent / "conformance"
 # Builtin pytest plugins the suite never uses; each costs import time, which TCG multiplies ~30x.
 UNUSED_PLUGINS = ("doctest", "pastebin", "legacypath", "setupplan", "setuponly", "stepwise",
                   "debugging", "recwarn", "logging")
+# Every test's time limit (pytest-timeout; `-- --timeout=N` overrides it). The slowest test takes
+# ~3 s under TCG. The signal method raises in the test process, interrupting the syscall it waits
+# in (conformance.helpers then kills the child it waited for) and the suite goes on; the thread
+# method ends the whole session and leaves a blocked child behind.
+TEST_SECONDS = 60
 
 
 def add_site_packages() -> None:
@@ -65,7 +72,8 @@ def pytest_args(results: Path, extra: list[str]) -> list[str]:
     args = [*([] if selected else [str(CONFORMANCE)]), "--rootdir", str(CONFORMANCE.parent),
             "-p", "no:cacheprovider", "-o", "junit_family=xunit2",
             f"--junitxml={results / 'junit.xml'}", f"--otns-features={results / 'features.json'}",
-            "-rfEs", *[x for name in UNUSED_PLUGINS for x in ("-p", f"no:{name}")]]
+            "-rfEs", *[x for name in UNUSED_PLUGINS for x in ("-p", f"no:{name}")],
+            "-p", "pytest_timeout", f"--timeout={TEST_SECONDS}", "--timeout-method=signal"]
     # Plugin autoload is off for speed; load xdist only when parallelism is asked for.
     if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in extra):
         args += ["-p", "xdist.plugin"]
@@ -93,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     import pytest
 
     imported = time.monotonic()
-    rc = int(pytest.main(pytest_args(ns.results, extra)))
+    rc = int(pytest.main(pytest_args(ns.results, extra), plugins=[progress.Writer(ns.results / progress.FILE)]))
     # uptime_at_start: kernel start to this script (boot and init); the rest is the suite's cost.
     info = {"release": platform.release(), "pytest_exit": rc, "uptime_at_start": booted,
             "pytest_import_seconds": imported - start, "suite_seconds": time.monotonic() - start,
