@@ -15,7 +15,7 @@ import pytest
 from . import model
 from . import syscalls as k
 from .helpers import become_nobody, enter_userns, in_child, private_mount_ns, scratch_tmpfs, write_file
-from .references import ENOTDIR_TARGET, hint
+from .references import COVERED_MOUNTS, ENOTDIR_TARGET, hint
 
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 BAD_FLAGS = {"unknown-bit": NS | 0x4, "recursive-alone": k.AT_RECURSIVE,
@@ -59,11 +59,11 @@ def test_error_order(case) -> None:
 # After the lookup (OT-DIR, OT-LIMIT, then the copy's own checks): a foreign caller whose user
 # namespace may create no more mount namespaces. Each source, without and with that limit.
 AFTER_LOOKUP = {
-    # source: (errno without the limit, errno at the limit)
-    "regular-file": (errno.ENOTDIR, errno.ENOTDIR),
-    "unbindable-mount": (errno.EINVAL, errno.ENOSPC),
-    "mount-with-children": (errno.EINVAL, errno.ENOSPC),
-    "mount-of-another-namespace": (errno.EINVAL, errno.ENOSPC),
+    # source: (errno without the limit, errno at the limit, the change that made it so)
+    "regular-file": (errno.ENOTDIR, errno.ENOTDIR, ENOTDIR_TARGET),
+    "unbindable-mount": (errno.EINVAL, errno.ENOSPC, ""),
+    "mount-with-children": (errno.EINVAL, errno.ENOSPC, COVERED_MOUNTS),
+    "mount-of-another-namespace": (errno.EINVAL, errno.ENOSPC, ""),
 }
 
 
@@ -95,10 +95,10 @@ def test_error_order_after_lookup() -> None:
         write_file("/proc/sys/user/max_mnt_namespaces", "0")
         return free, attempt()
     free, limited = in_child(child)
-    for name, (want_free, want_limited) in AFTER_LOOKUP.items():
-        ref = hint(ENOTDIR_TARGET) if want_limited == errno.ENOTDIR else ""
-        assert free[name] == want_free, (f"{name}: the kernel gave {k.errname(free[name])}, a conforming kernel "
-                                         f"{k.errname(want_free)}{ref}")
+    for name, (want_free, want_limited, change) in AFTER_LOOKUP.items():
+        ref = hint(change) if change else ""
+        assert free[name] == want_free, (f"OT-DIR/OT-SRC-*/OT-FOREIGN-NONREC: {name} gave {k.errname(free[name])}, "
+                                         f"a conforming kernel {k.errname(want_free)}{ref}")
         assert limited[name] == want_limited, (
             f"OT-LIMIT: {name} with max_mnt_namespaces reached gave {k.errname(limited[name])}; a conforming kernel "
             f"gives {k.errname(want_limited)} (OT-DIR comes before OT-LIMIT, OT-LIMIT before the copy's own "
