@@ -110,21 +110,17 @@ def test_copy_of_shared_root_recursive_has_no_mntns_file_binds() -> None:
         bind_mntns_file(nsfd, f"{t}/mntns")
         open(f"{t}/netns", "w").close()
         k.mount("/proc/self/ns/net", f"{t}/netns", None, k.MS_BIND)
-        own = [(m.point, m.root) for m in k.mounts_of() if m.fs_type == "nsfs"]
+        own = {m.point: m.root for m in k.mounts_of() if m.fs_type == "nsfs"}
         fd = k.open_tree(k.AT_FDCWD, "/", NS_REC)
         return t, own, [(m.point, m.root) for m in k.mounts_of(k.mntns_id(fd)) if m.fs_type == "nsfs"]
     t, own, copied = in_child(child)
-    assert (f"{t}/mntns", own_root(own, f"{t}/mntns")) in own and own_root(own, f"{t}/mntns").startswith("mnt:"), (
-        f"setup: the mount namespace file bind is not in the caller's namespace: {own}")
+    assert own.get(f"{t}/mntns", "").startswith("mnt:") and own.get(f"{t}/netns", "").startswith("net:"), (
+        f"setup: the nsfs binds are not in the caller's namespace as made: {own}")
     mntns = [m for m in copied if m[1].startswith("mnt:")]
     assert not mntns, f"OT-NO-MNTNS-BINDS: binds of mount namespace files were copied: {mntns}"
-    assert (f"{t}/netns", own_root(own, f"{t}/netns")) in copied, (
+    assert (f"{t}/netns", own[f"{t}/netns"]) in copied, (
         f"OT-NO-MNTNS-BINDS: the bind of a net namespace file at {t}/netns was not copied (nsfs mounts in the copy: "
         f"{copied}); a conforming kernel leaves out only mount namespace files")
-
-
-def own_root(mounts: list[tuple[str, str]], point: str) -> str:
-    return next((root for p, root in mounts if p == point), "")
 
 
 def test_ns_mnt_get_info_counts_the_copied_mounts() -> None:
@@ -162,6 +158,7 @@ def test_copy_of_a_slave_keeps_its_master() -> None:
         k.mount("otns-later", f"{m}/later", "tmpfs", 0, "size=1m")
         return group, top.propagation, top.master, [p.point for p in k.mounts_of(new_id)]
     group, propagation, master, points = in_child(child)
+    assert group, "setup: the master tmpfs is not in a peer group"
     assert propagation & k.MOUNT_PROPAGATION_SLAVE and master == group, (
         f"OT-SLAVE-KEEPS-MASTER: the copy of a slave of peer group {group} has propagation {propagation:#x} and "
         f"master {master}; a conforming kernel makes it a slave of the same group")
