@@ -82,7 +82,7 @@ def test_foreign_copy_flag_is_locked(name: str, way: str) -> None:
         f"control: in a privileged caller's copy, {way} could not change {name} "
         f"(before {before:#x}, {k.errname(err)}, after {after:#x}); the test cannot tell a lock from that")
     before, err, after = try_to_clear(flag, way, foreign=True)
-    assert before == flag.attr_bit, f"the foreign caller's copy lost {name} (statmount attr {before:#x})"
+    assert before == flag.attr_bit, f"OT-FOREIGN-FLAGS: the foreign caller's copy lost {name} (statmount attr {before:#x})"
     assert err == errno.EPERM, (f"OT-FOREIGN-FLAGS: in a foreign caller's copy, {way} changing {name} gave "
                                 f"{k.errname(err)}; the flag is locked there, a conforming kernel gives EPERM")
     assert after == flag.attr_bit, f"OT-FOREIGN-FLAGS: {way} changed the locked {name} although it failed"

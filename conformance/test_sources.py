@@ -92,7 +92,7 @@ def test_fsmount_detached_mount_is_accepted(made_elsewhere: bool) -> None:
     got, types = in_child(child)
     assert got == (0, 0), (f"OT-SRC-OTHERNS: copying a detached fsmount() mount gave {[k.errname(e) for e in got]}; "
                            "a conforming kernel accepts it (it has no origin namespace)")
-    assert types == ["tmpfs"], f"the copy of the fsmount() tmpfs holds {types}"
+    assert types == ["tmpfs"], f"OT-SRC-OTHERNS: the copy of the fsmount() tmpfs holds {types}, not just that tmpfs"
 
 
 def test_lazily_unmounted_mount_is_einval() -> None:

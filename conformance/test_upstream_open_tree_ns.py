@@ -172,7 +172,7 @@ class TestOpenTreeNsUserns:
             return umount_all_in_copy_of_root()
         results = in_child(child)
         wrong = [(p, k.errname(e)) for p, e in results if e != errno.EINVAL]
-        assert not wrong, (f"in a foreign caller's copy every mount is locked and umount gives EINVAL; "
+        assert not wrong, (f"OT-FOREIGN-LOCK: in a foreign caller's copy every mount is locked and umount gives EINVAL; "
                            f"here: {wrong}")
 
     def test_umount_succeeds(self) -> None:
@@ -181,7 +181,8 @@ class TestOpenTreeNsUserns:
             return umount_all_in_copy_of_root()
         results = in_child(child)
         failed = [(p, k.errname(e)) for p, e in results if e]
-        assert not failed, f"a privileged caller's copy must unmount freely; failed: {failed}"
+        assert not failed, (f"OT-FOREIGN-LOCK: a privileged caller's copy is not locked and must unmount freely; "
+                            f"failed: {failed}")
 
 
 class TestOpenTreeNsUnbindable:
