@@ -309,3 +309,14 @@ def fd_kind(fd: int) -> str:
     with open("/proc/self/mountinfo") as f:
         ours = {line.split()[0] for line in f}
     return "opath" if mnt_id in ours else "detached"
+
+
+def enter_userns_and_mntns() -> None:
+    """In a child: root of a new user namespace that owns a new mount namespace (one
+    unshare(CLONE_NEWUSER | CLONE_NEWNS)). The caller is not foreign there; every mount copied
+    into the new namespace from the old one is locked."""
+    uid, gid = os.getuid(), os.getgid()
+    k.unshare(k.CLONE_NEWUSER | k.CLONE_NEWNS)
+    write_file("/proc/self/uid_map", f"0 {uid} 1")
+    write_file("/proc/self/setgroups", "deny")
+    write_file("/proc/self/gid_map", f"0 {gid} 1")

@@ -12,6 +12,9 @@ ENOTDIR_TARGET = ("the ENOTDIR check for a non-directory source came after the f
 COVERED_MOUNTS = ("fixed by \"namespace: keep covered mounts covered in OPEN_TREE_NAMESPACE\" "
                   "(stable 7.2.11; Debian 7.2.9 and older lack it)")
 
+COPIED_UNBINDABLE = ("fixed by \"mount: keep a copied mount unbindable\" (stable 7.2.11; Debian 7.2.9 and older lack it): "
+                     "before it, unshare(CLONE_NEWNS) made the copy of an unbindable mount bindable")
+
 
 def hint(ref: str) -> str:
     return f" [{ref}]"

@@ -52,15 +52,16 @@ FSCONFIG_CMD_CREATE = 6
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
 MOUNT_ATTR_RDONLY = 0x1
 MOUNT_ATTR_NOSUID = 0x2
-MOUNT_ATTR_NOEXEC = 0x8
-MOUNT_ATTR_NOATIME = 0x10
 MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
 MOUNT_ATTR__ATIME = 0x70
 MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
 MOUNT_ATTR_STRICTATIME = 0x20
 MOUNT_ATTR_NODIRATIME = 0x80
 MOUNT_ATTR_IDMAP = 0x100000
 MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+MOUNT_ATTR_SIZE_VER0 = 32
 # FSMOUNT_VALID_FLAGS in fs/namespace.c: the attributes fsmount() accepts (not IDMAP)
 FSMOUNT_VALID_ATTR = (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC
                       | MOUNT_ATTR__ATIME | MOUNT_ATTR_NODIRATIME | MOUNT_ATTR_NOSYMFOLLOW)
@@ -83,9 +84,14 @@ UNSHARE_KNOWN = (CLONE_THREAD | CLONE_FS | CLONE_SIGHAND | CLONE_VM | CLONE_FILE
 CLONE3_KNOWN = (1 << 38) - 1
 
 MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
 MS_REMOUNT = 32
-MS_RELATIME = 1 << 21
+MS_NOATIME = 1024
 MS_BIND = 4096
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 MS_SLAVE = 1 << 19
@@ -98,6 +104,8 @@ NS_GET_PARENT = 0xB702
 NS_GET_NSTYPE = 0xB703
 NS_GET_OWNER_UID = 0xB704
 NS_GET_MNTNS_ID = 0x8008B705
+NS_MNT_GET_INFO = 0x8010B70A  # _IOR(0xb7, 10, struct mnt_ns_info), 16 bytes
+STATX_ATTR_AUTOMOUNT = 0x1000
 
 LSMT_ROOT = 0xFFFFFFFFFFFFFFFF
 LISTMOUNT_REVERSE = 1
@@ -140,10 +148,25 @@ def open_tree_raw(dfd: int, path_ptr: int, flags: int) -> int:
     return _check(libc.syscall(NR_OPEN_TREE, ctypes.c_int(dfd), ctypes.c_void_p(path_ptr), ctypes.c_uint(flags)))
 
 
-def open_tree_attr(dfd: int, path: str | None, flags: int) -> int:
-    """open_tree_attr(2) with no attributes (attr NULL, size 0)."""
+def mount_attr(attr_set: int = 0, attr_clr: int = 0, propagation: int = 0) -> ctypes.Array:
+    """struct mount_attr (VER0: attr_set, attr_clr, propagation, userns_fd)."""
+    return ctypes.create_string_buffer(struct.pack("<QQQQ", attr_set, attr_clr, propagation, 0),
+                                       MOUNT_ATTR_SIZE_VER0)
+
+
+def open_tree_attr(dfd: int, path: str | None, flags: int, attr: ctypes.Array | None = None) -> int:
+    """open_tree_attr(2); attr None passes NULL with size 0."""
+    size = MOUNT_ATTR_SIZE_VER0 if attr is not None else 0
     return _check(libc.syscall(NR_OPEN_TREE_ATTR, ctypes.c_int(dfd), _path(path), ctypes.c_uint(flags),
-                               None, ctypes.c_size_t(0)))
+                               attr, ctypes.c_size_t(size)))
+
+
+def statx_attributes(path: str, flags: int = AT_NO_AUTOMOUNT) -> int:
+    """stx_attributes of statx(2) (struct statx: u32 mask, u32 blksize, u64 attributes)."""
+    buf = ctypes.create_string_buffer(256)
+    _check(libc.syscall(NR_STATX, ctypes.c_int(AT_FDCWD), _path(path), ctypes.c_int(flags),
+                        ctypes.c_uint(0x7FF), buf))  # STATX_BASIC_STATS
+    return struct.unpack_from("<Q", buf.raw, 8)[0]
 
 
 def setns(fd: int, nstype: int) -> None:
@@ -174,9 +197,13 @@ def fsmount(fs_fd: int, flags: int, attr: int = 0) -> int:
     return _check(libc.syscall(NR_FSMOUNT, ctypes.c_int(fs_fd), ctypes.c_uint(flags), ctypes.c_uint(attr)))
 
 
-def mount_setattr(dfd: int, path: str, flags: int, attr_set: int, attr_clr: int = 0,
+def mount_setattr(dfd: int, path: str, flags: int, attr_set: int | ctypes.Array, attr_clr: int = 0,
                   propagation: int = 0) -> None:
-    attr = struct.pack("<QQQQ", attr_set, attr_clr, propagation, 0)  # struct mount_attr, VER0
+    """attr_set is the attributes to set, or a whole struct mount_attr made by mount_attr()."""
+    if isinstance(attr_set, int):
+        attr = struct.pack("<QQQQ", attr_set, attr_clr, propagation, 0)  # struct mount_attr, VER0
+    else:
+        attr = attr_set.raw
     _check(libc.syscall(NR_MOUNT_SETATTR, ctypes.c_int(dfd), _path(path), ctypes.c_uint(flags), attr,
                         ctypes.c_size_t(len(attr))))
 
@@ -234,6 +261,13 @@ def mntns_id(fd: int) -> int:
     buf = bytearray(8)
     fcntl.ioctl(fd, NS_GET_MNTNS_ID, buf)
     return int.from_bytes(buf, "little")
+
+
+def mnt_ns_nr_mounts(fd: int) -> int:
+    """NS_MNT_GET_INFO's nr_mounts (struct mnt_ns_info: u32 size, u32 nr_mounts, u64 id)."""
+    buf = bytearray(struct.pack("<IIQ", 16, 0, 0))
+    fcntl.ioctl(fd, NS_MNT_GET_INFO, buf)
+    return struct.unpack_from("<I", buf, 4)[0]
 
 
 def owner_uid(fd: int) -> int:

@@ -1,4 +1,5 @@
-"""Error ordering: a bad flag beats missing privilege, which beats a bad path (SEMANTICS.md 1-5).
+"""Error ordering: a bad flag beats missing privilege, which beats a bad path (SEMANTICS.md 1-5);
+after the lookup, a non-directory beats the namespace limit, which beats the copy's own checks.
 
 Every pairing (and all three at once) of each kind of fault, as an unprivileged uid where
 privilege is missing. The expected errno comes from the reference model.
@@ -7,12 +8,14 @@ from __future__ import annotations
 
 import errno
 import itertools
+import os
 
 import pytest
 
 from . import model
 from . import syscalls as k
-from .helpers import become_nobody, in_child
+from .helpers import become_nobody, enter_userns, in_child, private_mount_ns, scratch_tmpfs, write_file
+from .references import COVERED_MOUNTS, ENOTDIR_TARGET, hint
 
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 BAD_FLAGS = {"unknown-bit": NS | 0x4, "recursive-alone": k.AT_RECURSIVE,
@@ -51,3 +54,52 @@ def test_error_order(case) -> None:
     got = in_child(attempt)
     assert got == want.errno, (f"{_id(case)}: the kernel gave {k.errname(got)}, a conforming kernel "
                                f"{k.errname(want.errno)} ({' beats '.join(f for f in FAULTS if f in faults)})")
+
+
+# After the lookup (OT-DIR, OT-LIMIT, then the copy's own checks): a foreign caller whose user
+# namespace may create no more mount namespaces. Each source, without and with that limit.
+AFTER_LOOKUP = {
+    # source: (errno without the limit, errno at the limit, the change that made it so)
+    "regular-file": (errno.ENOTDIR, errno.ENOTDIR, ENOTDIR_TARGET),
+    "unbindable-mount": (errno.EINVAL, errno.ENOSPC, ""),
+    "mount-with-children": (errno.EINVAL, errno.ENOSPC, COVERED_MOUNTS),
+    "mount-of-another-namespace": (errno.EINVAL, errno.ENOSPC, ""),
+}
+
+
+@pytest.mark.needs_feature("open_tree_namespace")
+def test_error_order_after_lookup() -> None:
+    def child():
+        private_mount_ns()
+        t = scratch_tmpfs()
+        open(f"{t}/file", "w").close()
+        unbindable = scratch_tmpfs()
+        k.mount(None, unbindable, None, k.MS_UNBINDABLE)
+        parent = scratch_tmpfs()
+        os.mkdir(f"{parent}/child")
+        k.mount("otns-child", f"{parent}/child", "tmpfs", 0, "size=1m")
+        home = os.open("/proc/self/ns/mnt", os.O_RDONLY)
+        private_mount_ns()
+        other = os.open(scratch_tmpfs(), os.O_PATH | os.O_DIRECTORY)
+        os.open("/proc/self/ns/mnt", os.O_RDONLY)  # held: keeps that namespace alive
+        k.setns(home, k.CLONE_NEWNS)
+        enter_userns()
+        sources = {"regular-file": (k.AT_FDCWD, f"{t}/file"), "unbindable-mount": (k.AT_FDCWD, unbindable),
+                   "mount-with-children": (k.AT_FDCWD, parent), "mount-of-another-namespace": (other, "")}
+        flags = NS | k.AT_EMPTY_PATH
+
+        def attempt() -> dict[str, int]:
+            return {name: k.errno_of(k.open_tree, dfd, path, flags if path == "" else NS)
+                    for name, (dfd, path) in sources.items()}
+        free = attempt()
+        write_file("/proc/sys/user/max_mnt_namespaces", "0")
+        return free, attempt()
+    free, limited = in_child(child)
+    for name, (want_free, want_limited, change) in AFTER_LOOKUP.items():
+        ref = hint(change) if change else ""
+        assert free[name] == want_free, (f"OT-DIR/OT-SRC-*/OT-FOREIGN-NONREC: {name} gave {k.errname(free[name])}, "
+                                         f"a conforming kernel {k.errname(want_free)}{ref}")
+        assert limited[name] == want_limited, (
+            f"OT-LIMIT: {name} with max_mnt_namespaces reached gave {k.errname(limited[name])}; a conforming kernel "
+            f"gives {k.errname(want_limited)} (OT-DIR comes before OT-LIMIT, OT-LIMIT before the copy's own "
+            f"checks){ref}")

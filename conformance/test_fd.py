@@ -74,3 +74,29 @@ def test_open_tree_attr_accepts_the_flag() -> None:
         assert os.readlink(f"/proc/self/fd/{fd}").startswith("mnt:["), "open_tree_attr did not return a namespace fd"
     finally:
         os.close(fd)
+
+
+def test_open_tree_attr_with_attributes() -> None:
+    # OT-ATTR: open_tree_attr() applies its attributes to the file it opened. For
+    # OPEN_TREE_NAMESPACE that file is the namespace's nsfs file, which is no mount root:
+    # mount_setattr's "path must be a mount root" check refuses it (EINVAL) and no fd is
+    # returned. All-zero attributes ask for nothing and the fd is returned. Control: the same
+    # attributes on OPEN_TREE_CLONE make the detached mount read-only.
+    rdonly = k.mount_attr(attr_set=k.MOUNT_ATTR_RDONLY)
+    try:
+        clone = k.open_tree_attr(k.AT_FDCWD, "/", k.OPEN_TREE_CLONE | k.OPEN_TREE_CLOEXEC, rdonly)
+    except OSError as e:
+        if e.errno == errno.ENOSYS:
+            pytest.skip("the kernel has no open_tree_attr() (new in 6.15)")
+        raise
+    try:
+        assert os.statvfs(clone).f_flag & os.ST_RDONLY, "control: open_tree_attr(OPEN_TREE_CLONE, RDONLY) not read-only"
+    finally:
+        os.close(clone)
+    empty = k.errno_of(k.open_tree_attr, k.AT_FDCWD, "/", NS | k.OPEN_TREE_CLOEXEC, k.mount_attr())
+    assert empty == 0, f"OT-ATTR: open_tree_attr(OPEN_TREE_NAMESPACE) with all-zero attributes gave {k.errname(empty)}"
+    fds = set(os.listdir("/proc/self/fd"))
+    got = k.errno_of(k.open_tree_attr, k.AT_FDCWD, "/", NS | k.OPEN_TREE_CLOEXEC, rdonly)
+    assert got == errno.EINVAL, (f"OT-ATTR: open_tree_attr(OPEN_TREE_NAMESPACE) with MOUNT_ATTR_RDONLY gave "
+                                 f"{k.errname(got)}; a conforming kernel refuses attributes on a namespace fd (EINVAL)")
+    assert set(os.listdir("/proc/self/fd")) == fds, "OT-ATTR: the refused call left an fd behind"

@@ -7,7 +7,8 @@ import os
 import pytest
 
 from . import syscalls as k
-from .helpers import become_nobody, drop_effective_caps, enter_userns, in_child, stop_child
+from .helpers import (become_nobody, drop_effective_caps, enter_userns, enter_userns_and_mntns, in_child,
+                      scratch_tmpfs, wait_child)
 
 NS_REC = k.OPEN_TREE_NAMESPACE | k.AT_RECURSIVE | k.OPEN_TREE_CLOEXEC
 
@@ -100,28 +101,48 @@ def test_root_of_user_namespace_may() -> None:
 
 
 def test_capability_only_in_child_userns_is_eperm() -> None:
-    # The caller owns a child user namespace (so it is capable there) but calls from its own,
-    # where it has no capability: rule 4 looks at the current user namespace only.
+    # OT-CAP looks at the caller's current user namespace only. Here the caller (euid 0, no
+    # effective capabilities) sits in a mount namespace owned by a child user namespace, which it
+    # owns and in which it therefore has every capability; in its current user namespace it has
+    # none. Control: OPEN_TREE_CLONE, which asks for privilege over the mount namespace
+    # (may_mount()), works for the same caller.
     def child():
-        become_nobody()
-        r, w = os.pipe()
+        ready_r, ready_w = os.pipe()
+        done_r, done_w = os.pipe()
         pid = os.fork()
         if pid == 0:
+            os.close(ready_r)
+            os.close(done_w)
             try:
-                k.unshare(k.CLONE_NEWUSER)
-                os.write(w, b"x")
-                os.pause()
+                enter_userns_and_mntns()
+                t = scratch_tmpfs()
+                os.write(ready_w, t.encode())
+                os.read(done_r, 1)  # EOF when the parent is done with our namespace
             finally:
-                os._exit(1)
-        os.close(w)
+                os._exit(0)
+        os.close(ready_w)
+        os.close(done_r)
         try:
-            assert os.read(r, 1) == b"x", "the helper process could not create its user namespace"
-            return _attempt()
+            t = os.read(ready_r, 4096).decode()
+            if not t:
+                raise AssertionError("setup: the child could not make its user and mount namespaces")
+            nsfd = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY)
+            k.setns(nsfd, k.CLONE_NEWNS)
         finally:
-            os.close(r)
-            stop_child(pid)
-    got = in_child(child)
-    assert got == errno.EPERM, f"capability only in a child user namespace gave {k.errname(got)}, expected EPERM"
+            os.close(done_w)
+            wait_child(pid)
+        owner = k.ns_ioctl(nsfd, k.NS_GET_USERNS)
+        setup = os.fstat(owner).st_ino != os.stat("/proc/self/ns/user").st_ino
+        drop_effective_caps()
+        clone = k.errno_of(k.open_tree, k.AT_FDCWD, t, k.OPEN_TREE_CLONE | k.OPEN_TREE_CLOEXEC)
+        return setup, clone, k.errno_of(k.open_tree, k.AT_FDCWD, t, NS_REC)
+    setup, clone, got = in_child(child)
+    assert setup, "setup: the caller's mount namespace is owned by its own user namespace"
+    assert clone == 0, (f"control: OPEN_TREE_CLONE by the owner of the mount namespace's user namespace gave "
+                        f"{k.errname(clone)}; the caller is not privileged over its mount namespace as intended")
+    assert got == errno.EPERM, (f"OT-CAP: a caller with CAP_SYS_ADMIN only in the child user namespace that owns its "
+                                f"mount namespace got {k.errname(got)}; a conforming kernel checks the current user "
+                                "namespace and gives EPERM")
 
 
 def test_foreign_caller_may_not_clone() -> None:

@@ -122,19 +122,16 @@ def _count_in_new_ns(flags: int) -> int:
         os.close(fd)
 
 
-def umount_all_in_copy_of_root() -> dict[str, int]:
+def umount_all_in_copy_of_root() -> list[tuple[str, int]]:
     """As upstream: copy "/" recursively, enter the copy, unmount its mounts children first;
-    the errno of each umount by mount point."""
+    (mount point, errno) for each mount, in that order (several mounts may share a point)."""
     fd = k.open_tree(k.AT_FDCWD, "/", NS_REC)
     new_id = k.mntns_id(fd)
     ids = k.listmount(new_id, flags=k.LISTMOUNT_REVERSE)
     assert ids, "no mounts in the new namespace"
+    points = [k.statmount(mnt_id, new_id).point for mnt_id in ids]
     k.setns(fd, k.CLONE_NEWNS)
-    results = {}
-    for mnt_id in ids:
-        point = k.statmount(mnt_id, new_id).point
-        results[point] = k.errno_of(lambda p=point: k.umount2(p, k.MNT_DETACH))
-    return results
+    return [(point, k.errno_of(lambda p=point: k.umount2(p, k.MNT_DETACH))) for point in points]
 
 
 class TestOpenTreeNsUserns:
@@ -174,8 +171,8 @@ class TestOpenTreeNsUserns:
             enter_userns()
             return umount_all_in_copy_of_root()
         results = in_child(child)
-        wrong = {p: k.errname(e) for p, e in results.items() if e != errno.EINVAL}
-        assert not wrong, (f"in a foreign caller's copy every mount is locked and umount gives EINVAL; "
+        wrong = [(p, k.errname(e)) for p, e in results if e != errno.EINVAL]
+        assert not wrong, (f"OT-FOREIGN-LOCK: in a foreign caller's copy every mount is locked and umount gives EINVAL; "
                            f"here: {wrong}")
 
     def test_umount_succeeds(self) -> None:
@@ -183,8 +180,9 @@ class TestOpenTreeNsUserns:
             slave_mount_ns()
             return umount_all_in_copy_of_root()
         results = in_child(child)
-        failed = {p: k.errname(e) for p, e in results.items() if e}
-        assert not failed, f"a privileged caller's copy must unmount freely; failed: {failed}"
+        failed = [(p, k.errname(e)) for p, e in results if e]
+        assert not failed, (f"OT-FOREIGN-LOCK: a privileged caller's copy is not locked and must unmount freely; "
+                            f"failed: {failed}")
 
 
 class TestOpenTreeNsUnbindable:
@@ -198,15 +196,25 @@ class TestOpenTreeNsUnbindable:
         assert got == errno.EINVAL, f"copying an unbindable mount gave {k.errname(got)}, a conforming kernel EINVAL"
 
     def test_recursive_skips_on_unbindable(self) -> None:
+        # Beyond upstream: every other mount of the caller's namespace is in the copy (as a
+        # multiset of mount points: stacked mounts share one), except mount namespace file binds.
         def child():
             private_mount_ns()
             path = scratch_tmpfs()
             k.mount(None, path, None, k.MS_UNBINDABLE)
+            own = k.mounts_of()
             fd = k.open_tree(k.AT_FDCWD, "/", NS_REC)
             try:
                 new_id = k.mntns_id(fd)
-                return path, [m.point for m in k.mounts_of(new_id)]
+                return path, own, [m.point for m in k.mounts_of(new_id)]
             finally:
                 os.close(fd)
-        path, points = in_child(child)
+        path, own, points = in_child(child)
         assert path not in points, f"the unbindable mount {path} was copied into a privileged caller's namespace"
+        skipped = [m.point for m in own if m.propagation & k.MOUNT_PROPAGATION_UNBINDABLE]
+        want = sorted(m.point for m in own if not any(m.point == s or m.point.startswith(s.rstrip("/") + "/")
+                                                      for s in skipped)
+                      and not (m.fs_type == "nsfs" and m.root.startswith("mnt:")))
+        assert sorted(points) == want, (f"OT-SKIP-UNBINDABLE: besides leaving out {skipped}, the copy must hold every "
+                                        f"other mount; missing {sorted(set(want) - set(points))}, "
+                                        f"unexpected {sorted(set(points) - set(want))}, copy {sorted(points)}")

@@ -101,13 +101,66 @@ def test_after_setns_root_cwd_and_files() -> None:
 
 
 def test_copy_of_shared_root_recursive_has_no_mntns_file_binds() -> None:
-    # Rule 11's last sentence, on the whole root: no mount in the copy is a nsfs bind.
+    # OT-NO-MNTNS-BINDS on the whole root: a bind of a mount namespace file is left out, a bind of
+    # another nsfs file (the caller's net namespace) is copied like any mount.
     def child():
         private_mount_ns()
         nsfd = newer_mntns_fd()
         t = scratch_tmpfs()
-        bind_mntns_file(nsfd, f"{t}/nsfile")
+        bind_mntns_file(nsfd, f"{t}/mntns")
+        open(f"{t}/netns", "w").close()
+        k.mount("/proc/self/ns/net", f"{t}/netns", None, k.MS_BIND)
+        own = {m.point: m.root for m in k.mounts_of() if m.fs_type == "nsfs"}
         fd = k.open_tree(k.AT_FDCWD, "/", NS_REC)
-        return [(m.point, m.fs_type) for m in k.mounts_of(k.mntns_id(fd))], t
-    mounts, t = in_child(child)
-    assert not [m for m in mounts if m[1] == "nsfs"], f"mount namespace file binds were copied: {mounts}"
+        return t, own, [(m.point, m.root) for m in k.mounts_of(k.mntns_id(fd)) if m.fs_type == "nsfs"]
+    t, own, copied = in_child(child)
+    assert own.get(f"{t}/mntns", "").startswith("mnt:") and own.get(f"{t}/netns", "").startswith("net:"), (
+        f"setup: the nsfs binds are not in the caller's namespace as made: {own}")
+    mntns = [m for m in copied if m[1].startswith("mnt:")]
+    assert not mntns, f"OT-NO-MNTNS-BINDS: binds of mount namespace files were copied: {mntns}"
+    assert (f"{t}/netns", own[f"{t}/netns"]) in copied, (
+        f"OT-NO-MNTNS-BINDS: the bind of a net namespace file at {t}/netns was not copied (nsfs mounts in the copy: "
+        f"{copied}); a conforming kernel leaves out only mount namespace files")
+
+
+def test_ns_mnt_get_info_counts_the_copied_mounts() -> None:
+    # OT-ID: NS_MNT_GET_INFO's nr_mounts (the hidden root not counted) equals what listmount shows.
+    def child():
+        private_mount_ns()
+        nsfd = newer_mntns_fd()
+        t = build_tree(nsfd)
+        counts = {}
+        for name, flags in (("plain", NS), ("recursive", NS_REC)):
+            fd = k.open_tree(k.AT_FDCWD, t, flags)
+            counts[name] = (k.mnt_ns_nr_mounts(fd), len(k.listmount(k.mntns_id(fd))))
+        return counts
+    counts = in_child(child)
+    assert counts == {"plain": (1, 1), "recursive": (4, 4)}, (
+        f"OT-ID: NS_MNT_GET_INFO's mount count against listmount's, by copy: {counts}; a conforming kernel "
+        "counts the copied mounts (1 plain, 4 recursive here), not the hidden root")
+
+
+def test_copy_of_a_slave_keeps_its_master() -> None:
+    # OT-SLAVE-KEEPS-MASTER: M (shared) is bound on S, S made a slave of M's peer group; the copy
+    # of S is a slave of the same group, so a mount on M reaches it.
+    def child():
+        private_mount_ns()
+        m = scratch_tmpfs()
+        k.mount(None, m, None, k.MS_SHARED)
+        os.mkdir(f"{m}/later")
+        s = scratch_tmpfs()
+        k.mount(m, s, None, k.MS_BIND)
+        k.mount(None, s, None, k.MS_SLAVE)
+        group = next(x.peer_group for x in k.mounts_of() if x.point == m)
+        fd = k.open_tree(k.AT_FDCWD, s, NS)
+        new_id = k.mntns_id(fd)
+        top = k.statmount(k.listmount(new_id)[0], new_id)
+        k.mount("otns-later", f"{m}/later", "tmpfs", 0, "size=1m")
+        return group, top.propagation, top.master, [p.point for p in k.mounts_of(new_id)]
+    group, propagation, master, points = in_child(child)
+    assert group, "setup: the master tmpfs is not in a peer group"
+    assert propagation & k.MOUNT_PROPAGATION_SLAVE and master == group, (
+        f"OT-SLAVE-KEEPS-MASTER: the copy of a slave of peer group {group} has propagation {propagation:#x} and "
+        f"master {master}; a conforming kernel makes it a slave of the same group")
+    assert "/later" in points, (f"OT-SLAVE-KEEPS-MASTER: a mount made on the master did not reach the copy of its "
+                                f"slave (mounts there: {points})")
