@@ -21,12 +21,15 @@ from pathlib import Path
 from kernels.spec import KernelSpec
 
 from . import bench_report as br
+from . import safefs
 from .errors import BadInput, InfraError, OtnsError
 from .results import write_atomic
 from .run import RunOptions, boot_request, resolve_kernel, validate_options
 
 SOURCE = Path(__file__).with_name("nsbench.c")
 DEFAULT_MOUNTS = (30, 100, 300, 1000, 3000, 10000)
+# raw.txt comes from the guest: read at most this much.
+RAW_MAX = 256 * 1024 * 1024
 
 
 class GuestFailed(OtnsError):
@@ -80,7 +83,7 @@ def validate(opts: BenchOptions) -> None:
     if opts.seconds <= 0 or opts.min_iter < 1 or opts.max_iter < opts.min_iter:
         raise BadInput("need --seconds > 0 and 1 <= --min-iter <= --max-iter")
     validate_options(RunOptions(spec=opts.spec, cache_dir=opts.cache_dir, cpus=opts.cpus, accel=opts.accel,
-                                timeout=opts.timeout))
+                                timeout=opts.timeout, memory=opts.memory))
 
 
 def compile_helper(cache_dir: Path) -> Path:
@@ -118,11 +121,7 @@ def helper_args(opts: BenchOptions, cpus: int) -> list[str]:
 
 def results_folder(opts: BenchOptions, release: str) -> Path:
     folder = opts.results or Path("results") / f"bench-{release}-{datetime.now():%Y%m%d-%H%M%S}"
-    folder = folder.resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in ("raw.txt", "nsbench.stderr", "bench.csv", "bench.md", "bench.png", "checks.jsonl"):
-        (folder / stale).unlink(missing_ok=True)
-    return folder
+    return safefs.prepare_results(folder.resolve())
 
 
 def execute(opts: BenchOptions, notice: Callable[[str], None], stream: Callable[[str], None]) -> BenchResult:
@@ -154,11 +153,21 @@ def execute(opts: BenchOptions, notice: Callable[[str], None], stream: Callable[
             raise KernelCrashed(f"{kernel.release}: {res.reason} (console: {folder / 'console.log'})")
         if res.status == "no-boot":
             raise GuestFailed(f"{kernel.release}: {res.reason} (console: {folder / 'console.log'})")
+    if not kernel.is_host:
+        safefs.defuse(folder)
     Path(f"{raw_path}.part").unlink(missing_ok=True)
     if status != "exited" or code != 0 or not raw_path.is_file():
-        why = err_path.read_text(errors="replace").strip().splitlines()[-1:] if err_path.is_file() else []
+        try:
+            why = safefs.read_text(err_path, RAW_MAX).strip().splitlines()[-1:]
+        except (OSError, safefs.BadFile):
+            why = []
         raise GuestFailed(f"the bench helper failed in the guest (exit {code}): {why[0] if why else 'no output'}")
-    raw = br.parse_raw(raw_path.read_text())
+    try:
+        raw = br.parse_raw(safefs.read_text(raw_path, RAW_MAX))
+    except safefs.BadFile as e:
+        raise GuestFailed(f"the guest's {e}") from None
+    except ValueError as e:
+        raise GuestFailed(f"the guest's {raw_path} is malformed: {str(e)[:200]}") from None
     title = f"otns bench on {release} ({accel}, {raw.cpus or '?'} CPUs)"
     cs = br.cells(raw)
     result = br.verdict(cs, raw)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from rich.table import Table
 from kernels import catalog, fetch
 from kernels.debian import FLAVOURS
 from kernels.spec import parse_spec
+from vm.vngsafe import memory_mib
 
 from .bench import DEFAULT_MOUNTS
 from .bench_report import METHODS
@@ -202,7 +202,7 @@ def cmd_matrix(args: argparse.Namespace, cache_dir: Path) -> int:
     from datetime import datetime
 
     from . import report
-    from .matrix import DEFAULT_WORKERS, Plan, entries_from_ci, parse_entry, run, shard
+    from .matrix import DEFAULT_WORKERS, Plan, entries_from_ci, parse_entry, read_state, run, shard
 
     entries = entries_from_ci(args.from_ci) if args.from_ci else []
     entries += [parse_entry(s) for s in args.specs]
@@ -210,6 +210,7 @@ def cmd_matrix(args: argparse.Namespace, cache_dir: Path) -> int:
         raise BadInput("no kernels: name some specs or use --from CI.yml")
     for e in entries:
         parse_spec(e.kernel, e.flavour)  # bad specs fail now, not in a worker
+    memory_mib(args.memory)  # a bad size fails now, not in every worker
     entries = shard(entries, args.shard)
     if not entries:
         raise BadInput(f"shard {args.shard} of {len(entries)} kernels is empty")
@@ -226,8 +227,7 @@ def cmd_matrix(args: argparse.Namespace, cache_dir: Path) -> int:
     kernels = report.load_matrix(out)
     Console(width=None if sys.stdout.isatty() else 200).print(report.terminal_grid(kernels))
     files = report.write_reports(kernels, out)
-    states = [json.loads((out / e.slug / "state.json").read_text()) if (out / e.slug / "state.json").exists()
-              else {} for e in entries]
+    states = [read_state(out / e.slug) for e in entries]
     bad = [e.kernel for e, s in zip(entries, states, strict=True) if not s.get("ok")]
     crashed = [e.kernel for e, s in zip(entries, states, strict=True) if s.get("verdict", "").startswith(("CRASHED", "HUNG"))]
     err.print(f"reports: {files['html']}  {files['markdown']}  {files['junit']}", markup=False)
@@ -428,8 +428,10 @@ def cmd_bisect_run(args: argparse.Namespace, cache_dir: Path) -> int:
 
 def report_tests(folder: Path):
     from .results import parse_junit
-    junit = folder / "junit.xml"
-    return parse_junit(junit) if junit.is_file() else []
+    try:
+        return parse_junit(folder / "junit.xml")
+    except FileNotFoundError:
+        return []
 
 
 def _sigterm(signum, frame):

@@ -19,11 +19,12 @@ from kernels.spec import KernelSpec, local_kernel
 from vm import accel as vm_accel
 from vm import virtiofsd
 from vm.boot import BootRequest, BootResult, boot, qemu_command, shell_join, vng_command
+from vm.vngsafe import memory_mib
 
+from . import guestfiles, safefs
 from .errors import BadInput
 from .paths import REPO_ROOT
-from .results import (RunSummary, Verdict, counts, decide, parse_junit, read_features, to_ktap,
-                      write_atomic)
+from .results import RunSummary, Verdict, counts, decide, to_ktap, write_atomic
 
 FEATURE = "open_tree_namespace"
 
@@ -41,6 +42,7 @@ class RunOptions:
     dry_run: bool = False
     show_progress: bool = True
     on_state: Callable[[str], None] | None = None  # fetching, booting, running: for live tables
+    keep: tuple[str, ...] = ()  # files the caller already wrote into the results folder (matrix: state.json)
 
 
 def resolve_kernel(opts: RunOptions, notice: Callable[[str], None]) -> LocalKernel:
@@ -65,10 +67,8 @@ def results_folder(opts: RunOptions, kernel: LocalKernel) -> Path:
     else:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         folder = Path("results") / f"{kernel.release}-{stamp}-{os.getpid()}"
-    folder = folder.resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in ("junit.xml", "features.json", "guest.json", "summary.json", "ktap.txt", "crash.txt"):
-        (folder / stale).unlink(missing_ok=True)
+    folder = safefs.prepare_results(folder.resolve(), keep=opts.keep)
+    safefs.mark_incomplete(folder)
     return folder
 
 
@@ -178,11 +178,10 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
     if res.status == "crashed" and "Unable to mount root fs" in res.console:
         raise BadInput(f"{kernel.release} cannot mount the host's root in the guest: it has neither "
                        f"virtiofs nor 9p usable (console: {results / 'console.log'})")
-    guest = read_features(results / "guest.json") or {}
-    features = read_features(results / "features.json") or {}
-    feat = features.get("features", {}).get(FEATURE)
-    junit = results / "junit.xml"
-    tests = parse_junit(junit) if junit.exists() else None
+    if not kernel.is_host:
+        safefs.defuse(results)  # before the host reads or writes anything there
+    files = guestfiles.load(results, FEATURE)
+    guest, feat, tests = files.guest, files.feature, files.tests
     verdict = decide(tests, feat["present"] if feat else None, res.status)
     if verdict is Verdict.NO_BOOT and res.status == "exited" and guest.get("pytest_exit") is None:
         detail = f"the guest ran but the suite left no results (exit {res.exit_code})"
@@ -194,6 +193,8 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
         detail = feat["detail"]
     else:
         detail = ""
+    if files.problem and verdict not in (Verdict.CRASHED, Verdict.HUNG):
+        verdict, detail = Verdict.HARNESS_ERROR, files.problem
     suite = float(guest.get("suite_seconds", 0.0))
     boot_s = 0.0 if kernel.is_host else max(res.seconds - suite, 0.0)
     durations = {"fetch": kernel.fetch_seconds, "vm": res.seconds, "boot": boot_s,
@@ -208,6 +209,7 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
         write_atomic(results / "console-tail.txt", "\n".join(res.console.splitlines()[-60:]) + "\n")
     write_atomic(results / "ktap.txt", to_ktap(tests or []))
     write_atomic(results / "summary.json", json.dumps(summary.to_json(), indent=1) + "\n")
+    safefs.mark_complete(results)
     return summary, results
 
 
@@ -219,4 +221,5 @@ def validate_options(opts: RunOptions) -> None:
         raise BadInput("--cpus must be at least 1")
     if opts.timeout <= 0:
         raise BadInput("--timeout must be positive")
+    memory_mib(opts.memory)
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from kernels.spec import parse_spec  # noqa: E402
 from otns.paths import REPO_ROOT, default_cache_dir  # noqa: E402
 from otns.run import RunOptions, boot_request, resolve_kernel  # noqa: E402
-from vm.boot import vng_env  # noqa: E402
+from vm.boot import staged_vng  # noqa: E402
 
 
 def timed(cmd: list[str], **kw) -> tuple[float, int]:
@@ -48,7 +48,8 @@ def main() -> int:
                     "--results", str(Path(tmp) / "res")] + (["-k", args.keyword] if args.keyword else [])
         bare, ours = [], []
         for i in range(args.repeat):
-            t, rc = timed(bare_cmd, env=vng_env(req))
+            with staged_vng(bare_cmd, req) as (argv, env, cwd):
+                t, rc = timed(argv, env=env, cwd=cwd)
             print(f"bare vng --exec true   run {i + 1}: {t:6.2f} s (exit {rc})")
             bare.append(t)
             t, rc = timed(otns_cmd, cwd=REPO_ROOT)
