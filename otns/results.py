@@ -152,7 +152,7 @@ class RunSummary:
         if self.verdict is Verdict.NONCONFORMING:
             extra = f", {self.counts['error']} errors" if self.counts.get("error") else ""
             v += f" ({self.counts['fail']} failed{extra})"
-        elif self.verdict is Verdict.HARNESS_ERROR:
+        elif self.verdict is Verdict.HARNESS_ERROR and self.counts.get("error"):
             v += f" ({self.counts['error']} errors)"
         return v
 

@@ -178,9 +178,9 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
     if res.status == "crashed" and "Unable to mount root fs" in res.console:
         raise BadInput(f"{kernel.release} cannot mount the host's root in the guest: it has neither "
                        f"virtiofs nor 9p usable (console: {results / 'console.log'})")
-    if not kernel.is_host:
-        safefs.defuse(results)  # before the host reads or writes anything there
     files = guestfiles.load(results, FEATURE)
+    if not kernel.is_host:
+        safefs.defuse(results)  # no device node, fifo, link or set-id file of the guest's stays
     guest, feat, tests = files.guest, files.feature, files.tests
     verdict = decide(tests, feat["present"] if feat else None, res.status)
     if verdict is Verdict.NO_BOOT and res.status == "exited" and guest.get("pytest_exit") is None:
