@@ -125,7 +125,7 @@ def results_folder(opts: BenchOptions, release: str) -> Path:
 
 
 def execute(opts: BenchOptions, notice: Callable[[str], None], stream: Callable[[str], None]) -> BenchResult:
-    from vm.boot import boot
+    from vm.boot import GUEST_RESULTS, boot
 
     t0 = time.monotonic()
     helper = compile_helper(opts.cache_dir)
@@ -136,9 +136,10 @@ def execute(opts: BenchOptions, notice: Callable[[str], None], stream: Callable[
     raw_path, err_path = folder / "raw.txt", folder / "nsbench.stderr"
     cpus = (os.cpu_count() or 1) if kernel.is_host else opts.cpus
     cmd = shlex.join([str(helper), *helper_args(opts, cpus)])
+    there = folder if kernel.is_host else GUEST_RESULTS  # the folder as the helper sees it
+    raw_q, err_q = shlex.quote(str(there / "raw.txt")), shlex.quote(str(there / "nsbench.stderr"))
     # The helper writes to a temporary name, renamed when it finishes: a killed run leaves no raw.txt.
-    shell = f"{cmd} > {shlex.quote(str(raw_path))}.part 2> {shlex.quote(str(err_path))} && " \
-            f"mv {shlex.quote(str(raw_path))}.part {shlex.quote(str(raw_path))}"
+    shell = f"{cmd} > {raw_q}.part 2> {err_q} && mv {raw_q}.part {raw_q}"
     if kernel.is_host:
         if os.geteuid() != 0:
             raise BadInput("--kernel host runs the bench on this machine and needs root")

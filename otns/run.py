@@ -18,7 +18,7 @@ from kernels.local import LocalKernel
 from kernels.spec import KernelSpec, local_kernel
 from vm import accel as vm_accel
 from vm import virtiofsd
-from vm.boot import BootRequest, BootResult, boot, qemu_command, shell_join, vng_command
+from vm.boot import GUEST_RESULTS, BootRequest, BootResult, boot, qemu_command, shell_join, vng_command
 from vm.vngsafe import memory_mib
 
 from . import guestfiles, safefs
@@ -101,7 +101,7 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
             folder = virtiofsd.ensure(opts.cache_dir, apt)
         if folder:
             prefix.append(str(folder))
-    req = BootRequest(kernel=kernel, command=_guest_shell(results, opts.pytest_args), rwdir=results,
+    req = BootRequest(kernel=kernel, command=_guest_shell(GUEST_RESULTS, opts.pytest_args), rwdir=results,
                       console_log=results / "console.log", cpus=opts.cpus, memory=opts.memory,
                       timeout=opts.timeout, transport=transport, path_prefix=prefix,
                       vng_home=opts.cache_dir / "vng-home", stream=stream)

@@ -17,7 +17,7 @@ from otns.guestfiles import load as load_guest_files
 from otns.results import parse_junit, read_summary
 from vm.boot import BootRequest, staged_vng, vng_command
 from vm.virtiofsd import wrapper_script
-from vm.vngsafe import Stage, is_safe_path, memory_mib, remove_stale
+from vm.vngsafe import GUEST_RESULTS, Stage, is_safe_path, memory_mib, remove_stale
 
 from .test_bad_input import assert_one_line_error
 
@@ -106,13 +106,13 @@ def test_every_value_vng_gets_is_safe(tmp_path):
             if a in ("--exec", "--append"):
                 next(values)  # vng quotes these two itself
                 continue
-            assert all(is_safe_path(w) or not w.startswith("/") for w in a.split(" ")), a
+            assert all(is_safe_path(w) or not w.startswith("/") for w in a.replace("=", " ").split(" ")), a
             assert not set(a) & set(" $`;'\"\\é") or a.startswith("--qemu-opts="), a
         kimg = Path(argv[argv.index("-r") + 1])
         assert is_safe_path(kimg) and kimg.resolve() == image.resolve()
         assert (kimg.parent / "lib" / "modules" / "7.0.0").resolve() == modules.resolve()  # modules still found
-        rw = Path(argv[argv.index("--rwdir") + 1])
-        assert is_safe_path(rw) and rw.resolve() == results.resolve()
+        guest, _, rw = argv[argv.index("--rwdir") + 1].partition("=")
+        assert guest == str(GUEST_RESULTS) and is_safe_path(rw) and Path(rw).resolve() == results.resolve()
         for key in ("HOME", "TMPDIR"):
             assert is_safe_path(env[key]) and env[key].startswith(str(cwd))
         assert Path(env["HOME"]).resolve() == (cache / "vng-home").resolve()

@@ -24,7 +24,7 @@ from otns.errors import InfraError
 from otns.safefs import open_new
 
 from . import console as con
-from .vngsafe import Stage, staged
+from .vngsafe import GUEST_RESULTS, Stage, staged
 
 # vng exits 255 when the guest died or its status channel was lost.
 VNG_LOST = 255
@@ -36,7 +36,7 @@ EARLY_DEATH_RETRIES = 2
 class BootRequest:
     kernel: LocalKernel
     command: str
-    rwdir: Path
+    rwdir: Path  # shared read-write; the guest sees it at GUEST_RESULTS
     console_log: Path
     accel: str = "tcg"  # kvm | tcg
     cpus: int = 2
@@ -85,7 +85,7 @@ def no_boot_reason(console: str) -> str:
 
 def vng_command(req: BootRequest, dry_run: bool = False) -> list[str]:
     cmd = ["vng", "-r", str(req.kernel.image), "--verbose",
-           "--cpus", str(req.cpus), "--memory", req.memory, "--rwdir", str(req.rwdir)]
+           "--cpus", str(req.cpus), "--memory", req.memory, "--rwdir", f"{GUEST_RESULTS}={req.rwdir}"]
     if req.accel == "tcg":
         # Multi-threaded TCG (QEMU's default) mis-emulates the kernel's live text patching
         # across vCPUs: seen here as "Oops: int3" in sched_clock_cpu and as boots stuck after

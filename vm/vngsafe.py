@@ -32,6 +32,10 @@ _SAFE_WORD = re.compile(r"[A-Za-z0-9_./+=,:-]+")
 MIN_MEMORY_MIB = 256
 _MEMORY = re.compile(r"([1-9][0-9]{0,8})([KMGT]?)", re.I)
 _UNIT_MIB = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}
+# Where the guest sees the results folder: a fixed path in the guest's own /run (a fresh
+# tmpfs), so neither the host path's bytes nor a host link decides where the mount lands,
+# and a tmpfs the guest mounts on /tmp cannot hide it.
+GUEST_RESULTS = Path("/run/otns-results")
 # Used when the cache folder's own path is not safe to show vng.
 FALLBACK_BASE = Path("/var/tmp")
 STAGE_PREFIX = "otns-stage-"
@@ -170,9 +174,13 @@ def staged(cmd: list[str], env: dict[str, str], stage: Stage, path_prefix: list[
     out = [str(python), "-c", "import sys; from virtme_ng.run import main; sys.argv[0] = 'vng'; sys.exit(main())"]
     args = iter(cmd[1:])
     for a in args:
-        if a in ("-r", "--rwdir"):
-            value = Path(next(args))
-            out += [a, str(stage.kernel(value) if a == "-r" else stage.link("results", value))]
+        if a == "-r":
+            out += [a, str(stage.kernel(Path(next(args))))]
+        elif a == "--rwdir":  # GUEST=HOST
+            guest, _, host = next(args).partition("=")
+            if not is_safe_path(guest):
+                raise BadInput(f"refusing guest path {guest!r} for virtme-ng")
+            out += [a, f"{guest}={stage.link('results', Path(host))}"]
         elif a == "--memory":
             out += [a, f"{memory_mib(next(args))}M"]
         elif a in ("--exec", "--append"):

@@ -19,6 +19,7 @@ HUGE = 10 * 1024 ** 3
 
 def pytest_addoption(parser) -> None:
     parser.addoption("--hostile-junit", default="link", choices=("link", "huge"))
+    parser.addoption("--hostile-outside", default="/tmp", help="a host folder the links point into")
 
 
 def _replace(path: Path) -> None:
@@ -32,7 +33,7 @@ def pytest_unconfigure(config) -> None:
     require_guest("plant links and device nodes in the results folder")
     junit = Path(config.option.xmlpath)
     results = junit.parent
-    outside = results.parent  # where a host that follows links would write
+    outside = Path(config.getoption("--hostile-outside"))  # where a host that follows links would write
     for name in ("summary.json.tmp", "ktap.txt", "crash.txt", "console-tail.txt", "ktap.txt.tmp"):
         _replace(results / name)
         os.symlink(outside / f"hostile-{name}", results / name)
