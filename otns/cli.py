@@ -242,7 +242,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from . import report
     kernels = []
     for f in args.folders:
-        kernels += report.load_matrix(f) if not (f / "summary.json").exists() else [report.load_folder(f)]
+        kernels += [report.load_folder(f)] if report.is_result_folder(f) else report.load_matrix(f)
     if not kernels:
         raise BadInput("no result folders found")
     args.out.mkdir(parents=True, exist_ok=True)

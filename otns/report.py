@@ -31,6 +31,11 @@ class KernelResults:
         return self.summary.get("verdict_line", self.summary.get("verdict", "?"))
 
 
+def is_result_folder(folder: Path) -> bool:
+    """One kernel's results (finished or not), as opposed to a matrix output of many."""
+    return any(os.path.lexists(folder / n) for n in ("summary.json", safefs.INCOMPLETE, safefs.MARKER))
+
+
 def load_folder(folder: Path, name: str | None = None, expect: str = "") -> KernelResults:
     summary_file = folder / "summary.json"
     if not os.path.lexists(summary_file):
