@@ -161,10 +161,10 @@ def combined_junit(kernels: list[KernelResults]) -> str:
         junit = k.folder / "junit.xml"
         suite = ET.SubElement(root, "testsuite", name=k.name)
         try:
-            root = junit_root(junit)
+            doc = junit_root(junit)
         except FileNotFoundError:
             continue
-        for case in root.iter("testcase"):
+        for case in doc.iter("testcase"):
             case.set("classname", f"{k.name}.{case.get('classname', '')}")
             suite.append(case)
         counts = k.summary.get("counts", {})

@@ -348,3 +348,13 @@ def test_an_interrupted_folder_says_so(otns, tmp_path):
 def test_read_summary_names_a_missing_file(tmp_path):
     with pytest.raises(safefs.BadFile, match="not found"):
         read_summary(tmp_path / "summary.json")
+
+
+def test_report_over_folders_from_elsewhere(otns, tmp_path):
+    import xml.etree.ElementTree as ET
+    a = _folder(tmp_path, "a", GOOD_SUMMARY, GOOD_JUNIT)
+    b = _folder(tmp_path, "b", GOOD_SUMMARY.replace("7.2.13", "7.3.4"), GOOD_JUNIT)
+    r = otns("report", str(a), str(b), "--out", str(tmp_path / "rep"), results=False)
+    assert r.code == 0, r.stderr
+    combined = ET.parse(tmp_path / "rep" / "combined-junit.xml").getroot()
+    assert [s.get("name") for s in combined.iter("testsuite")] == ["debian:7.2.13", "debian:7.3.4"]
