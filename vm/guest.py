@@ -48,8 +48,8 @@ def prepare_tmp(results: Path) -> None:
     """Without overlayfs (a module-less kernel) the host's /tmp is read-only in the guest."""
     if writable("/tmp"):
         return
-    if str(results).startswith("/tmp/"):
-        # A tmpfs on /tmp would hide the results folder: use one under /run instead.
+    if any(str(p).startswith("/tmp/") for p in (results, CONFORMANCE, Path(sys.executable))):
+        # A tmpfs on /tmp would hide the results folder or the checkout: use one under /run instead.
         os.makedirs("/run/otns-tmp", exist_ok=True)
         os.environ["TMPDIR"] = "/run/otns-tmp"
         return
