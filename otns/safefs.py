@@ -32,7 +32,7 @@ INCOMPLETE = "INCOMPLETE"
 _LEGACY_NAMES = frozenset({
     "junit.xml", "ktap.txt", "console.log", "summary.json", "features.json", "guest.json", "crash.txt",
     "console-tail.txt", "state.json", "live.log", "raw.txt", "raw.txt.part", "nsbench.stderr", "bench.csv",
-    "bench.md", "bench.png", "checks.jsonl"})
+    "bench.md", "bench.png", "checks.jsonl", "progress.jsonl"})
 
 
 class BadFile(BadInput):
