@@ -77,9 +77,10 @@ def judge(groups: dict | None, release: str, policy: Policy) -> list[FeatureStat
     version = kernel_version(release)
     out = []
     for spec in FEATURES:
-        probed = (groups or {}).get(spec.name)
+        # features.json comes from the guest: any shape, any size.
+        probed = groups.get(spec.name) if isinstance(groups, dict) else None
         state = probed.get("state") if isinstance(probed, dict) else None
-        detail = str(probed.get("detail", "")) if isinstance(probed, dict) else ""
+        detail = str(probed.get("detail", ""))[:500] if isinstance(probed, dict) else ""
         if state == "present":
             out.append(FeatureState(spec.name, State.PRESENT, "", detail))
         elif state == "broken":

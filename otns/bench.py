@@ -21,12 +21,15 @@ from pathlib import Path
 from kernels.spec import KernelSpec
 
 from . import bench_report as br
+from . import safefs
 from .errors import BadInput, InfraError, OtnsError
 from .results import write_atomic
 from .run import RunOptions, boot_request, resolve_kernel, validate_options
 
 SOURCE = Path(__file__).with_name("nsbench.c")
 DEFAULT_MOUNTS = (30, 100, 300, 1000, 3000, 10000)
+# raw.txt comes from the guest: read at most this much.
+RAW_MAX = 256 * 1024 * 1024
 
 
 class GuestFailed(OtnsError):
@@ -81,7 +84,7 @@ def validate(opts: BenchOptions) -> None:
     if opts.seconds <= 0 or opts.min_iter < 1 or opts.max_iter < opts.min_iter:
         raise BadInput("need --seconds > 0 and 1 <= --min-iter <= --max-iter")
     validate_options(RunOptions(spec=opts.spec, cache_dir=opts.cache_dir, cpus=opts.cpus, accel=opts.accel,
-                                timeout=opts.timeout))
+                                timeout=opts.timeout, memory=opts.memory))
 
 
 def compile_helper(cache_dir: Path) -> Path:
@@ -119,11 +122,7 @@ def helper_args(opts: BenchOptions, cpus: int) -> list[str]:
 
 def results_folder(opts: BenchOptions, release: str) -> Path:
     folder = opts.results or Path("results") / f"bench-{release}-{datetime.now():%Y%m%d-%H%M%S}"
-    folder = folder.resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in ("raw.txt", "nsbench.stderr", "bench.csv", "bench.md", "bench.png", "checks.jsonl"):
-        (folder / stale).unlink(missing_ok=True)
-    return folder
+    return safefs.prepare_results(folder.resolve())
 
 
 def merge(a: br.Raw, b: br.Raw) -> br.Raw:
@@ -166,15 +165,16 @@ def execute(opts: BenchOptions, notice: Callable[[str], None], stream: Callable[
 def _measure(opts: BenchOptions, run_opts: RunOptions, kernel, helper: Path, folder: Path,
              notice: Callable[[str], None], stream: Callable[[str], None]) -> tuple[br.Raw, str, str]:
     """One round: boot (or the host), run the helper, parse what it wrote."""
-    from vm.boot import boot
+    from vm.boot import GUEST_RESULTS, boot
 
     raw_path, err_path = folder / "raw.txt", folder / "nsbench.stderr"
     raw_path.unlink(missing_ok=True)
     cpus = (os.cpu_count() or 1) if kernel.is_host else opts.cpus
     cmd = shlex.join([str(helper), *helper_args(opts, cpus)])
+    there = folder if kernel.is_host else GUEST_RESULTS  # the folder as the helper sees it
+    raw_q, err_q = shlex.quote(str(there / "raw.txt")), shlex.quote(str(there / "nsbench.stderr"))
     # The helper writes to a temporary name, renamed when it finishes: a killed run leaves no raw.txt.
-    shell = f"{cmd} > {shlex.quote(str(raw_path))}.part 2> {shlex.quote(str(err_path))} && " \
-            f"mv {shlex.quote(str(raw_path))}.part {shlex.quote(str(raw_path))}"
+    shell = f"{cmd} > {raw_q}.part 2> {err_q} && mv {raw_q}.part {raw_q}"
     if kernel.is_host:
         if os.geteuid() != 0:
             raise BadInput("--kernel host runs the bench on this machine and needs root")
@@ -189,8 +189,19 @@ def _measure(opts: BenchOptions, run_opts: RunOptions, kernel, helper: Path, fol
             raise KernelCrashed(f"{kernel.release}: {res.reason} (console: {folder / 'console.log'})")
         if res.status == "no-boot":
             raise GuestFailed(f"{kernel.release}: {res.reason} (console: {folder / 'console.log'})")
+    if not kernel.is_host:
+        safefs.defuse(folder)
     Path(f"{raw_path}.part").unlink(missing_ok=True)
     if status != "exited" or code != 0 or not raw_path.is_file():
-        why = err_path.read_text(errors="replace").strip().splitlines()[-1:] if err_path.is_file() else []
+        try:
+            why = safefs.read_text(err_path, RAW_MAX).strip().splitlines()[-1:]
+        except (OSError, safefs.BadFile):
+            why = []
         raise GuestFailed(f"the bench helper failed in the guest (exit {code}): {why[0] if why else 'no output'}")
-    return br.parse_raw(raw_path.read_text()), accel, release
+    try:
+        raw = br.parse_raw(safefs.read_text(raw_path, RAW_MAX))
+    except safefs.BadFile as e:
+        raise GuestFailed(f"the guest's {e}") from None
+    except ValueError as e:
+        raise GuestFailed(f"the guest's {raw_path} is malformed: {str(e)[:200]}") from None
+    return raw, accel, release

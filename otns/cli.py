@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from .absence import Policy
 from .bench import DEFAULT_MOUNTS
 from .bench_report import METHODS
 from .errors import EXIT_USAGE, BadInput, OtnsError
+from .results import read_summary
 from .options import MAX_CPUS, check_timeout, check_workers
 from .paths import default_cache_dir
 from .preflight import check_kernels, check_pytest_args, check_test_ids
@@ -230,7 +230,7 @@ def cmd_matrix(args: argparse.Namespace, cache_dir: Path) -> int:
     from datetime import datetime
 
     from . import report
-    from .matrix import DEFAULT_WORKERS, Plan, entries_from_ci, parse_entry, run, shard
+    from .matrix import DEFAULT_WORKERS, Plan, entries_from_ci, parse_entry, read_state, run, shard
 
     # Every option and kernel is checked before the first boot: a bad one fails now, not in a worker.
     check_timeout(args.timeout)
@@ -263,8 +263,7 @@ def cmd_matrix(args: argparse.Namespace, cache_dir: Path) -> int:
     kernels = report.load_matrix(out)
     Console(width=None if sys.stdout.isatty() else 200).print(report.terminal_grid(kernels))
     files = report.write_reports(kernels, out)
-    states = [json.loads((out / e.slug / "state.json").read_text()) if (out / e.slug / "state.json").exists()
-              else {} for e in entries]
+    states = [read_state(out / e.slug) for e in entries]
     bad = [e.kernel for e, s in zip(entries, states, strict=True) if not s.get("ok")]
     crashed = [e.kernel for e, s in zip(entries, states, strict=True) if s.get("verdict", "").startswith(("CRASHED", "HUNG"))]
     err.print(f"reports: {files['html']}  {files['markdown']}  {files['junit']}", markup=False)
@@ -284,8 +283,8 @@ def _why_not(state: dict, folder: Path) -> str:
         return "it never ran"
     verdict = state.get("verdict") or state.get("state", "?")
     try:
-        detail = json.loads((folder / "summary.json").read_text()).get("detail", "")
-    except (OSError, ValueError, AttributeError):
+        detail = str(read_summary(folder / "summary.json").get("detail", ""))
+    except (OSError, BadInput):
         detail = ""
     detail = state.get("detail") or detail
     if verdict.startswith("FEATURE ABSENT") and state.get("expect") == "conform":
@@ -297,7 +296,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from . import report
     kernels = []
     for f in args.folders:
-        kernels += report.load_matrix(f) if not (f / "summary.json").exists() else [report.load_folder(f)]
+        kernels += [report.load_folder(f)] if report.is_result_folder(f) else report.load_matrix(f)
     if not kernels:
         raise BadInput("no result folders found")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -493,8 +492,10 @@ def cmd_bisect_run(args: argparse.Namespace, cache_dir: Path) -> int:
 
 def report_tests(folder: Path):
     from .results import parse_junit
-    junit = folder / "junit.xml"
-    return parse_junit(junit) if junit.is_file() else []
+    try:
+        return parse_junit(folder / "junit.xml")
+    except FileNotFoundError:
+        return []
 
 
 def _sigterm(signum, frame):

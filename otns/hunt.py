@@ -6,7 +6,7 @@ Result folders are kept per kernel under the output folder, so a kernel run for 
 from __future__ import annotations
 
 import gzip
-import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -21,7 +21,7 @@ from kernels.spec import KernelSpec, parse_spec
 
 from .bisect import Result, Step, judge_outcome, search
 from .errors import BadInput
-from .results import parse_junit
+from .results import parse_junit, read_summary
 from .run import RunOptions, execute
 
 CONFORMANCE_PREFIX = "conformance/"
@@ -135,10 +135,13 @@ class Runner:
     @staticmethod
     def _known(folder: Path) -> tuple[dict[str, str], str] | None:
         summary, junit = folder / "summary.json", folder / "junit.xml"
-        if not summary.is_file():
+        if not os.path.lexists(summary):
             return None
-        verdict = json.loads(summary.read_text()).get("verdict_line", "")
-        tests = {t.name: t.outcome.value for t in parse_junit(junit)} if junit.is_file() else {}
+        verdict = read_summary(summary).get("verdict_line", "")
+        try:
+            tests = {t.name: t.outcome.value for t in parse_junit(junit)}
+        except FileNotFoundError:
+            tests = {}
         return tests, verdict
 
 

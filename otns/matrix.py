@@ -22,6 +22,7 @@ from rich.table import Table
 
 from kernels.debian import FLAVOURS
 
+from . import safefs
 from .absence import ALLOW_ALL, Policy
 from .errors import BadInput
 from .paths import REPO_ROOT
@@ -128,12 +129,23 @@ def shard(entries: list[Entry], spec: str | None) -> list[Entry]:
 def _states(plan: Plan) -> dict[str, dict]:
     out = {}
     for e in plan.entries:
-        f = plan.out / e.slug / "state.json"
-        try:
-            out[e.slug] = json.loads(f.read_text())
-        except (OSError, ValueError):
-            out[e.slug] = {"state": "queued"}
+        out[e.slug] = read_state(plan.out / e.slug)
     return out
+
+
+def read_state(folder: Path) -> dict:
+    """A kernel's state.json (its folder is shared with the guest: read as untrusted);
+    fields of the wrong type are dropped, a missing or bad file reads as queued."""
+    try:
+        doc = safefs.read_json_object(folder / "state.json")
+    except (OSError, safefs.BadFile):
+        return {"state": "queued"}
+    types = {"state": str, "kernel": str, "expect": str, "verdict": str, "detail": str, "ok": bool,
+             "counts": dict, "seconds": (int, float)}
+    state = {k: v for k, v in doc.items() if k in types and isinstance(v, types[k])}
+    if "counts" in state:
+        state["counts"] = {k: v for k, v in state["counts"].items() if type(v) is int}
+    return state or {"state": "queued"}
 
 
 def _live_table(plan: Plan, started: float) -> Table:

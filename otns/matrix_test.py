@@ -10,6 +10,7 @@ import time
 import pytest
 
 from kernels.spec import parse_spec
+from otns import safefs
 from otns.errors import OtnsError
 from otns.matrix import Entry, Plan, policy
 from otns.results import Verdict, write_atomic
@@ -22,8 +23,7 @@ def meets(verdict: str) -> bool:
 
 
 def test_kernel(entry: Entry, plan: Plan) -> None:
-    folder = plan.out / entry.slug
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = safefs.prepare_results(plan.out / entry.slug)
     started = time.monotonic()
     state = {"state": "queued", "kernel": entry.kernel, "expect": entry.expect}
 
@@ -34,8 +34,8 @@ def test_kernel(entry: Entry, plan: Plan) -> None:
     opts = RunOptions(spec=parse_spec(entry.kernel, entry.flavour), cache_dir=plan.cache_dir, results=folder,
                       cpus=plan.cpus, memory=plan.memory, timeout=plan.timeout, accel=plan.accel,
                       pytest_args=["--color=no", *plan.pytest_args], show_progress=False, on_state=set_state,
-                      absence=policy(entry.expect))
-    with open(folder / "live.log", "w") as live:
+                      absence=policy(entry.expect), keep=("state.json", "live.log"))
+    with safefs.open_new(folder / "live.log") as live:
         def stream(line: str) -> None:
             live.write(line)
             live.flush()

@@ -3,7 +3,6 @@ self-contained HTML), one combined JUnit file, and the diff between two result f
 from __future__ import annotations
 
 import html
-import json
 import os
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -12,8 +11,9 @@ from pathlib import Path
 
 from rich.table import Table
 
+from . import safefs
 from .errors import BadInput
-from .results import Outcome, TestResult, parse_junit
+from .results import Outcome, TestResult, junit_root, parse_junit, read_summary
 
 SYMBOL = {"pass": "pass", "fail": "FAIL", "skip": "skip", "error": "ERROR", None: "-"}
 MD_SYMBOL = {"pass": "✅", "fail": "❌", "skip": "⏭️", "error": "⚠️", None: "—"}
@@ -32,25 +32,36 @@ class KernelResults:
         return self.summary.get("verdict_line", self.summary.get("verdict", "?"))
 
 
+def is_result_folder(folder: Path) -> bool:
+    """One kernel's results (finished or not), as opposed to a matrix output of many."""
+    return any(os.path.lexists(folder / n) for n in ("summary.json", safefs.INCOMPLETE, safefs.MARKER))
+
+
 def load_folder(folder: Path, name: str | None = None, expect: str = "") -> KernelResults:
     summary_file = folder / "summary.json"
-    if not summary_file.is_file():
+    if not os.path.lexists(summary_file):
+        if os.path.lexists(folder / safefs.INCOMPLETE):
+            raise BadInput(f"{folder} holds an interrupted run (no summary.json)")
         raise BadInput(f"{folder} is not an otns result folder (no summary.json)")
-    summary = json.loads(summary_file.read_text())
-    junit = folder / "junit.xml"
-    tests = {t.name: t for t in parse_junit(junit)} if junit.is_file() else {}
+    summary = read_summary(summary_file)
+    try:
+        tests = {t.name: t for t in parse_junit(folder / "junit.xml")}
+    except FileNotFoundError:
+        tests = {}
     return KernelResults(name or summary.get("kernel", folder.name), folder, summary, tests, expect)
 
 
 def load_matrix(out: Path) -> list[KernelResults]:
     """Every kernel folder under a matrix output, in the plan's order when there is one."""
     plan_file = out / "plan.json"
-    if plan_file.is_file():
-        plan = json.loads(plan_file.read_text())
+    if os.path.lexists(plan_file):
         from .matrix import Entry
-        entries = [Entry(**e) for e in plan["entries"]]
-        found = [(out / e.slug, e.kernel + ("" if e.flavour == "cloud" else f" ({e.flavour})"), e.expect)
-                 for e in entries]
+        try:
+            entries = [Entry(**e) for e in safefs.read_json_object(plan_file)["entries"]]
+            found = [(out / e.slug, e.kernel + ("" if e.flavour == "cloud" else f" ({e.flavour})"), e.expect)
+                     for e in entries]
+        except (KeyError, TypeError):
+            raise safefs.BadFile(f"{plan_file}: not an otns matrix plan") from None
     else:
         found = [(d, None, "") for d in sorted(out.iterdir()) if (d / "summary.json").is_file()]
     return [load_folder(d, name, expect) for d, name, expect in found if (d / "summary.json").is_file()]
@@ -163,9 +174,11 @@ def combined_junit(kernels: list[KernelResults]) -> str:
     for k in kernels:
         junit = k.folder / "junit.xml"
         suite = ET.SubElement(root, "testsuite", name=k.name)
-        if not junit.is_file():
+        try:
+            doc = junit_root(junit)
+        except FileNotFoundError:
             continue
-        for case in ET.parse(junit).getroot().iter("testcase"):
+        for case in doc.iter("testcase"):
             case.set("classname", f"{k.name}.{case.get('classname', '')}")
             suite.append(case)
         counts = k.summary.get("counts", {})

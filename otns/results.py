@@ -2,13 +2,19 @@
 from __future__ import annotations
 
 import enum
-import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as SafeET
+
+from . import safefs
 from .absence import ABSENT_OK, FAILING, FeatureState, State, describe
 from .errors import EXIT_CONFORMS, EXIT_CRASH, EXIT_INFRA, EXIT_NONCONFORMING, EXIT_USAGE
+
+# junit.xml comes from the guest or from elsewhere: read at most this much of it.
+JUNIT_MAX = 64 * safefs.MiB
 
 
 class Outcome(str, enum.Enum):
@@ -36,8 +42,25 @@ def _nodeid(case: ET.Element) -> str:
     return "::".join([path, *rest, name])
 
 
+def junit_root(path: Path) -> ET.Element:
+    """The parsed junit.xml, read as untrusted (size-bounded, no link followed, no DTD or
+    entities); FileNotFoundError when absent, safefs.BadFile (exit 2) for anything else wrong."""
+    data = safefs.read_bytes(path, JUNIT_MAX)
+    try:
+        return SafeET.fromstring(data)
+    except (ET.ParseError, DefusedXmlException, ValueError, RecursionError) as e:
+        raise safefs.BadFile(f"{path}: is not valid JUnit XML ({str(e)[:200] or type(e).__name__})") from None
+
+
+def _seconds(path: Path, case: ET.Element) -> float:
+    try:
+        return float(case.get("time", 0) or 0)
+    except ValueError:
+        raise safefs.BadFile(f"{path}: testcase time {case.get('time')[:40]!r} is not a number") from None
+
+
 def parse_junit(path: Path) -> list[TestResult]:
-    root = ET.parse(path).getroot()
+    root = junit_root(path)
     results = []
     for case in root.iter("testcase"):
         outcome, message = Outcome.PASS, ""
@@ -48,7 +71,7 @@ def parse_junit(path: Path) -> list[TestResult]:
                 outcome, message = Outcome.ERROR, child.get("message") or (child.text or "")
             elif child.tag == "skipped":
                 outcome, message = Outcome.SKIP, child.get("message") or (child.text or "")
-        results.append(TestResult(_nodeid(case), outcome, float(case.get("time", 0) or 0), message))
+        results.append(TestResult(_nodeid(case), outcome, _seconds(path, case), message))
     return results
 
 
@@ -180,14 +203,28 @@ def decide(results: list[TestResult] | None, features: list[FeatureState], boot_
     return Verdict.CONFORMS
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+write_atomic = safefs.write_atomic
 
 
 def read_features(path: Path) -> dict | None:
+    """A JSON object the guest wrote (features.json, guest.json); None when absent or not one."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        return safefs.read_json_object(path)
+    except (OSError, safefs.BadFile):
         return None
+
+
+def read_summary(path: Path) -> dict:
+    """summary.json of a results folder, from here or elsewhere: a JSON object, or BadFile (exit 2)."""
+    try:
+        doc = safefs.read_json_object(path)
+    except FileNotFoundError:
+        raise safefs.BadFile(f"{path}: not found") from None
+    for key in ("kernel", "release", "source", "accel", "verdict", "verdict_line", "detail"):
+        if key in doc and not isinstance(doc[key], str):
+            raise safefs.BadFile(f"{path}: {key} is not a string")
+    for key in ("counts", "durations"):
+        values = doc.get(key, {})
+        if not isinstance(values, dict) or not all(type(v) in (int, float) for v in values.values()):
+            raise safefs.BadFile(f"{path}: {key} is not an object of numbers")
+    return doc

@@ -20,15 +20,16 @@ from kernels.local import LocalKernel
 from kernels.spec import KernelSpec, local_kernel
 from vm import accel as vm_accel
 from vm import boot_times, progress, virtiofsd
-from vm.boot import USERSPACE_MARK, BootRequest, BootResult, boot, qemu_command, shell_join, vng_command
+from vm.boot import GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, boot, qemu_command, shell_join, vng_command
+from vm.vngsafe import memory_mib
 
+from . import guestfiles, safefs
 from .absence import Policy, State, judge
 from .errors import BadInput
 from .options import check_cpus, check_timeout
 from .paths import REPO_ROOT
 from .preflight import PYTEST_USAGE_ERROR, usage_message
-from .results import (Outcome, RunSummary, TestResult, Verdict, counts, decide, parse_junit, read_features,
-                      to_ktap, write_atomic)
+from .results import Outcome, RunSummary, TestResult, Verdict, counts, decide, to_ktap, write_atomic
 
 
 @dataclass
@@ -45,6 +46,7 @@ class RunOptions:
     show_progress: bool = True
     on_state: Callable[[str], None] | None = None  # fetching, booting, running: for live tables
     absence: Policy = field(default_factory=Policy)  # which absent features are acceptable
+    keep: tuple[str, ...] = ()  # files the caller already wrote into the results folder (matrix: state.json)
 
 
 def resolve_kernel(opts: RunOptions, notice: Callable[[str], None]) -> LocalKernel:
@@ -75,10 +77,8 @@ def results_folder(opts: RunOptions, kernel: LocalKernel) -> Path:
     else:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         folder = Path("results") / f"{kernel.release}-{stamp}-{os.getpid()}"
-    folder = folder.resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in ("junit.xml", "features.json", "guest.json", "summary.json", "ktap.txt", "crash.txt", progress.FILE):
-        (folder / stale).unlink(missing_ok=True)
+    folder = safefs.prepare_results(folder.resolve(), keep=opts.keep)
+    safefs.mark_incomplete(folder)
     return folder
 
 
@@ -116,7 +116,7 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
                 folder = virtiofsd.ensure(opts.cache_dir, apt)
         if folder:
             prefix.append(str(folder))
-    req = BootRequest(kernel=kernel, command=_guest_shell(results, opts.pytest_args), rwdir=results,
+    req = BootRequest(kernel=kernel, command=_guest_shell(GUEST_RESULTS, opts.pytest_args), rwdir=results,
                       console_log=results / "console.log", cpus=opts.cpus, memory=opts.memory,
                       timeout=opts.timeout, transport=transport, path_prefix=prefix,
                       vng_home=vng_home or opts.cache_dir / "vng-home", stream=stream)
@@ -160,9 +160,9 @@ def dry_run(opts: RunOptions, notice: Callable[[str], None], out: Callable[[str]
             req.accel = "kvm" if vm_accel.cached_verdict(opts.cache_dir) else "tcg"
         qemu = qemu_command(req)
         req.rwdir, req.console_log = folder, folder / "console.log"
-        req.command = _guest_shell(folder, opts.pytest_args)
+        req.command = _guest_shell(GUEST_RESULTS, opts.pytest_args)
         out(shell_join(vng_command(req)))
-        out(qemu.replace(str(scratch / "rw").lstrip("/"), str(folder).lstrip("/")))  # vng drops the leading /
+        out(qemu)  # as vng would run it: through a private stage of safe-named links (vm.vngsafe)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
@@ -217,17 +217,18 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
     if res.status == "crashed" and "Unable to mount root fs" in res.console:
         raise BadInput(f"{kernel.release} cannot mount the host's root in the guest: it has neither "
                        f"virtiofs nor 9p usable (console: {results / 'console.log'})")
-    guest = read_features(results / "guest.json") or {}
+    files = guestfiles.load(results)
+    if not kernel.is_host:
+        safefs.defuse(results)  # no device node, fifo, link or set-id file of the guest's stays
+    guest, tests = files.guest, files.tests
     if guest.get("pytest_exit") == PYTEST_USAGE_ERROR:
         # pytest in the guest refused its arguments: bad usage, not a boot failure.
         after = res.console.split(USERSPACE_MARK, 1)[-1] + res.guest_output
         raise BadInput(f"pytest in the guest refuses the arguments: {usage_message(after)} "
                        f"(console: {results / 'console.log'})")
-    features = read_features(results / "features.json") or {}
+    features = files.features
     release = guest.get("release", kernel.release)
-    states = judge(features.get("groups"), str(features.get("release") or release), opts.absence)
-    junit = results / "junit.xml"
-    tests = parse_junit(junit) if junit.exists() else None
+    states = judge(features.get("groups"), str(features.get("release") or release)[:256], opts.absence)
     # No JUnit XML (the guest hung or crashed mid-way): keep what it streamed test by test.
     streamed = progress.read(results / progress.FILE) if tests is None else None
     verdict = decide(tests, states, res.status)
@@ -243,6 +244,8 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
         detail = res.reason
     else:
         detail = "; ".join(f"{s.name}: {s.detail or s.reason}" for s in states if s.state is not State.PRESENT)
+    if files.problem and verdict not in (Verdict.CRASHED, Verdict.HUNG):
+        verdict, detail = Verdict.HARNESS_ERROR, files.problem
     detail += _streamed_note(streamed)
     suite = guest.get("suite_seconds")
     if suite is None:  # the guest never finished: its suite began when it announced itself
@@ -264,6 +267,7 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
         write_atomic(results / "console-tail.txt", "\n".join(res.console.splitlines()[-60:]) + "\n")
     write_atomic(results / "ktap.txt", to_ktap(tests or []) + (f"# {' '.join(detail.split())}\n" if streamed else ""))
     write_atomic(results / "summary.json", json.dumps(summary.to_json(), indent=1) + "\n")
+    safefs.mark_complete(results)
     return summary, results
 
 
@@ -288,4 +292,5 @@ def validate_options(opts: RunOptions) -> None:
         raise BadInput(f"unknown --accel {opts.accel!r}: choose auto, kvm or tcg")
     check_cpus(opts.cpus)
     check_timeout(opts.timeout)
+    memory_mib(opts.memory)
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from kernels.spec import parse_spec  # noqa: E402
 from otns.paths import REPO_ROOT, default_cache_dir  # noqa: E402
 from otns.run import RunOptions, boot_request, resolve_kernel  # noqa: E402
-from vm.boot import vng_env  # noqa: E402
+from vm.boot import staged_vng  # noqa: E402
 
 ONE_TEST = "test_recursive_alone_is_einval"
 GOALS = {"one test": 1.3, "whole suite": 2.0}
@@ -68,7 +68,8 @@ def main() -> int:
         accel = ["--disable-kvm"] if req.accel == "tcg" else []
         bare_cmd = ["vng", "-r", str(kernel.image), *accel, "--exec", "true"]
         for i in range(args.repeat):
-            t, rc = timed(bare_cmd, env=vng_env(req))
+            with staged_vng(bare_cmd, req) as (argv, env, cwd):
+                t, rc = timed(argv, env=env, cwd=cwd)
             print(f"bare vng --exec true  run {i + 1}: {t:6.2f} s (exit {rc})", flush=True)
             times["bare"].append(t)
             for name, extra in (("one test", ["-k", ONE_TEST]), ("whole suite", [])):

@@ -11,17 +11,20 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernels.local import LocalKernel
 from otns.errors import InfraError
+from otns.safefs import open_new
 
 from . import console as con
+from .vngsafe import GUEST_RESULTS, Stage, staged
 
 # vng exits 255 when the guest died or its status channel was lost.
 VNG_LOST = 255
@@ -33,7 +36,7 @@ EARLY_DEATH_RETRIES = 2
 class BootRequest:
     kernel: LocalKernel
     command: str
-    rwdir: Path
+    rwdir: Path  # shared read-write; the guest sees it at GUEST_RESULTS
     console_log: Path
     accel: str = "tcg"  # kvm | tcg
     cpus: int = 2
@@ -88,7 +91,7 @@ def no_boot_reason(console: str) -> str:
 
 def vng_command(req: BootRequest, dry_run: bool = False) -> list[str]:
     cmd = ["vng", "-r", str(req.kernel.image), "--verbose",
-           "--cpus", str(req.cpus), "--memory", req.memory, "--rwdir", str(req.rwdir)]
+           "--cpus", str(req.cpus), "--memory", req.memory, "--rwdir", f"{GUEST_RESULTS}={req.rwdir}"]
     if req.accel == "tcg":
         # Multi-threaded TCG (QEMU's default) mis-emulates the kernel's live text patching
         # across vCPUs: seen here as "Oops: int3" in sched_clock_cpu and as boots stuck after
@@ -105,24 +108,20 @@ def vng_command(req: BootRequest, dry_run: bool = False) -> list[str]:
     return cmd
 
 
-def vng_env(req: BootRequest) -> dict[str, str]:
-    env = dict(os.environ)
-    if req.path_prefix:
-        env["PATH"] = os.pathsep.join([*req.path_prefix, env.get("PATH", "")])
-    # vng must come from the same environment as otns.
-    venv_bin = str(Path(sys.executable).parent)
-    env["PATH"] = venv_bin + os.pathsep + env["PATH"]
+@contextmanager
+def staged_vng(cmd: list[str], req: BootRequest) -> Iterator[tuple[list[str], dict[str, str], Path]]:
+    """argv, environment and working folder that run a `vng ...` list safely (see
+    vm.vngsafe), for as long as the block runs."""
     if req.vng_home:
         req.vng_home.mkdir(parents=True, exist_ok=True)
-        env["HOME"] = str(req.vng_home)
-        env.pop("XDG_CONFIG_HOME", None)
-    return env
+    with Stage(req.vng_home.parent if req.vng_home else None) as stage:
+        yield (*staged(cmd, dict(os.environ), stage, req.path_prefix, req.vng_home), stage.root)
 
 
 def qemu_command(req: BootRequest) -> str:
     """The QEMU command vng would run, from vng's own --dry-run (boots nothing)."""
-    r = subprocess.run(vng_command(req, dry_run=True), capture_output=True, text=True,
-                       env=vng_env(req), timeout=120)
+    with staged_vng(vng_command(req, dry_run=True), req) as (argv, env, cwd):
+        r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
     lines = [ln for ln in r.stdout.splitlines() if "qemu-system" in ln]
     if r.returncode != 0 or not lines:
         raise InfraError(f"vng --dry-run failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
@@ -188,12 +187,50 @@ def _stop_group(proc: subprocess.Popen) -> None:
             time.sleep(0.05)
 
 
-def _pump(stream, sink: list[str], forward: Callable[[str], None] | None, log) -> None:
-    for raw in iter(stream.readline, b""):
+# What a kernel or guest may print is untrusted: lines are cut at LINE_MAX, at most MEMORY_MAX
+# bytes of a stream are kept in memory (its start and its end) and LOG_MAX written to the log.
+LINE_MAX = 64 * 1024
+MEMORY_MAX = 32 * 1024 * 1024
+LOG_MAX = 256 * 1024 * 1024
+
+
+class _Capped:
+    """A stream's lines, bounded: the first half of the budget, then the most recent lines."""
+
+    def __init__(self, limit: int = MEMORY_MAX):
+        self.head: list[str] = []
+        self.tail: deque[str] = deque()
+        self.limit, self.size, self.dropped = limit, 0, 0
+
+    def append(self, line: str) -> None:
+        self.size += len(line)
+        if self.size <= self.limit // 2 and not self.tail:
+            self.head.append(line)
+            return
+        self.tail.append(line)
+        while self.size > self.limit and self.tail:
+            old = self.tail.popleft()
+            self.size -= len(old)
+            self.dropped += len(old)
+
+    def __bool__(self) -> bool:
+        return bool(self.head or self.tail)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.head
+        if self.dropped:
+            yield f"[otns] {self.dropped} characters not kept in memory (see the log)\n"
+        yield from self.tail
+
+
+def _pump(stream, sink: _Capped, forward: Callable[[str], None] | None, log) -> None:
+    written = 0
+    for raw in iter(lambda: stream.readline(LINE_MAX), b""):
         line = raw.decode("utf-8", "replace")
         sink.append(line)
-        if log is not None:
-            log.write(line)
+        if log is not None and written < LOG_MAX:
+            written += len(line)
+            log.write(line if written < LOG_MAX else "\n[otns] console log cut here: too large\n")
             log.flush()
         if forward is not None:
             forward(line)
@@ -219,15 +256,13 @@ def _die_with_parent() -> None:
 
 def boot_once(req: BootRequest) -> BootResult:
     req.console_log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = vng_command(req)
     _become_subreaper()
     start = time.monotonic()
-    out_lines: list[str] = []
-    con_lines: list[str] = []
-    with open(req.console_log, "w") as log:
+    out_lines, con_lines = _Capped(), _Capped()
+    with staged_vng(vng_command(req), req) as (cmd, env, cwd), open_new(req.console_log) as log:
         try:
             proc = subprocess.Popen(_contained(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=vng_env(req), start_new_session=True,
+                                    stderr=subprocess.PIPE, env=env, cwd=cwd, start_new_session=True,
                                     preexec_fn=_die_with_parent)
         except FileNotFoundError:
             raise InfraError("vng not found: run the README's setup (it installs virtme-ng)") from None
@@ -301,7 +336,7 @@ def _ample(req: BootRequest) -> bool:
     return req.typical_boot is not None and req.timeout >= AMPLE_FACTOR * req.typical_boot
 
 
-def _in_userspace(out_lines: list[str], con_lines: list[str]) -> bool:
+def _in_userspace(out_lines: _Capped, con_lines: _Capped) -> bool:
     return bool(out_lines) or any(USERSPACE_MARK in ln for ln in con_lines)
 
 

@@ -7,7 +7,7 @@ import re
 _CRASH_START = re.compile(
     r"(Kernel panic - not syncing|BUG: |Oops: |general protection fault|"
     r"WARNING: CPU: \d+ PID: \d+|Unable to handle kernel|kernel BUG at|"
-    r"watchdog: BUG: soft lockup|INFO: task .* blocked for more than)"
+    r"watchdog: BUG: soft lockup|INFO: task .{1,80}? blocked for more than)"  # bounded: linear on any line
 )
 _PANIC = re.compile(r"Kernel panic - not syncing")
 _TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")

@@ -7,6 +7,7 @@ that runs it through that glibc's loader first on virtme-ng's PATH.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -62,14 +63,8 @@ def ensure(cache_dir: Path, apt: PrivateApt) -> Path | None:
             subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, capture_output=True)
         shutil.rmtree(tmp / "debs")
         final_root = tool / "root"
-        script = (
-            "#!/bin/sh\n"
-            f'R="{final_root}"\n'
-            'exec "$R/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" '
-            '--library-path "$R/usr/lib/x86_64-linux-gnu" "$R/usr/libexec/virtiofsd" "$@"\n'
-        )
         (tmp / "bin").mkdir()
-        (tmp / "bin" / "virtiofsd").write_text(script)
+        (tmp / "bin" / "virtiofsd").write_text(wrapper_script(final_root))
         (tmp / "bin" / "virtiofsd").chmod(0o755)
         shutil.rmtree(tool, ignore_errors=True)
         os.rename(tmp, tool)
@@ -82,6 +77,15 @@ def ensure(cache_dir: Path, apt: PrivateApt) -> Path | None:
     if not _works(str(wrapper)):
         raise InfraError(f"the virtiofsd unpacked into {tool} does not run")
     return wrapper.parent
+
+
+def wrapper_script(root: Path) -> str:
+    """A virtiofsd that runs the unpacked one through its own glibc; root is quoted for sh
+    (the cache folder's path may hold any byte)."""
+    return ("#!/bin/sh\n"
+            f"R={shlex.quote(str(root))}\n"
+            'exec "$R/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" '
+            '--library-path "$R/usr/lib/x86_64-linux-gnu" "$R/usr/libexec/virtiofsd" "$@"\n')
 
 
 def _download_names(apt: PrivateApt, names: list[str], dest: Path) -> list[Path]:

@@ -1,0 +1,110 @@
+"""Untrusted paths and a hostile guest, with real boots: odd bytes in every path work and run
+nothing; a guest that plants links, fifos, device nodes and huge files in the shared results
+folder gets a verdict and no host write outside it; an interrupted run says so and leaves no
+virtme-ng files behind."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from otns import safefs
+from otns.paths import REPO_ROOT
+
+from .test_run_boot import start_hanging_guest
+from .test_untrusted import ODD, marker  # noqa: F401 - marker: the autouse fixture that sets $OTNS_MARK
+
+pytestmark = pytest.mark.boot
+
+ONE_TEST = ["--", "conformance/test_core.py", "-k", "recursive_alone"]
+
+
+def test_odd_kernel_results_cache_and_checkout_paths_boot(cached_image, cache_dir, tmp_path):
+    image = tmp_path / f"k{ODD}" / "vmlinuz"
+    image.parent.mkdir()
+    shutil.copyfile(cached_image, image)
+    cache = tmp_path / f"cache{ODD}"
+    cache.mkdir()
+    if (cache_dir / "tools").is_dir():  # the unpacked virtiofsd (Debian 12): reached through the odd path
+        shutil.copytree(cache_dir / "tools", cache / "tools", symlinks=True)
+    results = tmp_path / f"r{ODD} --rwdir=" / "root"
+    # The checkout too, as the Python that runs otns (and virtme-ng, and the guest) sees it.
+    checkout = tmp_path / f"checkout{ODD}"
+    checkout.symlink_to(REPO_ROOT)
+    python = checkout / ".venv" / "bin" / Path(sys.executable).name
+    r = subprocess.run([str(python), "-m", "otns.cli", "--cache-dir", str(cache), "run", "--accel", "tcg", "--kernel",
+                        str(image), "--results", str(results), *ONE_TEST], cwd=checkout, capture_output=True,
+                       text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    assert not (tmp_path / "MARK").exists(), "a command in a path was run"
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["verdict"] == "CONFORMS" and summary["counts"]["pass"] == 1
+    assert (results / "junit.xml").is_file() and (results / "ktap.txt").is_file()
+    assert not (results / safefs.INCOMPLETE).exists()
+
+
+@pytest.mark.parametrize("junit", ["link", "huge"])
+def test_hostile_guest_gets_a_verdict_and_writes_nothing_outside(otns, tmp_path, junit, no_stray_vms):
+    start = time.monotonic()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    r = otns("run", "--accel", "tcg", "--timeout", "240", *ONE_TEST, "-p", "tests.guest_plugins.hostile",
+             f"--hostile-junit={junit}", f"--hostile-outside={outside}")
+    assert time.monotonic() - start < 240, "the host blocked"
+    assert "otns-test: hostile files planted" in r.stdout, r.stdout[-2000:]
+    assert r.code == 3, r.stderr
+    summary = json.loads((r.results / "summary.json").read_text())
+    assert summary["verdict"] == "HARNESS ERROR", summary
+    assert "junit.xml" in summary["detail"] and ("symbolic link" in summary["detail"] or "more than" in summary["detail"])
+    # Nothing beside the results folder: no host write went through a planted link.
+    assert os.listdir(outside) == []
+    assert sorted(os.listdir(tmp_path)) == sorted([r.results.name, "outside"])
+    shadow = Path("/etc/shadow").read_bytes()
+    for entry in os.scandir(r.results):
+        st = entry.stat(follow_symlinks=False)
+        assert stat.S_ISREG(st.st_mode), f"{entry.name} left in the results folder"
+        assert not st.st_mode & (stat.S_ISUID | stat.S_ISGID | stat.S_IWOTH), entry.name
+        if st.st_size < 1 << 20:
+            assert shadow not in Path(entry.path).read_bytes() or not shadow.strip(), entry.name
+    assert not (r.results / "junit.xml").exists()  # set aside (a link set aside is then removed)
+    assert (r.results / "junit.xml.rejected").exists() == (junit == "huge")
+    for name in ("ktap.txt", "summary.json", "console.log"):
+        assert (r.results / name).is_file()
+
+
+def _stages(cache_dir: Path, pid: int) -> list[Path]:
+    return sorted((cache_dir / "stage").glob(f"otns-stage-{pid}-*"))
+
+
+def test_sigterm_marks_the_folder_incomplete_and_removes_the_stage(cache_dir, tmp_path, no_stray_vms):
+    p = start_hanging_guest(cache_dir, tmp_path)
+    assert _stages(cache_dir, p.pid), "no stage folder while the guest runs"
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(30) == 130
+    assert (tmp_path / "r" / safefs.INCOMPLETE).is_file() and not (tmp_path / "r" / "summary.json").exists()
+    assert not _stages(cache_dir, p.pid), "the stage folder (vng's TMPDIR) was left behind"
+
+
+def test_sigkill_leaves_an_incomplete_folder_and_the_next_run_cleans_up(otns, cache_dir, tmp_path, no_stray_vms):
+    p = start_hanging_guest(cache_dir, tmp_path)
+    stage = _stages(cache_dir, p.pid)[0]
+    # virtme-ng's sockets and scripts are in the stage, not in /tmp.
+    assert [f for f in os.listdir(stage / "tmp") if f.startswith("virtme")], os.listdir(stage / "tmp")
+    p.kill()
+    p.wait(30)
+    assert (tmp_path / "r" / safefs.INCOMPLETE).is_file() and not (tmp_path / "r" / "summary.json").exists()
+    r = otns("report", str(tmp_path / "r"), "--out", str(tmp_path / "rep"), results=False)
+    assert r.code == 2 and "interrupted" in r.stderr
+    deadline = time.monotonic() + 15
+    while stage.exists() and time.monotonic() < deadline:
+        subprocess.run([sys.executable, "-m", "otns.cli", "--cache-dir", str(cache_dir), "run", "--dry-run"],
+                       cwd=REPO_ROOT, capture_output=True, timeout=120)  # any later boot removes dead stages
+    assert not stage.exists(), "the killed run's stage folder is still there"
