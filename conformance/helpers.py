@@ -233,7 +233,7 @@ def enter_userns(proc_fd: int | None = None, also: int = 0) -> None:
     """In a child: a new user namespace (and the namespaces in also), mapping the caller's ids to root in it.
 
     The caller's mount namespace stays owned by the parent user namespace: the caller
-    becomes "foreign" to it (SEMANTICS.md rule 8). proc_fd: an fd on procfs, for a caller
+    becomes "foreign" to it (docs/semantics.md, "foreign caller"). proc_fd: an fd on procfs, for a caller
     whose root has none (see pivot_into_tmpfs). also: more CLONE_NEW* flags for the same
     unshare (with CLONE_NEWNS the caller owns its new, locked, mount namespace).
     """

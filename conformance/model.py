@@ -1,4 +1,4 @@
-"""A small explicit reference model of open_tree()'s flag and error rules (SEMANTICS.md 1-7).
+"""A small explicit reference model of open_tree()'s flag and error rules (docs/semantics.md: OT-FLAGS-* to OT-DIR).
 
 Given the flags, what the caller may do and what the path is, it says what a conforming
 kernel returns: an errno, or the kind of fd. Kept apart from the tests that use it so it can

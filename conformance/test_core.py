@@ -1,4 +1,4 @@
-"""OPEN_TREE_NAMESPACE: the core checks (SEMANTICS.md rules 1-6 and 11).
+"""OPEN_TREE_NAMESPACE: the core checks (docs/semantics.md: OT-FLAGS-* to OT-DIR, OT-FD).
 
 Checks without the needs_feature mark hold on every kernel, with or without the feature.
 """

@@ -1,4 +1,4 @@
-"""Error ordering: a bad flag beats missing privilege, which beats a bad path (SEMANTICS.md 1-5);
+"""Error ordering: a bad flag beats missing privilege, which beats a bad path (docs/semantics.md: OT-FLAGS-* to OT-LOOKUP);
 after the lookup, a non-directory beats the namespace limit, which beats the copy's own checks.
 
 Every pairing (and all three at once) of each kind of fault, as an unprivileged uid where

@@ -1,4 +1,4 @@
-"""Who owns the new namespace, and who may make one (SEMANTICS.md rules 4 and 10)."""
+"""Who owns the new namespace, and who may make one (docs/semantics.md: OT-CAP, OT-OWNER)."""
 from __future__ import annotations
 
 import errno

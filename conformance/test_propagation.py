@@ -1,4 +1,4 @@
-"""Propagation (SEMANTICS.md rule 12): a privileged copy of a shared mount is its peer;
+"""Propagation (docs/semantics.md: OT-PEER, OT-FOREIGN-SLAVE): a privileged copy of a shared mount is its peer;
 a foreign caller's copy is a slave, receiving but never sending."""
 from __future__ import annotations
 

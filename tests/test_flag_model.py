@@ -1,4 +1,4 @@
-"""The reference model of open_tree()'s rules, checked on its own against SEMANTICS.md."""
+"""The reference model of open_tree()'s rules, checked on its own against docs/semantics.md."""
 from __future__ import annotations
 
 import errno

@@ -75,7 +75,7 @@ def test_feature_absent_kernel(otns, no_stray_vms):
 
 def test_host_kernel(otns):
     r = otns("run", "--kernel", "host")
-    # This machine's 6.18 lacks the feature (ENVIRONMENT.md); a newer host would conform.
+    # This machine's 6.18 lacks the feature (docs/environment.md); a newer host would conform.
     assert r.code == 0, r.stderr
     s = r.summary
     assert s["accel"] == "none" and s["source"] == "host"
