@@ -118,6 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--no-build", action="store_true", help="boot the tree's existing bzImage")
     br.add_argument("--timeout", type=float, default=300.0)
 
+    mu = sub.add_parser("mutate", help="break one rule at a time in a kernel tree: which faults does the suite catch?",
+                        description="Apply each one-rule fault of kernels/faults.toml to TREE in turn, build "
+                                    "incrementally, run the whole suite, restore the file; print which faults "
+                                    "were caught (by which tests) and which survived. Exit 0 when every fault "
+                                    "that built and ran was caught, 1 when some survived.")
+    mu.add_argument("tree", type=Path, nargs="?", default=Path("."), help="a kernel tree, as for otns build")
+    mu.add_argument("--faults", default=None, help="only these faults: ids or rule ids, comma-separated")
+    mu.add_argument("--list", action="store_true", help="list the faults and exit")
+    mu.add_argument("--out", type=Path, default=None, help="results folder (default: results/mutate-TIME)")
+    mu.add_argument("--timeout", type=float, default=300.0, help="seconds before a guest counts as hung")
+
     be = sub.add_parser("bench", help="time OPEN_TREE_NAMESPACE against unshare + pivot_root as the mount table grows",
                         description="Boot a kernel and, for callers with M mounts and P parallel workers, time "
                                     "creating and destroying container root namespaces by each method. Writes "
@@ -458,6 +469,9 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_build(args, cache_dir)
         if args.command == "bench":
             return cmd_bench(args, cache_dir)
+        if args.command == "mutate":
+            from .mutate import command
+            return command(args, cache_dir, err)
         if args.command == "bisect-run":
             return cmd_bisect_run(args, cache_dir)
         return cmd_kernels_list(args, cache_dir)
