@@ -20,6 +20,7 @@ from otns.errors import BadInput
 TABLE = Path(__file__).with_name("faults.toml")
 PRISTINE_SUFFIX = ".otns-pristine"
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+KEYS = ("id", "rule", "file", "find", "replace", "why")
 _RULE = re.compile(r"[A-Z]{2}-[A-Z0-9-]+")
 
 
@@ -41,16 +42,26 @@ def load(path: Path = TABLE) -> list[Fault]:
     data = tomllib.loads(path.read_text())
     faults = []
     for entry in data.get("fault", []):
-        f = Fault(**{k: entry[k] for k in ("id", "rule", "file", "find", "replace", "why")})
+        missing = [k for k in KEYS if not isinstance(entry.get(k), str)]
+        if missing:
+            raise ValueError(f"{path}: fault {entry.get('id', '?')!r} lacks {', '.join(missing)} (strings)")
+        f = Fault(**{k: entry[k] for k in KEYS})
         if not _ID.fullmatch(f.id) or not _RULE.fullmatch(f.rule) or f.find == f.replace or not f.find:
             raise ValueError(f"{path}: malformed fault {f.id!r}")
         if Path(f.file).is_absolute() or ".." in Path(f.file).parts:
             raise ValueError(f"{path}: fault {f.id} names a file outside the tree: {f.file}")
         faults.append(f)
+    if not faults:
+        raise ValueError(f"{path}: no [[fault]] entries")
     ids = [f.id for f in faults]
     if len(set(ids)) != len(ids):
         raise ValueError(f"{path}: duplicate fault ids")
     return faults
+
+
+def without_fault(path: Path = TABLE) -> dict[str, str]:
+    """{rule id: why no small edit breaks it alone} for the rules that have no fault."""
+    return dict(tomllib.loads(path.read_text()).get("no_fault", {}))
 
 
 def select(faults: list[Fault], wanted: str | None) -> list[Fault]:
@@ -71,10 +82,10 @@ def mutated_text(fault: Fault, text: str) -> str:
     return text.replace(fault.find, fault.replace)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data: bytes, mode: int) -> None:
     tmp = path.with_name(path.name + ".otns-tmp")
     tmp.write_bytes(data)
-    os.chmod(tmp, path.stat().st_mode & 0o7777)
+    os.chmod(tmp, mode)
     tmp.replace(path)
 
 
@@ -116,12 +127,12 @@ def applied(tree: Path, fault: Fault) -> Iterator[None]:
     target = tree / fault.file
     if not target.is_file():
         raise NotApplicable(f"{fault.file} is not in the tree")
-    pristine = target.read_bytes()
+    pristine, mode = target.read_bytes(), target.stat().st_mode & 0o7777
     mutant = mutated_text(fault, pristine.decode("utf-8", errors="surrogateescape"))
     saved = target.with_name(target.name + PRISTINE_SUFFIX)
-    _write_atomic(saved, pristine)
+    _write_atomic(saved, pristine, mode)
     try:
-        _write_atomic(target, mutant.encode("utf-8", errors="surrogateescape"))
+        _write_atomic(target, mutant.encode("utf-8", errors="surrogateescape"), mode)
         yield
     finally:
         _put_back(saved, target)

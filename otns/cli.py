@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     mu.add_argument("tree", type=Path, nargs="?", default=Path("."), help="a kernel tree, as for otns build")
     mu.add_argument("--faults", default=None, help="only these faults: ids or rule ids, comma-separated")
     mu.add_argument("--list", action="store_true", help="list the faults and exit")
+    mu.add_argument("--table", type=Path, default=None,
+                    help="a fault table of your own (TOML, as kernels/faults.toml), e.g. for another kernel version")
     mu.add_argument("--out", type=Path, default=None, help="results folder (default: results/mutate-TIME)")
     mu.add_argument("--timeout", type=float, default=300.0, help="seconds before a guest counts as hung")
 

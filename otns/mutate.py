@@ -21,6 +21,7 @@ from kernels import build, faults
 from kernels.faults import Fault, NotApplicable
 from kernels.spec import parse_spec
 
+from .errors import BadInput
 from .results import Outcome, RunSummary, Verdict, parse_junit, write_atomic
 from .run import RunOptions, execute
 
@@ -214,9 +215,9 @@ def markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def list_table(selected: list[Fault]):
+def list_table(selected: list[Fault], source: Path):
     from rich.table import Table
-    table = Table(title=f"{len(selected)} faults ({faults.TABLE.name})")
+    table = Table(title=f"{len(selected)} faults ({source})")
     for col in ("id", "rule", "file", "what it breaks"):
         table.add_column(col)
     for f in selected:
@@ -236,15 +237,25 @@ def result_table(report: Report):
     return table
 
 
+def _table(path: Path | None) -> list[Fault]:
+    if path is None:
+        return faults.load()
+    try:
+        return faults.load(path)
+    except (OSError, ValueError) as e:
+        msg = str(e)
+        raise BadInput(msg if str(path) in msg else f"cannot read the fault table {path}: {msg}") from None
+
+
 def command(args, cache_dir: Path, err) -> int:
     """`otns mutate`: the CLI's side (err is the stderr console)."""
     import sys
 
     from rich.console import Console
     out = Console(width=None if sys.stdout.isatty() else 200)
-    selected = faults.select(faults.load(), args.faults)
+    selected = faults.select(_table(args.table), args.faults)
     if args.list:
-        out.print(list_table(selected))
+        out.print(list_table(selected, args.table or faults.TABLE))
         return 0
     tree = build.find_tree(args.tree, cache_dir)
     folder = (args.out or Path("results") / f"mutate-{datetime.now():%Y%m%d-%H%M%S}").resolve()
