@@ -115,6 +115,7 @@ class Mutator:
     def __init__(self, opts: MutateOptions, notice: Callable[[str], None], on_row: Callable[[FaultResult], None]):
         self.opts, self.notice, self.on_row = opts, notice, on_row
         self.tree = opts.tree
+        self.dirty = False  # the tree's image may be a fault's
 
     def _build(self, log: Path, applied_fault: bool = False) -> float:
         return build.build(self.tree, self.opts.cache_dir, log=log, applied_fault=applied_fault).seconds
@@ -150,24 +151,22 @@ class Mutator:
         if summary.verdict is not Verdict.CONFORMS:
             self.notice(f"otns: the pristine kernel itself: {summary.verdict_line()}; only tests that pass "
                         f"on it count")
-        mutant_built = False
         try:
             for i, fault in enumerate(opts.faults, 1):
                 folder = opts.out / f"{i:02d}-{fault.id}"
                 self.notice(f"otns: [{i}/{len(opts.faults)}] {fault.id} ({fault.rule}): {fault.why}")
                 row = self._one(fault, folder, baseline, summary.feature_present)
-                mutant_built = mutant_built or row.status not in (NOT_APPLIED,)
                 report.rows.append(row)
                 report.seconds = time.monotonic() - start
                 write_report(report)
                 self.on_row(row)
-            if mutant_built:
+            if self.dirty:
                 self.notice("otns: rebuilding the pristine tree")
                 self._build(opts.out / "pristine-build.log")
-                mutant_built = False
+                self.dirty = False
             report.finished = True
         finally:
-            if mutant_built:
+            if self.dirty:
                 # Interrupted: the source is back, but the image is a fault's; drop it so nothing
                 # boots it by mistake (the next build makes it anew from the restored source).
                 (self.tree / build.IMAGE).unlink(missing_ok=True)
@@ -179,6 +178,7 @@ class Mutator:
         folder.mkdir(parents=True, exist_ok=True)
         try:
             with faults.applied(self.tree, fault):
+                self.dirty = True
                 try:
                     build_seconds = self._build(folder / "build.log", applied_fault=True)
                 except build.BuildFailed as e:
