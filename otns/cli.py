@@ -283,7 +283,7 @@ _BEHAVIOUR = {"good": "old", "bad": "new", "skip": "skip"}
 
 
 def cmd_bisect(args: argparse.Namespace, cache_dir: Path) -> int:
-    from . import hunt, report
+    from . import cause, hunt, report
 
     out = (args.out or Path("results") / "bisect").resolve()
     if args.changed:
@@ -332,7 +332,10 @@ def cmd_bisect(args: argparse.Namespace, cache_dir: Path) -> int:
         full.write_text("\n".join(entries) + "\n")
         relevant = [ln.strip() for ln in entries if hunt.RELEVANT.search(ln)]
         err.print(f"  Debian changelog between them: {len(entries)} lines in {full}; "
-                  f"{len(relevant)} about mounts and namespaces:", markup=False)
+                  f"{len(relevant)} about mounts and namespaces", markup=False)
+        for line in cause.likely_causes(test, relevant):
+            err.print(f"  {line}", markup=False)
+        err.print("  all of them, in changelog order:", markup=False)
         for line in relevant[:40]:
             err.print(f"    {line}", markup=False)
     err.print(f"{runner.boots} boots for {len(kernels)} kernels; results in {out}", markup=False)
