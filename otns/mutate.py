@@ -21,7 +21,7 @@ from kernels import build, faults
 from kernels.faults import Fault, NotApplicable
 from kernels.spec import parse_spec
 
-from .errors import BadInput
+from .errors import BadInput, InfraError
 from .results import Outcome, RunSummary, Verdict, parse_junit, write_atomic
 from .run import RunOptions, execute
 
@@ -108,7 +108,6 @@ class MutateOptions:
     out: Path
     faults: list[Fault]
     timeout: float = 300.0
-    pytest_args: list[str] = field(default_factory=list)
 
 
 class Mutator:
@@ -124,7 +123,7 @@ class Mutator:
         start = time.monotonic()
         run = RunOptions(spec=parse_spec(str(self.tree)), cache_dir=self.opts.cache_dir, results=folder,
                          timeout=self.opts.timeout, show_progress=False,
-                         pytest_args=["--color=no", *self.opts.pytest_args])
+                         pytest_args=["--color=no"])
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "otns.log", "w") as log:
             summary, _ = execute(run, lambda m: log.write(m + "\n"), log.write)
@@ -146,7 +145,7 @@ class Mutator:
         summary, baseline, _ = self._run(opts.out / "baseline")
         report.baseline = summary.verdict_line()
         if summary.verdict not in (Verdict.CONFORMS, Verdict.NONCONFORMING, Verdict.FEATURE_ABSENT):
-            raise build.BuildFailed(f"the pristine tree does not run the suite: {summary.verdict_line()} "
+            raise InfraError(f"the pristine tree does not run the suite: {summary.verdict_line()} "
                                     f"(results: {opts.out / 'baseline'})")
         if summary.verdict is not Verdict.CONFORMS:
             self.notice(f"otns: the pristine kernel itself: {summary.verdict_line()}; only tests that pass "
