@@ -65,14 +65,16 @@ def without_fault(path: Path = TABLE) -> dict[str, str]:
 
 
 def select(faults: list[Fault], wanted: str | None) -> list[Fault]:
-    """The faults named in a comma-separated list (ids or rule ids), in the table's order."""
+    """The faults named in a comma-separated list of ids or rule ids, in the list's order (a
+    rule id stands for its faults in the table's order); all of them when none is named."""
     if not wanted:
         return faults
     names = [w.strip() for w in wanted.split(",") if w.strip()]
     unknown = [n for n in names if not any(n in (f.id, f.rule) for f in faults)]
     if unknown:
         raise BadInput(f"no such fault or rule: {', '.join(unknown)} (see otns mutate --list)")
-    return [f for f in faults if f.id in names or f.rule in names]
+    chosen = [f for n in names for f in faults if n in (f.id, f.rule)]
+    return list(dict.fromkeys(chosen))
 
 
 def mutated_text(fault: Fault, text: str) -> str:

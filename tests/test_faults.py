@@ -146,6 +146,8 @@ def test_select_by_id_and_by_rule():
     assert [f.id for f in faults.select(TABLE, "ot-non-directory-accepted")] == ["ot-non-directory-accepted"]
     by_rule = faults.select(TABLE, "OT-CAP")
     assert len(by_rule) >= 2 and {f.rule for f in by_rule} == {"OT-CAP"}
+    picked = faults.select(TABLE, "ot-always-recursive,OT-CAP,ot-always-recursive")
+    assert [f.id for f in picked] == ["ot-always-recursive", *(f.id for f in by_rule)]  # as named, once each
     with pytest.raises(BadInput, match="no-such"):
         faults.select(TABLE, "OT-CAP,no-such")
 
