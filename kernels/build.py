@@ -18,6 +18,7 @@ from pathlib import Path
 
 from otns.errors import BadInput, OtnsError
 
+from . import faults
 from .image import read_config
 
 FRAGMENT = Path(__file__).with_name("otns.config")
@@ -119,7 +120,7 @@ def ensure_config(tree: Path, env: dict[str, str], log) -> list[str]:
     return [f"{k}={want[k]}" for k in want if have.get(k, "n") != want[k]]
 
 
-def build(tree: Path, cache_dir: Path, log: Path | None = None) -> Built:
+def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: bool = False) -> Built:
     """Config, then vng --build in the tree (incremental: make redoes what changed; ccache the rest)."""
     for tool in ("make", "gcc", "ccache", "flex", "bison", "bc"):
         if shutil.which(tool) is None:
@@ -130,6 +131,10 @@ def build(tree: Path, cache_dir: Path, log: Path | None = None) -> Built:
     # source (a git clone, apt-get source, the tarball) hits the cache.
     env = {**os.environ, "CCACHE_DIR": str(cache_dir / "ccache"), "CCACHE_BASEDIR": str(tree),
            "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+    restored = [] if applied_fault else faults.restore(tree, faults.load())
+    if restored:
+        print(f"otns: {', '.join(restored)} still held an `otns mutate` fault (a killed run): restored",
+              file=sys.stderr)
     start = time.monotonic()
     with open(log, "w") as f:
         unmet = ensure_config(tree, env, f)

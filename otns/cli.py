@@ -140,6 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--no-build", action="store_true", help="boot the tree's existing bzImage")
     br.add_argument("--timeout", type=float, default=300.0, help=TIMEOUT_HELP)
 
+    mu = sub.add_parser("mutate", help="break one rule at a time in a kernel tree: which faults does the suite catch?",
+                        description="Apply each one-rule fault of kernels/faults.toml to TREE in turn, build "
+                                    "incrementally, run the whole suite, restore the file; print which faults "
+                                    "were caught (by which tests) and which survived. Exit 0 when every fault "
+                                    "that built and ran was caught, 1 when some survived.")
+    mu.add_argument("tree", type=Path, nargs="?", default=Path("."), help="a kernel tree, as for otns build")
+    mu.add_argument("--faults", default=None, help="only these faults: ids or rule ids, comma-separated")
+    mu.add_argument("--list", action="store_true", help="list the faults and exit")
+    mu.add_argument("--table", type=Path, default=None,
+                    help="a fault table of your own (TOML, as kernels/faults.toml), e.g. for another kernel version")
+    mu.add_argument("--out", type=Path, default=None, help="results folder (default: results/mutate-TIME)")
+    mu.add_argument("--timeout", type=float, default=300.0, help="seconds before a guest counts as hung")
+
     be = sub.add_parser("bench", help="time OPEN_TREE_NAMESPACE against unshare + pivot_root as the mount table grows",
                         description="Boot a kernel and, for callers with M mounts and P parallel workers, time "
                                     "creating and destroying container root namespaces by each method. Writes "
@@ -328,7 +341,7 @@ _BEHAVIOUR = {"good": "old", "bad": "new", "skip": "skip"}
 
 
 def cmd_bisect(args: argparse.Namespace, cache_dir: Path) -> int:
-    from . import hunt, report
+    from . import cause, hunt, report
 
     check_timeout(args.timeout)
     out = (args.out or Path("results") / "bisect").resolve()
@@ -382,7 +395,10 @@ def cmd_bisect(args: argparse.Namespace, cache_dir: Path) -> int:
         full.write_text("\n".join(entries) + "\n")
         relevant = [ln.strip() for ln in entries if hunt.RELEVANT.search(ln)]
         err.print(f"  Debian changelog between them: {len(entries)} lines in {full}; "
-                  f"{len(relevant)} about mounts and namespaces:", markup=False)
+                  f"{len(relevant)} about mounts and namespaces", markup=False)
+        for line in cause.likely_causes(test, relevant):
+            err.print(f"  {line}", markup=False)
+        err.print("  all of them, in changelog order:", markup=False)
         for line in relevant[:40]:
             err.print(f"    {line}", markup=False)
     err.print(f"{runner.boots} boots for {len(kernels)} kernels; results in {out}", markup=False)
@@ -524,6 +540,9 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_build(args, cache_dir)
         if args.command == "bench":
             return cmd_bench(args, cache_dir)
+        if args.command == "mutate":
+            from .mutate import command
+            return command(args, cache_dir, err)
         if args.command == "bisect-run":
             return cmd_bisect_run(args, cache_dir)
         if args.kcommand is None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from debian.changelog import Changelog
 
@@ -175,8 +176,13 @@ def changelog_between(cache_dir: Path, older: DebianKernel, newer: DebianKernel)
     if not files:
         return []
     with gzip.open(files[0], "rt", errors="replace") as f:
-        log = Changelog(f, max_blocks=200, strict=False)
-    older_v = upstream_key(older.upstream)
+        return changelog_entries(f, older.upstream)
+
+
+def changelog_entries(f: IO[str], older_upstream: str) -> list[str]:
+    """The entries of a Debian changelog newer than upstream version older_upstream, newest first."""
+    log = Changelog(f, max_blocks=200, strict=False)
+    older_v = upstream_key(older_upstream)
     lines = []
     for block in log:
         up = str(block.version).split("-")[0].replace("~rc", "-rc")

@@ -1,0 +1,272 @@
+"""`otns mutate`: how many one-rule kernel faults the suite catches.
+
+Pipeline: restore what a killed run left -> build and run the pristine tree (the baseline)
+-> for each fault: apply, build incrementally, run the whole suite, put the file back ->
+rebuild the pristine tree. A fault is caught when a test that passed on the baseline fails
+on it (or the kernel now reports the feature absent). A fault whose kernel does not build,
+does not boot or crashes is reported as such, never as caught. Every fault's run is a
+normal results folder; mutate.json and mutate.md hold the table, rewritten after each fault
+so an interrupted run keeps what it measured.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from kernels import build, faults
+from kernels.faults import Fault, NotApplicable
+from kernels.spec import parse_spec
+
+from .errors import BadInput, InfraError
+from .results import Outcome, RunSummary, Verdict, parse_junit, write_atomic
+from .run import RunOptions, execute
+
+CAUGHT, SURVIVED, NOT_APPLIED, NO_BUILD, NO_BOOT, CRASHED, HARNESS = (
+    "caught", "survived", "not applied", "does not build", "does not boot", "crashed", "harness error")
+# Faults whose kernel built and ran the suite to the end: the score's denominator.
+JUDGED = (CAUGHT, SURVIVED)
+
+
+@dataclass
+class FaultResult:
+    fault: Fault
+    status: str
+    caught_by: list[str] = field(default_factory=list)
+    detail: str = ""
+    results: Path | None = None
+    build_seconds: float = 0.0
+    run_seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"id": self.fault.id, "rule": self.fault.rule, "file": self.fault.file, "why": self.fault.why,
+                "status": self.status, "caught_by": self.caught_by, "detail": self.detail,
+                "results": str(self.results) if self.results else None,
+                "build_seconds": round(self.build_seconds, 1), "run_seconds": round(self.run_seconds, 1)}
+
+
+@dataclass
+class Report:
+    tree: Path
+    out: Path
+    kernel_version: str
+    started: str
+    rows: list[FaultResult] = field(default_factory=list)
+    baseline: str = ""
+    seconds: float = 0.0
+    finished: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.rows)
+
+    def score_line(self) -> str:
+        judged = sum(r.status in JUDGED for r in self.rows)
+        others = ", ".join(f"{self.count(s)} {s}" for s in (NOT_APPLIED, NO_BUILD, NO_BOOT, CRASHED, HARNESS)
+                           if self.count(s))
+        line = f"caught {self.count(CAUGHT)} of {judged} faults that built and ran the suite"
+        return line + (f" ({others})" if others else "")
+
+
+def classify(summary: RunSummary, tests: dict[str, str], baseline: dict[str, str],
+             baseline_present: bool | None) -> tuple[str, list[str], str]:
+    """(status, tests that caught it, detail) of one fault's run against the baseline's outcomes."""
+    if summary.verdict is Verdict.NO_BOOT:
+        return NO_BOOT, [], summary.detail
+    if summary.verdict in (Verdict.CRASHED, Verdict.HUNG):
+        return CRASHED, [], f"{summary.verdict.value}: {summary.detail}"
+    caught = sorted(t for t, o in tests.items() if o == Outcome.FAIL.value and baseline.get(t) == Outcome.PASS.value)
+    skipped = sorted(t for t, o in tests.items() if o == Outcome.SKIP.value and baseline.get(t) == Outcome.PASS.value)
+    notes = [f"{len(skipped)} tests that pass on the pristine kernel skip: {', '.join(skipped[:3])}"
+             f"{' ...' if len(skipped) > 3 else ''}"] if skipped else []
+    if caught:
+        return CAUGHT, caught, "; ".join(notes)
+    if summary.feature_present is False and baseline_present:
+        return CAUGHT, [], "; ".join(["reported FEATURE ABSENT, which the pristine kernel has", *notes])
+    errors = sorted(t for t, o in tests.items() if o == Outcome.ERROR.value and baseline.get(t) == Outcome.PASS.value)
+    if errors:
+        return HARNESS, [], f"{len(errors)} tests broke (error), none failed: {', '.join(errors[:3])}"
+    return SURVIVED, [], "; ".join(notes)
+
+
+def kernel_version(tree: Path) -> str:
+    """VERSION.PATCHLEVEL.SUBLEVEL from the tree's Makefile."""
+    fields = {}
+    for line in (tree / "Makefile").read_text(errors="replace").splitlines()[:12]:
+        key, sep, value = line.partition("=")
+        if sep and key.strip() in ("VERSION", "PATCHLEVEL", "SUBLEVEL"):
+            fields[key.strip()] = value.strip()
+    return ".".join(fields.get(k, "?") for k in ("VERSION", "PATCHLEVEL", "SUBLEVEL"))
+
+
+@dataclass
+class MutateOptions:
+    tree: Path
+    cache_dir: Path
+    out: Path
+    faults: list[Fault]
+    timeout: float = 300.0
+
+
+class Mutator:
+    def __init__(self, opts: MutateOptions, notice: Callable[[str], None], on_row: Callable[[FaultResult], None]):
+        self.opts, self.notice, self.on_row = opts, notice, on_row
+        self.tree = opts.tree
+        self.dirty = False  # the tree's image may be a fault's
+
+    def _build(self, log: Path, applied_fault: bool = False) -> float:
+        return build.build(self.tree, self.opts.cache_dir, log=log, applied_fault=applied_fault).seconds
+
+    def _run(self, folder: Path) -> tuple[RunSummary, dict[str, str], float]:
+        start = time.monotonic()
+        run = RunOptions(spec=parse_spec(str(self.tree)), cache_dir=self.opts.cache_dir, results=folder,
+                         timeout=self.opts.timeout, show_progress=False,
+                         pytest_args=["--color=no"])
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "otns.log", "w") as log:
+            summary, _ = execute(run, lambda m: log.write(m + "\n"), log.write)
+        junit = folder / "junit.xml"
+        tests = {t.name: t.outcome.value for t in parse_junit(junit)} if junit.is_file() else {}
+        return summary, tests, time.monotonic() - start
+
+    def run(self) -> Report:
+        opts = self.opts
+        start = time.monotonic()
+        report = Report(self.tree, opts.out, kernel_version(self.tree),
+                        datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+        opts.out.mkdir(parents=True, exist_ok=True)
+        left = faults.restore(self.tree, faults.load())
+        if left:
+            self.notice(f"otns: a killed run had left {', '.join(left)} mutated; restored it")
+        self.notice("otns: building and running the pristine tree (the baseline)")
+        self._build(opts.out / "baseline-build.log")
+        summary, baseline, _ = self._run(opts.out / "baseline")
+        report.baseline = summary.verdict_line()
+        if summary.verdict not in (Verdict.CONFORMS, Verdict.NONCONFORMING, Verdict.FEATURE_ABSENT):
+            raise InfraError(f"the pristine tree does not run the suite: {summary.verdict_line()} "
+                                    f"(results: {opts.out / 'baseline'})")
+        if summary.verdict is not Verdict.CONFORMS:
+            self.notice(f"otns: the pristine kernel itself: {summary.verdict_line()}; only tests that pass "
+                        f"on it count")
+        try:
+            for i, fault in enumerate(opts.faults, 1):
+                folder = opts.out / f"{i:02d}-{fault.id}"
+                self.notice(f"otns: [{i}/{len(opts.faults)}] {fault.id} ({fault.rule}): {fault.why}")
+                row = self._one(fault, folder, baseline, summary.feature_present)
+                report.rows.append(row)
+                report.seconds = time.monotonic() - start
+                write_report(report)
+                self.on_row(row)
+            if self.dirty:
+                self.notice("otns: rebuilding the pristine tree")
+                self._build(opts.out / "pristine-build.log")
+                self.dirty = False
+            report.finished = True
+        finally:
+            if self.dirty:
+                # Interrupted: the source is back, but the image is a fault's; drop it so nothing
+                # boots it by mistake (the next build makes it anew from the restored source).
+                (self.tree / build.IMAGE).unlink(missing_ok=True)
+            report.seconds = time.monotonic() - start
+            write_report(report)
+        return report
+
+    def _one(self, fault: Fault, folder: Path, baseline: dict[str, str], present: bool | None) -> FaultResult:
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            with faults.applied(self.tree, fault):
+                self.dirty = True
+                try:
+                    build_seconds = self._build(folder / "build.log", applied_fault=True)
+                except build.BuildFailed as e:
+                    return FaultResult(fault, NO_BUILD, detail=str(e), results=folder)
+                summary, tests, seconds = self._run(folder)
+        except NotApplicable as e:
+            return FaultResult(fault, NOT_APPLIED, detail=str(e), results=None)
+        status, caught_by, detail = classify(summary, tests, baseline, present)
+        return FaultResult(fault, status, caught_by, detail, folder, build_seconds, seconds)
+
+
+def write_report(report: Report) -> None:
+    data = {"tree": str(report.tree), "kernel_version": report.kernel_version, "started": report.started,
+            "seconds": round(report.seconds, 1), "finished": report.finished, "baseline": report.baseline,
+            "score": report.score_line(), "faults": [r.to_json() for r in report.rows]}
+    write_atomic(report.out / "mutate.json", json.dumps(data, indent=1) + "\n")
+    write_atomic(report.out / "mutate.md", markdown(report))
+
+
+def _short(test: str) -> str:
+    return test.removeprefix("conformance/")
+
+
+def markdown(report: Report) -> str:
+    lines = [f"# otns mutate: {report.kernel_version} ({report.tree.name})", "",
+             f"{report.score_line()}; baseline: {report.baseline}; {report.seconds / 60:.0f} min, "
+             f"started {report.started}{'' if report.finished else ' (interrupted)'}.", "",
+             "| fault | rule | status | caught by / why not |", "|---|---|---|---|"]
+    for r in report.rows:
+        why = ", ".join(f"`{_short(t)}`" for t in r.caught_by[:4]) + (f" and {len(r.caught_by) - 4} more"
+                                                                      if len(r.caught_by) > 4 else "")
+        why = "; ".join(x for x in (why, r.detail.replace("|", "\\|")) if x)
+        lines.append(f"| `{r.fault.id}`: {r.fault.why} | {r.fault.rule} | {r.status} | {why} |")
+    return "\n".join(lines) + "\n"
+
+
+def list_table(selected: list[Fault], source: Path):
+    from rich.table import Table
+    table = Table(title=f"{len(selected)} faults ({source})")
+    for col in ("id", "rule", "file", "what it breaks"):
+        table.add_column(col)
+    for f in selected:
+        table.add_row(f.id, f.rule, f.file, f.why)
+    return table
+
+
+def result_table(report: Report):
+    from rich.table import Table
+    table = Table(title=f"otns mutate {report.kernel_version}: {report.score_line()}")
+    for col in ("fault", "rule", "status", "caught by / why not"):
+        table.add_column(col)
+    for r in report.rows:
+        by = _short(r.caught_by[0]) + (f" (+{len(r.caught_by) - 1})" if len(r.caught_by) > 1 else "") \
+            if r.caught_by else ""
+        table.add_row(r.fault.id, r.fault.rule, r.status, "; ".join(x for x in (by, r.detail) if x))
+    return table
+
+
+def _table(path: Path | None) -> list[Fault]:
+    if path is None:
+        return faults.load()
+    try:
+        return faults.load(path)
+    except (OSError, ValueError) as e:
+        msg = str(e)
+        raise BadInput(msg if str(path) in msg else f"cannot read the fault table {path}: {msg}") from None
+
+
+def command(args, cache_dir: Path, err) -> int:
+    """`otns mutate`: the CLI's side (err is the stderr console)."""
+    import sys
+
+    from rich.console import Console
+    out = Console(width=None if sys.stdout.isatty() else 200)
+    selected = faults.select(_table(args.table), args.faults)
+    if args.list:
+        out.print(list_table(selected, args.table or faults.TABLE))
+        return 0
+    tree = build.find_tree(args.tree, cache_dir)
+    folder = (args.out or Path("results") / f"mutate-{datetime.now():%Y%m%d-%H%M%S}").resolve()
+    opts = MutateOptions(tree=tree, cache_dir=cache_dir, out=folder, faults=selected, timeout=args.timeout)
+
+    def on_row(r: FaultResult) -> None:
+        by = f" by {len(r.caught_by)} tests, first {_short(r.caught_by[0])}" if r.caught_by else ""
+        err.print(f"  -> {r.status}{by}{': ' + r.detail if r.detail else ''}", markup=False)
+
+    err.print(f"otns: {len(selected)} faults on {tree} ({kernel_version(tree)}); results in {folder}", markup=False)
+    report = Mutator(opts, lambda m: err.print(m, markup=False), on_row).run()
+    out.print(result_table(report))
+    err.print(f"[bold]{report.score_line()}[/] in {report.seconds / 60:.0f} min; "
+              f"table: {folder / 'mutate.md'}, {folder / 'mutate.json'}")
+    return 1 if report.count(SURVIVED) else 0

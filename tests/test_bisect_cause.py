@@ -1,0 +1,69 @@
+"""`otns bisect` names the likeliest cause first (no boot): the ranking of changelog lines
+against what a test is about, on a changelog recorded from Debian (7.2.10 and 7.2.11, the
+boundary where the covered-mounts fix entered)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from otns import cause, hunt, rules
+
+DATA = Path(__file__).parent / "data" / "changelog-7.2.9-to-7.2.11.txt"
+COVERED = "conformance/test_foreign.py::test_foreign_non_recursive_copy_over_children_is_einval"
+FIX = "namespace: keep covered mounts covered in OPEN_TREE_NAMESPACE"
+
+
+@pytest.fixture(scope="module")
+def relevant() -> list[str]:
+    with open(DATA) as f:
+        entries = hunt.changelog_entries(f, "7.2.9")
+    return [ln.strip() for ln in entries if hunt.RELEVANT.search(ln)]
+
+
+def test_the_recording_is_the_case_to_fix(relevant):
+    # in changelog order the fix is far down the list, behind unrelated mount fixes and a drm line
+    assert len(relevant) == 28
+    assert [i for i, ln in enumerate(relevant) if FIX in ln] == [10]
+    assert any(ln.startswith("- drm/") for ln in relevant)
+
+
+def test_the_covered_mounts_fix_ranks_first(relevant):
+    ranked = cause.rank(relevant, cause.profile(COVERED))
+    assert FIX in ranked[0][1] and ranked[0][0] > 2 * ranked[1][0], ranked[:3]
+    printed = cause.likely_causes(COVERED, relevant)
+    assert printed[0].startswith("likely cause") and FIX in printed[0]
+    assert len(printed) == 3  # the best, then two more
+
+
+def test_it_ranks_first_from_the_rule_and_words_alone(relevant, monkeypatch):
+    # without the references.py entry that names the fix, the rule and the test's words suffice
+    monkeypatch.setattr(cause, "REFERENCES", Path("/nonexistent"))
+    prof = cause.profile(COVERED)
+    assert not prof.references and "OT-FOREIGN-NONREC" in prof.rule_ids
+    assert FIX in cause.rank(relevant, prof)[0][1]
+
+
+def test_every_line_is_kept_once(relevant):
+    ranked = [line for _, line in cause.rank(relevant, cause.profile(COVERED))]
+    assert sorted(ranked) == sorted(relevant)
+
+
+def test_a_rule_cited_in_the_test_is_used(tmp_path):
+    (tmp_path / "conformance").mkdir()
+    (tmp_path / "conformance" / "test_x.py").write_text(
+        'def test_thing():\n    """Checks OT-DIR: see the rule."""\n    assert True\n')
+    prof = cause.profile("conformance/test_x.py::test_thing", root=tmp_path)
+    assert prof.rule_ids == ["OT-DIR"]
+    assert "directory" in prof.weights  # from the rule's text in docs/semantics.md
+    assert "OT-DIR" in rules.load()
+
+
+def test_a_test_that_is_not_in_this_checkout_ranks_by_its_name(relevant):
+    prof = cause.profile("conformance/test_gone.py::test_unbindable_copy_kept[x]")
+    assert cause.rank(relevant, prof)[0][1] == "- mount: keep a copied mount unbindable"
+
+
+def test_tokens():
+    assert cause.tokens("Keep covered MOUNTS covered in OPEN_TREE_NAMESPACE") == [
+        "keep", "cover", "mount", "cover", "open_tree_namespace", "open", "tree", "namespace"]
