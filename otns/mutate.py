@@ -21,6 +21,7 @@ from kernels import build, faults
 from kernels.faults import Fault, NotApplicable
 from kernels.spec import parse_spec
 
+from . import safefs
 from .errors import BadInput, InfraError
 from .results import Outcome, RunSummary, Verdict, parse_junit, write_atomic
 from .run import RunOptions, execute
@@ -121,11 +122,12 @@ class Mutator:
 
     def _run(self, folder: Path) -> tuple[RunSummary, dict[str, str], float]:
         start = time.monotonic()
+        # An otns results folder (refused otherwise), keeping the fault's build log beside the run's.
+        folder = safefs.prepare_results(folder, keep=("build.log",))
         run = RunOptions(spec=parse_spec(str(self.tree)), cache_dir=self.opts.cache_dir, results=folder,
                          timeout=self.opts.timeout, show_progress=False,
-                         pytest_args=["--color=no"])
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / "otns.log", "w") as log:
+                         pytest_args=["--color=no"], keep=("build.log", "otns.log"))
+        with safefs.open_new(folder / "otns.log") as log:
             summary, _ = execute(run, lambda m: log.write(m + "\n"), log.write)
         junit = folder / "junit.xml"
         tests = {t.name: t.outcome.value for t in parse_junit(junit)} if junit.is_file() else {}
@@ -174,7 +176,7 @@ class Mutator:
         return report
 
     def _one(self, fault: Fault, folder: Path, baseline: dict[str, str], present: bool | None) -> FaultResult:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = safefs.prepare_results(folder)
         try:
             with faults.applied(self.tree, fault):
                 self.dirty = True
