@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from kernels import catalog, fetch
 from kernels.debian import FLAVOURS
@@ -217,7 +219,7 @@ def cmd_run(args: argparse.Namespace, cache_dir: Path) -> int:
     err.print(f"{summary.release} ({summary.source}, {summary.accel}): {timing}", markup=False)
     if summary.detail and summary.verdict.value not in ("CONFORMS",):
         err.print(f"  {summary.detail}", markup=False)
-    err.print(f"[bold]{summary.verdict_line()}[/]  results: {folder}")
+    err.print(f"[bold]{escape(summary.verdict_line())}[/]  results: {escape(str(folder))}")
     return summary.exit_code()
 
 
@@ -283,7 +285,7 @@ def cmd_matrix(args: argparse.Namespace, cache_dir: Path) -> int:
     if not bad:
         err.print(f"[bold]ALL {len(entries)} KERNELS AS EXPECTED[/]")
         return 0
-    err.print(f"[bold]{len(bad)} of {len(entries)} KERNELS NOT AS EXPECTED:[/] {', '.join(bad)}")
+    err.print(f"[bold]{len(bad)} of {len(entries)} KERNELS NOT AS EXPECTED:[/] {escape(', '.join(bad))}")
     for e, st in zip(entries, states, strict=True):
         if not st.get("ok"):
             err.print(f"  {e.kernel} (expect {e.expect}): {_why_not(st, out / e.slug)}", markup=False)
@@ -327,12 +329,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from . import report
     a, b = report.load_folder(args.a), report.load_folder(args.b)
     changed = report.diff(a, b)
-    table = Table(title=f"{len(changed)} tests differ: {a.name} ({a.summary.get('release')}) -> "
-                        f"{b.name} ({b.summary.get('release')})")
+    table = Table(title=escape(f"{len(changed)} tests differ: {a.name} ({a.summary.get('release')}) -> "
+                               f"{b.name} ({b.summary.get('release')})"))
     for col in ("test", a.name, b.name):
-        table.add_column(col)
+        table.add_column(Text(col))
     for name, x, y in changed:
-        table.add_row(name, x or "-", y or "-")
+        table.add_row(Text(name), x or "-", y or "-")
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     return 1 if changed else 0
 
@@ -371,7 +373,7 @@ def cmd_bisect(args: argparse.Namespace, cache_dir: Path) -> int:
               f"old behaviour: {'/'.join(sorted(good))}, new: {'/'.join(sorted(bad))}", markup=False)
     status = 0
     for test in tests:
-        err.print(f"[bold]{test}[/]")
+        err.print(f"[bold]{escape(test)}[/]")
         res = hunt.bisect_test(runner, kernels, test, good, bad, lambda st: err.print(
             f"  {st.label:>10}  {st.outcome:<28} {_BEHAVIOUR[st.judged]:<5} {st.seconds:5.1f} s", markup=False))
         if res.error:
@@ -448,7 +450,7 @@ def cmd_bench(args: argparse.Namespace, cache_dir: Path) -> int:
         out.print(table)
         for m, why in res.raw.skipped.items():
             err.print(f"not checked: {br.LABELS.get(m, m)}: {why}", markup=False)
-        err.print(f"[bold]{'ALL METHODS OK' if not failed else f'{failed} CHECKS FAILED'}[/]  results: {res.folder}")
+        err.print(f"[bold]{'ALL METHODS OK' if not failed else f'{failed} CHECKS FAILED'}[/]  results: {escape(str(res.folder))}")
         return 1 if failed else 0
     methods = [m for m in br.METHODS if any(c.method == m for c in res.cells)]
     for p in sorted({c.workers for c in res.cells}):
@@ -465,7 +467,7 @@ def cmd_bench(args: argparse.Namespace, cache_dir: Path) -> int:
         err.print(f"not measured: {br.LABELS.get(m, m)}: {why}", markup=False)
     err.print(f"{len(res.raw.samples)} namespaces timed in {res.seconds:.0f} s; results: {res.folder} "
               f"(bench.csv, bench.md, bench.png)", markup=False)
-    err.print(f"[bold]verdict: {res.verdict.line}[/]")
+    err.print(f"[bold]verdict: {escape(res.verdict.line)}[/]")
     return 1 if res.verdict.holds is False else 0
 
 

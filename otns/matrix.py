@@ -19,6 +19,7 @@ import yaml
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from kernels.debian import FLAVOURS
 
@@ -156,9 +157,9 @@ def _live_table(plan: Plan, started: float) -> Table:
         s = _states(plan)[e.slug]
         c = s.get("counts", {})
         took = s.get("seconds")
-        t.add_row(e.kernel + ("" if e.flavour == "cloud" else f" ({e.flavour})"), e.expect, s.get("state", "?"),
-                  *(str(c.get(k, "")) for k in ("pass", "fail", "skip", "error")),
-                  f"{took:.0f} s" if took else "", s.get("verdict", ""))
+        t.add_row(Text(e.kernel + ("" if e.flavour == "cloud" else f" ({e.flavour})")), e.expect,
+                  Text(str(s.get("state", "?"))), *(str(c.get(k, "")) for k in ("pass", "fail", "skip", "error")),
+                  f"{took:.0f} s" if took else "", Text(str(s.get("verdict", ""))))
     return t
 
 

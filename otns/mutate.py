@@ -228,13 +228,14 @@ def list_table(selected: list[Fault], source: Path):
 
 def result_table(report: Report):
     from rich.table import Table
+    from rich.text import Text
     table = Table(title=f"otns mutate {report.kernel_version}: {report.score_line()}")
     for col in ("fault", "rule", "status", "caught by / why not"):
         table.add_column(col)
     for r in report.rows:
         by = _short(r.caught_by[0]) + (f" (+{len(r.caught_by) - 1})" if len(r.caught_by) > 1 else "") \
             if r.caught_by else ""
-        table.add_row(r.fault.id, r.fault.rule, r.status, "; ".join(x for x in (by, r.detail) if x))
+        table.add_row(r.fault.id, r.fault.rule, r.status, Text("; ".join(x for x in (by, r.detail) if x)))
     return table
 
 
@@ -253,6 +254,7 @@ def command(args, cache_dir: Path, err) -> int:
     import sys
 
     from rich.console import Console
+    from rich.markup import escape
     out = Console(width=None if sys.stdout.isatty() else 200)
     selected = faults.select(_table(args.table), args.faults)
     if args.list:
@@ -269,6 +271,6 @@ def command(args, cache_dir: Path, err) -> int:
     err.print(f"otns: {len(selected)} faults on {tree} ({kernel_version(tree)}); results in {folder}", markup=False)
     report = Mutator(opts, lambda m: err.print(m, markup=False), on_row).run()
     out.print(result_table(report))
-    err.print(f"[bold]{report.score_line()}[/] in {report.seconds / 60:.0f} min; "
-              f"table: {folder / 'mutate.md'}, {folder / 'mutate.json'}")
+    err.print(f"[bold]{escape(report.score_line())}[/] in {report.seconds / 60:.0f} min; "
+              f"table: {escape(str(folder / 'mutate.md'))}, {escape(str(folder / 'mutate.json'))}")
     return 1 if report.count(SURVIVED) else 0

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.table import Table
+from rich.text import Text
 
 from . import safefs
 from .errors import BadInput
@@ -93,11 +94,12 @@ def terminal_grid(kernels: list[KernelResults]) -> Table:
                     f"(the other {len(names) - len(shown)} have one outcome everywhere)")
     t.add_column("test")
     for k in kernels:
-        t.add_column(k.name, justify="center")
+        t.add_column(Text(k.name), justify="center")
     colour = {"pass": "green", "fail": "bold red", "skip": "yellow", "error": "magenta", None: "dim"}
     for n in shown:
-        t.add_row(n.split("::", 1)[-1], *(f"[{colour[outcome(k, n)]}]{SYMBOL[outcome(k, n)]}[/]" for k in kernels))
-    t.add_row("[bold]verdict[/]", *(k.verdict for k in kernels))
+        # The whole test id, as text: a parameter id in brackets is not rich markup.
+        t.add_row(Text(n), *(Text(SYMBOL[outcome(k, n)], style=colour[outcome(k, n)]) for k in kernels))
+    t.add_row(Text("verdict", style="bold"), *(Text(k.verdict) for k in kernels))
     return t
 
 

@@ -105,3 +105,23 @@ def test_verdicts(junit):
     # the kernel's fate beats whatever the tests said
     assert decide(passing, have, "crashed") is Verdict.CRASHED
     assert decide(None, [], "hung") is Verdict.HUNG
+
+
+def test_terminal_grid_shows_whole_parametrized_test_ids(tmp_path):
+    """Test ids in brackets are data, not rich markup: the grid keeps every parameter id."""
+    import io
+
+    from rich.console import Console
+
+    from otns.report import KernelResults, terminal_grid
+    from otns.results import Outcome, TestResult
+    names = [f"conformance/test_x.py::TestA::test_b[{p}]" for p in ("basic_root", "bold", "/red")]
+    a = KernelResults("debian:7.2 [bold]", tmp_path, {"verdict": "CONFORMS"},
+                      {n: TestResult(n, Outcome.PASS) for n in names})
+    b = KernelResults("b", tmp_path, {"verdict": "DOES NOT CONFORM (1 failed)"},
+                      {n: TestResult(n, Outcome.FAIL) for n in names})
+    out = io.StringIO()
+    Console(file=out, width=300, color_system=None).print(terminal_grid([a, b]))
+    text = out.getvalue()
+    assert all(n in text for n in names), text
+    assert "debian:7.2 [bold]" in text
