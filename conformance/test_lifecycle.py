@@ -156,3 +156,35 @@ def test_enospc_at_max_mnt_namespaces() -> None:
     assert results[3] == errno.ENOSPC, (f"over max_mnt_namespaces the kernel gave {k.errname(results[3])}, "
                                         "a conforming kernel ENOSPC")
     assert after == 0, f"after closing, creating again gave {k.errname(after)}"
+
+
+MOUNT_MAX = "/proc/sys/fs/mount-max"
+
+
+def test_mount_max_is_not_charged_to_the_caller() -> None:
+    # OT-MOUNTMAX: fs.mount-max limits the mounts of one namespace; the copy lives in a new one,
+    # so a caller whose own namespace is at the limit still gets its namespace. The limit is
+    # global: the parent puts it back whatever happens to the child.
+    old = open(MOUNT_MAX).read().strip()
+
+    def child():
+        private_mount_ns()
+        t = scratch_tmpfs()
+        os.mkdir(f"{t}/sub")
+        with open("/proc/self/mountinfo") as f:
+            at_limit = len(f.read().splitlines())
+        write_file(MOUNT_MAX, str(at_limit))
+        try:
+            control = k.errno_of(k.mount, "otns", f"{t}/sub", "tmpfs", 0, "size=1m")
+            got = k.errno_of(k.open_tree, k.AT_FDCWD, t, NS | k.AT_RECURSIVE)
+        finally:
+            write_file(MOUNT_MAX, old)
+        return control, got
+    try:
+        control, got = in_child(child)
+    finally:
+        write_file(MOUNT_MAX, old)
+    assert control == errno.ENOSPC, (f"setup: a mount in a namespace at fs.mount-max gave {k.errname(control)}, "
+                                     "expected ENOSPC")
+    assert got == 0, (f"OT-MOUNTMAX: open_tree(OPEN_TREE_NAMESPACE) by a caller whose namespace is at fs.mount-max "
+                      f"gave {k.errname(got)}; the copy is a new namespace and is not charged to the caller's")

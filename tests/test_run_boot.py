@@ -85,7 +85,7 @@ def test_host_kernel(otns):
 
 
 def test_ktap_on_stdout(otns):
-    r = otns("run", "--kernel", "host", "--ktap", "-k", "unknown_flag_bit")
+    r = otns("run", "--kernel", "host", "--ktap", "-k", "test_core and unknown_flag_bit")
     assert r.code == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == "KTAP version 1"
