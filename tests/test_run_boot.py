@@ -158,7 +158,7 @@ def test_two_runs_at_once(cache_dir, tmp_path, no_stray_vms):
     procs = []
     for i in range(2):
         cmd = [sys.executable, "-m", "otns.cli", "--cache-dir", str(cache_dir), "run",
-               "--results", str(tmp_path / f"r{i}"), "-k", "unknown_flag_bit"]
+               "--results", str(tmp_path / f"r{i}"), "-k", "test_core and unknown_flag_bit"]
         procs.append(subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outs = [p.communicate(timeout=600) for p in procs]
     for p, (_, err) in zip(procs, outs, strict=True):
