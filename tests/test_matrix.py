@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -42,7 +43,9 @@ def test_matrix_over_three_kernels(matrix_out) -> None:
     assert by_kernel[DEFAULT_SPEC]["ok"]
     assert by_kernel[ABSENT_SPEC]["verdict"].startswith("FEATURE ABSENT (open_tree_ns absent: Linux 6.19 predates it")
     assert by_kernel[ABSENT_SPEC]["ok"]
-    assert by_kernel[OLD_SPEC]["verdict"].startswith("DOES NOT CONFORM (2 failed)")
+    # 7.2.9 predates the covered-mounts change (7.2.11): its tests, and those of the rules it brought, fail.
+    assert by_kernel[OLD_SPEC]["verdict"].startswith("DOES NOT CONFORM ("), by_kernel[OLD_SPEC]["verdict"]
+    assert by_kernel[OLD_SPEC]["counts"]["fail"] >= 2, by_kernel[OLD_SPEC]["counts"]
     for d in out.iterdir():
         if d.is_dir():
             for name in ("junit.xml", "ktap.txt", "summary.json", "console.log"):
@@ -89,7 +92,8 @@ def test_diff_between_two_result_folders(matrix_out, cache_dir) -> None:
     cmd = [sys.executable, "-m", "otns.cli", "diff", str(folders[OLD_SPEC]), str(folders[DEFAULT_SPEC])]
     p = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
     assert p.returncode == 1, p.stderr
-    assert "2 tests differ" in p.stdout
+    differ = int(re.search(r"(\d+) tests differ", p.stdout).group(1))
+    assert differ >= 2, p.stdout
     assert "test_foreign_non_recursive_copy_over_children_is_einval" in p.stdout
     same = subprocess.run([sys.executable, "-m", "otns.cli", "diff", str(folders[DEFAULT_SPEC]),
                            str(folders[DEFAULT_SPEC])], cwd=REPO_ROOT, capture_output=True, text=True)
