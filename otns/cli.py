@@ -35,6 +35,8 @@ FLAVOUR_HELP = "Debian kernel flavour: cloud (virtio built in) or amd64 (generic
 EXIT_INTERRUPTED = 130
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Tables printed to a pipe or a CI log: wide enough that whole test ids are never folded.
+PIPE_WIDTH = 400
 
 
 def _notice(msg: str) -> None:
@@ -276,7 +278,7 @@ def cmd_matrix(args: argparse.Namespace, cache_dir: Path) -> int:
                   f"(log: {out / 'matrix.log'})", markup=False)
         return EXIT_INTERRUPTED if rc in (2, 130) and not last else 3
     kernels = report.load_matrix(out)
-    Console(width=None if sys.stdout.isatty() else 200).print(report.terminal_grid(kernels))
+    Console(width=None if sys.stdout.isatty() else PIPE_WIDTH).print(report.terminal_grid(kernels))
     files = report.write_reports(kernels, out)
     states = [read_state(out / e.slug) for e in entries]
     bad = [e.kernel for e, s in zip(entries, states, strict=True) if not s.get("ok")]
@@ -315,7 +317,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not kernels:
         raise BadInput("no result folders found")
     args.out.mkdir(parents=True, exist_ok=True)
-    Console(width=None if sys.stdout.isatty() else 200).print(report.terminal_grid(kernels))
+    Console(width=None if sys.stdout.isatty() else PIPE_WIDTH).print(report.terminal_grid(kernels))
     files = report.write_reports(kernels, args.out.resolve())
     err.print(f"reports: {files['html']}  {files['markdown']}  {files['junit']}", markup=False)
     if args.kcidb:
@@ -335,7 +337,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         table.add_column(Text(col))
     for name, x, y in changed:
         table.add_row(Text(name), x or "-", y or "-")
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    Console(width=None if sys.stdout.isatty() else PIPE_WIDTH).print(table)
     return 1 if changed else 0
 
 
@@ -435,7 +437,7 @@ def cmd_bench(args: argparse.Namespace, cache_dir: Path) -> int:
                               timeout=args.timeout, accel=args.accel, show_progress=err.is_terminal, check=args.check)
     bench.validate(opts)
     res = bench.execute(opts, _notice, lambda line: None)
-    out = Console(width=None if sys.stdout.isatty() else 200)
+    out = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
     if args.check:
         table = Table(title=f"{res.release} ({res.accel}): {args.check} namespaces per method")
         for col in ("mounts", "method", "inside", "root", "left behind", "check"):

@@ -255,7 +255,7 @@ def command(args, cache_dir: Path, err) -> int:
 
     from rich.console import Console
     from rich.markup import escape
-    out = Console(width=None if sys.stdout.isatty() else 200)
+    out = Console(width=None if sys.stdout.isatty() else 400)  # never fold test ids in a log
     selected = faults.select(_table(args.table), args.faults)
     if args.list:
         out.print(list_table(selected, args.table or faults.TABLE))
