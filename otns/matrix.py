@@ -149,17 +149,31 @@ def read_state(folder: Path) -> dict:
     return state or {"state": "queued"}
 
 
-def _live_table(plan: Plan, started: float) -> Table:
-    t = Table(title=f"otns matrix: {len(plan.entries)} kernels, {time.monotonic() - started:.0f} s")
+def speedup(wall: float, own: list[float]) -> str:
+    """The final table's last row: the kernels' own times against the wall time, which is
+    what running them side by side saved over running them one by one."""
+    if not own or wall <= 0:
+        return "no kernel finished"
+    return f"the kernels' own times sum to {sum(own):.0f} s: speed-up x{sum(own) / wall:.2f}"
+
+
+def _live_table(plan: Plan, started: float, workers: int, final: bool = False) -> Table:
+    wall = time.monotonic() - started
+    t = Table(title=f"otns matrix: {len(plan.entries)} kernels, {wall:.0f} s")
     for col in ("kernel", "expect", "state", "pass", "fail", "skip", "error", "time", "verdict"):
         t.add_column(col)
+    states = _states(plan)
     for e in plan.entries:
-        s = _states(plan)[e.slug]
+        s = states[e.slug]
         c = s.get("counts", {})
         took = s.get("seconds")
         t.add_row(Text(e.kernel + ("" if e.flavour == "cloud" else f" ({e.flavour})")), e.expect,
                   Text(str(s.get("state", "?"))), *(str(c.get(k, "")) for k in ("pass", "fail", "skip", "error")),
-                  f"{took:.0f} s" if took else "", Text(str(s.get("verdict", ""))))
+                  f"{took:.0f} s" if took else "", Text(str(s.get("verdict", ""))),
+                  end_section=final and e is plan.entries[-1])
+    if final:
+        own = [s["seconds"] for s in states.values() if s.get("seconds")]
+        t.add_row(f"wall, {workers} worker(s)", "", "", "", "", "", "", f"{wall:.0f} s", speedup(wall, own))
     return t
 
 
@@ -178,16 +192,16 @@ def run(plan: Plan, workers: int, console: Console) -> int:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT,
                                 start_new_session=True)
         try:
-            with Live(_live_table(plan, started), console=console, refresh_per_second=2,
+            with Live(_live_table(plan, started, workers), console=console, refresh_per_second=2,
                       transient=not console.is_terminal) as live:
                 while proc.poll() is None:
                     time.sleep(0.5)
-                    live.update(_live_table(plan, started))
-                live.update(_live_table(plan, started))
+                    live.update(_live_table(plan, started, workers))
+                live.update(_live_table(plan, started, workers, final=True))
         except BaseException:
             os.killpg(proc.pid, 15)  # each run stops its own VM on SIGTERM
             proc.wait(60)
             raise
     if not console.is_terminal:
-        console.print(_live_table(plan, started))
+        console.print(_live_table(plan, started, workers, final=True))
     return proc.returncode

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from otns.matrix import Entry, entries_from_ci, shard
+from otns.matrix import Entry, entries_from_ci, shard, speedup
 from otns.paths import REPO_ROOT
 
 from .conftest import ABSENT_SPEC, DEFAULT_SPEC
@@ -56,6 +56,16 @@ def test_matrix_over_three_kernels(matrix_out) -> None:
     assert [s.get("name") for s in combined.iter("testsuite")] == [DEFAULT_SPEC, ABSENT_SPEC, OLD_SPEC]
     md = (out / "grid.md").read_text()
     assert md.count("\n") > 10 and "❌" in md
+    # The final table weighs the wall time against the kernels' own times, read from their states.
+    m = re.search(r"wall, 2 worker\(s\).*?(\d+) s.*?the kernels' own times sum to (\d+) s: speed-up x([\d.]+)", p.stdout)
+    assert m, p.stdout[-2000:]
+    own = sum(s["seconds"] for s in states.values())
+    assert abs(int(m[2]) - own) <= 1 and float(m[3]) == pytest.approx(own / int(m[1]), rel=0.05)
+
+
+def test_speedup_caption() -> None:
+    assert speedup(100.0, [60.0, 70.0, 40.0]) == "the kernels' own times sum to 170 s: speed-up x1.70"
+    assert speedup(5.0, []) == "no kernel finished"
 
 
 @pytest.mark.boot
