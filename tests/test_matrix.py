@@ -132,3 +132,21 @@ def test_shard_rejects_nonsense() -> None:
     for bad in ("0/3", "4/3", "x", "1-3"):
         with pytest.raises(BadInput):
             shard([Entry("debian:7.2")], bad)
+
+
+@pytest.mark.boot
+def test_kcidb_from_the_three_kernel_matrix(matrix_out, tmp_path) -> None:
+    """The matrix's folders as KCIDB JSON: valid for kcidb-io, one checkout per release, one build
+    per kernel, and each kernel's conformance tests under its build with the outcome it had."""
+    import kcidb_io
+    out, _ = matrix_out
+    folders = sorted(d for d in out.iterdir() if (d / "state.json").exists())
+    kcidb_file = tmp_path / "kcidb.json"
+    p = subprocess.run([sys.executable, "-m", "otns.cli", "report", *map(str, folders), "--out", str(tmp_path / "r"),
+                        "--kcidb", str(kcidb_file)], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    data = json.loads(kcidb_file.read_text())
+    kcidb_io.schema.V5_3.validate(data)
+    assert len(data["checkouts"]) == 3 and len(data["builds"]) == 3
+    statuses = {t["status"] for t in data["tests"] if t["path"] != "boot"}
+    assert {"PASS", "FAIL", "SKIP"} <= statuses  # 7.2.13 passes, 7.2.9 fails, 6.19.14 skips
