@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from otns.errors import InfraError
+from base.errors import InfraError
 
 from .debian import PackageRef
 

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from otns.errors import BadInput, OtnsError
+from base.errors import BadInput, OtnsError
 
 from . import faults
 from .image import read_config

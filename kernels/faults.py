@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from otns.errors import BadInput
+from base.errors import BadInput
+
 
 TABLE = Path(__file__).with_name("faults.toml")
 PRISTINE_SUFFIX = ".otns-pristine"

@@ -19,7 +19,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from otns.errors import InfraError
+from base.errors import InfraError
 
 from .apt import PrivateApt
 from .debian import DebianKernel

@@ -6,7 +6,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from otns.errors import BadInput
+from base.errors import BadInput
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from otns.errors import BadInput
+from base.errors import BadInput
 
 from .debian import FLAVOURS
 from .image import inspect_image, read_config

@@ -10,9 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from base.errors import BadInput
 from kernels.features import BY_NAME, FEATURES, FeatureSpec, kernel_version
-
-from .errors import BadInput
 
 
 class State(str, enum.Enum):

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from base import safefs
+from base.errors import BadInput, InfraError
 from kernels import build, faults
 from kernels.faults import Fault, NotApplicable
 from kernels.spec import parse_spec
 
-from . import safefs
-from .errors import BadInput, InfraError
 from .results import Outcome, RunSummary, Verdict, parse_junit, write_atomic
 from .run import RunOptions, execute
 

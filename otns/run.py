@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from base import safefs
+from base.errors import BadInput
 from kernels import catalog, fetch
 from kernels.debian import UnknownVersion, resolve
 from kernels.local import LocalKernel
@@ -23,9 +25,8 @@ from vm import boot_times, progress, virtiofsd
 from vm.boot import GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, boot, qemu_command, shell_join, vng_command
 from vm.vngsafe import memory_mib
 
-from . import guestfiles, safefs
+from . import guestfiles
 from .absence import Policy, State, judge
-from .errors import BadInput
 from .options import check_cpus, check_timeout
 from .paths import REPO_ROOT
 from .preflight import PYTEST_USAGE_ERROR, usage_message

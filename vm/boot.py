@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from base.errors import InfraError
+from base.safefs import open_new
 from kernels.local import LocalKernel
-from otns.errors import InfraError
-from otns.safefs import open_new
 
 from . import console as con
 from .vngsafe import GUEST_RESULTS, Stage, staged

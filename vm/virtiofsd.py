@@ -13,8 +13,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from base.errors import InfraError
 from kernels.apt import PrivateApt
-from otns.errors import InfraError
 
 _SYSTEM_PATHS = ("/usr/libexec/virtiofsd", "/usr/lib/virtiofsd/virtiofsd", "/usr/lib/virtiofsd")
 _PACKAGES = ("virtiofsd", "libc6", "libcap-ng0", "libseccomp2", "libgcc-s1")

@@ -22,7 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from otns.errors import BadInput
+from base.errors import BadInput
+
 
 # Bytes that mean nothing to sh, to the kernel command line (space-separated, '=' splits)
 # and to virtme-run's own mount-path check.
