@@ -19,10 +19,10 @@ from pathlib import Path
 from base.errors import BadInput, OtnsError
 
 from . import faults
+from .arch import host
 from .image import read_config
 
 FRAGMENT = Path(__file__).with_name("otns.config")
-IMAGE = Path("arch/x86/boot/bzImage")
 
 
 class BuildFailed(OtnsError):
@@ -38,7 +38,7 @@ class Built:
 
 
 def _is_tree(p: Path) -> bool:
-    return (p / "Makefile").is_file() and (p / "arch" / "x86").is_dir() and (p / "kernel").is_dir()
+    return (p / "Makefile").is_file() and (p / "arch" / host().kernel).is_dir() and (p / "kernel").is_dir()
 
 
 def find_tree(path: Path, cache_dir: Path) -> Path:
@@ -57,7 +57,7 @@ def find_tree(path: Path, cache_dir: Path) -> Path:
         tarballs = sorted(path.glob("linux-source-*.tar.*"))
         if len(tarballs) == 1:
             return _unpack(tarballs[0], cache_dir)
-    raise BadInput(f"{path} is not a kernel source tree (no Makefile, arch/x86 and kernel/)")
+    raise BadInput(f"{path} is not a kernel source tree (no Makefile, arch/{host().kernel} and kernel/)")
 
 
 def _unpack(tarball: Path, cache_dir: Path) -> Path:
@@ -145,7 +145,7 @@ def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: b
         rc = _run(["vng", "--build", "--skip-modules", "--config", str(FRAGMENT), "CC=ccache gcc"],
                   tree, env, f)
     seconds = time.monotonic() - start
-    image = tree / IMAGE
+    image = tree / host().image
     if rc != 0 or not image.is_file():
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise BuildFailed(f"kernel build failed in {tree} (exit {rc}): {tail[0]} (log: {log})")

@@ -8,7 +8,6 @@ two runs fetching the same kernel wait for each other instead of clashing.
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import lzma
 import os
@@ -16,10 +15,10 @@ import shutil
 import subprocess
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from base.errors import InfraError
+from base.locks import locked
 
 from .apt import PrivateApt
 from .debian import DebianKernel
@@ -29,18 +28,6 @@ from .local import LocalKernel, config_for
 # Modules the guest may need at boot: transports, the console, overlayfs for writable /tmp.
 _GUEST_MODULE_DIRS = ("fs/9p", "net/9p", "fs/fuse", "fs/overlayfs", "fs/netfs")
 _GUEST_MODULE_WORDS = ("virtio",)
-
-
-@contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"otns: waiting for another run that is fetching {path.stem}", flush=True)
-            fcntl.flock(f, fcntl.LOCK_EX)
-        yield
 
 
 def _find_image(root: Path) -> Path | None:
@@ -115,7 +102,8 @@ def cached(cache_dir: Path, kernel: DebianKernel) -> LocalKernel | None:
 def fetch(cache_dir: Path, apt: PrivateApt, kernel: DebianKernel, show_progress: bool = True) -> LocalKernel:
     final = cached_folder(cache_dir, kernel)
     start = time.monotonic()
-    with _locked(cache_dir / "kernels" / f"{kernel.ident}.lock"):
+    with locked(cache_dir / "kernels" / f"{kernel.ident}.lock",
+                f"otns: waiting for another run that is fetching {kernel.ident}"):
         if (final / "meta.json").is_file():
             return _local_from_cache(final, kernel)
         total = sum(p.size for p in kernel.packages())

@@ -12,9 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from base.errors import EXIT_USAGE, BadInput, OtnsError
+from conformance.features import BY_NAME as FEATURE_NAMES
 from kernels import catalog, fetch
 from kernels.debian import FLAVOURS
-from kernels.features import BY_NAME as FEATURE_NAMES
 from kernels.spec import parse_spec
 
 from .absence import Policy

@@ -20,6 +20,7 @@ from pathlib import Path
 from base import safefs
 from base.errors import BadInput, InfraError
 from kernels import build, faults
+from kernels.arch import host
 from kernels.faults import Fault, NotApplicable
 from kernels.spec import parse_spec
 
@@ -170,7 +171,7 @@ class Mutator:
             if self.dirty:
                 # Interrupted: the source is back, but the image is a fault's; drop it so nothing
                 # boots it by mistake (the next build makes it anew from the restored source).
-                (self.tree / build.IMAGE).unlink(missing_ok=True)
+                (self.tree / host().image).unlink(missing_ok=True)
             report.seconds = time.monotonic() - start
             write_report(report)
         return report

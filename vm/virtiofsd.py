@@ -15,6 +15,7 @@ from pathlib import Path
 
 from base.errors import InfraError
 from kernels.apt import PrivateApt
+from kernels.arch import host
 
 _SYSTEM_PATHS = ("/usr/libexec/virtiofsd", "/usr/lib/virtiofsd/virtiofsd", "/usr/lib/virtiofsd")
 _PACKAGES = ("virtiofsd", "libc6", "libcap-ng0", "libseccomp2", "libgcc-s1")
@@ -82,10 +83,11 @@ def ensure(cache_dir: Path, apt: PrivateApt) -> Path | None:
 def wrapper_script(root: Path) -> str:
     """A virtiofsd that runs the unpacked one through its own glibc; root is quoted for sh
     (the cache folder's path may hold any byte)."""
+    lib = f"$R/usr/lib/{host().multiarch}"
     return ("#!/bin/sh\n"
             f"R={shlex.quote(str(root))}\n"
-            'exec "$R/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" '
-            '--library-path "$R/usr/lib/x86_64-linux-gnu" "$R/usr/libexec/virtiofsd" "$@"\n')
+            f'exec "{lib}/{host().loader}" '
+            f'--library-path "{lib}" "$R/usr/libexec/virtiofsd" "$@"\n')
 
 
 def _download_names(apt: PrivateApt, names: list[str], dest: Path) -> list[Path]:
