@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import stat
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -142,6 +143,24 @@ def write_atomic(path: Path, data: str | bytes, mode: int | None = None) -> None
             except FileNotFoundError:
                 pass
             raise
+
+
+@contextmanager
+def new_folder(dest: Path, replace: bool = False) -> Iterator[Path]:
+    """A temporary folder beside `dest` to fill in the block; renamed to `dest` when the block
+    ends normally, removed when it does not, so a killed or failed fill never leaves half a folder
+    at `dest`. `replace` removes what is at `dest` first (otherwise the rename fails on a folder
+    that is not empty)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dest.name}-", dir=dest.parent))
+    try:
+        yield tmp
+        if replace:
+            shutil.rmtree(dest, ignore_errors=True)
+        os.rename(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def set_aside(path: Path, suffix: str) -> Path:

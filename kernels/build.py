@@ -11,12 +11,12 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from base.errors import BadInput, OtnsError
+from base.safefs import new_folder
 
 from . import faults
 from .arch import host
@@ -65,15 +65,8 @@ def _unpack(tarball: Path, cache_dir: Path) -> Path:
     dest = cache_dir / "trees" / tarball.name.split(".tar")[0]
     if _is_tree(dest) or any(_is_tree(d) for d in dest.glob("*") if d.is_dir()):
         return dest if _is_tree(dest) else next(d for d in dest.iterdir() if _is_tree(d))
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dest.name}-", dir=dest.parent))
-    try:
-        with tarfile.open(tarball) as tf:
-            tf.extractall(tmp, filter="tar")
-        os.rename(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with new_folder(dest) as tmp, tarfile.open(tarball) as tf:
+        tf.extractall(tmp, filter="tar")
     return find_tree(dest, cache_dir)
 
 

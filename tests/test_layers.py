@@ -7,6 +7,7 @@ is still a dependency.
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 from otns.paths import REPO_ROOT
@@ -41,6 +42,7 @@ def _layer(module: str) -> str:
     return "cli" if _under(module, CLI_MODULES) else module.split(".")[0]
 
 
+@cache
 def _imports(path: Path) -> list[tuple[int, str]]:
     """(line, absolute module name) of every import in the file, relative ones resolved."""
     module = _module_name(path)

@@ -10,10 +10,10 @@ import os
 import shlex
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 from base.errors import InfraError
+from base.safefs import new_folder
 from kernels.apt import PrivateApt
 from kernels.arch import host
 
@@ -53,28 +53,20 @@ def ensure(cache_dir: Path, apt: PrivateApt) -> Path | None:
         return folder
     tool = cache_dir / "tools" / "virtiofsd"
     wrapper = tool / "bin" / "virtiofsd"
-    tool.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-virtiofsd-", dir=tool.parent))
     try:
-        apt.update()
-        names = [f"{p}/{_SUITE}" for p in _PACKAGES]
-        debs = _download_names(apt, names, tmp / "debs")
-        root = tmp / "root"
-        for deb in debs:
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, capture_output=True)
-        shutil.rmtree(tmp / "debs")
-        final_root = tool / "root"
-        (tmp / "bin").mkdir()
-        (tmp / "bin" / "virtiofsd").write_text(wrapper_script(final_root))
-        (tmp / "bin" / "virtiofsd").chmod(0o755)
-        shutil.rmtree(tool, ignore_errors=True)
-        os.rename(tmp, tool)
+        with new_folder(tool, replace=True) as tmp:
+            apt.update()
+            names = [f"{p}/{_SUITE}" for p in _PACKAGES]
+            debs = _download_names(apt, names, tmp / "debs")
+            root = tmp / "root"
+            for deb in debs:
+                subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, capture_output=True)
+            shutil.rmtree(tmp / "debs")
+            (tmp / "bin").mkdir()
+            (tmp / "bin" / "virtiofsd").write_text(wrapper_script(tool / "root"))
+            (tmp / "bin" / "virtiofsd").chmod(0o755)
     except (subprocess.CalledProcessError, OSError) as e:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise InfraError(f"cannot set up virtiofsd from Debian {_SUITE}: {e}") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if not _works(str(wrapper)):
         raise InfraError(f"the virtiofsd unpacked into {tool} does not run")
     return wrapper.parent
