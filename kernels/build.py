@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from base.errors import BadInput, OtnsError
+from base.errors import EXIT_INFRA, BadInput, OtnsError
 from base.safefs import new_folder
 
 from . import faults
@@ -26,7 +26,7 @@ FRAGMENT = Path(__file__).with_name("otns.config")
 
 
 class BuildFailed(OtnsError):
-    exit_code = 3
+    exit_code = EXIT_INFRA
 
 
 @dataclass
