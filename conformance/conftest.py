@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kernels.features import BY_NAME, FEATURES
-
 from . import probe
+from .features import BY_NAME, FEATURES
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

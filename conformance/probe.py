@@ -18,9 +18,8 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kernels.features import BY_NAME, BY_PROBE, FeatureSpec
-
 from . import syscalls as k
+from .features import BY_NAME, BY_PROBE, FeatureSpec
 from .helpers import become_nobody, in_child, private_mount_ns
 
 PRESENT, ABSENT, BROKEN = "present", "absent", "broken"

@@ -11,9 +11,8 @@ import sys
 
 import pytest
 
-from kernels.features import OPEN_TREE_ATTR_SINCE, kernel_version
-
 from . import syscalls as k
+from .features import OPEN_TREE_ATTR_SINCE, kernel_version
 from .helpers import CHILD_SECONDS, in_child
 
 NS = k.OPEN_TREE_NAMESPACE

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from kernels.features import FEATURES
-
 from . import probe
+from .features import FEATURES
 
 
 @pytest.mark.parametrize("spec", FEATURES, ids=[f.name for f in FEATURES])

@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import subprocess
@@ -12,15 +11,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from otns.errors import InfraError
+from base.errors import InfraError
+from base.locks import locked
+from base.safefs import write_atomic
 
+from .arch import host
 from .debian import PackageRef
 
-# Suites that carry amd64 kernels from 6.1 to the newest release candidate.
+# Suites that carry Debian's kernels from 6.1 to the newest release candidate.
 SUITES = ("sid", "experimental", "trixie", "trixie-backports", "trixie-security",
           "bookworm", "bookworm-backports", "bookworm-security")
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
-_LIST_NAME = re.compile(r"_dists_(?P<suite>[^_]+)_main_binary-amd64_Packages")
 INDEX_MAX_AGE = 6 * 3600
 
 
@@ -71,12 +72,10 @@ class PrivateApt:
         for suite in SUITES:
             uri = security if suite.endswith("-security") else main
             if uri:
-                lines.append(f"deb [arch=amd64 signed-by={KEYRING}] {uri} {suite} main")
+                lines.append(f"deb [arch={host().debian} signed-by={KEYRING}] {uri} {suite} main")
         text = "\n".join(lines) + "\n"
         if not self.sources.exists() or self.sources.read_text() != text:
-            tmp = self.sources.with_suffix(".tmp")
-            tmp.write_text(text)
-            tmp.replace(self.sources)
+            write_atomic(self.sources, text)
 
     def options(self) -> list[str]:
         opts = {
@@ -88,8 +87,8 @@ class PrivateApt:
             "Dir::State::status": str(self.root / "status"),
             "Dir::Cache": str(self.cache),
             "Acquire::Languages": "none",
-            "APT::Architecture": "amd64",
-            "APT::Architectures": "amd64",
+            "APT::Architecture": host().debian,
+            "APT::Architectures": host().debian,
             "APT::Sandbox::User": "root",
             "Debug::NoLocking": "1",  # our own flock below serialises otns runs
             "Acquire::Retries": "2",
@@ -97,18 +96,14 @@ class PrivateApt:
         }
         return [x for k, v in opts.items() for x in ("-o", f"{k}={v}")]
 
-    def _lock(self):
-        self.root.mkdir(parents=True, exist_ok=True)
-        f = open(self.root / "lock", "w")
-        fcntl.flock(f, fcntl.LOCK_EX)
-        return f
-
     def _lists(self) -> list[tuple[str, Path]]:
         """(suite, Packages file) pairs, read off the list folder: asking apt-get would make it
         rebuild its cache from all indexes, which costs seconds on every run."""
         found = []
-        for path in sorted((self.state / "lists").glob("*_dists_*_binary-amd64_Packages*")):
-            m = _LIST_NAME.search(path.name)
+        arch = host().debian
+        list_name = re.compile(rf"_dists_(?P<suite>[^_]+)_main_binary-{re.escape(arch)}_Packages")
+        for path in sorted((self.state / "lists").glob(f"*_dists_*_binary-{arch}_Packages*")):
+            m = list_name.search(path.name)
             if m and not path.name.endswith((".diff_Index", ".IndexDiff")):
                 found.append((m["suite"], path))
         return found
@@ -122,7 +117,7 @@ class PrivateApt:
         age = self.age()
         if age is not None and age < max_age and self._lists():
             return  # fresh: no lock, no apt-get, no look at the host's configuration
-        with self._lock():
+        with locked(self.root / "lock"):
             self._ensure_layout()
             age = self.age()
             if age is not None and age < max_age:

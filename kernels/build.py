@@ -11,22 +11,22 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from otns.errors import BadInput, OtnsError
+from base.errors import EXIT_INFRA, BadInput, OtnsError
+from base.safefs import new_folder
 
 from . import faults
+from .arch import host
 from .image import read_config
 
 FRAGMENT = Path(__file__).with_name("otns.config")
-IMAGE = Path("arch/x86/boot/bzImage")
 
 
 class BuildFailed(OtnsError):
-    exit_code = 3
+    exit_code = EXIT_INFRA
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Built:
 
 
 def _is_tree(p: Path) -> bool:
-    return (p / "Makefile").is_file() and (p / "arch" / "x86").is_dir() and (p / "kernel").is_dir()
+    return (p / "Makefile").is_file() and (p / "arch" / host().kernel).is_dir() and (p / "kernel").is_dir()
 
 
 def find_tree(path: Path, cache_dir: Path) -> Path:
@@ -57,7 +57,7 @@ def find_tree(path: Path, cache_dir: Path) -> Path:
         tarballs = sorted(path.glob("linux-source-*.tar.*"))
         if len(tarballs) == 1:
             return _unpack(tarballs[0], cache_dir)
-    raise BadInput(f"{path} is not a kernel source tree (no Makefile, arch/x86 and kernel/)")
+    raise BadInput(f"{path} is not a kernel source tree (no Makefile, arch/{host().kernel} and kernel/)")
 
 
 def _unpack(tarball: Path, cache_dir: Path) -> Path:
@@ -65,15 +65,8 @@ def _unpack(tarball: Path, cache_dir: Path) -> Path:
     dest = cache_dir / "trees" / tarball.name.split(".tar")[0]
     if _is_tree(dest) or any(_is_tree(d) for d in dest.glob("*") if d.is_dir()):
         return dest if _is_tree(dest) else next(d for d in dest.iterdir() if _is_tree(d))
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dest.name}-", dir=dest.parent))
-    try:
-        with tarfile.open(tarball) as tf:
-            tf.extractall(tmp, filter="tar")
-        os.rename(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with new_folder(dest) as tmp, tarfile.open(tarball) as tf:
+        tf.extractall(tmp, filter="tar")
     return find_tree(dest, cache_dir)
 
 
@@ -145,7 +138,7 @@ def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: b
         rc = _run(["vng", "--build", "--skip-modules", "--config", str(FRAGMENT), "CC=ccache gcc"],
                   tree, env, f)
     seconds = time.monotonic() - start
-    image = tree / IMAGE
+    image = tree / host().image
     if rc != 0 or not image.is_file():
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise BuildFailed(f"kernel build failed in {tree} (exit {rc}): {tail[0]} (log: {log})")

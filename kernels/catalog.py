@@ -5,6 +5,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from base.safefs import write_atomic
+
 from .apt import INDEX_MAX_AGE, PrivateApt
 from .debian import PARSER_VERSION, DebianKernel, parse_index
 
@@ -21,8 +23,6 @@ def load(cache_dir: Path, max_age: float = INDEX_MAX_AGE,
         if data.get("signature") == signature and data.get("parser") == PARSER_VERSION:
             return apt, [DebianKernel.from_json(k) for k in data["kernels"]]
     kernels = parse_index(apt.indexes())
-    tmp = parsed.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"signature": signature, "parser": PARSER_VERSION,
-                               "kernels": [k.to_json() for k in kernels]}))
-    tmp.replace(parsed)
+    write_atomic(parsed, json.dumps({"signature": signature, "parser": PARSER_VERSION,
+                                     "kernels": [k.to_json() for k in kernels]}))
     return apt, kernels

@@ -4,25 +4,17 @@ Pure functions over Packages text; fetching the index is kernels/apt.py's job.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from debian.deb822 import Packages
 from debian.debian_support import Version
 
-FLAVOURS = ("cloud", "amd64")
+from .arch import KERNEL_KINDS, OTHER_KINDS, flavour_names, host
+
+FLAVOURS = flavour_names()
 # Bumped when parse_index reads the same index differently: the cached parse is then redone.
 PARSER_VERSION = 2
 
-# linux-image-ABI-FLAVOUR (one package, old layout) or linux-binary-ABI-FLAVOUR (split layout).
-# An ABI is 7.2.13+deb14, 6.1.0-56 or 7.3: after its first hyphen only a number may follow, so the
-# PREEMPT_RT packages (linux-image-6.1.0-56-rt-amd64, linux-binary-7.2.13+deb14-rt-amd64) match no
-# flavour. They are left out on purpose: the generic config plus PREEMPT_RT, the same mount code,
-# never tried under virtme-ng here; read as ABI "...-rt" of the amd64 flavour, they would replace
-# the generic kernels in `otns kernels list --flavour amd64` and in bisect ranges.
-_ABI = r"(?P<abi>\d+\.\d+[\w.+~]*(?:-\d[\w.+~]*)*)"
-_KERNEL_PKG = re.compile(rf"^linux-(?P<kind>image|binary)-{_ABI}-(?P<flav>cloud-amd64|amd64)$")
-_OTHER_PKG = re.compile(rf"^linux-(?P<kind>modules|base)-{_ABI}-(?P<flav>cloud-amd64|amd64)$")
 # An old-layout linux-image package smaller than this is a metapackage (e.g. linux-image-6.12-amd64).
 _MIN_IMAGE_KB = 5000
 
@@ -42,7 +34,7 @@ class DebianKernel:
     upstream: str  # 7.2.13, 7.3-rc7, 6.1.192
     debian_version: str  # package version: 7.2.13-1, 7.3~rc7-1~exp1
     abi: str  # 7.2.13+deb14, 6.1.0-56
-    flavour: str  # cloud | amd64
+    flavour: str  # a Flavour.name of kernels/arch.py: cloud | amd64
     layout: str  # image | split
     kernel_pkg: PackageRef
     base_pkg: PackageRef | None = None
@@ -52,7 +44,7 @@ class DebianKernel:
     @property
     def release(self) -> str:
         """What `uname -r` prints in the booted kernel."""
-        return f"{self.abi}-{_flavour_suffix(self.flavour)}"
+        return f"{self.abi}-{host().flavour(self.flavour).suffix}"
 
     @property
     def ident(self) -> str:
@@ -68,8 +60,7 @@ class DebianKernel:
         pkgs = [self.kernel_pkg]
         if self.base_pkg:
             pkgs.append(self.base_pkg)
-        # The cloud flavour has virtio, FUSE and virtiofs built in (or, on 6.1, inside the image package).
-        if self.flavour == "amd64" and self.modules_pkg:
+        if host().flavour(self.flavour).needs_modules and self.modules_pkg:
             pkgs.append(self.modules_pkg)
         return pkgs
 
@@ -87,14 +78,6 @@ class DebianKernel:
         ref = lambda x: PackageRef(**x) if x else None  # noqa: E731
         return cls(d["upstream"], d["debian_version"], d["abi"], d["flavour"], d["layout"],
                    ref(d["kernel_pkg"]), ref(d["base_pkg"]), ref(d["modules_pkg"]), list(d["suites"]))
-
-
-def _flavour_suffix(flavour: str) -> str:
-    return "cloud-amd64" if flavour == "cloud" else "amd64"
-
-
-def _flavour_name(suffix: str) -> str:
-    return "cloud" if suffix == "cloud-amd64" else "amd64"
 
 
 def upstream_version(debian_version: str) -> str:
@@ -122,6 +105,8 @@ def kernel_stanzas(text: str):
 
 def parse_index(indexes: dict[str, str]) -> list[DebianKernel]:
     """Build the list of bootable kernels from {suite: Packages text}."""
+    arch = host()
+    kernel_pkg, other_pkg = arch.package_pattern(KERNEL_KINDS), arch.package_pattern(OTHER_KINDS)
     kernels: dict[tuple[str, str, str], DebianKernel] = {}
     extras: dict[tuple[str, str, str, str], PackageRef] = {}
     for suite, text in indexes.items():
@@ -131,9 +116,9 @@ def parse_index(indexes: dict[str, str]) -> list[DebianKernel]:
                 continue  # a stanza apt itself would not use: no kernel of ours
             name, version, size, installed = fields
             ref = PackageRef(name, version, st.get("Filename", ""), size)
-            m = _KERNEL_PKG.match(name)
+            m = kernel_pkg.match(name)
             if m:
-                kind, abi, flav = m["kind"], m["abi"], _flavour_name(m["flav"])
+                kind, abi, flav = m["kind"], m["abi"], arch.flavour_named_by(m["flav"]).name
                 if kind == "image" and installed < _MIN_IMAGE_KB:
                     continue  # metapackage, or the empty linux-image of the split layout
                 key = (abi, flav, version)
@@ -145,9 +130,9 @@ def parse_index(indexes: dict[str, str]) -> list[DebianKernel]:
                 if suite not in k.suites:
                     k.suites.append(suite)
                 continue
-            m = _OTHER_PKG.match(name)
+            m = other_pkg.match(name)
             if m:
-                extras[(m["kind"], m["abi"], _flavour_name(m["flav"]), version)] = ref
+                extras[(m["kind"], m["abi"], arch.flavour_named_by(m["flav"]).name, version)] = ref
     for (abi, flav, version), k in kernels.items():
         if k.layout == "split":
             k.base_pkg = extras.get(("base", abi, flav, version))

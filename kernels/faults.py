@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from otns.errors import BadInput
+from base.errors import BadInput
+from base.safefs import write_atomic
+
 
 TABLE = Path(__file__).with_name("faults.toml")
 PRISTINE_SUFFIX = ".otns-pristine"
@@ -84,13 +86,6 @@ def mutated_text(fault: Fault, text: str) -> str:
     return text.replace(fault.find, fault.replace)
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(path.name + ".otns-tmp")
-    tmp.write_bytes(data)
-    os.chmod(tmp, mode)
-    tmp.replace(path)
-
-
 def _put_back(saved: Path, target: Path) -> None:
     saved.replace(target)
     os.utime(target)  # newer than the fault's objects: the next build recompiles it
@@ -132,9 +127,9 @@ def applied(tree: Path, fault: Fault) -> Iterator[None]:
     pristine, mode = target.read_bytes(), target.stat().st_mode & 0o7777
     mutant = mutated_text(fault, pristine.decode("utf-8", errors="surrogateescape"))
     saved = target.with_name(target.name + PRISTINE_SUFFIX)
-    _write_atomic(saved, pristine, mode)
+    write_atomic(saved, pristine, mode)
     try:
-        _write_atomic(target, mutant.encode("utf-8", errors="surrogateescape"), mode)
+        write_atomic(target, mutant.encode("utf-8", errors="surrogateescape"), mode)
         yield
     finally:
         _put_back(saved, target)

@@ -8,18 +8,16 @@ two runs fetching the same kernel wait for each other instead of clashing.
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import lzma
-import os
 import shutil
 import subprocess
-import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
-from otns.errors import InfraError
+from base.errors import InfraError
+from base.locks import locked
+from base.safefs import new_folder
 
 from .apt import PrivateApt
 from .debian import DebianKernel
@@ -29,18 +27,6 @@ from .local import LocalKernel, config_for
 # Modules the guest may need at boot: transports, the console, overlayfs for writable /tmp.
 _GUEST_MODULE_DIRS = ("fs/9p", "net/9p", "fs/fuse", "fs/overlayfs", "fs/netfs")
 _GUEST_MODULE_WORDS = ("virtio",)
-
-
-@contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"otns: waiting for another run that is fetching {path.stem}", flush=True)
-            fcntl.flock(f, fcntl.LOCK_EX)
-        yield
 
 
 def _find_image(root: Path) -> Path | None:
@@ -115,7 +101,8 @@ def cached(cache_dir: Path, kernel: DebianKernel) -> LocalKernel | None:
 def fetch(cache_dir: Path, apt: PrivateApt, kernel: DebianKernel, show_progress: bool = True) -> LocalKernel:
     final = cached_folder(cache_dir, kernel)
     start = time.monotonic()
-    with _locked(cache_dir / "kernels" / f"{kernel.ident}.lock"):
+    with locked(cache_dir / "kernels" / f"{kernel.ident}.lock",
+                f"otns: waiting for another run that is fetching {kernel.ident}"):
         if (final / "meta.json").is_file():
             return _local_from_cache(final, kernel)
         total = sum(p.size for p in kernel.packages())
@@ -123,35 +110,30 @@ def fetch(cache_dir: Path, apt: PrivateApt, kernel: DebianKernel, show_progress:
         if free < total * 4:
             raise InfraError(f"not enough free disk in {cache_dir}: {free >> 20} MiB free, "
                              f"about {(total * 4) >> 20} MiB needed for {kernel.release}")
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{kernel.ident}-", dir=final.parent))
         try:
-            debs = _download(apt, kernel, tmp / "debs", show_progress)
-            root = tmp / "root"
-            for deb in debs:
-                r = subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], capture_output=True, text=True)
-                if r.returncode != 0:
-                    if "No space left" in r.stderr:
-                        raise InfraError(f"disk full while unpacking {deb.name}")
-                    raise InfraError(f"cannot unpack {deb.name}: {r.stderr.strip()[:200]}")
-            shutil.rmtree(tmp / "debs")
-            image = _find_image(root)
-            if image is None:
-                raise InfraError(f"no kernel image inside {kernel.kernel_pkg.name}")
-            info = inspect_image(image)
-            _, moddir = config_for(image, info.release)
-            if moddir is not None and (moddir / "kernel").is_dir():
-                _prepare_modules(moddir)
-            meta = {"image": image.relative_to(tmp).as_posix(), "release": info.release,
-                    "kernel": kernel.to_json(), "fetched": time.time()}
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-            os.rename(tmp, final)
+            with new_folder(final) as tmp:
+                debs = _download(apt, kernel, tmp / "debs", show_progress)
+                root = tmp / "root"
+                for deb in debs:
+                    r = subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], capture_output=True, text=True)
+                    if r.returncode != 0:
+                        if "No space left" in r.stderr:
+                            raise InfraError(f"disk full while unpacking {deb.name}")
+                        raise InfraError(f"cannot unpack {deb.name}: {r.stderr.strip()[:200]}")
+                shutil.rmtree(tmp / "debs")
+                image = _find_image(root)
+                if image is None:
+                    raise InfraError(f"no kernel image inside {kernel.kernel_pkg.name}")
+                info = inspect_image(image)
+                _, moddir = config_for(image, info.release)
+                if moddir is not None and (moddir / "kernel").is_dir():
+                    _prepare_modules(moddir)
+                meta = {"image": image.relative_to(tmp).as_posix(), "release": info.release,
+                        "kernel": kernel.to_json(), "fetched": time.time()}
+                (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         except OSError as e:
-            shutil.rmtree(tmp, ignore_errors=True)
             if e.errno == errno.ENOSPC:
                 raise InfraError(f"disk full while preparing {kernel.release} in {cache_dir}") from None
-            raise
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
             raise
     local = _local_from_cache(final, kernel)
     local.fetch_seconds = time.monotonic() - start

@@ -1,4 +1,5 @@
-"""Inspect a kernel before booting it: is it an x86 bzImage, whole, and can the guest boot on it?"""
+"""Inspect a kernel before booting it: is it an image of the host's architecture (an x86 bzImage
+on amd64), whole, and can the guest boot on it?"""
 from __future__ import annotations
 
 import re
@@ -6,7 +7,9 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from otns.errors import BadInput
+from base.errors import BadInput
+
+from .arch import host
 
 
 @dataclass(frozen=True)
@@ -16,7 +19,9 @@ class ImageInfo:
 
 
 def inspect_image(path: Path) -> ImageInfo:
-    """Read the x86 boot protocol header; reject what is not a whole bzImage."""
+    """Read the image's header (the format of the host's architecture); reject what is not a
+    whole image of that format."""
+    release_of = _HEADER_READERS[host().image_format]
     try:
         with open(path, "rb") as f:
             head = f.read(0x4000)
@@ -27,6 +32,11 @@ def inspect_image(path: Path) -> ImageInfo:
         raise BadInput(f"{path} is a directory, not a kernel image") from None
     except OSError as e:
         raise BadInput(f"cannot read kernel file {path}: {e.strerror}") from None
+    return ImageInfo(path, release_of(path, head, size))
+
+
+def _bzimage_release(path: Path, head: bytes, size: int) -> str:
+    """The release named in an x86 boot protocol header; BadInput unless a whole bzImage."""
     if len(head) < 0x260 or head[0x202:0x206] != b"HdrS" or head[0x1FE:0x200] != b"\x55\xaa":
         raise BadInput(f"{path} is not an x86 Linux kernel image (no bzImage header)")
     setup_sects = head[0x1F1] or 4
@@ -44,7 +54,11 @@ def inspect_image(path: Path) -> ImageInfo:
         release = raw.split(b"\0", 1)[0].decode("ascii", "replace").split(" ", 1)[0]
     if not release:
         raise BadInput(f"{path}: the bzImage header carries no version string")
-    return ImageInfo(path, release)
+    return release
+
+
+# Arch.image_format -> the reader of that format's header.
+_HEADER_READERS = {"bzImage": _bzimage_release}
 
 
 _CONFIG_LINE = re.compile(r"^(CONFIG_[A-Z0-9_]+)=(.*)$")

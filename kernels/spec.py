@@ -10,14 +10,11 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from otns.errors import BadInput
+from base.errors import BadInput
 
-from .debian import FLAVOURS
+from .arch import host
 from .image import inspect_image, read_config
 from .local import LocalKernel, config_for
-
-BUILD_TREE_IMAGE = "arch/x86/boot/bzImage"
-
 
 @dataclass(frozen=True)
 class KernelSpec:
@@ -32,8 +29,10 @@ class KernelSpec:
 
 
 def parse_spec(text: str, flavour: str = "cloud") -> KernelSpec:
-    if flavour not in FLAVOURS:
-        raise BadInput(f"unknown flavour {flavour!r}; choose one of {', '.join(FLAVOURS)}")
+    arch = host()  # first: on a host otns does not support, that is the one thing to say
+    flavours = [f.name for f in arch.flavours]
+    if flavour not in flavours:
+        raise BadInput(f"unknown flavour {flavour!r}; choose one of {', '.join(flavours)}")
     text = text.strip()
     if not text:
         raise BadInput("empty kernel spec")
@@ -46,9 +45,9 @@ def parse_spec(text: str, flavour: str = "cloud") -> KernelSpec:
         return KernelSpec("debian", query, flavour)
     path = Path(os.path.expanduser(text))  # ~user that does not exist stays as typed
     if path.is_dir():
-        if (path / BUILD_TREE_IMAGE).is_file():
+        if (path / arch.image).is_file():
             return KernelSpec("tree", str(path.resolve()))
-        raise BadInput(f"{text} is a folder but not a built kernel tree (no {BUILD_TREE_IMAGE})")
+        raise BadInput(f"{text} is a folder but not a built kernel tree (no {arch.image})")
     if path.exists():
         return KernelSpec("image", str(path.resolve()))
     installed = installed_image(text)
@@ -74,7 +73,7 @@ def local_kernel(spec: KernelSpec) -> LocalKernel:
         return LocalKernel(image=None, release=platform.release(), source="host")
     if spec.kind == "tree":
         tree = Path(spec.value)
-        info = inspect_image(tree / BUILD_TREE_IMAGE)
+        info = inspect_image(tree / host().image)
         cfg_path = tree / ".config"
         config = read_config(cfg_path) if cfg_path.is_file() else None
         return LocalKernel(image=info.path, release=info.release, source=f"tree {tree}",

@@ -1,7 +1,7 @@
 """Is a feature's absence acceptable? The guest's probe, the kernel's version and the user's word.
 
 The probe (conformance/probe.py) says present, absent or broken. An absent feature is fine
-on a kernel older than the mainline release that added it (kernels/features.py); on a
+on a kernel older than the mainline release that added it (conformance/features.py); on a
 kernel at or past that release it is a failure unless the user allowed it (--allow-absent,
 SPEC=may-lack); --require-feature (SPEC=conform) allows no absence at all.
 """
@@ -10,9 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from kernels.features import BY_NAME, FEATURES, FeatureSpec, kernel_version
-
-from .errors import BadInput
+from base.errors import BadInput
+from conformance.features import BY_NAME, FEATURES, FeatureSpec, kernel_version
 
 
 class State(str, enum.Enum):

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from base import safefs
+from base.errors import BadInput, InfraError, OtnsError
 from kernels.spec import KernelSpec
 
 from . import bench_report as br
-from . import safefs
-from .errors import BadInput, InfraError, OtnsError
 from .results import write_atomic
 from .run import RunOptions, boot_request, resolve_kernel, validate_options
 

@@ -11,15 +11,15 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from base.errors import EXIT_USAGE, BadInput, OtnsError
+from conformance.features import BY_NAME as FEATURE_NAMES
 from kernels import catalog, fetch
 from kernels.debian import FLAVOURS
-from kernels.features import BY_NAME as FEATURE_NAMES
 from kernels.spec import parse_spec
 
 from .absence import Policy
 from .bench import DEFAULT_MOUNTS
 from .bench_report import METHODS
-from .errors import EXIT_USAGE, BadInput, OtnsError
 from .results import read_summary
 from .options import MAX_CPUS, check_timeout, check_workers
 from .paths import default_cache_dir

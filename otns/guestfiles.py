@@ -1,7 +1,7 @@
 """What the guest left in the results folder, read as untrusted data for the run's verdict.
 
 The guest (and the kernel under test) may write anything there: links, fifos, huge or
-malformed files. Each file is read with otns.safefs's limits and checked field by field;
+malformed files. Each file is read with base.safefs's limits and checked field by field;
 a junit.xml that cannot be read is moved aside and named as the reason of a harness error.
 """
 from __future__ import annotations
@@ -10,7 +10,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import safefs
+from base import safefs
+
 from .results import TestResult, parse_junit, read_features
 
 REJECTED_SUFFIX = ".rejected"

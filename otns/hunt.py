@@ -16,12 +16,12 @@ from typing import IO
 
 from debian.changelog import Changelog
 
+from base.errors import BadInput
 from kernels import catalog, fetch
 from kernels.debian import FLAVOURS, DebianKernel, UnknownVersion, resolve, upstream_key
 from kernels.spec import KernelSpec, parse_spec
 
 from .bisect import Result, Step, judge_outcome, search
-from .errors import BadInput
 from .results import parse_junit, read_summary
 from .run import RunOptions, execute
 

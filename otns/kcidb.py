@@ -11,6 +11,8 @@ import json
 import re
 from pathlib import Path
 
+from kernels.arch import host
+
 from .report import KernelResults
 from .results import Outcome
 
@@ -47,7 +49,7 @@ def kernel_objects(k: KernelResults) -> tuple[dict, dict, list[dict]]:
     checkout = {"id": checkout_id, "origin": ORIGIN, "tree_name": release,
                 "misc": {"source": str(k.summary.get("source", "")), "spec": str(k.summary.get("kernel", ""))}}
     verdict = str(k.summary.get("verdict", ""))
-    build = {"id": build_id, "checkout_id": checkout_id, "origin": ORIGIN, "architecture": "x86_64",
+    build = {"id": build_id, "checkout_id": checkout_id, "origin": ORIGIN, "architecture": host().kcidb,
              "config_name": release, "status": "PASS",
              "misc": {"results_folder": k.folder.name}}
     durations = k.summary.get("durations") or {}

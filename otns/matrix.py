@@ -21,11 +21,11 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from base import safefs
+from base.errors import BadInput
 from kernels.debian import FLAVOURS
 
-from . import safefs
 from .absence import ALLOW_ALL, Policy
-from .errors import BadInput
 from .paths import REPO_ROOT
 
 # conform: every feature must be there; may-lack: any may be absent; version: those the

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from base import safefs
+from base.errors import OtnsError
 from kernels.spec import parse_spec
-from otns import safefs
-from otns.errors import OtnsError
 from otns.matrix import Entry, Plan, policy
 from otns.results import Verdict, write_atomic
 from otns.run import RunOptions, execute

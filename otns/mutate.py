@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from base import safefs
+from base.errors import BadInput, InfraError
 from kernels import build, faults
+from kernels.arch import host
 from kernels.faults import Fault, NotApplicable
 from kernels.spec import parse_spec
 
-from . import safefs
-from .errors import BadInput, InfraError
 from .results import Outcome, RunSummary, Verdict, parse_junit, write_atomic
 from .run import RunOptions, execute
 
@@ -170,7 +171,7 @@ class Mutator:
             if self.dirty:
                 # Interrupted: the source is back, but the image is a fault's; drop it so nothing
                 # boots it by mistake (the next build makes it anew from the restored source).
-                (self.tree / build.IMAGE).unlink(missing_ok=True)
+                (self.tree / host().image).unlink(missing_ok=True)
             report.seconds = time.monotonic() - start
             write_report(report)
         return report

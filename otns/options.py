@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from .errors import BadInput
+from base.errors import BadInput
 
 # The suite needs few CPUs. Under TCG (one host thread for all vCPUs) each vCPU only adds
 # boot time, and under KVM more vCPUs than host CPUs only overcommit; QEMU's pc machine itself

@@ -16,10 +16,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from base.errors import BadInput, InfraError
 from vm.guest import CONFORMANCE
 from vm.guest import pytest_args as guest_pytest_args
 
-from .errors import BadInput, InfraError
 from .paths import REPO_ROOT
 
 # pytest's exit codes (pytest.ExitCode), as a number so a guest's guest.json can be read too.

@@ -12,8 +12,9 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
-from . import safefs
-from .errors import BadInput
+from base import safefs
+from base.errors import BadInput
+
 from .results import Outcome, TestResult, junit_root, parse_junit, read_summary
 
 SYMBOL = {"pass": "pass", "fail": "FAIL", "skip": "skip", "error": "ERROR", None: "-"}

@@ -9,9 +9,10 @@ from pathlib import Path
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
-from . import safefs
+from base import safefs
+from base.errors import EXIT_CONFORMS, EXIT_CRASH, EXIT_INFRA, EXIT_NONCONFORMING, EXIT_USAGE
+
 from .absence import ABSENT_OK, FAILING, FeatureState, State, describe
-from .errors import EXIT_CONFORMS, EXIT_CRASH, EXIT_INFRA, EXIT_NONCONFORMING, EXIT_USAGE
 
 # junit.xml comes from the guest or from elsewhere: read at most this much of it.
 JUNIT_MAX = 64 * safefs.MiB

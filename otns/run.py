@@ -1,7 +1,6 @@
 """`otns run`: kernel spec -> kernel on disk -> VM -> results -> report, for one kernel."""
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -14,6 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from base import safefs
+from base.errors import BadInput
+from base.locks import locked
 from kernels import catalog, fetch
 from kernels.debian import UnknownVersion, resolve
 from kernels.local import LocalKernel
@@ -23,9 +25,8 @@ from vm import boot_times, progress, virtiofsd
 from vm.boot import GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, boot, qemu_command, shell_join, vng_command
 from vm.vngsafe import memory_mib
 
-from . import guestfiles, safefs
+from . import guestfiles
 from .absence import Policy, State, judge
-from .errors import BadInput
 from .options import check_cpus, check_timeout
 from .paths import REPO_ROOT
 from .preflight import PYTEST_USAGE_ERROR, usage_message
@@ -94,13 +95,6 @@ def _guest_shell(results: Path, pytest_args: list[str]) -> str:
         guest_command(results, pytest_args, announce=True))
 
 
-def _tools_lock(cache_dir: Path):
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    f = open(cache_dir / "tools.lock", "w")
-    fcntl.flock(f, fcntl.LOCK_EX)
-    return f
-
-
 def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: Callable[[str], None],
                  stream: Callable[[str], None] | None, vng_home: Path | None = None) -> BootRequest:
     transport = kernel.transport()  # BadInput now, before booting, when the config says it cannot work
@@ -111,7 +105,7 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
             if not ready:
                 notice("otns: a real run would first unpack virtiofsd from Debian into the cache")
         else:
-            with _tools_lock(opts.cache_dir):
+            with locked(opts.cache_dir / "tools.lock"):
                 apt = catalog.PrivateApt(opts.cache_dir / "apt")
                 folder = virtiofsd.ensure(opts.cache_dir, apt)
         if folder:

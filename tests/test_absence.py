@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from base.errors import EXIT_CONFORMS, EXIT_NONCONFORMING, EXIT_USAGE, BadInput
 from conformance import probe
-from kernels.features import BY_NAME, BY_PROBE, FEATURES, kernel_version
+from conformance.features import BY_NAME, BY_PROBE, FEATURES, kernel_version
 from otns.absence import ALLOW_ALL, Policy, State, judge
-from otns.errors import EXIT_CONFORMS, EXIT_NONCONFORMING, EXIT_USAGE, BadInput
 from otns.matrix import parse_entry, policy
 from otns.paths import REPO_ROOT
 from otns.results import Outcome, RunSummary, Verdict, decide

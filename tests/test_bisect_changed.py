@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from otns.errors import BadInput
+from base.errors import BadInput
 from otns.hunt import Recorded, common_flavour, kernels_between, recorded_kernel
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from base.errors import BadInput
 from kernels import faults
 from kernels.faults import Fault, NotApplicable
 from otns import rules
-from otns.errors import BadInput
 from otns.paths import REPO_ROOT
 from otns.mutate import CAUGHT, CRASHED, HARNESS, NO_BOOT, SURVIVED, classify, kernel_version
 from otns.results import RunSummary, Verdict

@@ -17,10 +17,10 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from base.errors import BadInput
 from kernels.debian import FLAVOURS, UnknownVersion, parse_index, resolve
 from kernels.spec import KernelSpec, parse_spec
 from otns.cli import build_parser
-from otns.errors import BadInput
 from otns.matrix import EXPECTATIONS, Entry, entries_from_ci, parse_entry, shard
 from otns.run import RunOptions, validate_options
 

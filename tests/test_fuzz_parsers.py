@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from otns.errors import BadInput
+from base.errors import BadInput
 from otns.absence import Policy, judge
 from otns.guestfiles import load as load_guest_files
 from otns.matrix import read_state

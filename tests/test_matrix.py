@@ -128,7 +128,7 @@ def test_matrix_reads_the_ci_list() -> None:
 
 
 def test_shard_rejects_nonsense() -> None:
-    from otns.errors import BadInput
+    from base.errors import BadInput
     for bad in ("0/3", "4/3", "x", "1-3"):
         with pytest.raises(BadInput):
             shard([Entry("debian:7.2")], bad)

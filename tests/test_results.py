@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kernels.features import BY_NAME
+from conformance.features import BY_NAME
 from otns.absence import Policy, judge
 from otns.results import Outcome, Verdict, counts, decide, parse_junit, skip_reason, to_ktap
 

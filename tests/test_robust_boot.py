@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from base.errors import BadInput
 from kernels.spec import parse_spec
-from otns.errors import BadInput
 from otns.paths import REPO_ROOT
 from otns.run import RunOptions, execute
 from vm import boot_times

@@ -6,8 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from conformance.features import BY_NAME
 from conformance.probe import PROBES
-from kernels.features import BY_NAME
 from otns.paths import REPO_ROOT
 
 CONFORMANCE = REPO_ROOT / "conformance"

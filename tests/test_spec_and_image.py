@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from base.errors import BadInput
 from kernels.image import inspect_image, read_config, root_transport
 from kernels.spec import KernelSpec, parse_spec
-from otns.errors import BadInput
 
 
 @pytest.mark.parametrize("text, kind, value", [

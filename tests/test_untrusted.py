@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from otns import safefs
+from base import safefs
 from otns.guestfiles import load as load_guest_files
 from otns.results import parse_junit, read_summary
 from vm.boot import BootRequest, staged_vng, vng_command

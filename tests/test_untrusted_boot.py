@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from otns import safefs
+from base import safefs
 from otns.paths import REPO_ROOT
 
 from .test_run_boot import start_hanging_guest

@@ -16,6 +16,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from base.safefs import write_atomic
+from kernels.arch import host
+
 from .boot import BootRequest, boot_once
 
 PROBE_TIMEOUT = 90.0
@@ -23,7 +26,7 @@ PROBE_TIMEOUT = 90.0
 
 def _machine_key() -> str:
     try:
-        qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True,
+        qemu = subprocess.run([host().qemu, "--version"], capture_output=True,
                               text=True).stdout.splitlines()[0]
     except (OSError, IndexError):
         qemu = "no-qemu"
@@ -54,10 +57,8 @@ def kvm_usable(cache_dir: Path, template: BootRequest, notice: Callable[[str], N
     text = result.console + result.guest_output
     kvm_fault = any(s in text for s in ("KVM", "kvm", "MSR"))
     if ok or kvm_fault or result.status == "hung":
-        tmpfile = cache.with_suffix(".tmp")
-        tmpfile.write_text(json.dumps({"key": key, "kvm": ok, "seconds": time.monotonic() - start,
-                                       "when": time.time()}))
-        tmpfile.replace(cache)
+        write_atomic(cache, json.dumps({"key": key, "kvm": ok, "seconds": time.monotonic() - start,
+                                        "when": time.time()}))
     if not ok:
         notice("otns: KVM is present but a test boot failed; using TCG (software emulation, slower)")
     return ok

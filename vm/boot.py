@@ -19,11 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from base.errors import InfraError
+from base.safefs import open_new
+from kernels.arch import host
 from kernels.local import LocalKernel
-from otns.errors import InfraError
-from otns.safefs import open_new
 
 from . import console as con
+from .guest import USERSPACE_MARK
 from .vngsafe import GUEST_RESULTS, Stage, staged
 
 # vng exits 255 when the guest died or its status channel was lost.
@@ -93,10 +95,7 @@ def vng_command(req: BootRequest, dry_run: bool = False) -> list[str]:
     cmd = ["vng", "-r", str(req.kernel.image), "--verbose",
            "--cpus", str(req.cpus), "--memory", req.memory, "--rwdir", f"{GUEST_RESULTS}={req.rwdir}"]
     if req.accel == "tcg":
-        # Multi-threaded TCG (QEMU's default) mis-emulates the kernel's live text patching
-        # across vCPUs: seen here as "Oops: int3" in sched_clock_cpu and as boots stuck after
-        # SMP bring-up, about 1 boot in 10. One TCG thread for all vCPUs keeps SMP and is exact.
-        cmd += ["--disable-kvm", "--qemu-opts=-accel tcg,thread=single"]
+        cmd += ["--disable-kvm", f"--qemu-opts={host().tcg_qemu_opts}"]
     if req.transport == "9p":
         cmd.append("--force-9p")
     # --verbose sends the console to stderr at loglevel 7; the serial console is slow under
@@ -236,7 +235,6 @@ def _pump(stream, sink: _Capped, forward: Callable[[str], None] | None, log) -> 
             forward(line)
 
 
-USERSPACE_MARK = "otns-guest: user space reached"
 _PR_SET_PDEATHSIG = 1
 
 

@@ -7,10 +7,10 @@ acceleration (TCG boots are several times slower than KVM ones).
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import tempfile
 from pathlib import Path
+
+from base.safefs import write_atomic
 
 FILE = "boot-times.json"
 KEEP = 20  # the most recent boots per acceleration
@@ -34,10 +34,7 @@ def remember(cache_dir: Path, accel: str, seconds: float) -> None:
     data = _load(cache_dir)
     data[accel] = (data.get(accel, []) + [round(seconds, 2)])[-KEEP:]
     cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{FILE}.", dir=cache_dir)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, cache_dir / FILE)
+    write_atomic(cache_dir / FILE, json.dumps(data))
 
 
 def typical(cache_dir: Path, accel: str) -> tuple[float, int] | None:

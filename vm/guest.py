@@ -18,6 +18,9 @@ from pathlib import Path
 from vm import progress
 
 CONFORMANCE = Path(__file__).resolve().parent.parent / "conformance"
+# The guest's first line on the console; the host (vm.boot) watches for it to know the kernel
+# reached user space.
+USERSPACE_MARK = "otns-guest: user space reached"
 # Builtin pytest plugins the suite never uses; each costs import time, which TCG multiplies ~30x.
 UNUSED_PLUGINS = ("doctest", "pastebin", "legacypath", "setupplan", "setuponly", "stepwise",
                   "debugging", "recwarn", "logging")
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     ns = ap.parse_args(argv)
     if ns.announce:
         # stderr reaches the host's console log, not the live output.
-        print(f"otns-guest: user space reached at {booted:.1f} s", file=sys.stderr, flush=True)
+        print(f"{USERSPACE_MARK} at {booted:.1f} s", file=sys.stderr, flush=True)
     extra = ns.pytest_args[1:] if ns.pytest_args[:1] == ["--"] else ns.pytest_args
     prepare_tmp(ns.results)
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"

@@ -10,11 +10,12 @@ import os
 import shlex
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
+from base.errors import InfraError
+from base.safefs import new_folder
 from kernels.apt import PrivateApt
-from otns.errors import InfraError
+from kernels.arch import host
 
 _SYSTEM_PATHS = ("/usr/libexec/virtiofsd", "/usr/lib/virtiofsd/virtiofsd", "/usr/lib/virtiofsd")
 _PACKAGES = ("virtiofsd", "libc6", "libcap-ng0", "libseccomp2", "libgcc-s1")
@@ -52,28 +53,20 @@ def ensure(cache_dir: Path, apt: PrivateApt) -> Path | None:
         return folder
     tool = cache_dir / "tools" / "virtiofsd"
     wrapper = tool / "bin" / "virtiofsd"
-    tool.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-virtiofsd-", dir=tool.parent))
     try:
-        apt.update()
-        names = [f"{p}/{_SUITE}" for p in _PACKAGES]
-        debs = _download_names(apt, names, tmp / "debs")
-        root = tmp / "root"
-        for deb in debs:
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, capture_output=True)
-        shutil.rmtree(tmp / "debs")
-        final_root = tool / "root"
-        (tmp / "bin").mkdir()
-        (tmp / "bin" / "virtiofsd").write_text(wrapper_script(final_root))
-        (tmp / "bin" / "virtiofsd").chmod(0o755)
-        shutil.rmtree(tool, ignore_errors=True)
-        os.rename(tmp, tool)
+        with new_folder(tool, replace=True) as tmp:
+            apt.update()
+            names = [f"{p}/{_SUITE}" for p in _PACKAGES]
+            debs = _download_names(apt, names, tmp / "debs")
+            root = tmp / "root"
+            for deb in debs:
+                subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, capture_output=True)
+            shutil.rmtree(tmp / "debs")
+            (tmp / "bin").mkdir()
+            (tmp / "bin" / "virtiofsd").write_text(wrapper_script(tool / "root"))
+            (tmp / "bin" / "virtiofsd").chmod(0o755)
     except (subprocess.CalledProcessError, OSError) as e:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise InfraError(f"cannot set up virtiofsd from Debian {_SUITE}: {e}") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if not _works(str(wrapper)):
         raise InfraError(f"the virtiofsd unpacked into {tool} does not run")
     return wrapper.parent
@@ -82,10 +75,11 @@ def ensure(cache_dir: Path, apt: PrivateApt) -> Path | None:
 def wrapper_script(root: Path) -> str:
     """A virtiofsd that runs the unpacked one through its own glibc; root is quoted for sh
     (the cache folder's path may hold any byte)."""
+    lib = f"$R/usr/lib/{host().multiarch}"
     return ("#!/bin/sh\n"
             f"R={shlex.quote(str(root))}\n"
-            'exec "$R/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" '
-            '--library-path "$R/usr/lib/x86_64-linux-gnu" "$R/usr/libexec/virtiofsd" "$@"\n')
+            f'exec "{lib}/{host().loader}" '
+            f'--library-path "{lib}" "$R/usr/libexec/virtiofsd" "$@"\n')
 
 
 def _download_names(apt: PrivateApt, names: list[str], dest: Path) -> list[Path]:

@@ -22,7 +22,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from otns.errors import BadInput
+from base.errors import BadInput
+from kernels.arch import host
+
 
 # Bytes that mean nothing to sh, to the kernel command line (space-separated, '=' splits)
 # and to virtme-run's own mount-path check.
@@ -129,7 +131,7 @@ class Stage:
     def kernel(self, image: Path) -> Path:
         """The image under a safe name, with the modules virtme-ng would find beside it."""
         image = Path(os.path.abspath(image))
-        tree_suffix = Path("arch/x86/boot/bzImage")
+        tree_suffix = Path(host().image)
         if image.parts[-4:] == tree_suffix.parts and (image.parents[3] / ".config").exists():
             # A build tree: virtme-ng then takes its config and modules from the tree.
             return self.link("tree", image.parents[3]) / tree_suffix

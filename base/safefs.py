@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import stat
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -117,15 +118,20 @@ def _folder_fd(folder: Path) -> Iterator[int]:
         os.close(fd)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace path's content as one step; whatever was at that name (a link, a fifo, a folder
-    planted by a guest) is replaced, never written through."""
+def write_atomic(path: Path, data: str | bytes, mode: int | None = None) -> None:
+    """Replace path's content (text as UTF-8, or bytes) as one step: a reader sees the old file
+    or the new one, never half of one, and a killed writer leaves the old one. Whatever was at
+    that name (a link, a fifo, a folder planted by a guest) is replaced, never written through.
+    `mode` sets the new file's permissions exactly; without it they are 0o644 less the umask."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
     with _folder_fd(path.parent) as dfd:
         tmp = f".{path.name}.{secrets.token_hex(6)}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dfd)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
+            if mode is not None:
+                os.fchmod(fd, mode)
+            with os.fdopen(fd, "wb") as f:
+                f.write(raw)
             try:
                 os.rename(tmp, path.name, src_dir_fd=dfd, dst_dir_fd=dfd)
             except IsADirectoryError:
@@ -137,6 +143,24 @@ def write_atomic(path: Path, text: str) -> None:
             except FileNotFoundError:
                 pass
             raise
+
+
+@contextmanager
+def new_folder(dest: Path, replace: bool = False) -> Iterator[Path]:
+    """A temporary folder beside `dest` to fill in the block; renamed to `dest` when the block
+    ends normally, removed when it does not, so a killed or failed fill never leaves half a folder
+    at `dest`. `replace` removes what is at `dest` first (otherwise the rename fails on a folder
+    that is not empty)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dest.name}-", dir=dest.parent))
+    try:
+        yield tmp
+        if replace:
+            shutil.rmtree(dest, ignore_errors=True)
+        os.rename(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def set_aside(path: Path, suffix: str) -> Path:
