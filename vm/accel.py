@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from .boot import BootRequest, boot_once
+from .boot import BootRequest, BootStatus, boot_once
+from .filenames import CONSOLE
 
 PROBE_TIMEOUT = 90.0
 
@@ -47,13 +48,13 @@ def kvm_usable(cache_dir: Path, template: BootRequest, notice: Callable[[str], N
             return bool(data["kvm"])
     with tempfile.TemporaryDirectory(prefix="otns-kvm-probe-", dir=cache_dir) as tmp:
         probe = replace(template, command="true", accel="kvm", timeout=PROBE_TIMEOUT, stream=None,
-                        rwdir=Path(tmp), console_log=Path(tmp) / "console.log")
+                        rwdir=Path(tmp), console_log=Path(tmp) / CONSOLE)
         start = time.monotonic()
         result = boot_once(probe)
-    ok = result.status == "exited" and result.exit_code == 0
+    ok = result.status is BootStatus.EXITED and result.exit_code == 0
     text = result.console + result.guest_output
     kvm_fault = any(s in text for s in ("KVM", "kvm", "MSR"))
-    if ok or kvm_fault or result.status == "hung":
+    if ok or kvm_fault or result.status is BootStatus.HUNG:
         tmpfile = cache.with_suffix(".tmp")
         tmpfile.write_text(json.dumps({"key": key, "kvm": ok, "seconds": time.monotonic() - start,
                                        "when": time.time()}))
