@@ -158,8 +158,8 @@ def bisect_test(runner: Runner, kernels: list[DebianKernel], test: str, good: se
                 on_step: Callable[[Step], None]) -> Result:
     def judge(i: int) -> Step:
         outs, known, seconds = runner.outcomes(kernels[i], [test])
-        step = Step(i, kernels[i].upstream, outs[test] or known.line, judge_outcome(outs[test], known.verdict, good, bad),
-                    seconds)
+        judged = judge_outcome(outs[test], known.verdict, good, bad)
+        step = Step(i, kernels[i].upstream, outs[test] or known.line, judged, seconds)
         on_step(step)
         return step
     return search([k.upstream for k in kernels], judge)

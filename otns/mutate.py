@@ -23,7 +23,7 @@ from kernels.spec import parse_spec
 
 from . import safefs
 from .errors import InfraError
-from .resultfiles import read_tests
+from .resultfiles import BUILD_LOG, MUTATE_JSON, MUTATE_MD, RUN_LOG, read_tests
 from .results import Outcome, RunSummary, Verdict
 from .safefs import write_atomic
 from .run import RunOptions, execute
@@ -125,11 +125,11 @@ class Mutator:
     def _run(self, folder: Path) -> tuple[RunSummary, dict[str, str], float]:
         start = time.monotonic()
         # An otns results folder (refused otherwise), keeping the fault's build log beside the run's.
-        folder = safefs.prepare_results(folder, keep=("build.log",))
+        folder = safefs.prepare_results(folder, keep=(BUILD_LOG,))
         run = RunOptions(spec=parse_spec(str(self.tree)), cache_dir=self.opts.cache_dir, results=folder,
                          timeout=self.opts.timeout, show_progress=False,
-                         pytest_args=["--color=no"], keep=("build.log", "otns.log"))
-        with safefs.open_new(folder / "otns.log") as log:
+                         pytest_args=["--color=no"], keep=(BUILD_LOG, RUN_LOG))
+        with safefs.open_new(folder / RUN_LOG) as log:
             summary, _ = execute(run, lambda m: log.write(m + "\n"), log.write)
         tests = {t.name: t.outcome.value for t in read_tests(folder) or []}
         return summary, tests, time.monotonic() - start
@@ -182,7 +182,7 @@ class Mutator:
             with faults.applied(self.tree, fault):
                 self.dirty = True
                 try:
-                    build_seconds = self._build(folder / "build.log", applied_fault=True)
+                    build_seconds = self._build(folder / BUILD_LOG, applied_fault=True)
                 except build.BuildFailed as e:
                     return FaultResult(fault, NO_BUILD, detail=str(e), results=folder)
                 summary, tests, seconds = self._run(folder)
@@ -196,8 +196,8 @@ def write_report(report: Report) -> None:
     data = {"tree": str(report.tree), "kernel_version": report.kernel_version, "started": report.started,
             "seconds": round(report.seconds, 1), "finished": report.finished, "baseline": report.baseline,
             "score": report.score_line(), "faults": [r.to_json() for r in report.rows]}
-    write_atomic(report.out / "mutate.json", json.dumps(data, indent=1) + "\n")
-    write_atomic(report.out / "mutate.md", markdown(report))
+    write_atomic(report.out / MUTATE_JSON, json.dumps(data, indent=1) + "\n")
+    write_atomic(report.out / MUTATE_MD, markdown(report))
 
 
 def short_id(test: str) -> str:

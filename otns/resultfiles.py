@@ -40,6 +40,12 @@ FORMAT = 2
 PLAN = "plan.json"
 MATRIX_LOG = "matrix.log"
 MATRIX_RUNS = "matrix-runs.xml"
+# otns mutate: each fault's results folder also keeps its build's and its run's log; the
+# output folder holds the table of all faults.
+BUILD_LOG = "build.log"
+RUN_LOG = "otns.log"
+MUTATE_JSON = "mutate.json"
+MUTATE_MD = "mutate.md"
 # junit.xml comes from the guest or from elsewhere: read at most this much of it.
 JUNIT_MAX = 64 * safefs.MiB
 

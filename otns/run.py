@@ -24,7 +24,7 @@ from vm.vngsafe import memory_mib
 
 from . import guestfiles, resultfiles, safefs
 from .absence import Policy, State, judge
-from .errors import BadInput
+from .errors import EXIT_OK, BadInput
 from .options import check_cpus, check_timeout
 from .paths import REPO_ROOT
 from .preflight import PYTEST_USAGE_ERROR, usage_message
@@ -134,12 +134,12 @@ def dry_run(opts: RunOptions, notice: Callable[[str], None], out: Callable[[str]
             out(f"would fetch Debian {chosen.debian_version} {chosen.flavour} ({chosen.release}): "
                 f"{', '.join(p.name for p in pkgs)}, {sum(p.size for p in pkgs) / 1e6:.0f} MB")
             out("(the vng and QEMU commands are shown once the kernel is in the cache)")
-            return 0
+            return EXIT_OK
     else:
         kernel = local_kernel(opts.spec)
     if kernel.is_host:
         out(shell_join(guest_command(Path("RESULTS"), opts.pytest_args)))
-        return 0
+        return EXIT_OK
     folder = (opts.results or Path("results") / f"{kernel.release}-DRYRUN").resolve()
     scratch = Path(tempfile.mkdtemp(prefix="otns-dry-run-"))
     try:
@@ -154,7 +154,7 @@ def dry_run(opts: RunOptions, notice: Callable[[str], None], out: Callable[[str]
         out(qemu)  # as vng would run it: through a private stage of safe-named links (vm.vngsafe)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return 0
+    return EXIT_OK
 
 
 def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], None]) -> BootResult:

@@ -11,7 +11,7 @@ from kernels.spec import parse_spec
 
 from ..errors import EXIT_CRASH, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_NOT_AS_EXPECTED, EXIT_OK, BadInput
 from ..options import check_timeout, check_workers
-from ..preflight import PYTEST_INTERRUPTED, check_kernels, check_pytest_args
+from ..preflight import PYTEST_INTERRUPTED, PYTEST_OK, PYTEST_TESTS_FAILED, check_kernels, check_pytest_args
 from ..resultfiles import MATRIX_LOG, STATE, SUMMARY, read_state, read_summary, state_verdict
 from ..results import Verdict
 from ..run import RunOptions, validate_options
@@ -65,8 +65,8 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     plan = Plan(entries=entries, out=out, cache_dir=cache_dir, timeout=args.timeout, cpus=args.cpus,
                 memory=args.memory, accel=args.accel, pytest_args=["-k", args.keyword] if args.keyword else [])
     rc = run(plan, workers, stdout(160))
-    if rc not in (EXIT_OK, EXIT_NOT_AS_EXPECTED) or not any((out / e.slug / STATE).exists() for e in entries):
-        # 1 is "some kernel not as expected"; anything else means the runner itself broke.
+    if rc not in (PYTEST_OK, PYTEST_TESTS_FAILED) or not any((out / e.slug / STATE).exists() for e in entries):
+        # A failed test is "some kernel not as expected"; anything else means the runner itself broke.
         log = out / MATRIX_LOG
         last = log.read_text().strip().splitlines()[-1:] if log.exists() else []
         err.print(f"otns: error: the matrix runner stopped (pytest exit {rc}): {last[0] if last else ''} "

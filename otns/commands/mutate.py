@@ -14,6 +14,7 @@ from kernels.faults import Fault
 
 from ..errors import EXIT_NOT_AS_EXPECTED, EXIT_OK, BadInput
 from ..mutate import SURVIVED, FaultResult, MutateOptions, Mutator, Report, kernel_version, short_id
+from ..resultfiles import MUTATE_JSON, MUTATE_MD
 from .common import err, stdout
 
 NAME = "mutate"
@@ -52,7 +53,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     report = Mutator(opts, lambda m: err.print(m, markup=False), on_row).run()
     out.print(result_table(report))
     err.print(f"[bold]{escape(report.score_line())}[/] in {report.seconds / 60:.0f} min; "
-              f"table: {escape(str(folder / 'mutate.md'))}, {escape(str(folder / 'mutate.json'))}")
+              f"table: {escape(str(folder / MUTATE_MD))}, {escape(str(folder / MUTATE_JSON))}")
     return EXIT_NOT_AS_EXPECTED if report.count(SURVIVED) else EXIT_OK
 
 
