@@ -7,6 +7,11 @@ EXIT_NONCONFORMING = 1
 EXIT_USAGE = 2
 EXIT_INFRA = 3
 EXIT_CRASH = 4
+# Commands that check something other than conformance: as expected, or not.
+EXIT_OK = EXIT_CONFORMS
+EXIT_NOT_AS_EXPECTED = EXIT_NONCONFORMING
+EXIT_BISECT_SKIP = 125  # `git bisect run`: this commit cannot be tested
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM, as a shell reports a SIGINT
 
 
 class OtnsError(Exception):

@@ -19,21 +19,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from base.filenames import INCOMPLETE, LEGACY, MARKER
+
 from .errors import BadInput
 
 MiB = 1024 * 1024
 JSON_MAX = 16 * MiB
-# Marks a folder otns made for results: only such a folder (or an empty one) is cleaned and
-# shared read-write with a guest.
-MARKER = ".otns-results"
-# Present while a run is under way; removed once summary.json is written. Left behind by an
-# interrupted or killed run, so the folder says it is incomplete.
-INCOMPLETE = "INCOMPLETE"
-# Folders written by otns before it marked them hold only these names.
-_LEGACY_NAMES = frozenset({
-    "junit.xml", "ktap.txt", "console.log", "summary.json", "features.json", "guest.json", "crash.txt",
-    "console-tail.txt", "state.json", "live.log", "raw.txt", "raw.txt.part", "nsbench.stderr", "bench.csv",
-    "bench.md", "bench.png", "checks.jsonl", "progress.jsonl"})
 
 
 class BadFile(BadInput):
@@ -192,7 +183,7 @@ def prepare_results(folder: Path, keep: tuple[str, ...] = ()) -> Path:
         raise BadInput(f"results folder {folder} exists and is not a folder")
     if folder.is_dir():
         names = os.listdir(folder)
-        if names and MARKER not in names and not set(names) <= _LEGACY_NAMES:
+        if names and MARKER not in names and not set(names) <= LEGACY:
             raise BadInput(f"results folder {folder} is not empty and otns did not make it: refusing to share it "
                            f"with the guest and to clean it (name a new or empty folder)")
         with _folder_fd(folder) as dfd:

@@ -158,6 +158,16 @@ def sort_kernels(kernels: list[DebianKernel]) -> list[DebianKernel]:
     return sorted(kernels, key=lambda k: (k.version, k.abi, k.flavour))
 
 
+def newest_per_upstream(kernels: list[DebianKernel], flavour: str) -> list[DebianKernel]:
+    """One kernel of the flavour per upstream version: its newest package (kernels are oldest
+    first, so the last one wins), in the order the upstream versions first appear."""
+    newest: dict[str, DebianKernel] = {}
+    for k in kernels:
+        if k.flavour == flavour:
+            newest[k.upstream] = k
+    return list(newest.values())
+
+
 class UnknownVersion(LookupError):
     def __init__(self, query: str, near: list[str]):
         self.query, self.near = query, near

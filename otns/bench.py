@@ -6,7 +6,6 @@ hash of its source; Python only starts it and reads what it wrote.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shlex
 import shutil
@@ -15,15 +14,15 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from base import safefs
-from base.errors import BadInput, InfraError, OtnsError
+from base.errors import EXIT_CRASH, EXIT_INFRA, BadInput, InfraError, OtnsError
 from kernels.spec import KernelSpec
 
 from . import bench_report as br
-from .results import write_atomic
+from . import resultfiles
+from .resultfiles import BENCH_RAW, BENCH_STDERR, CONSOLE
 from .run import RunOptions, boot_request, resolve_kernel, validate_options
 
 SOURCE = Path(__file__).with_name("nsbench.c")
@@ -33,11 +32,11 @@ RAW_MAX = 256 * 1024 * 1024
 
 
 class GuestFailed(OtnsError):
-    exit_code = 3
+    exit_code = EXIT_INFRA
 
 
 class KernelCrashed(OtnsError):
-    exit_code = 4
+    exit_code = EXIT_CRASH
 
 
 @dataclass
@@ -120,11 +119,6 @@ def helper_args(opts: BenchOptions, cpus: int) -> list[str]:
     return args + (["--check", str(opts.check)] if opts.check else [])
 
 
-def results_folder(opts: BenchOptions, release: str) -> Path:
-    folder = opts.results or Path("results") / f"bench-{release}-{datetime.now():%Y%m%d-%H%M%S}"
-    return safefs.prepare_results(folder.resolve())
-
-
 def merge(a: br.Raw, b: br.Raw) -> br.Raw:
     """One round's samples added to the earlier rounds' (skips and mounts from the latest)."""
     return br.Raw(samples=a.samples + b.samples, skipped={**a.skipped, **b.skipped}, mounts={**a.mounts, **b.mounts},
@@ -137,7 +131,7 @@ def execute(opts: BenchOptions, notice: Callable[[str], None], stream: Callable[
     run_opts = RunOptions(spec=opts.spec, cache_dir=opts.cache_dir, cpus=opts.cpus, memory=opts.memory,
                           timeout=opts.timeout, accel=opts.accel, show_progress=opts.show_progress)
     kernel = resolve_kernel(run_opts, notice)
-    folder = results_folder(opts, kernel.release)
+    folder = resultfiles.new_folder(opts.results, f"bench-{kernel.release}", incomplete=False)
     raw, accel, release = _measure(opts, run_opts, kernel, helper, folder, notice, stream)
     cs = br.cells(raw)
     result = br.verdict(cs, raw)
@@ -153,46 +147,46 @@ def execute(opts: BenchOptions, notice: Callable[[str], None], stream: Callable[
         result = br.verdict(cs, raw)
     title = f"otns bench on {release} ({accel}, {raw.cpus or '?'} CPUs)"
     if raw.checks:
-        write_atomic(folder / "checks.jsonl", "\n".join(json.dumps(c) for c in raw.checks) + "\n")
+        resultfiles.write_checks(folder, raw.checks)
     else:
-        write_atomic(folder / "bench.csv", br.to_csv(raw))
-        write_atomic(folder / "bench.md", br.markdown(cs, raw, title) + f"\nRounds: {rounds}\n\nVerdict: {result.line}\n")
+        png = resultfiles.write_bench(folder, br.to_csv(raw),
+                                      br.markdown(cs, raw, title) + f"\nRounds: {rounds}\n\nVerdict: {result.line}\n")
         if cs:
-            br.plot(cs, folder / "bench.png", title)
+            br.plot(cs, png, title)
     return BenchResult(folder, raw, cs, result, release, accel, time.monotonic() - t0)
 
 
 def _measure(opts: BenchOptions, run_opts: RunOptions, kernel, helper: Path, folder: Path,
              notice: Callable[[str], None], stream: Callable[[str], None]) -> tuple[br.Raw, str, str]:
     """One round: boot (or the host), run the helper, parse what it wrote."""
-    from vm.boot import GUEST_RESULTS, boot
+    from vm.boot import GUEST_RESULTS, BootStatus, boot
 
-    raw_path, err_path = folder / "raw.txt", folder / "nsbench.stderr"
+    raw_path, err_path = folder / BENCH_RAW, folder / BENCH_STDERR
     raw_path.unlink(missing_ok=True)
     cpus = (os.cpu_count() or 1) if kernel.is_host else opts.cpus
     cmd = shlex.join([str(helper), *helper_args(opts, cpus)])
     there = folder if kernel.is_host else GUEST_RESULTS  # the folder as the helper sees it
-    raw_q, err_q = shlex.quote(str(there / "raw.txt")), shlex.quote(str(there / "nsbench.stderr"))
+    raw_q, err_q = shlex.quote(str(there / BENCH_RAW)), shlex.quote(str(there / BENCH_STDERR))
     # The helper writes to a temporary name, renamed when it finishes: a killed run leaves no raw.txt.
     shell = f"{cmd} > {raw_q}.part 2> {err_q} && mv {raw_q}.part {raw_q}"
     if kernel.is_host:
         if os.geteuid() != 0:
             raise BadInput("--kernel host runs the bench on this machine and needs root")
         proc = subprocess.run(["sh", "-c", shell], timeout=opts.timeout)
-        status, code, accel, release = "exited", proc.returncode, "none", os.uname().release
+        status, code, accel, release = BootStatus.EXITED, proc.returncode, "none", os.uname().release
     else:
         req = boot_request(run_opts, kernel, folder, notice, stream)
         req.command = shell
         res = boot(req, notice)
         status, code, accel, release = res.status, res.exit_code, req.accel, kernel.release
-        if res.status in ("crashed", "hung"):
-            raise KernelCrashed(f"{kernel.release}: {res.reason} (console: {folder / 'console.log'})")
-        if res.status == "no-boot":
-            raise GuestFailed(f"{kernel.release}: {res.reason} (console: {folder / 'console.log'})")
+        if res.status in (BootStatus.CRASHED, BootStatus.HUNG):
+            raise KernelCrashed(f"{kernel.release}: {res.reason} (console: {folder / CONSOLE})")
+        if res.status is BootStatus.NO_BOOT:
+            raise GuestFailed(f"{kernel.release}: {res.reason} (console: {folder / CONSOLE})")
     if not kernel.is_host:
         safefs.defuse(folder)
     Path(f"{raw_path}.part").unlink(missing_ok=True)
-    if status != "exited" or code != 0 or not raw_path.is_file():
+    if status is not BootStatus.EXITED or code != 0 or not raw_path.is_file():
         try:
             why = safefs.read_text(err_path, RAW_MAX).strip().splitlines()[-1:]
         except (OSError, safefs.BadFile):

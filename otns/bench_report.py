@@ -181,20 +181,27 @@ def verdict(cs: list[Cell], raw: Raw) -> Verdict:
     return Verdict(None, f"CANNOT TELL: {detail}: the measurements are too noisy to decide", noisy=True)
 
 
-def markdown(cs: list[Cell], raw: Raw, title: str) -> str:
+def cost_table(cs: list[Cell], workers: int) -> tuple[list[str], list[list[str]]]:
+    """The per-namespace cost with P workers, median / p90 in µs: the header and a row per M
+    (the terminal and bench.md show the same table)."""
     methods = [m for m in METHODS if any(c.method == m for c in cs)]
+    rows = []
+    for mounts in sorted({c.mounts for c in cs if c.workers == workers}):
+        cells = [lookup(cs, m, mounts, workers) for m in methods]
+        r = ratio(cs, mounts, workers)
+        rows.append([f"{mounts:,}", *(f"{c.median_us:,.0f} / {c.p90_us:,.0f}" if c else "-" for c in cells),
+                     f"{r:.1f}" if r else "-"])
+    return ["mounts", *(LABELS[m] for m in methods), "(a)/(b)"], rows
+
+
+def markdown(cs: list[Cell], raw: Raw, title: str) -> str:
     lines = [f"# {title}", ""]
     for p in sorted({c.workers for c in cs}):
+        header, rows = cost_table(cs, p)
         lines += [f"## P = {p} worker{'s' if p > 1 else ''}: per-namespace cost, median / p90 in µs", "",
-                  "| mounts | " + " | ".join(LABELS[m].replace("|", "\\|") for m in methods) + " | (a)/(b) |",
-                  "|---:|" + "---:|" * len(methods) + "---:|"]
-        for mounts in sorted({c.mounts for c in cs if c.workers == p}):
-            row = []
-            for m in methods:
-                c = lookup(cs, m, mounts, p)
-                row.append(f"{c.median_us:,.0f} / {c.p90_us:,.0f}" if c else "-")
-            r = ratio(cs, mounts, p)
-            lines.append(f"| {mounts:,} | " + " | ".join(row) + f" | {f'{r:.1f}' if r else '-'} |")
+                  "| " + " | ".join(h.replace("|", "\\|") for h in header) + " |",
+                  "|---:|" + "---:|" * (len(header) - 1)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
         lines.append("")
     for m, why in raw.skipped.items():
         lines.append(f"- {LABELS.get(m, m)}: not measured, {why}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .results import Verdict
+
 GOOD, BAD, SKIP = "good", "bad", "skip"
 
 
@@ -76,9 +78,12 @@ def search(labels: list[str], judge: Callable[[int], Step]) -> Result:
     return result
 
 
-def judge_outcome(outcome: str | None, verdict: str, good: set[str], bad: set[str]) -> str:
-    """good/bad/skip for one kernel: untestable kernels (crash, hang, no boot, test absent) skip."""
-    if verdict.startswith(("CRASHED", "HUNG", "COULD NOT BOOT", "ERROR")) or outcome is None:
+def judge_outcome(outcome: str | None, verdict: Verdict | str | None, good: set[str], bad: set[str]) -> str:
+    """good/bad/skip for one kernel: untestable kernels (crash, hang, no boot, test absent) skip.
+    The verdict may be given as stored (a name, or a verdict line)."""
+    if isinstance(verdict, str):
+        verdict = Verdict.of(verdict)
+    if (verdict is not None and verdict.untestable) or outcome is None:
         return SKIP
     if outcome in good:
         return GOOD

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from base import safefs
 
-from .results import TestResult, parse_junit, read_features
+from .resultfiles import FEATURES, GUEST, JUNIT, parse_junit, read_object
+from .results import TestResult
 
 REJECTED_SUFFIX = ".rejected"
 
@@ -37,9 +38,9 @@ def _clean_guest(raw: dict) -> dict:
 
 
 def load(results: Path) -> GuestFiles:
-    guest = _clean_guest(read_features(results / "guest.json") or {})
-    feat = read_features(results / "features.json") or {}
-    junit = results / "junit.xml"
+    guest = _clean_guest(read_object(results / GUEST) or {})
+    feat = read_object(results / FEATURES) or {}
+    junit = results / JUNIT
     try:
         tests = parse_junit(junit)
     except FileNotFoundError:

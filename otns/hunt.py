@@ -6,7 +6,6 @@ Result folders are kept per kernel under the output folder, so a kernel run for 
 from __future__ import annotations
 
 import gzip
-import os
 import re
 import time
 from collections.abc import Callable
@@ -18,11 +17,12 @@ from debian.changelog import Changelog
 
 from base.errors import BadInput
 from kernels import catalog, fetch
-from kernels.debian import FLAVOURS, DebianKernel, UnknownVersion, resolve, upstream_key
+from kernels.debian import FLAVOURS, DebianKernel, UnknownVersion, newest_per_upstream, resolve, upstream_key
 from kernels.spec import KernelSpec, parse_spec
 
 from .bisect import Result, Step, judge_outcome, search
-from .results import parse_junit, read_summary
+from .resultfiles import is_finished, load_folder, summary_verdict
+from .results import Verdict
 from .run import RunOptions, execute
 
 CONFORMANCE_PREFIX = "conformance/"
@@ -87,11 +87,7 @@ def kernels_between(cache_dir: Path, good: str | Recorded, bad: str | Recorded, 
                   else _find_recorded(all_kernels, s) for s in specs)
     except UnknownVersion as e:
         raise BadInput(str(e)) from None
-    newest: dict[str, DebianKernel] = {}
-    for k in all_kernels:  # oldest first: the last one per upstream version wins
-        if k.flavour == flavour:
-            newest[k.upstream] = k
-    ordered = sorted(newest.values(), key=lambda k: upstream_key(k.upstream))
+    ordered = sorted(newest_per_upstream(all_kernels, flavour), key=lambda k: upstream_key(k.upstream))
     a, b = sorted((upstream_key(lo.upstream), upstream_key(hi.upstream)))
     span = [k for k in ordered if a <= upstream_key(k.upstream) <= b]
     if upstream_key(lo.upstream) > upstream_key(hi.upstream):
@@ -100,6 +96,15 @@ def kernels_between(cache_dir: Path, good: str | Recorded, bad: str | Recorded, 
         raise BadInput(f"--good and --bad name the same kernel ({lo.upstream})")
     span[0], span[-1] = lo, hi  # the ends are the kernels named, not just their upstream versions
     return span
+
+
+@dataclass(frozen=True)
+class Known:
+    """What an earlier run of a kernel said: each test's outcome and the run's verdict."""
+
+    tests: dict[str, str]
+    verdict: Verdict | None
+    line: str  # the verdict line, shown when the test could not be judged
 
 
 @dataclass
@@ -115,13 +120,13 @@ class Runner:
     def folder(self, k: DebianKernel) -> Path:
         return self.out / f"{k.upstream}-{k.flavour}"
 
-    def outcomes(self, k: DebianKernel, tests: list[str]) -> tuple[dict[str, str | None], str, float]:
+    def outcomes(self, k: DebianKernel, tests: list[str]) -> tuple[dict[str, str | None], Known, float]:
         """Each test's outcome on kernel k and the run's verdict, booting only if no earlier
         run of k covered all the tests."""
         folder = self.folder(k)
         known = self._known(folder)
-        if known is not None and all(t in known[0] for t in tests):
-            return {t: known[0][t] for t in tests}, known[1], 0.0
+        if known is not None and all(t in known.tests for t in tests):
+            return {t: known.tests[t] for t in tests}, known, 0.0
         start = time.monotonic()
         opts = RunOptions(spec=parse_spec(f"debian:{k.debian_version}", k.flavour), cache_dir=self.cache_dir,
                           results=folder, timeout=self.timeout, show_progress=False,
@@ -130,20 +135,16 @@ class Runner:
         with open(self.out / f"{folder.name}.log", "w") as log:
             summary, _ = execute(opts, lambda m: log.write(m + "\n"), log.write)
         self.boots += 1
-        known = self._known(folder) or ({}, summary.verdict_line())
-        return {t: known[0].get(t) for t in tests}, known[1], time.monotonic() - start
+        known = self._known(folder) or Known({}, summary.verdict, summary.verdict_line())
+        return {t: known.tests.get(t) for t in tests}, known, time.monotonic() - start
 
     @staticmethod
-    def _known(folder: Path) -> tuple[dict[str, str], str] | None:
-        summary, junit = folder / "summary.json", folder / "junit.xml"
-        if not os.path.lexists(summary):
+    def _known(folder: Path) -> Known | None:
+        if not is_finished(folder):
             return None
-        verdict = read_summary(summary).get("verdict_line", "")
-        try:
-            tests = {t.name: t.outcome.value for t in parse_junit(junit)}
-        except FileNotFoundError:
-            tests = {}
-        return tests, verdict
+        k = load_folder(folder)
+        return Known({n: t.outcome.value for n, t in k.tests.items()}, summary_verdict(k.summary),
+                     str(k.summary.get("verdict_line", "")))
 
 
 def outcome_sets(find: str, bad_outcome: str | None) -> tuple[set[str], set[str]]:
@@ -156,9 +157,9 @@ def outcome_sets(find: str, bad_outcome: str | None) -> tuple[set[str], set[str]
 def bisect_test(runner: Runner, kernels: list[DebianKernel], test: str, good: set[str], bad: set[str],
                 on_step: Callable[[Step], None]) -> Result:
     def judge(i: int) -> Step:
-        outs, verdict, seconds = runner.outcomes(kernels[i], [test])
-        step = Step(i, kernels[i].upstream, outs[test] or verdict, judge_outcome(outs[test], verdict, good, bad),
-                    seconds)
+        outs, known, seconds = runner.outcomes(kernels[i], [test])
+        judged = judge_outcome(outs[test], known.verdict, good, bad)
+        step = Step(i, kernels[i].upstream, outs[test] or known.line, judged, seconds)
         on_step(step)
         return step
     return search([k.upstream for k in kernels], judge)

@@ -11,18 +11,18 @@ import json
 import re
 from pathlib import Path
 
-from kernels.arch import host
+from base.safefs import write_atomic
 
-from .report import KernelResults
-from .results import Outcome
+from .resultfiles import KernelResults, summary_verdict
+from .results import Outcome, Verdict
+from kernels.arch import host
 
 ORIGIN = "otns"
 SCHEMA = {"major": 5, "minor": 3}
 STATUS = {Outcome.PASS: "PASS", Outcome.FAIL: "FAIL", Outcome.SKIP: "SKIP", Outcome.ERROR: "ERROR"}
 # The boot test: a kernel that crashed or hung failed; one that could not be booted at all
 # (or whose harness broke) is an error of the run, not of the kernel.
-BOOT_STATUS = {"CRASHED": "FAIL", "HUNG": "FAIL", "COULD NOT BOOT": "ERROR", "HARNESS ERROR": "ERROR",
-               "INTERRUPTED": "ERROR"}
+BOOT_STATUS = {Verdict.CRASHED: "FAIL", Verdict.HUNG: "FAIL", Verdict.NO_BOOT: "ERROR", Verdict.HARNESS_ERROR: "ERROR"}
 _SEGMENT = re.compile(r"[^a-zA-Z0-9_-]+")
 
 
@@ -48,15 +48,14 @@ def kernel_objects(k: KernelResults) -> tuple[dict, dict, list[dict]]:
     release = k.summary.get("release") or k.folder.name
     checkout = {"id": checkout_id, "origin": ORIGIN, "tree_name": release,
                 "misc": {"source": str(k.summary.get("source", "")), "spec": str(k.summary.get("kernel", ""))}}
-    verdict = str(k.summary.get("verdict", ""))
     build = {"id": build_id, "checkout_id": checkout_id, "origin": ORIGIN, "architecture": host().kcidb,
              "config_name": release, "status": "PASS",
              "misc": {"results_folder": k.folder.name}}
     durations = k.summary.get("durations") or {}
     env = {"comment": f"QEMU ({k.summary.get('accel', '?')}) under virtme-ng"}
     boot = {"id": f"{build_id}:boot", "build_id": build_id, "origin": ORIGIN, "path": "boot",
-            "status": BOOT_STATUS.get(verdict, "PASS"), "environment": env,
-            "misc": {"verdict": str(k.summary.get("verdict_line", verdict))}}
+            "status": BOOT_STATUS.get(summary_verdict(k.summary), "PASS"), "environment": env,
+            "misc": {"verdict": k.verdict}}
     if isinstance(durations.get("boot"), (int, float)):
         boot["duration"] = float(durations["boot"])
     tests = [boot]
@@ -84,5 +83,4 @@ def report(kernels: list[KernelResults]) -> dict:
 
 
 def write(kernels: list[KernelResults], path: Path) -> None:
-    from .results import write_atomic
     write_atomic(path, json.dumps(report(kernels), indent=1) + "\n")

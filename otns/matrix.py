@@ -21,12 +21,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from base import safefs
 from base.errors import BadInput
 from kernels.debian import FLAVOURS
 
 from .absence import ALLOW_ALL, Policy
 from .paths import REPO_ROOT
+from .resultfiles import MATRIX_LOG, MATRIX_RUNS, PLAN, read_state
 
 # conform: every feature must be there; may-lack: any may be absent; version: those the
 # kernel's version has must be there (otns run's rule).
@@ -134,21 +134,6 @@ def _states(plan: Plan) -> dict[str, dict]:
     return out
 
 
-def read_state(folder: Path) -> dict:
-    """A kernel's state.json (its folder is shared with the guest: read as untrusted);
-    fields of the wrong type are dropped, a missing or bad file reads as queued."""
-    try:
-        doc = safefs.read_json_object(folder / "state.json")
-    except (OSError, safefs.BadFile):
-        return {"state": "queued"}
-    types = {"state": str, "kernel": str, "expect": str, "verdict": str, "detail": str, "ok": bool,
-             "counts": dict, "seconds": (int, float)}
-    state = {k: v for k, v in doc.items() if k in types and isinstance(v, types[k])}
-    if "counts" in state:
-        state["counts"] = {k: v for k, v in state["counts"].items() if type(v) is int}
-    return state or {"state": "queued"}
-
-
 def speedup(wall: float, own: list[float]) -> str:
     """The final table's last row: the kernels' own times against the wall time, which is
     what running them side by side saved over running them one by one."""
@@ -180,15 +165,15 @@ def _live_table(plan: Plan, started: float, workers: int, final: bool = False) -
 def run(plan: Plan, workers: int, console: Console) -> int:
     """Run the plan through pytest-xdist; returns pytest's exit code."""
     plan.out.mkdir(parents=True, exist_ok=True)
-    (plan.out / "plan.json").write_text(json.dumps(plan.to_json(), indent=1))
+    (plan.out / PLAN).write_text(json.dumps(plan.to_json(), indent=1))
     cmd = [sys.executable, "-m", "pytest", str(Path(__file__).with_name("matrix_test.py")),
            "-p", "otns.matrix_plugin", "-p", "no:cacheprovider", "-q", "--rootdir", str(plan.out),
-           "--otns-plan", str(plan.out / "plan.json"), "--junitxml", str(plan.out / "matrix-runs.xml")]
+           "--otns-plan", str(plan.out / PLAN), "--junitxml", str(plan.out / MATRIX_RUNS)]
     if workers > 1:
         cmd += ["-n", str(workers), "--dist", "load"]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     started = time.monotonic()
-    with open(plan.out / "matrix.log", "w") as log:
+    with open(plan.out / MATRIX_LOG, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT,
                                 start_new_session=True)
         try:

@@ -1,10 +1,9 @@
 """The test item of `otns matrix`: the whole suite on one kernel, judged against its expectation.
 
-Each run writes its progress to OUT/KERNEL/state.json for the live table of otns.matrix.
+Each run writes its progress to OUT/KERNEL/state.json (otns.resultfiles) for the live table of otns.matrix.
 """
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -13,13 +12,14 @@ from base import safefs
 from base.errors import OtnsError
 from kernels.spec import parse_spec
 from otns.matrix import Entry, Plan, policy
-from otns.results import Verdict, write_atomic
+from otns.resultfiles import LIVE_LOG, STATE, write_state
+from otns.results import Verdict
 from otns.run import RunOptions, execute
 
 
-def meets(verdict: str) -> bool:
+def meets(verdict: Verdict) -> bool:
     # The expectation already decided which absences are acceptable (otns.matrix.policy).
-    return verdict in (Verdict.CONFORMS.value, Verdict.FEATURE_ABSENT.value)
+    return verdict in (Verdict.CONFORMS, Verdict.FEATURE_ABSENT)
 
 
 def test_kernel(entry: Entry, plan: Plan) -> None:
@@ -29,13 +29,13 @@ def test_kernel(entry: Entry, plan: Plan) -> None:
 
     def set_state(s: str, **extra) -> None:
         state.update(state=s, seconds=time.monotonic() - started, **extra)
-        write_atomic(folder / "state.json", json.dumps(state))
+        write_state(folder, state)
 
     opts = RunOptions(spec=parse_spec(entry.kernel, entry.flavour), cache_dir=plan.cache_dir, results=folder,
                       cpus=plan.cpus, memory=plan.memory, timeout=plan.timeout, accel=plan.accel,
                       pytest_args=["--color=no", *plan.pytest_args], show_progress=False, on_state=set_state,
-                      absence=policy(entry.expect), keep=("state.json", "live.log"))
-    with safefs.open_new(folder / "live.log") as live:
+                      absence=policy(entry.expect), keep=(STATE, LIVE_LOG))
+    with safefs.open_new(folder / LIVE_LOG) as live:
         def stream(line: str) -> None:
             live.write(line)
             live.flush()
@@ -44,6 +44,6 @@ def test_kernel(entry: Entry, plan: Plan) -> None:
         except OtnsError as e:
             set_state("error", verdict="ERROR", detail=str(e))
             pytest.fail(f"{entry.kernel}: {e}")
-    v = summary.verdict.value
-    set_state("done", verdict=summary.verdict_line(), counts=summary.counts, ok=meets(v))
+    v = summary.verdict
+    set_state("done", verdict=summary.verdict_line(), verdict_name=v.name, counts=summary.counts, ok=meets(v))
     assert meets(v), f"{entry.kernel} (expect {entry.expect}): {summary.verdict_line()}"

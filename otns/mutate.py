@@ -18,13 +18,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from base import safefs
-from base.errors import BadInput, InfraError
+from base.errors import InfraError
+from base.safefs import write_atomic
 from kernels import build, faults
-from kernels.arch import host
 from kernels.faults import Fault, NotApplicable
 from kernels.spec import parse_spec
 
-from .results import Outcome, RunSummary, Verdict, parse_junit, write_atomic
+from kernels.arch import host
+from .resultfiles import BUILD_LOG, MUTATE_JSON, MUTATE_MD, RUN_LOG, read_tests
+from .results import Outcome, RunSummary, Verdict
 from .run import RunOptions, execute
 
 CAUGHT, SURVIVED, NOT_APPLIED, NO_BUILD, NO_BOOT, CRASHED, HARNESS = (
@@ -124,14 +126,13 @@ class Mutator:
     def _run(self, folder: Path) -> tuple[RunSummary, dict[str, str], float]:
         start = time.monotonic()
         # An otns results folder (refused otherwise), keeping the fault's build log beside the run's.
-        folder = safefs.prepare_results(folder, keep=("build.log",))
+        folder = safefs.prepare_results(folder, keep=(BUILD_LOG,))
         run = RunOptions(spec=parse_spec(str(self.tree)), cache_dir=self.opts.cache_dir, results=folder,
                          timeout=self.opts.timeout, show_progress=False,
-                         pytest_args=["--color=no"], keep=("build.log", "otns.log"))
-        with safefs.open_new(folder / "otns.log") as log:
+                         pytest_args=["--color=no"], keep=(BUILD_LOG, RUN_LOG))
+        with safefs.open_new(folder / RUN_LOG) as log:
             summary, _ = execute(run, lambda m: log.write(m + "\n"), log.write)
-        junit = folder / "junit.xml"
-        tests = {t.name: t.outcome.value for t in parse_junit(junit)} if junit.is_file() else {}
+        tests = {t.name: t.outcome.value for t in read_tests(folder) or []}
         return summary, tests, time.monotonic() - start
 
     def run(self) -> Report:
@@ -182,7 +183,7 @@ class Mutator:
             with faults.applied(self.tree, fault):
                 self.dirty = True
                 try:
-                    build_seconds = self._build(folder / "build.log", applied_fault=True)
+                    build_seconds = self._build(folder / BUILD_LOG, applied_fault=True)
                 except build.BuildFailed as e:
                     return FaultResult(fault, NO_BUILD, detail=str(e), results=folder)
                 summary, tests, seconds = self._run(folder)
@@ -196,11 +197,11 @@ def write_report(report: Report) -> None:
     data = {"tree": str(report.tree), "kernel_version": report.kernel_version, "started": report.started,
             "seconds": round(report.seconds, 1), "finished": report.finished, "baseline": report.baseline,
             "score": report.score_line(), "faults": [r.to_json() for r in report.rows]}
-    write_atomic(report.out / "mutate.json", json.dumps(data, indent=1) + "\n")
-    write_atomic(report.out / "mutate.md", markdown(report))
+    write_atomic(report.out / MUTATE_JSON, json.dumps(data, indent=1) + "\n")
+    write_atomic(report.out / MUTATE_MD, markdown(report))
 
 
-def _short(test: str) -> str:
+def short_id(test: str) -> str:
     return test.removeprefix("conformance/")
 
 
@@ -210,68 +211,8 @@ def markdown(report: Report) -> str:
              f"started {report.started}{'' if report.finished else ' (interrupted)'}.", "",
              "| fault | rule | status | caught by / why not |", "|---|---|---|---|"]
     for r in report.rows:
-        why = ", ".join(f"`{_short(t)}`" for t in r.caught_by[:4]) + (f" and {len(r.caught_by) - 4} more"
+        why = ", ".join(f"`{short_id(t)}`" for t in r.caught_by[:4]) + (f" and {len(r.caught_by) - 4} more"
                                                                       if len(r.caught_by) > 4 else "")
         why = "; ".join(x for x in (why, r.detail.replace("|", "\\|")) if x)
         lines.append(f"| `{r.fault.id}`: {r.fault.why} | {r.fault.rule} | {r.status} | {why} |")
     return "\n".join(lines) + "\n"
-
-
-def list_table(selected: list[Fault], source: Path):
-    from rich.table import Table
-    table = Table(title=f"{len(selected)} faults ({source})")
-    for col in ("id", "rule", "file", "what it breaks"):
-        table.add_column(col)
-    for f in selected:
-        table.add_row(f.id, f.rule, f.file, f.why)
-    return table
-
-
-def result_table(report: Report):
-    from rich.table import Table
-    from rich.text import Text
-    table = Table(title=f"otns mutate {report.kernel_version}: {report.score_line()}")
-    for col in ("fault", "rule", "status", "caught by / why not"):
-        table.add_column(col)
-    for r in report.rows:
-        by = _short(r.caught_by[0]) + (f" (+{len(r.caught_by) - 1})" if len(r.caught_by) > 1 else "") \
-            if r.caught_by else ""
-        table.add_row(r.fault.id, r.fault.rule, r.status, Text("; ".join(x for x in (by, r.detail) if x)))
-    return table
-
-
-def _table(path: Path | None) -> list[Fault]:
-    if path is None:
-        return faults.load()
-    try:
-        return faults.load(path)
-    except (OSError, ValueError) as e:
-        msg = str(e)
-        raise BadInput(msg if str(path) in msg else f"cannot read the fault table {path}: {msg}") from None
-
-
-def command(args, cache_dir: Path, err) -> int:
-    """`otns mutate`: the CLI's side (err is the stderr console)."""
-    import sys
-
-    from rich.console import Console
-    from rich.markup import escape
-    out = Console(width=None if sys.stdout.isatty() else 400)  # never fold test ids in a log
-    selected = faults.select(_table(args.table), args.faults)
-    if args.list:
-        out.print(list_table(selected, args.table or faults.TABLE))
-        return 0
-    tree = build.find_tree(args.tree, cache_dir)
-    folder = (args.out or Path("results") / f"mutate-{datetime.now():%Y%m%d-%H%M%S}").resolve()
-    opts = MutateOptions(tree=tree, cache_dir=cache_dir, out=folder, faults=selected, timeout=args.timeout)
-
-    def on_row(r: FaultResult) -> None:
-        by = f" by {len(r.caught_by)} tests, first {_short(r.caught_by[0])}" if r.caught_by else ""
-        err.print(f"  -> {r.status}{by}{': ' + r.detail if r.detail else ''}", markup=False)
-
-    err.print(f"otns: {len(selected)} faults on {tree} ({kernel_version(tree)}); results in {folder}", markup=False)
-    report = Mutator(opts, lambda m: err.print(m, markup=False), on_row).run()
-    out.print(result_table(report))
-    err.print(f"[bold]{escape(report.score_line())}[/] in {report.seconds / 60:.0f} min; "
-              f"table: {escape(str(folder / 'mutate.md'))}, {escape(str(folder / 'mutate.json'))}")
-    return 1 if report.count(SURVIVED) else 0

@@ -23,6 +23,8 @@ from vm.guest import pytest_args as guest_pytest_args
 from .paths import REPO_ROOT
 
 # pytest's exit codes (pytest.ExitCode), as a number so a guest's guest.json can be read too.
+PYTEST_OK = 0
+PYTEST_TESTS_FAILED = 1
 PYTEST_INTERRUPTED = 2  # here: errors while collecting
 PYTEST_USAGE_ERROR = 4
 PYTEST_NO_TESTS = 5

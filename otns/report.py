@@ -6,67 +6,16 @@ import html
 import os
 import urllib.parse
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
 
-from base import safefs
-from base.errors import BadInput
-
-from .results import Outcome, TestResult, junit_root, parse_junit, read_summary
+from .resultfiles import CONSOLE, JUNIT, KernelResults, is_result_folder, junit_cases, load_folder, load_matrix
+from .results import Outcome
 
 SYMBOL = {"pass": "pass", "fail": "FAIL", "skip": "skip", "error": "ERROR", None: "-"}
 MD_SYMBOL = {"pass": "✅", "fail": "❌", "skip": "⏭️", "error": "⚠️", None: "—"}
-
-
-@dataclass
-class KernelResults:
-    name: str  # column title: the kernel spec
-    folder: Path
-    summary: dict
-    tests: dict[str, TestResult]
-    expect: str = ""
-
-    @property
-    def verdict(self) -> str:
-        return self.summary.get("verdict_line", self.summary.get("verdict", "?"))
-
-
-def is_result_folder(folder: Path) -> bool:
-    """One kernel's results (finished or not), as opposed to a matrix output of many."""
-    return any(os.path.lexists(folder / n) for n in ("summary.json", safefs.INCOMPLETE, safefs.MARKER))
-
-
-def load_folder(folder: Path, name: str | None = None, expect: str = "") -> KernelResults:
-    summary_file = folder / "summary.json"
-    if not os.path.lexists(summary_file):
-        if os.path.lexists(folder / safefs.INCOMPLETE):
-            raise BadInput(f"{folder} holds an interrupted run (no summary.json)")
-        raise BadInput(f"{folder} is not an otns result folder (no summary.json)")
-    summary = read_summary(summary_file)
-    try:
-        tests = {t.name: t for t in parse_junit(folder / "junit.xml")}
-    except FileNotFoundError:
-        tests = {}
-    return KernelResults(name or summary.get("kernel", folder.name), folder, summary, tests, expect)
-
-
-def load_matrix(out: Path) -> list[KernelResults]:
-    """Every kernel folder under a matrix output, in the plan's order when there is one."""
-    plan_file = out / "plan.json"
-    if os.path.lexists(plan_file):
-        from .matrix import Entry
-        try:
-            entries = [Entry(**e) for e in safefs.read_json_object(plan_file)["entries"]]
-            found = [(out / e.slug, e.kernel + ("" if e.flavour == "cloud" else f" ({e.flavour})"), e.expect)
-                     for e in entries]
-        except (KeyError, TypeError):
-            raise safefs.BadFile(f"{plan_file}: not an otns matrix plan") from None
-    else:
-        found = [(d, None, "") for d in sorted(out.iterdir()) if (d / "summary.json").is_file()]
-    return [load_folder(d, name, expect) for d, name, expect in found if (d / "summary.json").is_file()]
 
 
 def test_names(kernels: list[KernelResults]) -> list[str]:
@@ -155,7 +104,7 @@ def html_page(kernels: list[KernelResults], base: Path) -> str:
         for k in kernels:
             o = outcome(k, n)
             t = k.tests.get(n)
-            rel = relative_link(k.folder / "console.log", base)
+            rel = relative_link(k.folder / CONSOLE, base)
             cells.append(f'<td class="cell {o or "none"}" onclick="show(this)" data-kernel="{e(k.name)}" '
                          f'data-test="{e(n)}" data-outcome="{o or "missing"}" data-msg="{e(t.message if t else "")}" '
                          f'data-console="{e(rel)}">{e(SYMBOL[o])}</td>')
@@ -175,13 +124,12 @@ def html_page(kernels: list[KernelResults], base: Path) -> str:
 def combined_junit(kernels: list[KernelResults]) -> str:
     root = ET.Element("testsuites")
     for k in kernels:
-        junit = k.folder / "junit.xml"
         suite = ET.SubElement(root, "testsuite", name=k.name)
         try:
-            doc = junit_root(junit)
+            cases = junit_cases(k.folder / JUNIT)
         except FileNotFoundError:
             continue
-        for case in doc.iter("testcase"):
+        for case in cases:
             case.set("classname", f"{k.name}.{case.get('classname', '')}")
             suite.append(case)
         counts = k.summary.get("counts", {})
@@ -205,4 +153,5 @@ def diff(a: KernelResults, b: KernelResults) -> list[tuple[str, str | None, str 
     return [(n, outcome(a, n), outcome(b, n)) for n in test_names([a, b]) if outcome(a, n) != outcome(b, n)]
 
 
-__all__ = ["Outcome", "load_folder", "load_matrix", "terminal_grid", "write_reports", "diff"]
+__all__ = ["KernelResults", "Outcome", "is_result_folder", "load_folder", "load_matrix", "terminal_grid",
+           "write_reports", "diff"]

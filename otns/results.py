@@ -1,22 +1,14 @@
-"""Results of one kernel: test outcomes from JUnit XML, KTAP, summary.json, the verdict."""
+"""Results of one kernel as a typed model: each test's outcome, the boot's fate, the verdict,
+KTAP. otns.resultfiles reads and writes them in a results folder."""
 from __future__ import annotations
 
 import enum
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from defusedxml import DefusedXmlException
-from defusedxml import ElementTree as SafeET
-
-from base import safefs
 from base.errors import EXIT_CONFORMS, EXIT_CRASH, EXIT_INFRA, EXIT_NONCONFORMING, EXIT_USAGE
+from vm.boot import BootStatus
 
 from .absence import ABSENT_OK, FAILING, FeatureState, State, describe
-
-# junit.xml comes from the guest or from elsewhere: read at most this much of it.
-JUNIT_MAX = 64 * safefs.MiB
-
 
 class Outcome(str, enum.Enum):
     PASS = "pass"
@@ -31,49 +23,6 @@ class TestResult:
     outcome: Outcome
     seconds: float = 0.0
     message: str = ""
-
-
-def _nodeid(case: ET.Element) -> str:
-    classname, name = case.get("classname", ""), case.get("name", "")
-    parts = classname.split(".")
-    # pytest writes classname "conformance.test_file[.Class]"; turn it back into a node id.
-    mod_end = next((i for i, p in enumerate(parts) if p.startswith("test_")), len(parts) - 1)
-    path = "/".join(parts[: mod_end + 1]) + ".py"
-    rest = parts[mod_end + 1:]
-    return "::".join([path, *rest, name])
-
-
-def junit_root(path: Path) -> ET.Element:
-    """The parsed junit.xml, read as untrusted (size-bounded, no link followed, no DTD or
-    entities); FileNotFoundError when absent, safefs.BadFile (exit 2) for anything else wrong."""
-    data = safefs.read_bytes(path, JUNIT_MAX)
-    try:
-        return SafeET.fromstring(data)
-    except (ET.ParseError, DefusedXmlException, ValueError, RecursionError) as e:
-        raise safefs.BadFile(f"{path}: is not valid JUnit XML ({str(e)[:200] or type(e).__name__})") from None
-
-
-def _seconds(path: Path, case: ET.Element) -> float:
-    try:
-        return float(case.get("time", 0) or 0)
-    except ValueError:
-        raise safefs.BadFile(f"{path}: testcase time {case.get('time')[:40]!r} is not a number") from None
-
-
-def parse_junit(path: Path) -> list[TestResult]:
-    root = junit_root(path)
-    results = []
-    for case in root.iter("testcase"):
-        outcome, message = Outcome.PASS, ""
-        for child in case:
-            if child.tag == "failure":
-                outcome, message = Outcome.FAIL, child.get("message") or (child.text or "")
-            elif child.tag == "error":
-                outcome, message = Outcome.ERROR, child.get("message") or (child.text or "")
-            elif child.tag == "skipped":
-                outcome, message = Outcome.SKIP, child.get("message") or (child.text or "")
-        results.append(TestResult(_nodeid(case), outcome, _seconds(path, case), message))
-    return results
 
 
 def counts(results: list[TestResult]) -> dict[str, int]:
@@ -116,7 +65,8 @@ def to_ktap(results: list[TestResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.Enum):
+    """The run's verdict; its value is the words printed (and stored by format 1 of summary.json)."""
     CONFORMS = "CONFORMS"
     FEATURE_ABSENT = "FEATURE ABSENT"
     NONCONFORMING = "DOES NOT CONFORM"
@@ -125,6 +75,19 @@ class Verdict(str, enum.Enum):
     CRASHED = "CRASHED"
     HUNG = "HUNG"
     NO_BOOT = "COULD NOT BOOT"
+
+    @classmethod
+    def of(cls, text: str) -> Verdict | None:
+        """The verdict a stored string names: its name (format 2), its words (format 1), or a
+        verdict line that starts with its words ("DOES NOT CONFORM (1 failed)"); else None."""
+        if text in cls.__members__:
+            return cls[text]
+        return next((v for v in cls if text == v.value or text.startswith(v.value + " (")), None)
+
+    @property
+    def untestable(self) -> bool:
+        """The kernel died or never ran the suite: no test's outcome says anything."""
+        return self in (Verdict.CRASHED, Verdict.HUNG, Verdict.NO_BOOT)
 
 
 EXIT_FOR = {
@@ -151,6 +114,7 @@ class RunSummary:
     debian: dict | None = None  # a Debian kernel's upstream, package version, flavour, release
     features: list[FeatureState] = field(default_factory=list)
     running: list[str] = field(default_factory=list)  # tests still running when the run hung or crashed
+    boot_status: BootStatus | None = None  # how the boot (or the run on the host) ended
 
     def verdict_line(self) -> str:
         v = self.verdict.value
@@ -171,22 +135,25 @@ class RunSummary:
         return EXIT_FOR[self.verdict]
 
     def to_json(self) -> dict:
+        """summary.json's fields (otns.resultfiles adds the format): enums by name."""
         return {"kernel": self.kernel, "release": self.release, "source": self.source,
-                "accel": self.accel, "verdict": self.verdict.value, "verdict_line": self.verdict_line(),
+                "accel": self.accel, "verdict": self.verdict.name, "verdict_line": self.verdict_line(),
                 "counts": self.counts, "durations": {k: round(v, 3) for k, v in self.durations.items()},
                 "feature_present": self.feature_present, "detail": self.detail,
                 "features": {s.name: s.to_json() for s in self.features},
                 "boot_attempts": self.attempts, "crash_reports": self.crash_reports,
                 "running": self.running,
+                **({"boot_status": self.boot_status.name} if self.boot_status else {}),
                 **({"debian": self.debian} if self.debian else {})}
 
 
-def decide(results: list[TestResult] | None, features: list[FeatureState], boot_status: str) -> Verdict:
+def decide(results: list[TestResult] | None, features: list[FeatureState], boot_status: BootStatus | str) -> Verdict:
     """One verdict from the boot's fate, the tests' outcomes and each feature's judged state
     (otns.absence.judge); kernel faults first."""
-    if boot_status == "crashed":
+    boot_status = BootStatus(boot_status)
+    if boot_status is BootStatus.CRASHED:
         return Verdict.CRASHED
-    if boot_status == "hung":
+    if boot_status is BootStatus.HUNG:
         return Verdict.HUNG
     if results is None:
         return Verdict.NO_BOOT
@@ -202,30 +169,3 @@ def decide(results: list[TestResult] | None, features: list[FeatureState], boot_
     if any(s.state in ABSENT_OK for s in features):
         return Verdict.FEATURE_ABSENT
     return Verdict.CONFORMS
-
-
-write_atomic = safefs.write_atomic
-
-
-def read_features(path: Path) -> dict | None:
-    """A JSON object the guest wrote (features.json, guest.json); None when absent or not one."""
-    try:
-        return safefs.read_json_object(path)
-    except (OSError, safefs.BadFile):
-        return None
-
-
-def read_summary(path: Path) -> dict:
-    """summary.json of a results folder, from here or elsewhere: a JSON object, or BadFile (exit 2)."""
-    try:
-        doc = safefs.read_json_object(path)
-    except FileNotFoundError:
-        raise safefs.BadFile(f"{path}: not found") from None
-    for key in ("kernel", "release", "source", "accel", "verdict", "verdict_line", "detail"):
-        if key in doc and not isinstance(doc[key], str):
-            raise safefs.BadFile(f"{path}: {key} is not a string")
-    for key in ("counts", "durations"):
-        values = doc.get(key, {})
-        if not isinstance(values, dict) or not all(type(v) in (int, float) for v in values.values()):
-            raise safefs.BadFile(f"{path}: {key} is not an object of numbers")
-    return doc

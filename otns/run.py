@@ -1,7 +1,6 @@
 """`otns run`: kernel spec -> kernel on disk -> VM -> results -> report, for one kernel."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -10,11 +9,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from base import safefs
-from base.errors import BadInput
+from base.errors import EXIT_OK, BadInput
 from base.locks import locked
 from kernels import catalog, fetch
 from kernels.debian import UnknownVersion, resolve
@@ -22,15 +20,17 @@ from kernels.local import LocalKernel
 from kernels.spec import KernelSpec, local_kernel
 from vm import accel as vm_accel
 from vm import boot_times, progress, virtiofsd
-from vm.boot import GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, boot, qemu_command, shell_join, vng_command
+from vm.boot import (GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, BootStatus, boot, qemu_command, shell_join,
+                     vng_command)
 from vm.vngsafe import memory_mib
 
-from . import guestfiles
+from . import guestfiles, resultfiles
 from .absence import Policy, State, judge
 from .options import check_cpus, check_timeout
 from .paths import REPO_ROOT
 from .preflight import PYTEST_USAGE_ERROR, usage_message
-from .results import Outcome, RunSummary, TestResult, Verdict, counts, decide, to_ktap, write_atomic
+from .resultfiles import CONSOLE, PROGRESS
+from .results import Outcome, RunSummary, TestResult, Verdict, counts, decide
 
 
 @dataclass
@@ -72,17 +72,6 @@ def debian_identity(k) -> dict:
     return {"upstream": k.upstream, "debian_version": k.debian_version, "flavour": k.flavour, "release": k.release}
 
 
-def results_folder(opts: RunOptions, kernel: LocalKernel) -> Path:
-    if opts.results is not None:
-        folder = opts.results
-    else:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        folder = Path("results") / f"{kernel.release}-{stamp}-{os.getpid()}"
-    folder = safefs.prepare_results(folder.resolve(), keep=opts.keep)
-    safefs.mark_incomplete(folder)
-    return folder
-
-
 def guest_command(results: Path, pytest_args: list[str], announce: bool = False) -> list[str]:
     # -S: see vm.guest.add_site_packages
     return [sys.executable, "-S", "-m", "vm.guest", "--results", str(results),
@@ -111,7 +100,7 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
         if folder:
             prefix.append(str(folder))
     req = BootRequest(kernel=kernel, command=_guest_shell(GUEST_RESULTS, opts.pytest_args), rwdir=results,
-                      console_log=results / "console.log", cpus=opts.cpus, memory=opts.memory,
+                      console_log=results / CONSOLE, cpus=opts.cpus, memory=opts.memory,
                       timeout=opts.timeout, transport=transport, path_prefix=prefix,
                       vng_home=vng_home or opts.cache_dir / "vng-home", stream=stream)
     if opts.accel == "auto":
@@ -139,12 +128,12 @@ def dry_run(opts: RunOptions, notice: Callable[[str], None], out: Callable[[str]
             out(f"would fetch Debian {chosen.debian_version} {chosen.flavour} ({chosen.release}): "
                 f"{', '.join(p.name for p in pkgs)}, {sum(p.size for p in pkgs) / 1e6:.0f} MB")
             out("(the vng and QEMU commands are shown once the kernel is in the cache)")
-            return 0
+            return EXIT_OK
     else:
         kernel = local_kernel(opts.spec)
     if kernel.is_host:
         out(shell_join(guest_command(Path("RESULTS"), opts.pytest_args)))
-        return 0
+        return EXIT_OK
     folder = (opts.results or Path("results") / f"{kernel.release}-DRYRUN").resolve()
     scratch = Path(tempfile.mkdtemp(prefix="otns-dry-run-"))
     try:
@@ -153,13 +142,13 @@ def dry_run(opts: RunOptions, notice: Callable[[str], None], out: Callable[[str]
         if opts.accel == "auto":
             req.accel = "kvm" if vm_accel.cached_verdict(opts.cache_dir) else "tcg"
         qemu = qemu_command(req)
-        req.rwdir, req.console_log = folder, folder / "console.log"
+        req.rwdir, req.console_log = folder, folder / CONSOLE
         req.command = _guest_shell(GUEST_RESULTS, opts.pytest_args)
         out(shell_join(vng_command(req)))
         out(qemu)  # as vng would run it: through a private stage of safe-named links (vm.vngsafe)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return 0
+    return EXIT_OK
 
 
 def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], None]) -> BootResult:
@@ -175,9 +164,9 @@ def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], None]) ->
             lines.append(line)
             stream(line)
         proc.wait(timeout=opts.timeout)
-        status = "exited"
+        status = BootStatus.EXITED
     except subprocess.TimeoutExpired:
-        status = "hung"
+        status = BootStatus.HUNG
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, 9)
@@ -190,7 +179,7 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
     state = opts.on_state or (lambda s: None)
     state("fetching")
     kernel = resolve_kernel(opts, notice)
-    results = results_folder(opts, kernel)
+    results = resultfiles.new_folder(opts.results, kernel.release, keep=opts.keep, pid=True)
     seen_output = []
 
     def watch(line: str) -> None:
@@ -206,11 +195,11 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
         req = boot_request(opts, kernel, results, notice, watch)
         accel = req.accel
         res = boot(req, notice)
-        if res.userspace_seconds is not None and res.status in ("exited", "hung"):
+        if res.userspace_seconds is not None and res.status in (BootStatus.EXITED, BootStatus.HUNG):
             boot_times.remember(opts.cache_dir, accel, res.userspace_seconds)
-    if res.status == "crashed" and "Unable to mount root fs" in res.console:
+    if res.status is BootStatus.CRASHED and "Unable to mount root fs" in res.console:
         raise BadInput(f"{kernel.release} cannot mount the host's root in the guest: it has neither "
-                       f"virtiofs nor 9p usable (console: {results / 'console.log'})")
+                       f"virtiofs nor 9p usable (console: {results / CONSOLE})")
     files = guestfiles.load(results)
     if not kernel.is_host:
         safefs.defuse(results)  # no device node, fifo, link or set-id file of the guest's stays
@@ -219,16 +208,16 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
         # pytest in the guest refused its arguments: bad usage, not a boot failure.
         after = res.console.split(USERSPACE_MARK, 1)[-1] + res.guest_output
         raise BadInput(f"pytest in the guest refuses the arguments: {usage_message(after)} "
-                       f"(console: {results / 'console.log'})")
+                       f"(console: {results / CONSOLE})")
     features = files.features
     release = guest.get("release", kernel.release)
     states = judge(features.get("groups"), str(features.get("release") or release)[:256], opts.absence)
     # No JUnit XML (the guest hung or crashed mid-way): keep what it streamed test by test.
-    streamed = progress.read(results / progress.FILE) if tests is None else None
+    streamed = progress.read(results / PROGRESS) if tests is None else None
     verdict = decide(tests, states, res.status)
-    if verdict is Verdict.NO_BOOT and res.status == "exited" and guest.get("pytest_exit") is None:
+    if verdict is Verdict.NO_BOOT and res.status is BootStatus.EXITED and guest.get("pytest_exit") is None:
         detail = f"the guest ran but the suite left no results (exit {res.exit_code})"
-    elif res.status == "boot-timeout":
+    elif res.status is BootStatus.BOOT_TIMEOUT:
         detail = (f"{res.reason}; {boot_times.describe(opts.cache_dir, accel)}: not judged as a hang, "
                   f"give a longer --timeout")
     elif verdict is Verdict.HUNG and not res.userspace:
@@ -254,14 +243,9 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
                          accel=accel, verdict=verdict, counts=counts(tests or []), durations=durations,
                          feature_present=_open_tree_present(states), detail=detail,
                          attempts=res.attempts, crash_reports=res.reports, features=states,
-                         debian=kernel.extra.get("debian"), running=streamed.running if streamed else [])
-    if res.reports:
-        write_atomic(results / "crash.txt", "\n\n".join(res.reports) + "\n")
-    if res.status == "hung" and res.console:
-        write_atomic(results / "console-tail.txt", "\n".join(res.console.splitlines()[-60:]) + "\n")
-    write_atomic(results / "ktap.txt", to_ktap(tests or []) + (f"# {' '.join(detail.split())}\n" if streamed else ""))
-    write_atomic(results / "summary.json", json.dumps(summary.to_json(), indent=1) + "\n")
-    safefs.mark_complete(results)
+                         debian=kernel.extra.get("debian"), running=streamed.running if streamed else [],
+                         boot_status=res.status)
+    resultfiles.write_run(results, summary, tests or [], detail if streamed else "", res.console)
     return summary, results
 
 

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from otns.results import Outcome, parse_junit
+from otns.resultfiles import parse_junit
+from otns.results import Outcome
 
 pytestmark = pytest.mark.boot
 

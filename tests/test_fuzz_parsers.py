@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from base.errors import BadInput
 from otns.absence import Policy, judge
 from otns.guestfiles import load as load_guest_files
-from otns.matrix import read_state
+from otns.resultfiles import parse_junit, read_state, read_summary
 from otns import results
-from otns.results import Outcome, parse_junit, read_summary, to_ktap
+from otns.results import Outcome, to_ktap
 from vm import console
 
 FUZZ = settings(max_examples=200, deadline=2000, suppress_health_check=[HealthCheck.too_slow])

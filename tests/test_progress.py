@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from otns.paths import REPO_ROOT
-from otns.results import parse_junit
+from otns.resultfiles import parse_junit
 from vm import progress
 
 TESTS = """

@@ -10,7 +10,8 @@ import pytest
 
 from conformance.features import BY_NAME
 from otns.absence import Policy, judge
-from otns.results import Outcome, Verdict, counts, decide, parse_junit, skip_reason, to_ktap
+from otns.resultfiles import parse_junit
+from otns.results import Outcome, Verdict, counts, decide, skip_reason, to_ktap
 
 SAMPLE = textwrap.dedent('''
     import pytest

@@ -14,7 +14,7 @@ import pytest
 
 from base import safefs
 from otns.guestfiles import load as load_guest_files
-from otns.results import parse_junit, read_summary
+from otns.resultfiles import parse_junit, read_summary
 from vm.boot import BootRequest, staged_vng, vng_command
 from vm.virtiofsd import wrapper_script
 from vm.vngsafe import GUEST_RESULTS, Stage, is_safe_path, memory_mib, remove_stale

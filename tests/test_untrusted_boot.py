@@ -62,7 +62,7 @@ def test_hostile_guest_gets_a_verdict_and_writes_nothing_outside(otns, tmp_path,
     assert "otns-test: hostile files planted" in r.stdout, r.stdout[-2000:]
     assert r.code == 3, r.stderr
     summary = json.loads((r.results / "summary.json").read_text())
-    assert summary["verdict"] == "HARNESS ERROR", summary
+    assert summary["verdict"] == "HARNESS_ERROR", summary
     assert "junit.xml" in summary["detail"] and ("symbolic link" in summary["detail"] or "more than" in summary["detail"])
     # Nothing beside the results folder: no host write went through a planted link.
     assert os.listdir(outside) == []

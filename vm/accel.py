@@ -19,7 +19,8 @@ from pathlib import Path
 from base.safefs import write_atomic
 from kernels.arch import host
 
-from .boot import BootRequest, boot_once
+from .boot import BootRequest, BootStatus, boot_once
+from base.filenames import CONSOLE
 
 PROBE_TIMEOUT = 90.0
 
@@ -50,13 +51,13 @@ def kvm_usable(cache_dir: Path, template: BootRequest, notice: Callable[[str], N
             return bool(data["kvm"])
     with tempfile.TemporaryDirectory(prefix="otns-kvm-probe-", dir=cache_dir) as tmp:
         probe = replace(template, command="true", accel="kvm", timeout=PROBE_TIMEOUT, stream=None,
-                        rwdir=Path(tmp), console_log=Path(tmp) / "console.log")
+                        rwdir=Path(tmp), console_log=Path(tmp) / CONSOLE)
         start = time.monotonic()
         result = boot_once(probe)
-    ok = result.status == "exited" and result.exit_code == 0
+    ok = result.status is BootStatus.EXITED and result.exit_code == 0
     text = result.console + result.guest_output
     kvm_fault = any(s in text for s in ("KVM", "kvm", "MSR"))
-    if ok or kvm_fault or result.status == "hung":
+    if ok or kvm_fault or result.status is BootStatus.HUNG:
         write_atomic(cache, json.dumps({"key": key, "kvm": ok, "seconds": time.monotonic() - start,
                                         "when": time.time()}))
     if not ok:

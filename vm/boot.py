@@ -6,6 +6,7 @@ whole process group (vng, QEMU, virtiofsd), as does Ctrl-C or SIGTERM.
 """
 from __future__ import annotations
 
+import enum
 import os
 import shlex
 import shutil
@@ -52,9 +53,19 @@ class BootRequest:
     stream: Callable[[str], None] | None = None
 
 
+class BootStatus(enum.Enum):
+    """How a boot ended (stored in summary.json by name)."""
+    EXITED = "exited"  # the guest command ran and exited
+    HUNG = "hung"  # killed at the timeout (or stalled before user space on every attempt)
+    STALLED = "stalled"  # no sign of user space by the boot deadline: retried, then HUNG
+    BOOT_TIMEOUT = "boot-timeout"  # the timeout ran out before a usual boot's time: not judged a hang
+    CRASHED = "crashed"  # the kernel panicked or oopsed
+    NO_BOOT = "no-boot"  # vng or QEMU died before the guest command ran
+
+
 @dataclass
 class BootResult:
-    status: str  # exited | hung | crashed | no-boot | boot-timeout
+    status: BootStatus
     exit_code: int | None
     seconds: float
     console: str
@@ -68,17 +79,17 @@ class BootResult:
 
     @property
     def reason(self) -> str:
-        if self.status == "hung":
+        if self.status is BootStatus.HUNG:
             if not self.userspace:
                 return "the kernel never reached user space"
             return "the guest did not finish before the timeout"
-        if self.status == "stalled":
+        if self.status is BootStatus.STALLED:
             return "the boot stalled before user space"
-        if self.status == "boot-timeout":
+        if self.status is BootStatus.BOOT_TIMEOUT:
             return f"the {self.timeout:g} s timeout ran out before the kernel reached user space"
-        if self.status == "crashed":
+        if self.status is BootStatus.CRASHED:
             return self.reports[0].splitlines()[0] if self.reports else "kernel crash"
-        if self.status == "no-boot":
+        if self.status is BootStatus.NO_BOOT:
             return no_boot_reason(self.console)
         return f"guest command exited {self.exit_code}"
 
@@ -308,19 +319,19 @@ def boot_once(req: BootRequest) -> BootResult:
     if userspace and userspace_at is None:
         userspace_at = seconds  # it came and went between two looks: an upper bound
     if con.is_crash(console):
-        status = "crashed"
+        status = BootStatus.CRASHED
     elif stalled:
-        status = "stalled"
+        status = BootStatus.STALLED
     elif hung and not userspace and not _ample(req):
         # The user's timeout ran out before the boot deadline and before the time a boot
         # takes here: the kernel was not given that time, so this says nothing about a hang.
-        status = "boot-timeout"
+        status = BootStatus.BOOT_TIMEOUT
     elif hung:
-        status = "hung"
+        status = BootStatus.HUNG
     elif code == VNG_LOST and not output.strip():
-        status = "no-boot"
+        status = BootStatus.NO_BOOT
     else:
-        status = "exited"
+        status = BootStatus.EXITED
     return BootResult(status, code, seconds, console, output, reports, userspace,
                       userspace_seconds=userspace_at, timeout=req.timeout,
                       userspace_at=announced[0] if announced else None)
@@ -347,13 +358,13 @@ def boot(req: BootRequest, notice: Callable[[str], None] = print) -> BootResult:
         attempts += 1
         result = boot_once(req)
         result.attempts = attempts
-        early = result.status == "no-boot" and "Linux version" not in result.console
-        if (early or result.status == "stalled") and attempts <= EARLY_DEATH_RETRIES:
+        early = result.status is BootStatus.NO_BOOT and "Linux version" not in result.console
+        if (early or result.status is BootStatus.STALLED) and attempts <= EARLY_DEATH_RETRIES:
             what = no_boot_reason(result.console) if early else result.reason
             notice(f"otns: {what}; retrying ({attempts}/{EARLY_DEATH_RETRIES})")
             continue
-        if result.status == "stalled":
-            result.status = "hung"  # the same kernel stalled every time: that is the kernel's hang
+        if result.status is BootStatus.STALLED:
+            result.status = BootStatus.HUNG  # the same kernel stalled every time: that is the kernel's hang
         return result
 
 

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from base import filenames
 from vm import progress
 
 CONFORMANCE = Path(__file__).resolve().parent.parent / "conformance"
@@ -74,7 +75,7 @@ def pytest_args(results: Path, extra: list[str]) -> list[str]:
     # --rootdir: node ids are conformance/test_x.py::... wherever otns is installed.
     args = [*([] if selected else [str(CONFORMANCE)]), "--rootdir", str(CONFORMANCE.parent),
             "-p", "no:cacheprovider", "-o", "junit_family=xunit2",
-            f"--junitxml={results / 'junit.xml'}", f"--otns-features={results / 'features.json'}",
+            f"--junitxml={results / filenames.JUNIT}", f"--otns-features={results / filenames.FEATURES}",
             "-rfEs", *[x for name in UNUSED_PLUGINS for x in ("-p", f"no:{name}")],
             "-p", "pytest_timeout", f"--timeout={TEST_SECONDS}", "--timeout-method=signal"]
     # Plugin autoload is off for speed; load xdist only when parallelism is asked for.
@@ -104,14 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     import pytest
 
     imported = time.monotonic()
-    rc = int(pytest.main(pytest_args(ns.results, extra), plugins=[progress.Writer(ns.results / progress.FILE)]))
+    rc = int(pytest.main(pytest_args(ns.results, extra), plugins=[progress.Writer(ns.results / filenames.PROGRESS)]))
     # uptime_at_start: kernel start to this script (boot and init); the rest is the suite's cost.
     info = {"release": platform.release(), "pytest_exit": rc, "uptime_at_start": booted,
             "pytest_import_seconds": imported - start, "suite_seconds": time.monotonic() - start,
             "cpus": os.cpu_count(), "pytest_path": pytest.__file__}
-    tmp = ns.results / "guest.json.tmp"
+    tmp = ns.results / (filenames.GUEST + ".tmp")
     tmp.write_text(json.dumps(info))
-    tmp.replace(ns.results / "guest.json")
+    tmp.replace(ns.results / filenames.GUEST)
     sys.stdout.flush()
     return rc
 

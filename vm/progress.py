@@ -17,7 +17,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FILE = "progress.jsonl"
+from base.filenames import PROGRESS as FILE  # the file Writer writes and read() reads
+
 OUTCOMES = ("pass", "fail", "skip", "error")  # as otns.results.Outcome
 MAX_BYTES = 8 << 20  # a full run writes ~100 KiB
 MAX_NAME = 1000

@@ -1,0 +1,33 @@
+"""The names of the files in a results folder. The guest writes some of them and imports
+this module inside the VM (the checkout is on its path), so it stays free of imports; otns.resultfiles reads and writes them."""
+
+# Written by the guest (vm.guest, vm.progress).
+JUNIT = "junit.xml"
+FEATURES = "features.json"
+GUEST = "guest.json"
+PROGRESS = "progress.jsonl"
+# Written by the host around a run (otns.run, otns.matrix_test).
+CONSOLE = "console.log"
+CONSOLE_TAIL = "console-tail.txt"
+CRASH = "crash.txt"
+KTAP = "ktap.txt"
+SUMMARY = "summary.json"
+STATE = "state.json"
+LIVE_LOG = "live.log"
+# Written by otns bench (the guest's helper writes RAW and BENCH_STDERR).
+BENCH_RAW = "raw.txt"
+BENCH_STDERR = "nsbench.stderr"
+BENCH_CSV = "bench.csv"
+BENCH_MD = "bench.md"
+BENCH_PNG = "bench.png"
+BENCH_CHECKS = "checks.jsonl"
+# Marks a folder otns made for results: only such a folder (or an empty one) is cleaned and
+# shared read-write with a guest.
+MARKER = ".otns-results"
+# Present while a run is under way; removed once summary.json is written. Left behind by an
+# interrupted or killed run, so the folder says it is incomplete.
+INCOMPLETE = "INCOMPLETE"
+# Folders written by otns before it marked them hold only these names.
+LEGACY = frozenset({JUNIT, KTAP, CONSOLE, SUMMARY, FEATURES, GUEST, CRASH, CONSOLE_TAIL, STATE, LIVE_LOG,
+                    BENCH_RAW, BENCH_RAW + ".part", BENCH_STDERR, BENCH_CSV, BENCH_MD, BENCH_PNG, BENCH_CHECKS,
+                    PROGRESS})

@@ -1,0 +1,105 @@
+"""`otns bisect`: the Debian release where a test's outcome changed, and the changelog between."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.markup import escape
+
+from base.errors import EXIT_NOT_AS_EXPECTED, EXIT_OK, BadInput
+from kernels.debian import FLAVOURS
+
+from ..options import check_timeout
+from ..preflight import check_test_ids
+from ..resultfiles import load_folder
+from .common import FLAVOUR_HELP, TIMEOUT_HELP, err, notice
+
+NAME = "bisect"
+BEHAVIOUR = {"good": "old", "bad": "new", "skip": "skip"}
+OUTCOMES = ("pass", "fail", "skip", "error")
+
+
+def add_parser(sub) -> None:
+    b = sub.add_parser("bisect", help="find the Debian release where a test's outcome changed",
+                       description="Binary search over Debian's kernels between --good (old behaviour) and "
+                                   "--bad (new behaviour). With --changed A B: every test whose outcome "
+                                   "differs between two result folders, reusing boots across tests.")
+    b.add_argument("test_id", nargs="?", help="conformance/test_file.py::test_name[param]")
+    b.add_argument("--good", help="the kernel with the old behaviour, e.g. debian:7.2.6")
+    b.add_argument("--bad", help="the kernel with the new behaviour, e.g. debian:7.2.13")
+    b.add_argument("--find", choices=("regression", "fix"), default="regression",
+                   help="regression: when did it stop passing (default); fix: when did it start passing")
+    b.add_argument("--bad-outcome", choices=OUTCOMES, default=None,
+                   help="the outcome that counts as the new behaviour (default: fail, or pass with --find fix)")
+    b.add_argument("--changed", nargs=2, type=Path, metavar=("RESULTS_A", "RESULTS_B"), default=None,
+                   help="bisect every test whose outcome differs between two result folders of Debian kernels "
+                        "(A has the old behaviour), between the very kernels they ran")
+    b.add_argument("--flavour", choices=FLAVOURS, default=None,
+                   help=FLAVOUR_HELP.replace("(default: cloud)", "(default: cloud; with --changed, the results')"))
+    b.add_argument("--out", type=Path, default=None, help="where each kernel's results are kept (default: results/bisect)")
+    b.add_argument("--timeout", type=float, default=300.0, help=TIMEOUT_HELP + ", per kernel")
+
+
+def handle(args: argparse.Namespace, cache_dir: Path) -> int:
+    from .. import cause, hunt, report
+
+    check_timeout(args.timeout)
+    out = (args.out or Path("results") / "bisect").resolve()
+    if args.changed:
+        a, b = load_folder(args.changed[0]), load_folder(args.changed[1])
+        tests = [name for name, _, _ in report.diff(a, b)]
+        # The very kernels the results came from, not their specs again (debian:latest moves on).
+        ends = [hunt.recorded_kernel(x.folder, x.summary) for x in (a, b)]
+        flavour = hunt.common_flavour(ends, args.flavour)
+        if not tests:
+            err.print("no test differs between the two result folders: nothing to bisect", markup=False)
+            return EXIT_OK
+        select = tests  # all the differing tests at once: one boot per kernel answers them all
+    else:
+        if not (args.test_id and args.good and args.bad):
+            raise BadInput("bisect needs TEST_ID --good SPEC --bad SPEC (or --changed RESULTS_A RESULTS_B)")
+        tests = [hunt.normalise_test_id(args.test_id)]
+        flavour = args.flavour or "cloud"
+        ends = [args.good, args.bad]
+        select = tests
+    check_test_ids(tests)  # a typo must not cost two downloads and two boots
+    kernels = hunt.kernels_between(cache_dir, ends[0], ends[1], flavour, notice)
+    runner = hunt.Runner(cache_dir=cache_dir, out=out, timeout=args.timeout, select=select)
+    good, bad = hunt.outcome_sets(args.find, args.bad_outcome)
+    err.print(f"bisecting {len(tests)} test(s) over {len(kernels)} Debian kernels "
+              f"{kernels[0].upstream} .. {kernels[-1].upstream} ({flavour}); "
+              f"old behaviour: {'/'.join(sorted(good))}, new: {'/'.join(sorted(bad))}", markup=False)
+    status = EXIT_OK
+    for test in tests:
+        err.print(f"[bold]{escape(test)}[/]")
+        res = hunt.bisect_test(runner, kernels, test, good, bad, lambda st: err.print(
+            f"  {st.label:>10}  {st.outcome:<28} {BEHAVIOUR[st.judged]:<5} {st.seconds:5.1f} s", markup=False))
+        if res.error:
+            err.print(f"  cannot bisect: {res.error}", markup=False)
+            status = EXIT_NOT_AS_EXPECTED
+            continue
+        lg, fb = kernels[res.last_good], kernels[res.first_bad]
+        seen = ", ".join(f"{s.label}={s.outcome}" for s in sorted(res.steps, key=lambda s: s.index))
+        err.print(f"  last with the old behaviour: {lg.upstream} ({lg.debian_version}); "
+                  f"first with the new: {fb.upstream} ({fb.debian_version})", markup=False)
+        err.print(f"  outcomes seen: {seen}", markup=False)
+        if res.ambiguous:
+            skipped = ", ".join(kernels[i].upstream for i in res.skipped_between)
+            err.print(f"  AMBIGUOUS: {skipped} could not be tested and lies between them", markup=False)
+            status = EXIT_NOT_AS_EXPECTED
+        entries = hunt.changelog_between(cache_dir, lg, fb)
+        if not entries:
+            err.print("  (the packages of the first new kernel carry no changelog)", markup=False)
+            continue
+        full = out / f"changelog-{lg.upstream}-to-{fb.upstream}.txt"
+        full.write_text("\n".join(entries) + "\n")
+        relevant = [ln.strip() for ln in entries if hunt.RELEVANT.search(ln)]
+        err.print(f"  Debian changelog between them: {len(entries)} lines in {full}; "
+                  f"{len(relevant)} about mounts and namespaces", markup=False)
+        for line in cause.likely_causes(test, relevant):
+            err.print(f"  {line}", markup=False)
+        err.print("  all of them, in changelog order:", markup=False)
+        for line in relevant[:40]:
+            err.print(f"    {line}", markup=False)
+    err.print(f"{runner.boots} boots for {len(kernels)} kernels; results in {out}", markup=False)
+    return status

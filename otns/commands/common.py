@@ -1,0 +1,38 @@
+"""What every command's display shares: the consoles, option help texts, table widths."""
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+
+from base.errors import BadInput
+
+from ..options import MAX_CPUS
+
+DEFAULT_KERNEL = "debian:latest"
+ACCEL_HELP = "auto (default): KVM if a test boot works on this machine, else TCG; kvm or tcg to force one"
+CPUS_HELP = f"guest CPUs, 1 to {MAX_CPUS} (default: %(default)s)"
+MEMORY_HELP = "guest memory, as for QEMU's -m: 1G, 2048M (default: %(default)s)"
+TIMEOUT_HELP = "seconds before a guest counts as hung (default: %(default)s)"
+FLAVOUR_HELP = "Debian kernel flavour: cloud (virtio built in) or amd64 (generic) (default: cloud)"
+ACCELS = ("auto", "kvm", "tcg")
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Tables printed to a pipe or a CI log: wide enough that whole test ids are never folded.
+PIPE_WIDTH = 400
+
+
+def notice(msg: str) -> None:
+    err.print(msg, markup=False)
+
+
+def stdout(pipe_width: int = PIPE_WIDTH) -> Console:
+    """stdout as a console: the terminal's width, or pipe_width when it is not a terminal."""
+    return Console(width=None if sys.stdout.isatty() else pipe_width)
+
+
+def int_list(text: str, what: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise BadInput(f"{what} takes comma-separated numbers, not {text!r}") from None

@@ -1,0 +1,38 @@
+"""`otns kernels list`: the Debian kernels in the archive's index."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.table import Table
+
+from base.errors import EXIT_OK, BadInput
+from kernels import catalog, fetch
+from kernels.debian import FLAVOURS, newest_per_upstream
+
+from .common import FLAVOUR_HELP, notice, stdout
+
+NAME = "kernels"
+
+
+def add_parser(sub) -> None:
+    k = sub.add_parser("kernels", help="Debian kernels available now")
+    ksub = k.add_subparsers(dest="kcommand", metavar="list")
+    kl = ksub.add_parser("list", help="a table of the Debian kernels in the archive's index")
+    kl.add_argument("--all", action="store_true", help="every package version of both flavours")
+    kl.add_argument("--flavour", choices=FLAVOURS, default="cloud", help=FLAVOUR_HELP)
+
+
+def handle(args: argparse.Namespace, cache_dir: Path) -> int:
+    if args.kcommand is None:
+        raise BadInput("otns kernels needs a subcommand: otns kernels list [--all] [--flavour cloud|amd64]")
+    _, kernels = catalog.load(cache_dir, notice=notice)
+    rows = kernels if args.all else newest_per_upstream(kernels, args.flavour)
+    table = Table(title=f"Debian kernels ({'all' if args.all else args.flavour})")
+    for col in ("version", "package version", "release", "flavour", "suite", "cached"):
+        table.add_column(col)
+    for k in rows:
+        table.add_row(k.upstream, k.debian_version, k.release, k.flavour, ", ".join(k.suites),
+                      "yes" if fetch.is_cached(cache_dir, k) else "")
+    stdout(160).print(table)
+    return EXIT_OK

@@ -1,0 +1,87 @@
+"""`otns mutate`: break one rule at a time in a kernel tree (otns.mutate runs it, this prints)."""
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from pathlib import Path
+
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from base.errors import EXIT_NOT_AS_EXPECTED, EXIT_OK, BadInput
+from kernels import build, faults
+from kernels.faults import Fault
+
+from ..mutate import SURVIVED, FaultResult, MutateOptions, Mutator, Report, kernel_version, short_id
+from ..resultfiles import MUTATE_JSON, MUTATE_MD
+from .common import err, stdout
+
+NAME = "mutate"
+
+
+def add_parser(sub) -> None:
+    mu = sub.add_parser("mutate", help="break one rule at a time in a kernel tree: which faults does the suite catch?",
+                        description="Apply each one-rule fault of kernels/faults.toml to TREE in turn, build "
+                                    "incrementally, run the whole suite, restore the file; print which faults "
+                                    "were caught (by which tests) and which survived. Exit 0 when every fault "
+                                    "that built and ran was caught, 1 when some survived.")
+    mu.add_argument("tree", type=Path, nargs="?", default=Path("."), help="a kernel tree, as for otns build")
+    mu.add_argument("--faults", default=None, help="only these faults: ids or rule ids, comma-separated")
+    mu.add_argument("--list", action="store_true", help="list the faults and exit")
+    mu.add_argument("--table", type=Path, default=None,
+                    help="a fault table of your own (TOML, as kernels/faults.toml), e.g. for another kernel version")
+    mu.add_argument("--out", type=Path, default=None, help="results folder (default: results/mutate-TIME)")
+    mu.add_argument("--timeout", type=float, default=300.0, help="seconds before a guest counts as hung")
+
+
+def handle(args: argparse.Namespace, cache_dir: Path) -> int:
+    out = stdout()  # never fold test ids in a log
+    selected = faults.select(_table(args.table), args.faults)
+    if args.list:
+        out.print(list_table(selected, args.table or faults.TABLE))
+        return EXIT_OK
+    tree = build.find_tree(args.tree, cache_dir)
+    folder = (args.out or Path("results") / f"mutate-{datetime.now():%Y%m%d-%H%M%S}").resolve()
+    opts = MutateOptions(tree=tree, cache_dir=cache_dir, out=folder, faults=selected, timeout=args.timeout)
+
+    def on_row(r: FaultResult) -> None:
+        by = f" by {len(r.caught_by)} tests, first {short_id(r.caught_by[0])}" if r.caught_by else ""
+        err.print(f"  -> {r.status}{by}{': ' + r.detail if r.detail else ''}", markup=False)
+
+    err.print(f"otns: {len(selected)} faults on {tree} ({kernel_version(tree)}); results in {folder}", markup=False)
+    report = Mutator(opts, lambda m: err.print(m, markup=False), on_row).run()
+    out.print(result_table(report))
+    err.print(f"[bold]{escape(report.score_line())}[/] in {report.seconds / 60:.0f} min; "
+              f"table: {escape(str(folder / MUTATE_MD))}, {escape(str(folder / MUTATE_JSON))}")
+    return EXIT_NOT_AS_EXPECTED if report.count(SURVIVED) else EXIT_OK
+
+
+def list_table(selected: list[Fault], source: Path):
+    table = Table(title=f"{len(selected)} faults ({source})")
+    for col in ("id", "rule", "file", "what it breaks"):
+        table.add_column(col)
+    for f in selected:
+        table.add_row(f.id, f.rule, f.file, f.why)
+    return table
+
+
+def result_table(report: Report):
+    table = Table(title=f"otns mutate {report.kernel_version}: {report.score_line()}")
+    for col in ("fault", "rule", "status", "caught by / why not"):
+        table.add_column(col)
+    for r in report.rows:
+        by = short_id(r.caught_by[0]) + (f" (+{len(r.caught_by) - 1})" if len(r.caught_by) > 1 else "") \
+            if r.caught_by else ""
+        table.add_row(r.fault.id, r.fault.rule, r.status, Text("; ".join(x for x in (by, r.detail) if x)))
+    return table
+
+
+def _table(path: Path | None) -> list[Fault]:
+    if path is None:
+        return faults.load()
+    try:
+        return faults.load(path)
+    except (OSError, ValueError) as e:
+        msg = str(e)
+        raise BadInput(msg if str(path) in msg else f"cannot read the fault table {path}: {msg}") from None

@@ -1,0 +1,36 @@
+"""`otns report`: the grid, HTML, combined JUnit (and KCIDB JSON) over results folders."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from base.errors import EXIT_OK, BadInput
+
+from ..resultfiles import load_any
+from .common import err, stdout
+
+NAME = "report"
+
+
+def add_parser(sub) -> None:
+    rp = sub.add_parser("report", help="grid, HTML and combined JUnit over result folders")
+    rp.add_argument("folders", nargs="+", type=Path, help="matrix output folders or single-kernel result folders")
+    rp.add_argument("--out", type=Path, required=True, help="where report.html, grid.md, combined-junit.xml go")
+    rp.add_argument("--kcidb", type=Path, default=None, metavar="FILE",
+                    help="also write the results as KCIDB JSON (KernelCI's report format, schema 5.3) to FILE")
+
+
+def handle(args: argparse.Namespace, cache_dir: Path) -> int:
+    from .. import report
+    kernels = load_any(args.folders)
+    if not kernels:
+        raise BadInput("no result folders found")
+    args.out.mkdir(parents=True, exist_ok=True)
+    stdout().print(report.terminal_grid(kernels))
+    files = report.write_reports(kernels, args.out.resolve())
+    err.print(f"reports: {files['html']}  {files['markdown']}  {files['junit']}", markup=False)
+    if args.kcidb:
+        from .. import kcidb
+        kcidb.write(kernels, args.kcidb)
+        err.print(f"KCIDB: {args.kcidb}", markup=False)
+    return EXIT_OK

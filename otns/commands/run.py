@@ -1,0 +1,81 @@
+"""`otns run`: boot a kernel, run the conformance suite in it, print the verdict."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.markup import escape
+
+from base.errors import BadInput
+from kernels.debian import FLAVOURS
+from conformance.features import BY_NAME as FEATURE_NAMES
+from kernels.spec import parse_spec
+
+from ..absence import Policy
+from ..preflight import check_pytest_args
+from ..resultfiles import read_ktap
+from ..results import Verdict
+from ..run import RunOptions, dry_run, execute, validate_options
+from .common import ACCEL_HELP, ACCELS, CPUS_HELP, DEFAULT_KERNEL, FLAVOUR_HELP, MEMORY_HELP, TIMEOUT_HELP, err, notice
+
+NAME = "run"
+
+
+def add_parser(sub) -> None:
+    r = sub.add_parser("run", help="boot a kernel and run the conformance suite in it",
+                       description="Boot a kernel under virtme-ng, run conformance/ in it, print a verdict. "
+                                   "Arguments after -- go to pytest in the guest.")
+    r.add_argument("--kernel", "-r", default=DEFAULT_KERNEL,
+                   help="debian:latest | debian:7.2 | debian:7.0.12 | debian:7.3-rc7 | PATH to an image | "
+                        "PATH to a build tree | installed release | host (default: %(default)s)")
+    r.add_argument("--flavour", choices=FLAVOURS, default="cloud", help=FLAVOUR_HELP)
+    r.add_argument("--cpus", type=int, default=2, help=CPUS_HELP)
+    r.add_argument("--memory", default="1G", help=MEMORY_HELP)
+    r.add_argument("--timeout", type=float, default=300.0, help=TIMEOUT_HELP)
+    r.add_argument("--accel", choices=ACCELS, default="auto", help=ACCEL_HELP)
+    r.add_argument("--results", type=Path, default=None, help="results folder (default: results/RELEASE-TIME-PID)")
+    r.add_argument("-k", dest="keyword", default=None, help="only tests matching this pytest -k expression")
+    r.add_argument("--ktap", action="store_true", help="print KTAP on stdout (live output goes to stderr)")
+    r.add_argument("--require-feature", action="store_true",
+                   help="no feature may be absent, whatever the kernel's version (else exit 1)")
+    r.add_argument("--allow-absent", action="append", default=[], metavar="FEATURE", choices=list(FEATURE_NAMES),
+                   help="accept that this feature is absent though the kernel's version says it must have it "
+                        f"(a distribution that reverted it); repeatable; one of {', '.join(FEATURE_NAMES)}")
+    r.add_argument("--dry-run", action="store_true",
+                   help="print the vng and QEMU commands (or what would be fetched); fetch, write and boot nothing")
+    r.add_argument("pytest_args", nargs="*", help="extra pytest arguments for the guest (after --)")
+
+
+def handle(args: argparse.Namespace, cache_dir: Path) -> int:
+    live_tty = (sys.stderr if args.ktap else sys.stdout).isatty()
+    extra = [f"--color={'yes' if live_tty else 'no'}", *args.pytest_args]
+    if args.keyword:
+        extra = ["-k", args.keyword, *extra]
+    if args.require_feature and args.allow_absent:
+        raise BadInput("--require-feature and --allow-absent contradict each other: choose one")
+    opts = RunOptions(spec=parse_spec(args.kernel, args.flavour), cache_dir=cache_dir, results=args.results,
+                      cpus=args.cpus, memory=args.memory, timeout=args.timeout, accel=args.accel,
+                      pytest_args=extra, dry_run=args.dry_run, show_progress=err.is_terminal,
+                      absence=Policy.from_names(args.allow_absent, args.require_feature))
+    validate_options(opts)
+    check_pytest_args(extra, "the arguments after --" if args.pytest_args else "-k" if args.keyword else "no arguments")
+    if args.dry_run:
+        return dry_run(opts, notice, print)
+    live = sys.stderr if args.ktap else sys.stdout
+
+    def stream(line: str) -> None:
+        live.write(line)
+        live.flush()
+
+    summary, folder = execute(opts, notice, stream)
+    if args.ktap:
+        sys.stdout.write(read_ktap(folder))
+        sys.stdout.flush()
+    d = summary.durations
+    timing = f"fetch {d['fetch']:.1f}s, boot {d['boot']:.1f}s, suite {d['suite']:.1f}s, total {d['total']:.1f}s"
+    err.print(f"{summary.release} ({summary.source}, {summary.accel}): {timing}", markup=False)
+    if summary.detail and summary.verdict is not Verdict.CONFORMS:
+        err.print(f"  {summary.detail}", markup=False)
+    err.print(f"[bold]{escape(summary.verdict_line())}[/]  results: {escape(str(folder))}")
+    return summary.exit_code()
