@@ -227,3 +227,17 @@ def test_page_in_chromium(recorded, tmp_path):
     assert parsed.rows[0]["section"] == "failures"
     # the failures and differences are shown; the rest waits behind "show every test"
     assert '<tbody id="failures" class="shown">' in dom and '<tbody id="absent-only" class="rest hidden">' in dom
+
+
+def test_the_test_running_at_a_crash_is_a_failure(tmp_path):
+    kernels = load_matrix(RECORDED)
+    running = "conformance/test_core.py::test_recursive_alone_is_einval"
+    crashed = kernels[2]
+    summary = {**crashed.summary, "verdict": "CRASHED", "verdict_line": "CRASHED", "detail": "Kernel panic",
+               "running": [running]}
+    kernels[2] = dataclasses.replace(crashed, summary=summary,
+                                     tests={n: t for n, t in crashed.tests.items() if n != running})
+    page = parse(html_page(kernels, tmp_path))
+    row = next(r for r in page.rows if r["test"] == running)
+    assert row["section"] == "failures" and row["cells"] == ["pass", "pass", "crash"]
+    assert page.heads[2]["tone"] == "bad"
