@@ -74,7 +74,9 @@ def absence_claims(k: KernelResults) -> dict[str, tuple[str, str]]:
     claims = {}
     for probe, p in probes.items():
         spec = BY_PROBE.get(probe)
-        if spec is None or not isinstance(p, dict) or p.get("state") != "absent" or not isinstance(p.get("detail"), str):
+        if spec is None or not isinstance(p, dict) or p.get("state") != "absent":
+            continue
+        if not isinstance(p.get("detail"), str):
             continue
         state = judged.get(spec.name, {}).get("state") if isinstance(judged.get(spec.name), dict) else None
         claims[p["detail"].strip()] = (spec.name, state if isinstance(state, str) else "")
