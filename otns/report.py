@@ -17,7 +17,8 @@ from .report_html import LABEL, html_page
 from .report_rows import Grade, Section, rows, test_names
 from .results import Outcome, TestResult, junit_root, parse_junit, read_summary
 
-MD_SYMBOL = {"pass": "✅", "fail": "❌", "skip": "⏭️", "error": "⚠️", None: "—"}
+MD_SYMBOL = {Grade.PASS: "✅", Grade.FAIL: "❌", Grade.ERROR: "⚠️", Grade.CRASH: "💥", Grade.SKIP: "⏭️",
+             Grade.SKIP_ABSENT: "absent", Grade.SKIP_REQUIRED: "❌ skip", Grade.MISSING: "—"}
 
 
 @dataclass
@@ -104,11 +105,13 @@ def _md(text: str) -> str:
 
 
 def markdown_grid(kernels: list[KernelResults]) -> str:
+    """Every test, failures first, then differences (as the page)."""
     lines = ["| test | " + " | ".join(_md(k.name) for k in kernels) + " |",
              "|---|" + "---|" * len(kernels)]
     lines.append("| **verdict** | " + " | ".join(_md(k.verdict) for k in kernels) + " |")
-    for n in test_names(kernels):
-        lines.append(f"| {_md(n.split('::', 1)[-1])} | " + " | ".join(MD_SYMBOL[outcome(k, n)] for k in kernels) + " |")
+    for r in rows(kernels):
+        lines.append(f"| {_md(r.test.removeprefix('conformance/'))} | "
+                     + " | ".join(MD_SYMBOL[c.grade] for c in r.cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -105,6 +105,8 @@ def test_the_page_opens_on_the_failures(recorded):
         assert r["section"] == "failures" and r["cells"] == ["skip-absent", "fail", "pass"], r
     sections = [r["section"] for r in page.rows]
     assert sections == sorted(sections, key=ORDER.index), "the sections are out of order"
+    md = (out / "grid.md").read_text().splitlines()[3:]  # after the header and the verdicts
+    assert all("| absent | ❌ | ✅ |" in line for line in md[:11]) and "❌" not in "".join(md[11:]), md
 
 
 def test_expected_skips_are_not_differences(recorded):
