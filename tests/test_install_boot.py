@@ -35,3 +35,9 @@ def test_non_editable_install_runs_the_suite_from_tmp(cache_dir: Path, tmp_path:
     assert guest["pytest_path"].startswith(str(site)), guest  # the installed pytest, not the checkout's
     ktap = (results / "ktap.txt").read_text()
     assert "ok 1 conformance/test_core.py::test_recursive_alone_is_einval" in ktap, ktap
+    # report.html's template ships as package data: the installed otns renders the page too.
+    p = subprocess.run([str(venv / "bin/otns"), "report", str(results), "--out", str(tmp_path / "report")],
+                       cwd="/tmp", capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert '<div class="head good">' in page and summary["verdict_line"] in page

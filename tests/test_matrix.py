@@ -87,7 +87,11 @@ def test_html_report_in_chromium(matrix_out, tmp_path) -> None:
     assert header.count("<th>") == 1 + 3, "one column per kernel, plus the test names"
     for kernel in (DEFAULT_SPEC, ABSENT_SPEC, OLD_SPEC):
         assert kernel in header
-    assert 'class="cell fail"' in dom and 'class="cell pass"' in dom and 'class="cell skip"' in dom
+    assert 'class="cell fail"' in dom and 'class="cell pass"' in dom and 'class="cell skip-absent"' in dom
+    # a head per kernel, then the failing rows first (7.2.9's)
+    assert dom.count('<div class="head ') == 3
+    first = dom.split('<tr class="row"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-section="failures"' in first and 'class="cell fail"' in first, first
     shot = out / "report.png"
     subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1400,900", page.as_uri()],
                    capture_output=True, timeout=120)
