@@ -23,12 +23,13 @@ from .errors import EXIT_USAGE, BadInput, OtnsError
 from .results import read_summary
 from .options import MAX_CPUS, check_timeout, check_workers
 from .paths import default_cache_dir
-from .preflight import check_kernels, check_pytest_args, check_test_ids
+from .preflight import check_kernels, check_pytest_args, check_test_ids, narrowed
 from .run import RunOptions, dry_run, execute, validate_options
 
 DEFAULT_KERNEL = "debian:latest"
 ACCEL_HELP = "auto (default): KVM if a test boot works on this machine, else TCG; kvm or tcg to force one"
 CPUS_HELP = f"guest CPUs, 1 to {MAX_CPUS} (default: %(default)s)"
+CPUS_HELP_AUTO = f"guest CPUs, 1 to {MAX_CPUS} (default: 1 under TCG, 2 with KVM)"
 MEMORY_HELP = "guest memory, as for QEMU's -m: 1G, 2048M (default: %(default)s)"
 TIMEOUT_HELP = "seconds before a guest counts as hung (default: %(default)s)"
 FLAVOUR_HELP = "Debian kernel flavour: cloud (virtio built in) or amd64 (generic) (default: cloud)"
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="debian:latest | debian:7.2 | debian:7.0.12 | debian:7.3-rc7 | PATH to an image | "
                         "PATH to a build tree | installed release | host (default: %(default)s)")
     r.add_argument("--flavour", choices=FLAVOURS, default="cloud", help=FLAVOUR_HELP)
-    r.add_argument("--cpus", type=int, default=2, help=CPUS_HELP)
+    r.add_argument("--cpus", type=int, default=None, help=CPUS_HELP_AUTO)
     r.add_argument("--memory", default="1G", help=MEMORY_HELP)
     r.add_argument("--timeout", type=float, default=300.0, help=TIMEOUT_HELP)
     r.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto", help=ACCEL_HELP)
@@ -93,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", type=Path, default=None, help="output folder (default: results/matrix-TIME)")
     m.add_argument("-n", "--workers", type=int, default=None, help="VMs at once, at least 1 (default: 2)")
     m.add_argument("--timeout", type=float, default=300.0, help=TIMEOUT_HELP + ", per kernel")
-    m.add_argument("--cpus", type=int, default=2, help=CPUS_HELP + ", per VM")
+    m.add_argument("--cpus", type=int, default=None, help=CPUS_HELP_AUTO + ", per VM")
     m.add_argument("--memory", default="1G", help=MEMORY_HELP + ", per VM")
     m.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto", help=ACCEL_HELP)
     m.add_argument("-k", dest="keyword", default=None, help="only tests matching this pytest -k expression")
@@ -203,7 +204,10 @@ def cmd_run(args: argparse.Namespace, cache_dir: Path) -> int:
                       pytest_args=extra, dry_run=args.dry_run, show_progress=err.is_terminal,
                       absence=Policy.from_names(args.allow_absent, args.require_feature))
     validate_options(opts)
-    check_pytest_args(extra, "the arguments after --" if args.pytest_args else "-k" if args.keyword else "no arguments")
+    selected = check_pytest_args(extra, "the arguments after --" if args.pytest_args else "-k" if args.keyword
+                                 else "no arguments", cache_dir=None if args.dry_run else cache_dir)
+    if args.keyword and not args.pytest_args:
+        opts.pytest_args = narrowed(extra, selected)  # the same tests, fewer files to collect in the guest
     if args.dry_run:
         return dry_run(opts, _notice, print)
     live = sys.stderr if args.ktap else sys.stdout
@@ -263,7 +267,7 @@ def cmd_matrix(args: argparse.Namespace, cache_dir: Path) -> int:
     if not entries:
         raise BadInput(f"shard {args.shard} of {total} kernels is empty")
     if args.keyword:
-        check_pytest_args(["-k", args.keyword], "-k")
+        check_pytest_args(["-k", args.keyword], "-k", cache_dir=cache_dir)
     to_fetch = check_kernels(entries, cache_dir, _notice)
     if to_fetch:
         _notice(f"otns: {len(to_fetch)} kernel(s) to fetch first: {', '.join(to_fetch)}")
@@ -366,7 +370,7 @@ def cmd_bisect(args: argparse.Namespace, cache_dir: Path) -> int:
         flavour = args.flavour or "cloud"
         ends = [args.good, args.bad]
         select = tests
-    check_test_ids(tests)  # a typo must not cost two downloads and two boots
+    check_test_ids(tests, cache_dir)  # a typo must not cost two downloads and two boots
     kernels = hunt.kernels_between(cache_dir, ends[0], ends[1], flavour, _notice)
     runner = hunt.Runner(cache_dir=cache_dir, out=out, timeout=args.timeout, select=select)
     good, bad = hunt.outcome_sets(args.find, args.bad_outcome)

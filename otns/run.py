@@ -19,8 +19,9 @@ from kernels.debian import UnknownVersion, resolve
 from kernels.local import LocalKernel
 from kernels.spec import KernelSpec, local_kernel
 from vm import accel as vm_accel
-from vm import boot_times, progress, virtiofsd
-from vm.boot import GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, boot, qemu_command, shell_join, vng_command
+from vm import boot_times, progress, pycache, virtiofsd
+from vm.boot import (GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, boot, default_cpus, qemu_command,
+                     shell_join, vng_command)
 from vm.vngsafe import memory_mib
 
 from . import guestfiles, safefs
@@ -37,7 +38,7 @@ class RunOptions:
     spec: KernelSpec
     cache_dir: Path
     results: Path | None = None
-    cpus: int = 2
+    cpus: int | None = None  # None: vm.boot.default_cpus for the accelerator
     memory: str = "1G"
     timeout: float = 300.0
     accel: str = "auto"  # auto | kvm | tcg
@@ -88,9 +89,12 @@ def guest_command(results: Path, pytest_args: list[str], announce: bool = False)
             *(["--announce"] if announce else []), "--", *pytest_args]
 
 
-def _guest_shell(results: Path, pytest_args: list[str]) -> str:
-    # The checkout is read-only in the guest: no bytecode files.
-    return f"cd {shell_join([str(REPO_ROOT)])} && PYTHONDONTWRITEBYTECODE=1 exec " + shell_join(
+def _guest_shell(results: Path, pytest_args: list[str], cache_dir: Path) -> str:
+    # The checkout is read-only in the guest: no bytecode files written; those the host
+    # compiled are read (vm.pycache).
+    prefix = pycache.guest_prefix(cache_dir)
+    env = f"PYTHONPYCACHEPREFIX={shell_join([str(prefix)])} " if prefix else ""
+    return f"cd {shell_join([str(REPO_ROOT)])} && PYTHONDONTWRITEBYTECODE=1 {env}exec " + shell_join(
         guest_command(results, pytest_args, announce=True))
 
 
@@ -116,14 +120,16 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
                 folder = virtiofsd.ensure(opts.cache_dir, apt)
         if folder:
             prefix.append(str(folder))
-    req = BootRequest(kernel=kernel, command=_guest_shell(GUEST_RESULTS, opts.pytest_args), rwdir=results,
-                      console_log=results / "console.log", cpus=opts.cpus, memory=opts.memory,
+    req = BootRequest(kernel=kernel, command=_guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir),
+                      rwdir=results, console_log=results / "console.log", cpus=opts.cpus or 1, memory=opts.memory,
                       timeout=opts.timeout, transport=transport, path_prefix=prefix,
                       vng_home=vng_home or opts.cache_dir / "vng-home", stream=stream)
     if opts.accel == "auto":
         req.accel = "kvm" if (not opts.dry_run and vm_accel.kvm_usable(opts.cache_dir, req, notice)) else "tcg"
     else:
         req.accel = opts.accel
+    if opts.cpus is None:
+        req.cpus = default_cpus(req.accel)
     known = boot_times.typical(opts.cache_dir, req.accel)
     req.typical_boot = known[0] if known else None
     return req
@@ -160,7 +166,7 @@ def dry_run(opts: RunOptions, notice: Callable[[str], None], out: Callable[[str]
             req.accel = "kvm" if vm_accel.cached_verdict(opts.cache_dir) else "tcg"
         qemu = qemu_command(req)
         req.rwdir, req.console_log = folder, folder / "console.log"
-        req.command = _guest_shell(GUEST_RESULTS, opts.pytest_args)
+        req.command = _guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir)
         out(shell_join(vng_command(req)))
         out(qemu)  # as vng would run it: through a private stage of safe-named links (vm.vngsafe)
     finally:
@@ -290,7 +296,8 @@ def validate_options(opts: RunOptions) -> None:
     """Fail early, before fetching anything, on options that cannot work."""
     if opts.accel not in ("auto", "kvm", "tcg"):
         raise BadInput(f"unknown --accel {opts.accel!r}: choose auto, kvm or tcg")
-    check_cpus(opts.cpus)
+    if opts.cpus is not None:
+        check_cpus(opts.cpus)
     check_timeout(opts.timeout)
     memory_mib(opts.memory)
 
