@@ -266,14 +266,15 @@ def cmd_matrix(args: argparse.Namespace, cache_dir: Path) -> int:
     entries = shard(entries, args.shard)
     if not entries:
         raise BadInput(f"shard {args.shard} of {total} kernels is empty")
-    if args.keyword:
-        check_pytest_args(["-k", args.keyword], "-k", cache_dir=cache_dir)
+    keyword = ["-k", args.keyword] if args.keyword else []
+    if keyword:  # each guest gets only the files that hold the selected tests
+        keyword = narrowed(keyword, check_pytest_args(keyword, "-k", cache_dir=cache_dir))
     to_fetch = check_kernels(entries, cache_dir, _notice)
     if to_fetch:
         _notice(f"otns: {len(to_fetch)} kernel(s) to fetch first: {', '.join(to_fetch)}")
     out = (args.out or Path("results") / f"matrix-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     plan = Plan(entries=entries, out=out, cache_dir=cache_dir, timeout=args.timeout, cpus=args.cpus,
-                memory=args.memory, accel=args.accel, pytest_args=["-k", args.keyword] if args.keyword else [])
+                memory=args.memory, accel=args.accel, pytest_args=keyword)
     rc = run(plan, workers, Console(width=None if sys.stdout.isatty() else 160))
     if rc not in (0, 1) or not any((out / e.slug / "state.json").exists() for e in entries):
         # 1 is "some kernel not as expected"; anything else means the runner itself broke.
