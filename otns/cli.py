@@ -29,7 +29,6 @@ from .run import RunOptions, dry_run, execute, validate_options
 DEFAULT_KERNEL = "debian:latest"
 ACCEL_HELP = "auto (default): KVM if a test boot works on this machine, else TCG; kvm or tcg to force one"
 CPUS_HELP = f"guest CPUs, 1 to {MAX_CPUS} (default: %(default)s)"
-CPUS_HELP_AUTO = f"guest CPUs, 1 to {MAX_CPUS} (default: 1 under TCG, 2 with KVM)"
 MEMORY_HELP = "guest memory, as for QEMU's -m: 1G, 2048M (default: %(default)s)"
 TIMEOUT_HELP = "seconds before a guest counts as hung (default: %(default)s)"
 FLAVOUR_HELP = "Debian kernel flavour: cloud (virtio built in) or amd64 (generic) (default: cloud)"
@@ -66,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="debian:latest | debian:7.2 | debian:7.0.12 | debian:7.3-rc7 | PATH to an image | "
                         "PATH to a build tree | installed release | host (default: %(default)s)")
     r.add_argument("--flavour", choices=FLAVOURS, default="cloud", help=FLAVOUR_HELP)
-    r.add_argument("--cpus", type=int, default=None, help=CPUS_HELP_AUTO)
+    r.add_argument("--cpus", type=int, default=2, help=CPUS_HELP)
     r.add_argument("--memory", default="1G", help=MEMORY_HELP)
     r.add_argument("--timeout", type=float, default=300.0, help=TIMEOUT_HELP)
     r.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto", help=ACCEL_HELP)
@@ -94,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", type=Path, default=None, help="output folder (default: results/matrix-TIME)")
     m.add_argument("-n", "--workers", type=int, default=None, help="VMs at once, at least 1 (default: 2)")
     m.add_argument("--timeout", type=float, default=300.0, help=TIMEOUT_HELP + ", per kernel")
-    m.add_argument("--cpus", type=int, default=None, help=CPUS_HELP_AUTO + ", per VM")
+    m.add_argument("--cpus", type=int, default=2, help=CPUS_HELP + ", per VM")
     m.add_argument("--memory", default="1G", help=MEMORY_HELP + ", per VM")
     m.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto", help=ACCEL_HELP)
     m.add_argument("-k", dest="keyword", default=None, help="only tests matching this pytest -k expression")

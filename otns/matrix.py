@@ -53,7 +53,7 @@ class Plan:
     out: Path
     cache_dir: Path
     timeout: float = 300.0
-    cpus: int | None = None  # None: vm.boot.default_cpus
+    cpus: int = 2
     memory: str = "1G"
     accel: str = "auto"
     pytest_args: list[str] = field(default_factory=list)

@@ -20,8 +20,7 @@ from kernels.local import LocalKernel
 from kernels.spec import KernelSpec, local_kernel
 from vm import accel as vm_accel
 from vm import boot_times, progress, pycache, virtiofsd
-from vm.boot import (GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, boot, default_cpus, qemu_command,
-                     shell_join, vng_command)
+from vm.boot import GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, boot, qemu_command, shell_join, vng_command
 from vm.vngsafe import memory_mib
 
 from . import guestfiles, safefs
@@ -38,7 +37,7 @@ class RunOptions:
     spec: KernelSpec
     cache_dir: Path
     results: Path | None = None
-    cpus: int | None = None  # None: vm.boot.default_cpus for the accelerator
+    cpus: int = 2
     memory: str = "1G"
     timeout: float = 300.0
     accel: str = "auto"  # auto | kvm | tcg
@@ -121,15 +120,13 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
         if folder:
             prefix.append(str(folder))
     req = BootRequest(kernel=kernel, command=_guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir),
-                      rwdir=results, console_log=results / "console.log", cpus=opts.cpus or 1, memory=opts.memory,
+                      rwdir=results, console_log=results / "console.log", cpus=opts.cpus, memory=opts.memory,
                       timeout=opts.timeout, transport=transport, path_prefix=prefix,
                       vng_home=vng_home or opts.cache_dir / "vng-home", stream=stream)
     if opts.accel == "auto":
         req.accel = "kvm" if (not opts.dry_run and vm_accel.kvm_usable(opts.cache_dir, req, notice)) else "tcg"
     else:
         req.accel = opts.accel
-    if opts.cpus is None:
-        req.cpus = default_cpus(req.accel)
     known = boot_times.typical(opts.cache_dir, req.accel)
     req.typical_boot = known[0] if known else None
     return req
@@ -296,8 +293,7 @@ def validate_options(opts: RunOptions) -> None:
     """Fail early, before fetching anything, on options that cannot work."""
     if opts.accel not in ("auto", "kvm", "tcg"):
         raise BadInput(f"unknown --accel {opts.accel!r}: choose auto, kvm or tcg")
-    if opts.cpus is not None:
-        check_cpus(opts.cpus)
+    check_cpus(opts.cpus)
     check_timeout(opts.timeout)
     memory_mib(opts.memory)
 

@@ -32,14 +32,6 @@ VNG_LOST = 255
 EARLY_DEATH_RETRIES = 2
 
 
-def default_cpus(accel: str) -> int:
-    """vCPUs when the user names none. Under TCG one host thread runs every vCPU (thread=single,
-    see vng_command): a second one adds SMP bring-up and cross-CPU work to the boot and no
-    parallelism to the run (measured: one test and the whole suite both faster with 1). With KVM
-    each vCPU is a host thread of its own."""
-    return 1 if accel == "tcg" else 2
-
-
 @dataclass
 class BootRequest:
     kernel: LocalKernel
