@@ -15,8 +15,11 @@ import struct
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import NoReturn
+
+import pytest
 
 from . import syscalls as k
 
@@ -92,8 +95,7 @@ def _child_main(fn: Callable[[], object], w: int) -> NoReturn:
 def _collect(pid: int, r: int, timeout: float, fn: Callable) -> tuple[bytes, int]:
     """Read the child's result until it exits (not until EOF: something it forked may hold the
     pipe), then reap it. On a timeout or an exception here, kill it and re-raise."""
-    pidfd = os.pidfd_open(pid)
-    try:
+    with _watched(pid) as pidfd:
         chunks: list[bytes] = []
         poller = select.poll()
         poller.register(r, select.POLLIN)
@@ -116,6 +118,16 @@ def _collect(pid: int, r: int, timeout: float, fn: Callable) -> tuple[bytes, int
         _kill_group(pid)  # strays it forked; its pid cannot be reused before it is reaped
         _, status = os.waitpid(pid, 0)
         return b"".join(chunks), status
+
+
+@contextmanager
+def _watched(pid: int) -> Iterator[int]:
+    """A pidfd on a child of ours for the block. If the block raises (an interrupted wait:
+    pytest's per-test limit, Ctrl-C), the child is killed with its group first; a ChildTimeout
+    has already stopped it."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        yield pidfd
     except ChildTimeout:
         raise
     except BaseException:
@@ -170,18 +182,10 @@ def stop_child(pid: int, pidfd: int | None = None) -> str:
 def wait_child(pid: int, timeout: float = CHILD_SECONDS) -> int:
     """waitpid for a child a test forked itself, bounded: a child still running after timeout
     seconds (or when the wait is interrupted) is killed and the test fails. The wait status."""
-    pidfd = os.pidfd_open(pid)
-    try:
+    with _watched(pid) as pidfd:
         if not select.select([pidfd], [], [], timeout)[0]:
             raise ChildTimeout(f"a forked child timed out after {timeout:g} s: {stop_child(pid, pidfd)}")
         return os.waitpid(pid, 0)[1]
-    except ChildTimeout:
-        raise
-    except BaseException:
-        stop_child(pid, pidfd)
-        raise
-    finally:
-        os.close(pidfd)
 
 
 def fd_from_child(fn: Callable[[], int], timeout: float = CHILD_SECONDS) -> int:
@@ -207,6 +211,20 @@ def fd_from_child(fn: Callable[[], int], timeout: float = CHILD_SECONDS) -> int:
     finally:
         a.close()
         b.close()
+
+
+def fsmount_fd(flags: int, attr: int = 0, fstype: str = "tmpfs") -> int:
+    """fsmount() of a fresh fstype superblock with these flags and attributes: the fd it returns
+    (a mount namespace's with FSMOUNT_NAMESPACE). The test fails if the kernel refuses."""
+    fs = k.fs_context(fstype)
+    try:
+        return k.fsmount(fs, flags, attr)
+    except OSError as e:
+        what = "a mount namespace fd" if flags & k.FSMOUNT_NAMESPACE else "a mount fd"
+        pytest.fail(f"fsmount({fstype}, {flags:#x}, {attr:#x}) gave {k.errname(e.errno)}; "
+                    f"a conforming kernel returns {what}")
+    finally:
+        os.close(fs)
 
 
 def private_mount_ns() -> None:

@@ -225,13 +225,7 @@ def fs_context(fstype: str) -> int:
 
 
 def tmpfs_context() -> int:
-    fd = fsopen("tmpfs")
-    try:
-        fsconfig(fd, FSCONFIG_CMD_CREATE)
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
+    return fs_context("tmpfs")
 
 
 class _CloneArgs(ctypes.Structure):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from . import syscalls as k
-from .helpers import (become_nobody, drop_effective_caps, enter_userns, in_child, pivot_into_tmpfs,
+from .helpers import (become_nobody, drop_effective_caps, enter_userns, fsmount_fd, in_child, pivot_into_tmpfs,
                       private_mount_ns, wait_child, write_file)
 
 NS = k.FSMOUNT_NAMESPACE | k.FSMOUNT_CLOEXEC
@@ -25,18 +25,6 @@ BAD_ATIME = [v for v in range(0, k.MOUNT_ATTR__ATIME + 1, 0x10)
              if v not in (k.MOUNT_ATTR_RELATIME, k.MOUNT_ATTR_NOATIME, k.MOUNT_ATTR_STRICTATIME)]
 
 needs_fsmount_ns = pytest.mark.needs_feature("fsmount_namespace")
-
-
-def fsmount_ns(attr: int = 0, flags: int = NS, fstype: str = "tmpfs") -> int:
-    """A new mount namespace holding a fresh fstype mount; fails the test if the kernel refuses."""
-    fs = k.fs_context(fstype)
-    try:
-        return k.fsmount(fs, flags, attr)
-    except OSError as e:
-        pytest.fail(f"fsmount({fstype}, {flags:#x}, {attr:#x}) gave {k.errname(e.errno)}; "
-                    "a conforming kernel returns a mount namespace fd")
-    finally:
-        os.close(fs)
 
 
 def names(errs: dict) -> dict:
@@ -172,7 +160,7 @@ ATTRS = {
 @needs_fsmount_ns
 @pytest.mark.parametrize("attr", list(ATTRS.values()), ids=list(ATTRS))
 def test_attributes_become_the_mount_flags(attr: int) -> None:
-    fd = fsmount_ns(attr)
+    fd = fsmount_fd(NS, attr)
     try:
         (m,) = k.mounts_of(k.mntns_id(fd))
     finally:
@@ -191,7 +179,7 @@ INSIDE = {
 @needs_fsmount_ns
 @pytest.mark.parametrize("attr,options", list(INSIDE.values()), ids=list(INSIDE))
 def test_attributes_seen_from_inside(attr: int, options: set[str]) -> None:
-    fd = fsmount_ns(attr)
+    fd = fsmount_fd(NS, attr)
     try:
         lines = mountinfo_inside(fd)
     finally:
@@ -205,7 +193,7 @@ def test_attributes_seen_from_inside(attr: int, options: set[str]) -> None:
 
 @needs_fsmount_ns
 def test_read_only_is_enforced_inside() -> None:
-    fd = fsmount_ns(k.MOUNT_ATTR_RDONLY)
+    fd = fsmount_fd(NS, k.MOUNT_ATTR_RDONLY)
     try:
         def child():
             k.setns(fd, k.CLONE_NEWNS)
@@ -221,7 +209,7 @@ def test_read_only_is_enforced_inside() -> None:
 @needs_fsmount_ns
 @pytest.mark.parametrize("flags", [NS, k.FSMOUNT_NAMESPACE], ids=["cloexec", "no_cloexec"])
 def test_close_on_exec_follows_the_flag(flags: int) -> None:
-    fd = fsmount_ns(flags=flags)
+    fd = fsmount_fd(flags)
     try:
         cloexec = bool(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC)
         link = os.readlink(f"/proc/self/fd/{fd}")
@@ -240,7 +228,7 @@ def test_close_on_exec_follows_the_flag(flags: int) -> None:
 @needs_fsmount_ns
 def test_exactly_the_new_mount_above_a_hidden_root() -> None:
     ours = set(k.listmount())
-    fd = fsmount_ns()
+    fd = fsmount_fd(NS)
     try:
         ns_id = k.mntns_id(fd)
         mounts = k.mounts_of(ns_id)
@@ -259,7 +247,7 @@ def test_exactly_the_new_mount_above_a_hidden_root() -> None:
 @needs_fsmount_ns
 def test_entering_shows_the_filesystem_contents() -> None:
     """proc brings its own files: after setns, / is that proc, and its mountinfo lists it alone."""
-    fd = fsmount_ns(fstype="proc")
+    fd = fsmount_fd(NS, fstype="proc")
     try:
         (m,) = k.mounts_of(k.mntns_id(fd))
 
@@ -278,7 +266,7 @@ def test_entering_shows_the_filesystem_contents() -> None:
 
 @needs_fsmount_ns
 def test_the_namespace_keeps_one_filesystem_across_entries() -> None:
-    fd = fsmount_ns()
+    fd = fsmount_fd(NS)
     try:
         def writer():
             k.setns(fd, k.CLONE_NEWNS)
@@ -317,7 +305,7 @@ def as_user_in_own_userns(fs: int) -> tuple[int, int, int]:
 
 @needs_fsmount_ns
 def test_owner_is_the_callers_user_namespace_root() -> None:
-    fd = fsmount_ns()
+    fd = fsmount_fd(NS)
     try:
         userns = k.ns_ioctl(fd, k.NS_GET_USERNS)
     finally:

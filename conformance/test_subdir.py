@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 
 import pytest
 
@@ -34,6 +35,16 @@ def build_tree() -> str:
     for name, where in (("otns-below", "sub/below"), ("otns-deep", "sub/deep/er/m"), ("otns-else", "elsewhere")):
         k.mount(name, f"{t}/{where}", "tmpfs", 0, "size=1m")
     return t
+
+
+def non_recursive_copy(path: str, become: Callable[[], None]) -> int:
+    """The errno (0: success) of a non-recursive copy of T/path, made in a child after become()."""
+    def child():
+        private_mount_ns()
+        t = build_tree()
+        become()
+        return k.errno_of(k.open_tree, k.AT_FDCWD, f"{t}/{path}", NS)
+    return in_child(child)
 
 
 def test_copy_is_rooted_at_the_directory() -> None:
@@ -72,12 +83,7 @@ def test_recursive_copy_takes_only_mounts_below_the_path() -> None:
                          ids=["mount-elsewhere", "mount-below", "mount-two-levels-below", "top-of-a-child"])
 def test_foreign_non_recursive_counts_only_children_below_the_path(path: str, want: int) -> None:
     # sub/deep/er/m is the child mount itself: lookup ends on its root, which has no children.
-    def child():
-        private_mount_ns()
-        t = build_tree()
-        enter_userns()
-        return k.errno_of(k.open_tree, k.AT_FDCWD, f"{t}/{path}", NS)
-    got = in_child(child)
+    got = non_recursive_copy(path, enter_userns)
     why = ("a mount below the path would be uncovered by the copy" if want else
            "the mounts in T are not below this path, so nothing is uncovered")
     ref = hint(COVERED_MOUNTS) if want else ""
@@ -90,12 +96,7 @@ def test_foreign_non_recursive_counts_only_children_below_the_path(path: str, wa
 def test_locked_children_count_only_below_the_path(path: str, want: int) -> None:
     # The caller owns its mount namespace (not foreign): only *locked* children below the path
     # refuse a non-recursive copy, and the copies of T's children made by unshare are locked.
-    def child():
-        private_mount_ns()
-        t = build_tree()
-        enter_userns_and_mntns()
-        return k.errno_of(k.open_tree, k.AT_FDCWD, f"{t}/{path}", NS)
-    got = in_child(child)
+    got = non_recursive_copy(path, enter_userns_and_mntns)
     assert got == want, (f"OT-SRC-LOCKEDCHILD: a non-recursive copy of T/{path}, whose mount has locked children "
                          f"{'below' if want else 'only elsewhere than below'} the path, gave {k.errname(got)}; "
                          f"a conforming kernel gives {k.errname(want)}")

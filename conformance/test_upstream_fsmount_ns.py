@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from . import syscalls as k
-from .helpers import drop_effective_caps, enter_userns, fd_kind, in_child, slave_mount_ns
+from .helpers import drop_effective_caps, enter_userns, fd_kind, fsmount_fd, in_child, slave_mount_ns
 
 NS = k.FSMOUNT_NAMESPACE | k.FSMOUNT_CLOEXEC
 
@@ -37,17 +37,6 @@ class Variant:
 VARIANTS = {"basic_tmpfs": Variant(NS), "cloexec_only": Variant(k.FSMOUNT_CLOEXEC),
             "namespace_only": Variant(k.FSMOUNT_NAMESPACE)}
 variants = pytest.mark.parametrize("v", list(VARIANTS.values()), ids=list(VARIANTS))
-
-
-def fsmount_tmpfs(flags: int = NS, attr: int = 0) -> int:
-    fs = k.tmpfs_context()
-    try:
-        return k.fsmount(fs, flags, attr)
-    except OSError as e:
-        pytest.fail(f"fsmount(tmpfs, {flags:#x}, {attr:#x}) gave {k.errname(e.errno)}; a conforming kernel "
-                    "returns an fd")
-    finally:
-        os.close(fs)
 
 
 TMPFS_MAGIC = 0x01021994
@@ -73,7 +62,7 @@ class TestFsmountNs:
 
     @variants
     def test_create_namespace(self, v: Variant) -> None:
-        fd = fsmount_tmpfs(v.flags)
+        fd = fsmount_fd(v.flags)
         try:
             cloexec = bool(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC)
             kind = fd_kind(fd)
@@ -92,7 +81,7 @@ class TestFsmountNs:
 
     @variants
     def test_setns_into_namespace(self, v: Variant) -> None:
-        fd = fsmount_tmpfs(v.flags)
+        fd = fsmount_fd(v.flags)
         try:
             def child():
                 k.setns(fd, k.CLONE_NEWNS)
@@ -110,7 +99,7 @@ class TestFsmountNs:
 
     @variants
     def test_verify_mount_properties(self, v: Variant) -> None:
-        fd = fsmount_tmpfs(v.flags)
+        fd = fsmount_fd(v.flags)
         try:
             if not v.makes_namespace:  # upstream skips; the detached mount is in no namespace of ours
                 kind = fd_kind(fd)
@@ -123,7 +112,7 @@ class TestFsmountNs:
 
     @variants
     def test_verify_tmpfs_type(self, v: Variant) -> None:
-        fd = fsmount_tmpfs(v.flags)
+        fd = fsmount_fd(v.flags)
         try:
             # upstream skips the detached case; its fd's filesystem must be the tmpfs all the same
             fs_type = only_mount(fd).fs_type if v.makes_namespace else fs_magic(fd)
@@ -214,7 +203,7 @@ class TestFsmountNsMountAttrs:
 
     def check(self, name: str) -> None:
         attr = ATTRS[name]
-        fd = fsmount_tmpfs(NS, attr)
+        fd = fsmount_fd(NS, attr)
         try:
             m = only_mount(fd)
         finally:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from base.errors import BadInput, InfraError
+from vm import pycache
 from vm.guest import CONFORMANCE
 from vm.guest import pytest_args as guest_pytest_args
 
@@ -46,21 +47,28 @@ def usage_message(output: str) -> str:
     return "pytest rejected the arguments (no message)"
 
 
-def collect(extra: list[str]) -> tuple[int, str]:
-    """Collect as the guest would with these extra arguments; (pytest's exit code, its output)."""
+def collect(extra: list[str], cache_dir: Path | None = None) -> tuple[int, str]:
+    """Collect as the guest would with these extra arguments; (pytest's exit code, its output).
+    With cache_dir, the bytecode this compiles is kept there for the guest (vm.pycache)."""
     with tempfile.TemporaryDirectory(prefix="otns-collect-") as results:
         cmd = [sys.executable, "-m", "pytest", *guest_pytest_args(Path(results), extra), "--collect-only", "-q"]
         env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        if cache_dir is not None:
+            env = pycache.writer_env(cache_dir, env)
         try:
             p = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, errors="replace",
                                timeout=COLLECT_TIMEOUT, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise InfraError(f"collecting the suite on the host took over {COLLECT_TIMEOUT:.0f} s") from None
+    if cache_dir is not None and p.returncode == 0:
+        pycache.mark_ready(cache_dir)
     return p.returncode, p.stdout + p.stderr
 
 
-def check_pytest_args(extra: list[str], what: str = "the pytest arguments") -> None:
-    """BadInput unless pytest accepts these arguments and they select at least one test."""
+def check_pytest_args(extra: list[str], what: str = "the pytest arguments", cache_dir: Path | None = None) -> list[str]:
+    """BadInput unless pytest accepts these arguments and they select at least one test; the ids
+    of the tests they select. With cache_dir, the guest's bytecode is prepared there on the way
+    (vm.pycache)."""
     for arg in extra:
         # The guest, too, reads an argument starting with conformance/ as a path to test; a
         # missing one would only show as pytest not knowing conftest.py's options.
@@ -68,9 +76,9 @@ def check_pytest_args(extra: list[str], what: str = "the pytest arguments") -> N
             path = (REPO_ROOT / arg.split("::")[0]).resolve()
             if not path.is_relative_to(CONFORMANCE) or not path.exists():
                 raise BadInput(f"no such file in conformance/: {arg.split('::')[0]!r} (from {what})")
-    code, output = collect(extra)
+    code, output = collect(extra, cache_dir)
     if code == 0:
-        return
+        return _collected(output)
     if code == PYTEST_USAGE_ERROR:
         raise BadInput(f"pytest refuses {what}: {usage_message(output)}")
     if code == PYTEST_NO_TESTS:
@@ -81,13 +89,26 @@ def check_pytest_args(extra: list[str], what: str = "the pytest arguments") -> N
     raise InfraError(f"collecting conformance/ on the host failed (pytest exit {code}): {tail}")
 
 
-def check_test_ids(test_ids: list[str]) -> None:
+def check_test_ids(test_ids: list[str], cache_dir: Path | None = None) -> None:
     """Each id names a test of conformance/ (bisecting a typo would boot two kernels first)."""
     for t in test_ids:
         path, sep, name = t.partition("::")
         if t.startswith("-") or not sep or not path.endswith(".py") or not name or name.startswith(":"):
             raise BadInput(f"not a test id (conformance/test_file.py::test_name[param]): {t!r}")
-    check_pytest_args(list(test_ids), what="the test id " + ", ".join(test_ids))
+    check_pytest_args(list(test_ids), what="the test id " + ", ".join(test_ids), cache_dir=cache_dir)
+
+
+def _collected(output: str) -> list[str]:
+    """The test ids `pytest --collect-only -q` lists, one a line before its summary."""
+    return [ln for ln in output.splitlines() if ln.startswith("conformance/") and "::" in ln]
+
+
+def narrowed(keyword: list[str], selected: list[str]) -> list[str]:
+    """Guest arguments that select the same tests as `-k EXPR` (keyword) over the whole suite:
+    the files that hold the selected tests, then the same -k. The guest then imports and
+    collects those files only, not all of conformance/ to keep one test (seconds under TCG)."""
+    files = sorted({t.split("::", 1)[0] for t in selected})
+    return [*files, *keyword]
 
 
 def check_kernels(entries: list, cache_dir: Path, notice: Callable[[str], None]) -> list[str]:

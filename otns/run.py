@@ -19,7 +19,7 @@ from kernels.debian import UnknownVersion, resolve
 from kernels.local import LocalKernel
 from kernels.spec import KernelSpec, local_kernel
 from vm import accel as vm_accel
-from vm import boot_times, progress, virtiofsd
+from vm import boot_times, progress, pycache, virtiofsd
 from vm.boot import (GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, BootStatus, boot, qemu_command, shell_join,
                      vng_command)
 from vm.vngsafe import memory_mib
@@ -78,9 +78,12 @@ def guest_command(results: Path, pytest_args: list[str], announce: bool = False)
             *(["--announce"] if announce else []), "--", *pytest_args]
 
 
-def _guest_shell(results: Path, pytest_args: list[str]) -> str:
-    # The checkout is read-only in the guest: no bytecode files.
-    return f"cd {shell_join([str(REPO_ROOT)])} && PYTHONDONTWRITEBYTECODE=1 exec " + shell_join(
+def _guest_shell(results: Path, pytest_args: list[str], cache_dir: Path) -> str:
+    # The checkout is read-only in the guest: no bytecode files written; those the host
+    # compiled are read (vm.pycache).
+    prefix = pycache.guest_prefix(cache_dir)
+    env = f"PYTHONPYCACHEPREFIX={shell_join([str(prefix)])} " if prefix else ""
+    return f"cd {shell_join([str(REPO_ROOT)])} && PYTHONDONTWRITEBYTECODE=1 {env}exec " + shell_join(
         guest_command(results, pytest_args, announce=True))
 
 
@@ -99,7 +102,7 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
                 folder = virtiofsd.ensure(opts.cache_dir, apt)
         if folder:
             prefix.append(str(folder))
-    req = BootRequest(kernel=kernel, command=_guest_shell(GUEST_RESULTS, opts.pytest_args), rwdir=results,
+    req = BootRequest(kernel=kernel, command=_guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir), rwdir=results,
                       console_log=results / CONSOLE, cpus=opts.cpus, memory=opts.memory,
                       timeout=opts.timeout, transport=transport, path_prefix=prefix,
                       vng_home=vng_home or opts.cache_dir / "vng-home", stream=stream)
@@ -143,7 +146,7 @@ def dry_run(opts: RunOptions, notice: Callable[[str], None], out: Callable[[str]
             req.accel = "kvm" if vm_accel.cached_verdict(opts.cache_dir) else "tcg"
         qemu = qemu_command(req)
         req.rwdir, req.console_log = folder, folder / CONSOLE
-        req.command = _guest_shell(GUEST_RESULTS, opts.pytest_args)
+        req.command = _guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir)
         out(shell_join(vng_command(req)))
         out(qemu)  # as vng would run it: through a private stage of safe-named links (vm.vngsafe)
     finally:

@@ -60,8 +60,9 @@ def prepare_tmp(results: Path) -> None:
     if writable("/tmp"):
         return
     # A tmpfs on /tmp would hide what lives there: the results folder, or otns itself when it
-    # is installed in a virtual environment under /tmp. Use a folder under /run instead.
-    needed = (results, Path(sys.executable).parent.parent, CONFORMANCE)
+    # is installed in a virtual environment under /tmp, or the host's bytecode (vm.pycache).
+    # Use a folder under /run instead.
+    needed = (results, Path(sys.executable).parent.parent, CONFORMANCE, Path(sys.pycache_prefix or "/"))
     if any(str(p).startswith("/tmp/") for p in needed):
         os.makedirs("/run/otns-tmp", exist_ok=True)
         os.environ["TMPDIR"] = "/run/otns-tmp"

@@ -62,7 +62,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
         flavour = args.flavour or "cloud"
         ends = [args.good, args.bad]
         select = tests
-    check_test_ids(tests)  # a typo must not cost two downloads and two boots
+    check_test_ids(tests, cache_dir)  # a typo must not cost two downloads and two boots
     kernels = hunt.kernels_between(cache_dir, ends[0], ends[1], flavour, notice)
     runner = hunt.Runner(cache_dir=cache_dir, out=out, timeout=args.timeout, select=select)
     good, bad = hunt.outcome_sets(args.find, args.bad_outcome)

@@ -11,7 +11,8 @@ from base.errors import EXIT_CRASH, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_NOT_AS_EX
 from kernels.spec import parse_spec
 
 from ..options import check_timeout, check_workers
-from ..preflight import PYTEST_INTERRUPTED, PYTEST_OK, PYTEST_TESTS_FAILED, check_kernels, check_pytest_args
+from ..preflight import (PYTEST_INTERRUPTED, PYTEST_OK, PYTEST_TESTS_FAILED, check_kernels, check_pytest_args,
+                         narrowed)
 from ..resultfiles import MATRIX_LOG, STATE, SUMMARY, read_state, read_summary, state_verdict
 from ..results import Verdict
 from ..run import RunOptions, validate_options
@@ -56,14 +57,15 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     entries = shard(entries, args.shard)
     if not entries:
         raise BadInput(f"shard {args.shard} of {total} kernels is empty")
-    if args.keyword:
-        check_pytest_args(["-k", args.keyword], "-k")
+    keyword = ["-k", args.keyword] if args.keyword else []
+    if keyword:  # each guest gets only the files that hold the selected tests
+        keyword = narrowed(keyword, check_pytest_args(keyword, "-k", cache_dir=cache_dir))
     to_fetch = check_kernels(entries, cache_dir, notice)
     if to_fetch:
         notice(f"otns: {len(to_fetch)} kernel(s) to fetch first: {', '.join(to_fetch)}")
     out = (args.out or Path("results") / f"matrix-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     plan = Plan(entries=entries, out=out, cache_dir=cache_dir, timeout=args.timeout, cpus=args.cpus,
-                memory=args.memory, accel=args.accel, pytest_args=["-k", args.keyword] if args.keyword else [])
+                memory=args.memory, accel=args.accel, pytest_args=keyword)
     rc = run(plan, workers, stdout(160))
     if rc not in (PYTEST_OK, PYTEST_TESTS_FAILED) or not any((out / e.slug / STATE).exists() for e in entries):
         # A failed test is "some kernel not as expected"; anything else means the runner itself broke.

@@ -13,7 +13,7 @@ from conformance.features import BY_NAME as FEATURE_NAMES
 from kernels.spec import parse_spec
 
 from ..absence import Policy
-from ..preflight import check_pytest_args
+from ..preflight import check_pytest_args, narrowed
 from ..resultfiles import read_ktap
 from ..results import Verdict
 from ..run import RunOptions, dry_run, execute, validate_options
@@ -59,7 +59,10 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
                       pytest_args=extra, dry_run=args.dry_run, show_progress=err.is_terminal,
                       absence=Policy.from_names(args.allow_absent, args.require_feature))
     validate_options(opts)
-    check_pytest_args(extra, "the arguments after --" if args.pytest_args else "-k" if args.keyword else "no arguments")
+    selected = check_pytest_args(extra, "the arguments after --" if args.pytest_args else "-k" if args.keyword
+                                 else "no arguments", cache_dir=None if args.dry_run else cache_dir)
+    if args.keyword and not args.pytest_args:
+        opts.pytest_args = narrowed(extra, selected)  # the same tests, fewer files to collect in the guest
     if args.dry_run:
         return dry_run(opts, notice, print)
     live = sys.stderr if args.ktap else sys.stdout
