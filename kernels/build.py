@@ -77,11 +77,26 @@ def _unpack(tarball: Path, cache_dir: Path) -> Path:
     return find_tree(dest, cache_dir)
 
 
-def fragment() -> dict[str, str]:
-    """The fragment as {CONFIG_X: value}, "n" for `# CONFIG_X is not set`."""
-    unset = {line[2:-len(" is not set")]: "n" for line in FRAGMENT.read_text().splitlines()
+def _settings(path: Path) -> dict[str, str]:
+    """A config file as {CONFIG_X: value}, "n" for `# CONFIG_X is not set`."""
+    unset = {line[2:-len(" is not set")]: "n" for line in path.read_text(errors="replace").splitlines()
              if line.startswith("# CONFIG_") and line.endswith(" is not set")}
-    return {**read_config(FRAGMENT), **unset}
+    return {**read_config(path), **unset}
+
+
+def fragment() -> dict[str, str]:
+    return _settings(FRAGMENT)
+
+
+def required() -> set[str]:
+    """The options of the fragment's "[required]" groups: without them the guest cannot come up."""
+    found, inside = set(), False
+    for line in FRAGMENT.read_text().splitlines():
+        if line.startswith("## "):
+            inside = line.rstrip().endswith("[required]")
+        elif inside and line.startswith("CONFIG_"):
+            found.add(line.split("=", 1)[0])
+    return found
 
 
 def _run(cmd: list[str], tree: Path, env: dict[str, str], log) -> int:
@@ -90,22 +105,27 @@ def _run(cmd: list[str], tree: Path, env: dict[str, str], log) -> int:
     return subprocess.run(cmd, cwd=tree, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
 
 
-def ensure_config(tree: Path, env: dict[str, str], log) -> list[str]:
-    """Make .config hold the fragment; return the settings this tree's Kconfig cannot take.
+def _unmet(dotconfig: Path, want: dict[str, str]) -> list[str]:
+    have = read_config(dotconfig)
+    return [k for k, v in want.items() if have.get(k, "n") != v]
 
-    vng writes a fresh config only when there is none (its own defaults land after our
-    fragment, so debug info would stay on), and keeps an existing one as it is; so the
-    fragment is applied here, over either, and `make olddefconfig` settles the rest.
-    A config that already holds everything is left untouched, so nothing is rebuilt.
+
+def ensure_config(tree: Path, env: dict[str, str], log) -> list[str]:
+    """Make .config hold the fragment; return the options this tree's config cannot take.
+
+    A tree with no .config gets `make allnoconfig` with the fragment as KCONFIG_ALLCONFIG:
+    only what the fragment names (and what that selects) is built. An existing .config (the
+    user's own, or an earlier build's) is kept, with the fragment's settings applied over it
+    and `make olddefconfig` settling the rest; one that already holds them all is left
+    untouched, so nothing is rebuilt.
     """
     dotconfig = tree / ".config"
     if not dotconfig.is_file():
-        rc = _run(["vng", "--kconfig", "--config", str(FRAGMENT)], tree, env, log)
+        rc = _run(["make", "allnoconfig", f"KCONFIG_ALLCONFIG={FRAGMENT}"], tree, env, log)
         if rc != 0 or not dotconfig.is_file():
-            return ["(vng --kconfig failed)"]
+            raise BuildFailed(f"`make allnoconfig` failed in {tree} (log: {log.name})")
     want = fragment()
-    have = read_config(dotconfig)
-    wrong = [k for k, v in want.items() if have.get(k, "n") != v]
+    wrong = _unmet(dotconfig, want)
     if not wrong:
         return []
     args: list[str] = []
@@ -115,9 +135,30 @@ def ensure_config(tree: Path, env: dict[str, str], log) -> list[str]:
             ["--enable", name] if value == "y" else ["--set-val", name, value]
     if _run(["scripts/config", "--file", ".config", *args], tree, env, log) != 0 or \
             _run(["make", "olddefconfig"], tree, env, log) != 0:
-        return ["(make olddefconfig failed)"]
-    have = read_config(dotconfig)
-    return [f"{k}={want[k]}" for k in want if have.get(k, "n") != want[k]]
+        raise BuildFailed(f"`make olddefconfig` failed in {tree} (log: {log.name})")
+    return _unmet(dotconfig, want)
+
+
+def check_config(tree: Path, unmet: list[str]) -> None:
+    """Say which of the fragment's options the tree's config could not take; stop on a required one.
+
+    An option missing from the final .config is unknown to this tree's Kconfig (an older
+    or newer kernel) or hidden by a dependency the tree has and the fragment lacks.
+    """
+    if not unmet:
+        return
+    want, must = fragment(), required()
+    have = _settings(tree / ".config")
+    print("otns: this tree's config did not take these options of kernels/otns.config:", file=sys.stderr)
+    for key in unmet:
+        got = have.get(key)
+        why = ("not in this tree's Kconfig, or hidden by an unmet dependency" if got is None
+               else "it is not set" if got == "n" else f"it is {got}")
+        print(f"otns:   {key}={want[key]} ({why}){'  [required]' if key in must else ''}", file=sys.stderr)
+    fatal = [k for k in unmet if k in must]
+    if fatal:
+        raise BuildFailed(f"the guest cannot work without {', '.join(fatal)}, which this tree's "
+                          f"config ({tree / '.config'}) does not have")
 
 
 def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: bool = False) -> Built:
@@ -137,13 +178,9 @@ def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: b
               file=sys.stderr)
     start = time.monotonic()
     with open(log, "w") as f:
-        unmet = ensure_config(tree, env, f)
-        if unmet:
-            # An old tree may lack a symbol (no DEBUG_INFO_NONE before 5.18): say so, go on;
-            # the boot checks what the guest truly needs.
-            print(f"otns: this tree's config cannot take: {', '.join(unmet)}", file=sys.stderr)
-        rc = _run(["vng", "--build", "--skip-modules", "--config", str(FRAGMENT), "CC=ccache gcc"],
-                  tree, env, f)
+        check_config(tree, ensure_config(tree, env, f))
+        # .config exists by now, so vng leaves it as it is and runs make.
+        rc = _run(["vng", "--build", "--skip-modules", "CC=ccache gcc"], tree, env, f)
     seconds = time.monotonic() - start
     image = tree / IMAGE
     if rc != 0 or not image.is_file():
