@@ -44,6 +44,12 @@ def built_tree(cache_dir: Path, tarball: Path) -> Path:
     return tree
 
 
+def test_the_built_config_holds_every_option_of_the_fragment(built_tree):
+    # 7.2's Kconfig takes every line of kernels/otns.config: no notice, nothing forced away.
+    from kernels import build
+    assert build._unmet(built_tree / ".config", build.fragment()) == []
+
+
 def test_incremental_build_after_one_change_is_quick(cache_dir, built_tree):
     touched = built_tree / "fs" / "nsfs.c"
     touched.touch()
