@@ -6,6 +6,7 @@ it runs `git reset --hard`, which would wreck a `git bisect`.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -22,6 +23,8 @@ from . import faults
 from .image import read_config
 
 FRAGMENT = Path(__file__).with_name("otns.config")
+# In a tree otns unpacked into its cache: which fragment its .config was made from.
+STAMP = ".otns-fragment"
 IMAGE = Path("arch/x86/boot/bzImage")
 
 
@@ -110,20 +113,29 @@ def _unmet(dotconfig: Path, want: dict[str, str]) -> list[str]:
     return [k for k, v in want.items() if have.get(k, "n") != v]
 
 
-def ensure_config(tree: Path, env: dict[str, str], log) -> list[str]:
+def _fragment_id() -> str:
+    return hashlib.sha256(FRAGMENT.read_bytes()).hexdigest()[:16]
+
+
+def ensure_config(tree: Path, env: dict[str, str], log, own: bool = False) -> list[str]:
     """Make .config hold the fragment; return the options this tree's config cannot take.
 
     A tree with no .config gets `make allnoconfig` with the fragment as KCONFIG_ALLCONFIG:
     only what the fragment names (and what that selects) is built. An existing .config (the
-    user's own, or an earlier build's) is kept, with the fragment's settings applied over it
-    and `make olddefconfig` settling the rest; one that already holds them all is left
-    untouched, so nothing is rebuilt.
+    user's own) is kept, with the fragment's settings applied over it and `make
+    olddefconfig` settling the rest; one that already holds them all is left untouched, so
+    nothing is rebuilt. In a tree otns unpacked itself (own) nobody else writes .config, so
+    one made from another fragment (an older otns) is made anew.
     """
-    dotconfig = tree / ".config"
+    dotconfig, stamp = tree / ".config", tree / STAMP
+    if own and dotconfig.is_file() and (not stamp.is_file() or stamp.read_text().strip() != _fragment_id()):
+        os.replace(dotconfig, tree / ".config.old")
     if not dotconfig.is_file():
         rc = _run(["make", "allnoconfig", f"KCONFIG_ALLCONFIG={FRAGMENT}"], tree, env, log)
         if rc != 0 or not dotconfig.is_file():
             raise BuildFailed(f"`make allnoconfig` failed in {tree} (log: {log.name})")
+        if own:
+            stamp.write_text(_fragment_id() + "\n")
     want = fragment()
     wrong = _unmet(dotconfig, want)
     if not wrong:
@@ -159,6 +171,7 @@ def check_config(tree: Path, unmet: list[str]) -> None:
     if fatal:
         raise BuildFailed(f"the guest cannot work without {', '.join(fatal)}, which this tree's "
                           f"config ({tree / '.config'}) does not have")
+    print(f"otns: (remove {tree / '.config'} to build from kernels/otns.config alone)", file=sys.stderr)
 
 
 def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: bool = False) -> Built:
@@ -178,7 +191,8 @@ def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: b
               file=sys.stderr)
     start = time.monotonic()
     with open(log, "w") as f:
-        check_config(tree, ensure_config(tree, env, f))
+        own = (cache_dir / "trees").resolve() in tree.resolve().parents
+        check_config(tree, ensure_config(tree, env, f, own=own))
         # .config exists by now, so vng leaves it as it is and runs make.
         rc = _run(["vng", "--build", "--skip-modules", "CC=ccache gcc"], tree, env, f)
     seconds = time.monotonic() - start

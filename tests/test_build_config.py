@@ -64,3 +64,38 @@ def test_a_disabled_option_that_is_on_counts_as_unmet(tmp_path):
     (tree / ".config").write_text((tree / ".config").read_text().replace(
         "# CONFIG_MODULES is not set", "CONFIG_MODULES=y"))
     assert build._unmet(tree / ".config", build.fragment()) == ["CONFIG_MODULES"]
+
+
+def _fake_tree(tmp_path: Path) -> Path:
+    """A tree whose `make allnoconfig` writes the fragment itself as .config (what the real one gives 7.2)."""
+    tree = tmp_path / "linux"
+    tree.mkdir()
+    (tree / "Makefile").write_text("allnoconfig:\n\tcp $(KCONFIG_ALLCONFIG) .config\n")
+    return tree
+
+
+def _ensure(tree: Path, own: bool) -> list[str]:
+    import os
+    with open(tree.parent / "build.log", "w") as log:
+        return build.ensure_config(tree, dict(os.environ), log, own=own)
+
+
+def test_own_tree_with_a_config_from_an_older_fragment_is_configured_anew(tmp_path):
+    tree = _fake_tree(tmp_path)
+    (tree / ".config").write_text("CONFIG_MODULES=y\n")  # an older otns's config: no stamp
+    assert _ensure(tree, own=True) == []
+    assert (tree / ".config").read_text() == build.FRAGMENT.read_text()
+    assert (tree / ".config.old").read_text() == "CONFIG_MODULES=y\n"
+    stamped = (tree / build.STAMP).read_text()
+    # The next build of the same tree leaves its config alone: nothing to rebuild.
+    before = (tree / ".config").stat().st_mtime_ns
+    assert _ensure(tree, own=True) == []
+    assert (tree / ".config").stat().st_mtime_ns == before and (tree / build.STAMP).read_text() == stamped
+
+
+def test_a_users_own_config_is_kept(tmp_path):
+    tree = _fake_tree(tmp_path)
+    mine = build.FRAGMENT.read_text() + "CONFIG_EXT4_FS=y\n"
+    (tree / ".config").write_text(mine)
+    assert _ensure(tree, own=False) == []
+    assert (tree / ".config").read_text() == mine and not (tree / build.STAMP).exists()
