@@ -6,6 +6,7 @@ it runs `git reset --hard`, which would wreck a `git bisect`.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -23,6 +24,8 @@ from .arch import host
 from .image import read_config
 
 FRAGMENT = Path(__file__).with_name("otns.config")
+# In a tree otns unpacked into its cache: which fragment its .config was made from.
+STAMP = ".otns-fragment"
 
 
 class BuildFailed(OtnsError):
@@ -70,11 +73,26 @@ def _unpack(tarball: Path, cache_dir: Path) -> Path:
     return find_tree(dest, cache_dir)
 
 
-def fragment() -> dict[str, str]:
-    """The fragment as {CONFIG_X: value}, "n" for `# CONFIG_X is not set`."""
-    unset = {line[2:-len(" is not set")]: "n" for line in FRAGMENT.read_text().splitlines()
+def _settings(path: Path) -> dict[str, str]:
+    """A config file as {CONFIG_X: value}, "n" for `# CONFIG_X is not set`."""
+    unset = {line[2:-len(" is not set")]: "n" for line in path.read_text(errors="replace").splitlines()
              if line.startswith("# CONFIG_") and line.endswith(" is not set")}
-    return {**read_config(FRAGMENT), **unset}
+    return {**read_config(path), **unset}
+
+
+def fragment() -> dict[str, str]:
+    return _settings(FRAGMENT)
+
+
+def required() -> set[str]:
+    """The options of the fragment's "[required]" groups: without them the guest cannot come up."""
+    found, inside = set(), False
+    for line in FRAGMENT.read_text().splitlines():
+        if line.startswith("## "):
+            inside = line.rstrip().endswith("[required]")
+        elif inside and line.startswith("CONFIG_"):
+            found.add(line.split("=", 1)[0])
+    return found
 
 
 def _run(cmd: list[str], tree: Path, env: dict[str, str], log) -> int:
@@ -83,22 +101,36 @@ def _run(cmd: list[str], tree: Path, env: dict[str, str], log) -> int:
     return subprocess.run(cmd, cwd=tree, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
 
 
-def ensure_config(tree: Path, env: dict[str, str], log) -> list[str]:
-    """Make .config hold the fragment; return the settings this tree's Kconfig cannot take.
-
-    vng writes a fresh config only when there is none (its own defaults land after our
-    fragment, so debug info would stay on), and keeps an existing one as it is; so the
-    fragment is applied here, over either, and `make olddefconfig` settles the rest.
-    A config that already holds everything is left untouched, so nothing is rebuilt.
-    """
-    dotconfig = tree / ".config"
-    if not dotconfig.is_file():
-        rc = _run(["vng", "--kconfig", "--config", str(FRAGMENT)], tree, env, log)
-        if rc != 0 or not dotconfig.is_file():
-            return ["(vng --kconfig failed)"]
-    want = fragment()
+def _unmet(dotconfig: Path, want: dict[str, str]) -> list[str]:
     have = read_config(dotconfig)
-    wrong = [k for k, v in want.items() if have.get(k, "n") != v]
+    return [k for k, v in want.items() if have.get(k, "n") != v]
+
+
+def _fragment_id() -> str:
+    return hashlib.sha256(FRAGMENT.read_bytes()).hexdigest()[:16]
+
+
+def ensure_config(tree: Path, env: dict[str, str], log, own: bool = False) -> list[str]:
+    """Make .config hold the fragment; return the options this tree's config cannot take.
+
+    A tree with no .config gets `make allnoconfig` with the fragment as KCONFIG_ALLCONFIG:
+    only what the fragment names (and what that selects) is built. An existing .config (the
+    user's own) is kept, with the fragment's settings applied over it and `make
+    olddefconfig` settling the rest; one that already holds them all is left untouched, so
+    nothing is rebuilt. In a tree otns unpacked itself (own) nobody else writes .config, so
+    one made from another fragment (an older otns) is made anew.
+    """
+    dotconfig, stamp = tree / ".config", tree / STAMP
+    if own and dotconfig.is_file() and (not stamp.is_file() or stamp.read_text().strip() != _fragment_id()):
+        os.replace(dotconfig, tree / ".config.old")
+    if not dotconfig.is_file():
+        rc = _run(["make", "allnoconfig", f"KCONFIG_ALLCONFIG={FRAGMENT}"], tree, env, log)
+        if rc != 0 or not dotconfig.is_file():
+            raise BuildFailed(f"`make allnoconfig` failed in {tree} (log: {log.name})")
+        if own:
+            stamp.write_text(_fragment_id() + "\n")
+    want = fragment()
+    wrong = _unmet(dotconfig, want)
     if not wrong:
         return []
     args: list[str] = []
@@ -108,9 +140,31 @@ def ensure_config(tree: Path, env: dict[str, str], log) -> list[str]:
             ["--enable", name] if value == "y" else ["--set-val", name, value]
     if _run(["scripts/config", "--file", ".config", *args], tree, env, log) != 0 or \
             _run(["make", "olddefconfig"], tree, env, log) != 0:
-        return ["(make olddefconfig failed)"]
-    have = read_config(dotconfig)
-    return [f"{k}={want[k]}" for k in want if have.get(k, "n") != want[k]]
+        raise BuildFailed(f"`make olddefconfig` failed in {tree} (log: {log.name})")
+    return _unmet(dotconfig, want)
+
+
+def check_config(tree: Path, unmet: list[str]) -> None:
+    """Say which of the fragment's options the tree's config could not take; stop on a required one.
+
+    An option missing from the final .config is unknown to this tree's Kconfig (an older
+    or newer kernel) or hidden by a dependency the tree has and the fragment lacks.
+    """
+    if not unmet:
+        return
+    want, must = fragment(), required()
+    have = _settings(tree / ".config")
+    print("otns: this tree's config did not take these options of kernels/otns.config:", file=sys.stderr)
+    for key in unmet:
+        got = have.get(key)
+        why = ("not in this tree's Kconfig, or hidden by an unmet dependency" if got is None
+               else "it is not set" if got == "n" else f"it is {got}")
+        print(f"otns:   {key}={want[key]} ({why}){'  [required]' if key in must else ''}", file=sys.stderr)
+    fatal = [k for k in unmet if k in must]
+    if fatal:
+        raise BuildFailed(f"the guest cannot work without {', '.join(fatal)}, which this tree's "
+                          f"config ({tree / '.config'}) does not have")
+    print(f"otns: (remove {tree / '.config'} to build from kernels/otns.config alone)", file=sys.stderr)
 
 
 def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: bool = False) -> Built:
@@ -130,13 +184,10 @@ def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: b
               file=sys.stderr)
     start = time.monotonic()
     with open(log, "w") as f:
-        unmet = ensure_config(tree, env, f)
-        if unmet:
-            # An old tree may lack a symbol (no DEBUG_INFO_NONE before 5.18): say so, go on;
-            # the boot checks what the guest truly needs.
-            print(f"otns: this tree's config cannot take: {', '.join(unmet)}", file=sys.stderr)
-        rc = _run(["vng", "--build", "--skip-modules", "--config", str(FRAGMENT), "CC=ccache gcc"],
-                  tree, env, f)
+        own = (cache_dir / "trees").resolve() in tree.resolve().parents
+        check_config(tree, ensure_config(tree, env, f, own=own))
+        # .config exists by now, so vng leaves it as it is and runs make.
+        rc = _run(["vng", "--build", "--skip-modules", "CC=ccache gcc"], tree, env, f)
     seconds = time.monotonic() - start
     image = tree / host().image
     if rc != 0 or not image.is_file():

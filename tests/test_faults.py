@@ -38,21 +38,19 @@ def test_every_rule_has_a_fault_or_a_reason_for_none():
     assert not [r for r in known if r not in covered and r not in reasons]
 
 
-def _source_files() -> dict[str, str] | None:
+def _source_files(cache: Path, fetch_tarball) -> dict[str, str]:
     """Debian's 7.2 source files the faults edit: from OTNS_LINUX_SOURCE (an unpacked tree), a
-    tree `otns build` unpacked into the cache, or the cached tarball (slower: read as a stream)."""
+    tree `otns build` unpacked into the cache, or the tarball (fetched into the cache if it is
+    not there yet; slower: read as a stream)."""
     wanted = sorted({f.file for f in TABLE})
-    cache = Path(os.environ.get("OTNS_TEST_CACHE", "") or Path.home() / ".cache" / "otns")
     trees = [Path(os.environ["OTNS_LINUX_SOURCE"])] if os.environ.get("OTNS_LINUX_SOURCE") else []
     trees += sorted(cache.glob("trees/linux-source-7.2/*/")) + sorted(cache.glob("trees/linux-source-7.2/"))
     for tree in trees:
         if all((tree / w).is_file() for w in wanted) and kernel_version(tree) == SOURCE_VERSION:
             return {w: faults.pristine_text(tree, w) for w in wanted}
-    tarball = cache / "sources" / "linux-source-7.2.tar.xz"
-    if not tarball.is_file():
-        return None
+    tarball = fetch_tarball()
     # Reading the tarball as a stream takes ~20 s: keep the few files beside it, once.
-    kept = cache / "sources" / f"{tarball.name}.fault-files.json"
+    kept = tarball.with_name(f"{tarball.name}.fault-files.json")
     if kept.is_file() and kept.stat().st_mtime >= tarball.stat().st_mtime:
         files = json.loads(kept.read_text())
         if set(wanted) <= set(files):
@@ -74,11 +72,9 @@ def _source_files() -> dict[str, str] | None:
 
 
 @pytest.fixture(scope="module")
-def source() -> dict[str, str]:
-    files = _source_files()
-    if files is None:
-        pytest.skip("no linux-source-7.2 on this machine (set OTNS_LINUX_SOURCE, or `otns build` fetches it)")
-    return files
+def source(request: pytest.FixtureRequest, cache_dir: Path) -> dict[str, str]:
+    # On a fresh machine the tarball is fetched once (tests/conftest.py): never a skip for want of it.
+    return _source_files(cache_dir, lambda: request.getfixturevalue("linux_source"))
 
 
 @pytest.mark.parametrize("fault", TABLE, ids=[f.id for f in TABLE])

@@ -1,0 +1,101 @@
+"""The config `otns build` makes (no build): the fragment's groups, and what a tree's final .config
+that lacks one of its options gives: a notice naming it, or a hard stop for one the guest needs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kernels import build
+
+
+def _tree_with_config(tmp_path: Path, drop: set[str]) -> Path:
+    """A tree whose .config holds the whole fragment but the options in drop (as make writes them)."""
+    lines = []
+    for key, value in build.fragment().items():
+        if key in drop or value == "n":
+            lines.append(f"# {key} is not set")
+        else:
+            lines.append(f"{key}={value}")
+    (tmp_path / ".config").write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+def test_required_options_are_ones_the_fragment_turns_on():
+    want, must = build.fragment(), build.required()
+    assert {"CONFIG_VIRTIO_PCI", "CONFIG_VIRTIO_CONSOLE", "CONFIG_VIRTIO_FS", "CONFIG_USER_NS",
+            "CONFIG_NAMESPACES", "CONFIG_64BIT"} <= must
+    assert all(want[k] == "y" for k in must)
+    # 9p is the fallback, not a must: a tree without it still boots over virtiofs.
+    assert "CONFIG_9P_FS" not in must and want["CONFIG_9P_FS"] == "y"
+
+
+def test_a_whole_config_gives_no_notice(tmp_path, capsys):
+    tree = _tree_with_config(tmp_path, set())
+    build.check_config(tree, build._unmet(tree / ".config", build.fragment()))
+    assert capsys.readouterr().err == ""
+
+
+def test_a_missing_wanted_option_is_named_and_the_build_goes_on(tmp_path, capsys):
+    tree = _tree_with_config(tmp_path, {"CONFIG_9P_FS", "CONFIG_TRACEFS_AUTOMOUNT_DEPRECATED"})
+    (tree / ".config").write_text((tree / ".config").read_text().replace(
+        "# CONFIG_TRACEFS_AUTOMOUNT_DEPRECATED is not set\n", ""))  # as if the Kconfig had no such option
+    unmet = build._unmet(tree / ".config", build.fragment())
+    assert sorted(unmet) == ["CONFIG_9P_FS", "CONFIG_TRACEFS_AUTOMOUNT_DEPRECATED"]
+    build.check_config(tree, unmet)
+    err = capsys.readouterr().err
+    assert "CONFIG_9P_FS=y (it is not set)" in err
+    assert "CONFIG_TRACEFS_AUTOMOUNT_DEPRECATED=y (not in this tree's Kconfig, or hidden" in err
+    assert "[required]" not in err
+
+
+def test_a_missing_required_option_stops_the_build(tmp_path, capsys):
+    tree = _tree_with_config(tmp_path, {"CONFIG_VIRTIO_FS", "CONFIG_OVERLAY_FS"})
+    with pytest.raises(build.BuildFailed, match="cannot work without CONFIG_VIRTIO_FS,") as e:
+        build.check_config(tree, build._unmet(tree / ".config", build.fragment()))
+    assert e.value.exit_code == 3
+    assert "CONFIG_OVERLAY_FS" not in str(e.value)
+    err = capsys.readouterr().err
+    assert "CONFIG_VIRTIO_FS=y (it is not set)  [required]" in err and "CONFIG_OVERLAY_FS=y" in err
+
+
+def test_a_disabled_option_that_is_on_counts_as_unmet(tmp_path):
+    tree = _tree_with_config(tmp_path, set())
+    (tree / ".config").write_text((tree / ".config").read_text().replace(
+        "# CONFIG_MODULES is not set", "CONFIG_MODULES=y"))
+    assert build._unmet(tree / ".config", build.fragment()) == ["CONFIG_MODULES"]
+
+
+def _fake_tree(tmp_path: Path) -> Path:
+    """A tree whose `make allnoconfig` writes the fragment itself as .config (what the real one gives 7.2)."""
+    tree = tmp_path / "linux"
+    tree.mkdir()
+    (tree / "Makefile").write_text("allnoconfig:\n\tcp $(KCONFIG_ALLCONFIG) .config\n")
+    return tree
+
+
+def _ensure(tree: Path, own: bool) -> list[str]:
+    import os
+    with open(tree.parent / "build.log", "w") as log:
+        return build.ensure_config(tree, dict(os.environ), log, own=own)
+
+
+def test_own_tree_with_a_config_from_an_older_fragment_is_configured_anew(tmp_path):
+    tree = _fake_tree(tmp_path)
+    (tree / ".config").write_text("CONFIG_MODULES=y\n")  # an older otns's config: no stamp
+    assert _ensure(tree, own=True) == []
+    assert (tree / ".config").read_text() == build.FRAGMENT.read_text()
+    assert (tree / ".config.old").read_text() == "CONFIG_MODULES=y\n"
+    stamped = (tree / build.STAMP).read_text()
+    # The next build of the same tree leaves its config alone: nothing to rebuild.
+    before = (tree / ".config").stat().st_mtime_ns
+    assert _ensure(tree, own=True) == []
+    assert (tree / ".config").stat().st_mtime_ns == before and (tree / build.STAMP).read_text() == stamped
+
+
+def test_a_users_own_config_is_kept(tmp_path):
+    tree = _fake_tree(tmp_path)
+    mine = build.FRAGMENT.read_text() + "CONFIG_EXT4_FS=y\n"
+    (tree / ".config").write_text(mine)
+    assert _ensure(tree, own=False) == []
+    assert (tree / ".config").read_text() == mine and not (tree / build.STAMP).exists()
