@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +16,8 @@ import pytest
 
 from kernels.apt import PrivateApt
 from otns.paths import REPO_ROOT
+
+from .conftest import otns_command
 
 pytestmark = pytest.mark.boot
 
@@ -28,8 +29,8 @@ ENOTDIR_CHECK = "\tif (unlikely(!d_can_lookup(path->dentry)))\n\t\treturn ERR_PT
 
 
 def otns(cache_dir: Path, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "otns.cli", "--cache-dir", str(cache_dir), *args],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(otns_command(*args, cache=cache_dir), cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +157,8 @@ def test_git_bisect_run_finds_the_commit_that_dropped_enotdir(cache_dir, source_
     git(tree, "commit", "-q", "-am", "C: harmless")
     git(tree, "bisect", "start", "HEAD", "HEAD~2")
     try:
-        r = subprocess.run(["git", "bisect", "run", sys.executable, "-m", "otns.cli", "--cache-dir", str(cache_dir),
-                            "bisect-run", ENOTDIR_TEST, "--tree", str(tree)],
+        r = subprocess.run(["git", "bisect", "run", *otns_command("bisect-run", ENOTDIR_TEST, "--tree", str(tree),
+                                                                   cache=cache_dir)],
                            cwd=tree, capture_output=True, text=True, timeout=3600,
                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
         assert r.returncode == 0, r.stdout + r.stderr

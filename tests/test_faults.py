@@ -20,6 +20,8 @@ from otns.paths import REPO_ROOT
 from otns.mutate import CAUGHT, CRASHED, HARNESS, NO_BOOT, SURVIVED, classify, kernel_version
 from otns.results import RunSummary, Verdict
 
+from .conftest import cache_for_tests
+
 SOURCE_VERSION = "7.2.13"
 TABLE = faults.load()
 
@@ -42,7 +44,7 @@ def _source_files() -> dict[str, str] | None:
     """Debian's 7.2 source files the faults edit: from OTNS_LINUX_SOURCE (an unpacked tree), a
     tree `otns build` unpacked into the cache, or the cached tarball (slower: read as a stream)."""
     wanted = sorted({f.file for f in TABLE})
-    cache = Path(os.environ.get("OTNS_TEST_CACHE", "") or Path.home() / ".cache" / "otns")
+    cache = cache_for_tests()
     trees = [Path(os.environ["OTNS_LINUX_SOURCE"])] if os.environ.get("OTNS_LINUX_SOURCE") else []
     trees += sorted(cache.glob("trees/linux-source-7.2/*/")) + sorted(cache.glob("trees/linux-source-7.2/"))
     for tree in trees:
