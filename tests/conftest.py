@@ -100,6 +100,23 @@ def run_in_process(argv: list[str], capfd: pytest.CaptureFixture, env: dict | No
     return code, out, err
 
 
+@pytest.fixture(scope="session", autouse=True)
+def collect_once():
+    """otns checks pytest arguments by collecting conformance/ on the host (`pytest --collect-only`
+    in a child, ~0.5 s of CPU); the answer depends only on the arguments, so in-process otns calls
+    reuse it within the session, as one real otns process calls it once."""
+    from otns import preflight
+    real, answers = preflight.collect, {}
+
+    def collect(extra: list[str]) -> tuple[int, str]:
+        if tuple(extra) not in answers:
+            answers[tuple(extra)] = real(extra)
+        return answers[tuple(extra)]
+    preflight.collect = collect
+    yield
+    preflight.collect = real
+
+
 @pytest.fixture
 def otns(cache_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture, request: pytest.FixtureRequest):
     """Run the otns command line; results go to a fresh folder per call.

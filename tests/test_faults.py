@@ -191,14 +191,9 @@ def test_a_newly_skipping_test_is_named_but_not_a_catch():
     assert got == SURVIVED and "a" in detail and "skip" in detail
 
 
-def _otns(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "otns.cli", *args], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "COLUMNS": "300"})
-
-
-def test_cli_lists_the_faults():
-    r = _otns("mutate", "--list")
-    assert r.returncode == 0, r.stderr
+def test_cli_lists_the_faults(otns):
+    r = otns("mutate", "--list", results=False, env={"COLUMNS": "300"})
+    assert r.code == 0, r.stderr
     assert all(f.id in r.stdout for f in TABLE)
 
 
@@ -207,6 +202,6 @@ def test_cli_lists_the_faults():
     (["mutate", "--faults", "ot-dir,NO-SUCH", "--list"], "no such fault or rule: ot-dir, NO-SUCH"),
     (["mutate", "--list", "--table", "/nonexistent.toml"], "No such file"),
 ])
-def test_cli_bad_input_is_one_line_and_exit_2(args, says, tmp_path):
-    r = _otns("--cache-dir", str(tmp_path), *args)
-    assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+def test_cli_bad_input_is_one_line_and_exit_2(otns, args, says, tmp_path):
+    r = otns(*args, cache=tmp_path, results=False)
+    assert r.code == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
