@@ -61,6 +61,7 @@ def cache_for_tests() -> Path:
     two, the boot tier about ten), measured on 2026-11-28 on a busy 2-core machine. Copying or
     linking the user's kernels instead would save those downloads once but tie the tests to
     another cache's layout and, with hard links, let a test write through into the user's files.
+    (test_faults reads Debian's 7.2 source from the user's cache when it is there, writing nothing.)
     """
     d = Path(os.environ.get("OTNS_TEST_CACHE") or default_cache_dir().with_name("otns-tests"))
     d.mkdir(parents=True, exist_ok=True)
@@ -73,15 +74,19 @@ def cache_dir() -> Path:
     return cache_for_tests()
 
 
+def otns_argv(*args: str, cache: Path | None = None) -> list[str]:
+    """otns's arguments, on the tests' cache (or `cache`)."""
+    return ["--cache-dir", str(cache or cache_for_tests()), *args]
+
+
 def otns_command(*args: str, cache: Path | None = None) -> list[str]:
-    """The command line that runs this checkout's otns as a real process, on the tests' cache
-    (or `cache`): the one place tests build it."""
-    return [sys.executable, "-m", "otns.cli", "--cache-dir", str(cache or cache_for_tests()), *args]
+    """The command line that runs this checkout's otns as a real process: the one place tests build it."""
+    return [sys.executable, "-m", "otns.cli", *otns_argv(*args, cache=cache)]
 
 
 def run_in_process(argv: list[str], capfd: pytest.CaptureFixture, env: dict | None = None) -> tuple[int, str, str]:
-    """`otns.cli.main(argv)` in this process (no interpreter start-up, ~10x cheaper than a real
-    process): its exit code and what it wrote to stdout and stderr, children's output included."""
+    """`otns.cli.main(argv)` in this process (a real one costs ~0.3 s of CPU just to start): its
+    exit code and what it wrote to stdout and stderr, its children's output included."""
     from otns.cli import main
     saved_env, saved_cwd, saved_term = dict(os.environ), os.getcwd(), signal.getsignal(signal.SIGTERM)
     os.environ.update(env or {})
@@ -134,10 +139,9 @@ def otns(cache_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture, request:
         argv = list(args)
         if folder is not None and args and args[0] == "run":
             argv[1:1] = ["--results", str(folder)]
-        cmd = otns_command(*argv, cache=cache or cache_dir)
         if not (boots if process is None else process):
-            return Run(*run_in_process(cmd[3:], capfd, env), folder)
-        p = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
+            return Run(*run_in_process(otns_argv(*argv, cache=cache or cache_dir), capfd, env), folder)
+        p = subprocess.run(otns_command(*argv, cache=cache or cache_dir), cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
                            env={**os.environ, **(env or {})})
         return Run(p.returncode, p.stdout, p.stderr, folder)
 

@@ -16,7 +16,7 @@ from kernels import faults
 from kernels.faults import Fault, NotApplicable
 from otns import rules
 from otns.errors import BadInput
-from otns.paths import REPO_ROOT
+from otns.paths import REPO_ROOT, default_cache_dir
 from otns.mutate import CAUGHT, CRASHED, HARNESS, NO_BOOT, SURVIVED, classify, kernel_version
 from otns.results import RunSummary, Verdict
 
@@ -42,19 +42,22 @@ def test_every_rule_has_a_fault_or_a_reason_for_none():
 
 def _source_files() -> dict[str, str] | None:
     """Debian's 7.2 source files the faults edit: from OTNS_LINUX_SOURCE (an unpacked tree), a
-    tree `otns build` unpacked into the cache, or the cached tarball (slower: read as a stream)."""
+    tree `otns build` unpacked into the tests' cache or the user's (only read), or a cached
+    tarball (slower: read as a stream)."""
     wanted = sorted({f.file for f in TABLE})
-    cache = cache_for_tests()
+    caches = [cache_for_tests(), default_cache_dir()]
     trees = [Path(os.environ["OTNS_LINUX_SOURCE"])] if os.environ.get("OTNS_LINUX_SOURCE") else []
-    trees += sorted(cache.glob("trees/linux-source-7.2/*/")) + sorted(cache.glob("trees/linux-source-7.2/"))
+    for cache in caches:
+        trees += sorted(cache.glob("trees/linux-source-7.2/*/")) + sorted(cache.glob("trees/linux-source-7.2/"))
     for tree in trees:
         if all((tree / w).is_file() for w in wanted) and kernel_version(tree) == SOURCE_VERSION:
             return {w: faults.pristine_text(tree, w) for w in wanted}
-    tarball = cache / "sources" / "linux-source-7.2.tar.xz"
-    if not tarball.is_file():
+    tarball = next((t for c in caches if (t := c / "sources" / "linux-source-7.2.tar.xz").is_file()), None)
+    if tarball is None:
         return None
-    # Reading the tarball as a stream takes ~20 s: keep the few files beside it, once.
-    kept = cache / "sources" / f"{tarball.name}.fault-files.json"
+    # Reading the tarball as a stream takes ~20 s: keep the few files in the tests' cache, once.
+    kept = caches[0] / "sources" / f"{tarball.name}.fault-files.json"
+    kept.parent.mkdir(exist_ok=True)
     if kept.is_file() and kept.stat().st_mtime >= tarball.stat().st_mtime:
         files = json.loads(kept.read_text())
         if set(wanted) <= set(files):
