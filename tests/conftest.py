@@ -56,11 +56,13 @@ def cache_for_tests() -> Path:
     Never the user's cache (~/.cache/otns): a test may plant odd files, fill a disk or kill a
     fetch, and the user's kernels must not see it. It persists between sessions: each kernel
     is fetched once per machine (on CI's fresh machine, once per run, as before: every test and
-    the boot tier share this one folder). The first session on a machine pays for it: the
-    Debian index (65 MB, ~30 s) and ~15 MB per cloud kernel (~12-16 s each; the fast tier needs
-    two, the boot tier about ten), measured on 2026-11-28 on a busy 2-core machine. Copying or
-    linking the user's kernels instead would save those downloads once but tie the tests to
-    another cache's layout and, with hard links, let a test write through into the user's files.
+    the boot tier share this one folder). The first session on a machine pays for it, measured on
+    2026-11-28 on a busy 2-core machine: the fast tier's first run took 85 s instead of 35 s (the
+    Debian index, 65 MB; two cloud kernels, ~15 MB and 8-16 s each; virtiofsd, 17 MB); the boot
+    tier adds about ten kernels, Debian's 7.2 source (157 MB) and its first build (~13 min).
+    Copying or linking the user's kernels instead would save those downloads once, but tie the
+    tests to another cache's layout and, with hard links, let a test write through into the
+    user's files. $OTNS_TEST_CACHE=~/.cache/otns shares the user's cache on purpose.
     (test_faults reads Debian's 7.2 source from the user's cache when it is there, writing nothing.)
     """
     d = Path(os.environ.get("OTNS_TEST_CACHE") or default_cache_dir().with_name("otns-tests"))
