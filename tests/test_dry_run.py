@@ -26,7 +26,7 @@ def _snapshot(cache: Path) -> dict[str, tuple[int, int]]:
 
 @pytest.fixture
 def private_cache(cache_dir: Path, cached_image: Path, tmp_path: Path) -> Path:
-    """A cache holding the index and one kernel of the real cache (hard links: nothing is copied)."""
+    """A cache holding the index and one kernel of the tests' cache (hard links: nothing is copied)."""
     from kernels import catalog, fetch
     from kernels.debian import resolve
     apt, kernels = catalog.load(cache_dir, notice=lambda m: None)
