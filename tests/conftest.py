@@ -143,8 +143,8 @@ def otns(cache_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture, request:
             argv[1:1] = ["--results", str(folder)]
         if not (boots if process is None else process):
             return Run(*run_in_process(otns_argv(*argv, cache=cache or cache_dir), capfd, env), folder)
-        p = subprocess.run(otns_command(*argv, cache=cache or cache_dir), cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
-                           env={**os.environ, **(env or {})})
+        p = subprocess.run(otns_command(*argv, cache=cache or cache_dir), cwd=REPO_ROOT, capture_output=True,
+                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
         return Run(p.returncode, p.stdout, p.stderr, folder)
 
     return run
