@@ -126,7 +126,7 @@ def fetch(cache_dir: Path, apt: PrivateApt, kernel: DebianKernel, show_progress:
                     raise InfraError(f"no kernel image inside {kernel.kernel_pkg.name}")
                 info = inspect_image(image)
                 _, moddir = config_for(image, info.release)
-                if moddir is not None and (moddir / "kernel").is_dir():
+                if moddir is not None:  # even with every module built in (cloud): vng would run depmod in the cache
                     _prepare_modules(moddir)
                 meta = {"image": image.relative_to(tmp).as_posix(), "release": info.release,
                         "kernel": kernel.to_json(), "fetched": time.time()}

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import errno
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,6 @@ from conformance import probe
 from conformance.features import BY_NAME, BY_PROBE, FEATURES, kernel_version
 from otns.absence import ALLOW_ALL, Policy, State, judge
 from otns.matrix import parse_entry, policy
-from otns.paths import REPO_ROOT
 from otns.results import Outcome, RunSummary, Verdict, decide
 from otns.results import TestResult as Result
 
@@ -175,16 +172,11 @@ def test_empty_mntns_needs_both_probes_to_agree():
     assert [f.name for f in FEATURES] == ["open_tree_ns", "fsmount_ns", "empty_mntns"]
 
 
-def _otns(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "otns.cli", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=60)
-
-
-def test_cli_refuses_unknown_or_contradictory_absence_options():
-    p = _otns("run", "--allow-absent", "fsmount", "--dry-run")
-    assert p.returncode == EXIT_USAGE and "invalid choice: 'fsmount'" in p.stderr
-    p = _otns("run", "--allow-absent", "fsmount_ns", "--require-feature", "--dry-run")
-    assert p.returncode == EXIT_USAGE and "contradict" in p.stderr and "Traceback" not in p.stderr
+def test_cli_refuses_unknown_or_contradictory_absence_options(otns):
+    p = otns("run", "--allow-absent", "fsmount", "--dry-run", results=False)
+    assert p.code == EXIT_USAGE and "invalid choice: 'fsmount'" in p.stderr
+    p = otns("run", "--allow-absent", "fsmount_ns", "--require-feature", "--dry-run", results=False)
+    assert p.code == EXIT_USAGE and "contradict" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_matrix_expectations_are_policies():

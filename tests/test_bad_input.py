@@ -22,7 +22,8 @@ def assert_one_line_error(r, code: int, *needles: str) -> None:
 
 
 def test_missing_kernel_file(otns):
-    assert_one_line_error(otns("run", "--kernel", "/no/such/vmlinuz"), 2, "not found", "/no/such/vmlinuz")
+    # A real process, as the user runs it (most usage tests call otns in-process).
+    assert_one_line_error(otns("run", "--kernel", "/no/such/vmlinuz", process=True), 2, "not found", "/no/such/vmlinuz")
 
 
 def test_not_a_kernel(otns):

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from otns.hunt import Runner, kernels_between
 from otns.paths import REPO_ROOT
+
+from .conftest import otns_command
 
 pytestmark = pytest.mark.boot
 
@@ -18,8 +19,8 @@ OLD, NEW = "debian:7.2.6", "debian:7.2.13"
 
 
 def otns(cache_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "otns.cli", "--cache-dir", str(cache_dir), *args],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
+    return subprocess.run(otns_command(*args, cache=cache_dir), cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=1800)
 
 
 def test_bisect_finds_the_fix_and_agrees_with_a_linear_scan(cache_dir, tmp_path):

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from otns.paths import REPO_ROOT
+
+from .conftest import otns_command
 
 pytestmark = pytest.mark.boot
 
@@ -26,8 +27,8 @@ ENOTDIR_CHECK = "\tif (unlikely(!d_can_lookup(path->dentry)))\n\t\treturn ERR_PT
 
 
 def otns(cache_dir: Path, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "otns.cli", "--cache-dir", str(cache_dir), *args],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(otns_command(*args, cache=cache_dir), cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +146,8 @@ def test_git_bisect_run_finds_the_commit_that_dropped_enotdir(cache_dir, source_
     git(tree, "commit", "-q", "-am", "C: harmless")
     git(tree, "bisect", "start", "HEAD", "HEAD~2")
     try:
-        r = subprocess.run(["git", "bisect", "run", sys.executable, "-m", "otns.cli", "--cache-dir", str(cache_dir),
-                            "bisect-run", ENOTDIR_TEST, "--tree", str(tree)],
+        r = subprocess.run(["git", "bisect", "run", *otns_command("bisect-run", ENOTDIR_TEST, "--tree", str(tree),
+                                                                   cache=cache_dir)],
                            cwd=tree, capture_output=True, text=True, timeout=3600,
                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
         assert r.returncode == 0, r.stdout + r.stderr

@@ -25,8 +25,8 @@ def _snapshot(cache: Path) -> dict[str, tuple[int, int]]:
 
 
 @pytest.fixture
-def private_cache(cache_dir: Path, tmp_path: Path) -> Path:
-    """A cache holding the index and one kernel of the real cache (hard links: nothing is copied)."""
+def private_cache(cache_dir: Path, cached_image: Path, tmp_path: Path) -> Path:
+    """A cache holding the index and one kernel of the tests' cache (hard links: nothing is copied)."""
     from kernels import catalog, fetch
     from kernels.debian import resolve
     apt, kernels = catalog.load(cache_dir, notice=lambda m: None)
@@ -43,7 +43,10 @@ def private_cache(cache_dir: Path, tmp_path: Path) -> Path:
 
 def test_dry_run_of_a_cached_kernel_writes_nothing(otns, private_cache, tmp_path):
     before = _snapshot(private_cache)
-    r = otns("run", "--kernel", CACHED, "--dry-run", cache=private_cache)
+    scratch = tmp_path / "tmp"  # its own TMPDIR: other otns runs on the machine use /tmp
+    scratch.mkdir()
+    # A real process: the one dry run here that shows what a user's command leaves behind.
+    r = otns("run", "--kernel", CACHED, "--dry-run", cache=private_cache, env={"TMPDIR": str(scratch)}, process=True)
     assert r.code == 0, r.stderr
     vng, qemu = r.stdout.splitlines()[:2]
     assert vng.startswith("vng -r ") and f"--rwdir /run/otns-results={r.results}" in vng
@@ -51,7 +54,7 @@ def test_dry_run_of_a_cached_kernel_writes_nothing(otns, private_cache, tmp_path
     assert "qemu-system-x86_64" in qemu and "GUEST_RESULTS" not in qemu
     assert not r.results.exists(), "a dry run made the results folder"
     assert _snapshot(private_cache) == before
-    assert not list(Path("/tmp").glob("otns-dry-run-*"))
+    assert not list(scratch.glob("otns-dry-run-*"))
 
 
 def test_dry_run_of_a_kernel_not_cached_fetches_nothing(otns, private_cache):

@@ -16,9 +16,10 @@ from base.errors import BadInput
 from kernels import faults
 from kernels.faults import Fault, NotApplicable
 from otns import rules
-from otns.paths import REPO_ROOT
+from otns.paths import REPO_ROOT, default_cache_dir
 from otns.mutate import CAUGHT, CRASHED, HARNESS, NO_BOOT, SURVIVED, classify, kernel_version
 from otns.results import RunSummary, Verdict
+
 
 SOURCE_VERSION = "7.2.13"
 TABLE = faults.load()
@@ -40,17 +41,21 @@ def test_every_rule_has_a_fault_or_a_reason_for_none():
 
 def _source_files(cache: Path, fetch_tarball) -> dict[str, str]:
     """Debian's 7.2 source files the faults edit: from OTNS_LINUX_SOURCE (an unpacked tree), a
-    tree `otns build` unpacked into the cache, or the tarball (fetched into the cache if it is
-    not there yet; slower: read as a stream)."""
+    tree `otns build` unpacked into the tests' cache or the user's (only read), or the tarball
+    from either (fetched into the tests' cache when neither has it; slower: read as a stream)."""
     wanted = sorted({f.file for f in TABLE})
+    caches = [cache, default_cache_dir()]
     trees = [Path(os.environ["OTNS_LINUX_SOURCE"])] if os.environ.get("OTNS_LINUX_SOURCE") else []
-    trees += sorted(cache.glob("trees/linux-source-7.2/*/")) + sorted(cache.glob("trees/linux-source-7.2/"))
+    for c in caches:
+        trees += sorted(c.glob("trees/linux-source-7.2/*/")) + sorted(c.glob("trees/linux-source-7.2/"))
     for tree in trees:
         if all((tree / w).is_file() for w in wanted) and kernel_version(tree) == SOURCE_VERSION:
             return {w: faults.pristine_text(tree, w) for w in wanted}
-    tarball = fetch_tarball()
-    # Reading the tarball as a stream takes ~20 s: keep the few files beside it, once.
-    kept = tarball.with_name(f"{tarball.name}.fault-files.json")
+    cached = [t for c in caches if (t := c / "sources" / "linux-source-7.2.tar.xz").is_file()]
+    tarball = cached[0] if cached else fetch_tarball()
+    # Reading the tarball as a stream takes ~20 s: keep the few files in the tests' cache, once.
+    kept = cache / "sources" / f"{tarball.name}.fault-files.json"
+    kept.parent.mkdir(parents=True, exist_ok=True)
     if kept.is_file() and kept.stat().st_mtime >= tarball.stat().st_mtime:
         files = json.loads(kept.read_text())
         if set(wanted) <= set(files):
@@ -185,14 +190,9 @@ def test_a_newly_skipping_test_is_named_but_not_a_catch():
     assert got == SURVIVED and "a" in detail and "skip" in detail
 
 
-def _otns(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "otns.cli", *args], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "COLUMNS": "300"})
-
-
-def test_cli_lists_the_faults():
-    r = _otns("mutate", "--list")
-    assert r.returncode == 0, r.stderr
+def test_cli_lists_the_faults(otns):
+    r = otns("mutate", "--list", results=False, env={"COLUMNS": "300"})
+    assert r.code == 0, r.stderr
     assert all(f.id in r.stdout for f in TABLE)
 
 
@@ -201,6 +201,6 @@ def test_cli_lists_the_faults():
     (["mutate", "--faults", "ot-dir,NO-SUCH", "--list"], "no such fault or rule: ot-dir, NO-SUCH"),
     (["mutate", "--list", "--table", "/nonexistent.toml"], "No such file"),
 ])
-def test_cli_bad_input_is_one_line_and_exit_2(args, says, tmp_path):
-    r = _otns("--cache-dir", str(tmp_path), *args)
-    assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+def test_cli_bad_input_is_one_line_and_exit_2(otns, args, says, tmp_path):
+    r = otns(*args, cache=tmp_path, results=False)
+    assert r.code == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr

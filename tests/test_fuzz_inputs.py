@@ -25,8 +25,8 @@ from otns.matrix import EXPECTATIONS, Entry, entries_from_ci, parse_entry, shard
 from otns.run import RunOptions, validate_options
 
 DATA = Path(__file__).parent / "data"
-FUZZ = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                        HealthCheck.function_scoped_fixture])
+FUZZ = settings(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                      HealthCheck.function_scoped_fixture])
 HANG_SECONDS = 10
 
 

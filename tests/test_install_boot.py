@@ -12,7 +12,7 @@ import pytest
 
 from otns.paths import REPO_ROOT
 
-from .conftest import DEFAULT_SPEC
+from .conftest import DEFAULT_SPEC, otns_argv
 
 pytestmark = pytest.mark.boot
 
@@ -25,8 +25,8 @@ def test_non_editable_install_runs_the_suite_from_tmp(cache_dir: Path, tmp_path:
     site = next(venv.glob("lib/python*/site-packages"))
     assert (site / "conformance" / "test_core.py").is_file() and not (site / "otns.egg-link").exists()
     results = tmp_path / "results"
-    p = subprocess.run([str(venv / "bin/otns"), "--cache-dir", str(cache_dir), "run", "--kernel", DEFAULT_SPEC,
-                        "--results", str(results), "-k", "test_recursive_alone_is_einval"],
+    p = subprocess.run([str(venv / "bin/otns"), *otns_argv("run", "--kernel", DEFAULT_SPEC, "--results", str(results),
+                                                          "-k", "test_recursive_alone_is_einval", cache=cache_dir)],
                        cwd="/tmp", capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stderr[-3000:]
     summary = json.loads((results / "summary.json").read_text())

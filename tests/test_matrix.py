@@ -14,7 +14,7 @@ import pytest
 from otns.matrix import Entry, entries_from_ci, shard, speedup
 from otns.paths import REPO_ROOT
 
-from .conftest import ABSENT_SPEC, DEFAULT_SPEC
+from .conftest import ABSENT_SPEC, DEFAULT_SPEC, otns_command
 
 # A kernel from before "namespace: keep covered mounts covered" (it fails two foreign-caller tests).
 OLD_SPEC = "debian:7.2.9"
@@ -24,8 +24,8 @@ SUBSET = "test_foreign or test_core"
 @pytest.fixture(scope="module")
 def matrix_out(cache_dir: Path, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("matrix") / "out"
-    cmd = [sys.executable, "-m", "otns.cli", "--cache-dir", str(cache_dir), "matrix",
-           f"{DEFAULT_SPEC}=conform", ABSENT_SPEC, f"{OLD_SPEC}=conform", "-k", SUBSET, "--out", str(out)]
+    cmd = otns_command("matrix", f"{DEFAULT_SPEC}=conform", ABSENT_SPEC, f"{OLD_SPEC}=conform", "-k", SUBSET,
+                       "--out", str(out), cache=cache_dir)
     p = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200)
     return out, p
 
@@ -99,19 +99,17 @@ def test_html_report_in_chromium(matrix_out, tmp_path) -> None:
 
 
 @pytest.mark.boot
-def test_diff_between_two_result_folders(matrix_out, cache_dir) -> None:
+def test_diff_between_two_result_folders(matrix_out, otns) -> None:
     out, _ = matrix_out
     folders = {json.loads((d / "state.json").read_text())["kernel"]: d
                for d in out.iterdir() if (d / "state.json").exists()}
-    cmd = [sys.executable, "-m", "otns.cli", "diff", str(folders[OLD_SPEC]), str(folders[DEFAULT_SPEC])]
-    p = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
-    assert p.returncode == 1, p.stderr
+    p = otns("diff", str(folders[OLD_SPEC]), str(folders[DEFAULT_SPEC]), results=False)
+    assert p.code == 1, p.stderr
     differ = int(re.search(r"(\d+) tests differ", p.stdout).group(1))
     assert differ >= 2, p.stdout
     assert "test_foreign_non_recursive_copy_over_children_is_einval" in p.stdout
-    same = subprocess.run([sys.executable, "-m", "otns.cli", "diff", str(folders[DEFAULT_SPEC]),
-                           str(folders[DEFAULT_SPEC])], cwd=REPO_ROOT, capture_output=True, text=True)
-    assert same.returncode == 0 and "0 tests differ" in same.stdout
+    same = otns("diff", str(folders[DEFAULT_SPEC]), str(folders[DEFAULT_SPEC]), results=False)
+    assert same.code == 0 and "0 tests differ" in same.stdout
 
 
 def test_ci_yml_is_valid_for_actionlint() -> None:

@@ -7,7 +7,6 @@ import hashlib
 import json
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import astuple
 from pathlib import Path
@@ -17,6 +16,8 @@ import pytest
 from kernels import faults
 from otns.paths import REPO_ROOT
 from tests.test_build import built_tree, otns, tarball  # noqa: F401 - the shared built tree
+
+from .conftest import otns_command
 
 pytestmark = pytest.mark.boot
 
@@ -85,8 +86,8 @@ def test_interrupted_mutate_restores_the_tree(cache_dir, built_tree, tmp_path):
     source = built_tree / "fs" / "namespace.c"
     before = sha(source)
     saved = source.with_name(source.name + faults.PRISTINE_SUFFIX)
-    p = subprocess.Popen([sys.executable, "-m", "otns.cli", "--cache-dir", str(cache_dir), "mutate",
-                          str(built_tree), "--faults", CAUGHT, "--out", str(tmp_path / "m")],
+    p = subprocess.Popen(otns_command("mutate", str(built_tree), "--faults", CAUGHT, "--out", str(tmp_path / "m"),
+                                      cache=cache_dir),
                          cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 1200

@@ -52,7 +52,7 @@ class Links(HTMLParser):
                 self.handlers.append(f"{tag} {name}")
 
 
-def test_hostile_folder_names_give_only_relative_links(junit, tmp_path):
+def test_hostile_folder_names_give_only_relative_links(otns, junit, tmp_path):
     folders = []
     for name in HOSTILE:
         f = tmp_path / "results" / name
@@ -62,9 +62,8 @@ def test_hostile_folder_names_give_only_relative_links(junit, tmp_path):
         (f / "console.log").write_text("console\n")
         folders.append(str(f))
     out = tmp_path / "report"
-    p = subprocess.run([sys.executable, "-m", "otns.cli", "report", *folders, "--out", str(out)], cwd=REPO_ROOT,
-                       capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
+    p = otns("report", *folders, "--out", str(out), results=False)
+    assert p.code == 0, p.stderr
     page = (out / "report.html").read_text()
     parsed = Links()
     parsed.feed(page)

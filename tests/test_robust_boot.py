@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from otns.paths import REPO_ROOT
 from otns.run import RunOptions, execute
 from vm import boot_times
 
+from .conftest import otns_command
 from .test_bad_input import assert_one_line_error
 
 pytestmark = pytest.mark.boot
@@ -59,8 +59,8 @@ def test_pytest_refusing_its_arguments_in_the_guest_is_bad_usage(cache_dir, tmp_
 
 def test_matrix_says_why_a_kernel_missed(cache_dir, tmp_path):
     out = tmp_path / "out"
-    p = subprocess.run([sys.executable, "-m", "otns.cli", "--cache-dir", str(cache_dir), "matrix",
-                        "debian:6.19.14=conform", "-k", "test_core", "--out", str(out)],
+    p = subprocess.run(otns_command("matrix", "debian:6.19.14=conform", "-k", "test_core", "--out", str(out),
+                                    cache=cache_dir),
                        cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
     assert p.returncode == 1, p.stderr + p.stdout
     line = next(ln for ln in p.stderr.splitlines() if ln.strip().startswith("debian:6.19.14 (expect conform):"))

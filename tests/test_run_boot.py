@@ -14,7 +14,7 @@ import pytest
 
 from otns.paths import REPO_ROOT
 
-from .conftest import ABSENT_SPEC, DEFAULT_SPEC, qemu_processes
+from .conftest import ABSENT_SPEC, DEFAULT_SPEC, otns_command, qemu_processes
 
 pytestmark = pytest.mark.boot
 
@@ -120,8 +120,8 @@ def test_hang_is_killed_at_timeout(otns, no_stray_vms):
 
 def start_hanging_guest(cache_dir, tmp_path) -> subprocess.Popen:
     """An otns run whose guest hangs in the suite, returned once the guest is running it."""
-    cmd = [sys.executable, "-m", "otns.cli", "--cache-dir", str(cache_dir), "run", "--results", str(tmp_path / "r"),
-           "--", "-p", "tests.guest_plugins.hang"]
+    cmd = otns_command("run", "--results", str(tmp_path / "r"), "--", "-p", "tests.guest_plugins.hang",
+                       cache=cache_dir)
     p = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = threading.Event()
 
@@ -157,8 +157,8 @@ def test_sigkill_leaves_no_vm_behind(cache_dir, tmp_path, no_stray_vms):
 def test_two_runs_at_once(cache_dir, tmp_path, no_stray_vms):
     procs = []
     for i in range(2):
-        cmd = [sys.executable, "-m", "otns.cli", "--cache-dir", str(cache_dir), "run",
-               "--results", str(tmp_path / f"r{i}"), "-k", "test_core and unknown_flag_bit"]
+        cmd = otns_command("run", "--results", str(tmp_path / f"r{i}"), "-k", "test_core and unknown_flag_bit",
+                           cache=cache_dir)
         procs.append(subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outs = [p.communicate(timeout=600) for p in procs]
     for p, (_, err) in zip(procs, outs, strict=True):

@@ -19,6 +19,7 @@ import pytest
 from base import safefs
 from otns.paths import REPO_ROOT
 
+from .conftest import otns_argv
 from .test_run_boot import start_hanging_guest
 from .test_untrusted import ODD, marker  # noqa: F401 - marker: the autouse fixture that sets $OTNS_MARK
 
@@ -40,9 +41,9 @@ def test_odd_kernel_results_cache_and_checkout_paths_boot(cached_image, cache_di
     checkout = tmp_path / f"checkout{ODD}"
     checkout.symlink_to(REPO_ROOT)
     python = checkout / ".venv" / "bin" / Path(sys.executable).name
-    r = subprocess.run([str(python), "-m", "otns.cli", "--cache-dir", str(cache), "run", "--accel", "tcg", "--kernel",
-                        str(image), "--results", str(results), *ONE_TEST], cwd=checkout, capture_output=True,
-                       text=True, timeout=900)
+    r = subprocess.run([str(python), "-m", "otns.cli", *otns_argv("run", "--accel", "tcg", "--kernel", str(image),
+                                                                  "--results", str(results), *ONE_TEST, cache=cache)],
+                       cwd=checkout, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
     assert not (tmp_path / "MARK").exists(), "a command in a path was run"
     summary = json.loads((results / "summary.json").read_text())

@@ -103,7 +103,7 @@ def test_matrix_checks_every_kernel_before_the_first_boot(otns, tmp_path):
 
 
 def test_kernels_alone_says_what_to_type(otns):
-    r = otns("kernels", results=False)
+    r = otns("kernels", results=False, process=True)  # argparse's exit in a real process
     assert_one_line_error(r, 2, "otns kernels list")
     assert "kcommand" not in r.stderr
 
