@@ -3,7 +3,6 @@ the self-contained HTML page of otns/report_html.py), one combined JUnit file, a
 between two result folders. Which rows come first is otns/report_rows.py's call."""
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from rich.text import Text
 
 from .report_html import LABEL, html_page
 from .report_rows import Grade, Section, rows, test_names
-from .resultfiles import CONSOLE, JUNIT, KernelResults, is_result_folder, junit_cases, load_folder, load_matrix
+from .resultfiles import JUNIT, KernelResults, is_result_folder, junit_cases, load_folder, load_matrix
 from .results import Outcome
 
 MD_SYMBOL = {Grade.PASS: "✅", Grade.FAIL: "❌", Grade.ERROR: "⚠️", Grade.CRASH: "💥", Grade.SKIP: "⏭️",

@@ -239,3 +239,17 @@ def copy_truncated(src: Path, dst: Path, fraction: float = 0.5) -> Path:
 
 
 __all__ = ["Run", "DEFAULT_SPEC", "ABSENT_SPEC", "qemu_processes", "copy_truncated", "have_root", "shutil"]
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium(profile: Path, *args: str) -> str:
+    """Headless Chromium with a throw-away profile, reaching for nothing on the network; its stdout.
+    A test that needs it fails (not skips) when it is missing: scripts/setup --dev installs it."""
+    exe = shutil.which("chromium")
+    if exe is None:
+        pytest.fail("chromium is not installed: scripts/setup --dev installs it")
+    return subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args], capture_output=True,
+                          text=True, timeout=120).stdout

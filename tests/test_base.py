@@ -6,7 +6,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 from base.locks import locked
 from base.safefs import new_folder, write_atomic

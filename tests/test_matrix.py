@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -14,7 +13,7 @@ import pytest
 from otns.matrix import Entry, entries_from_ci, shard, speedup
 from otns.paths import REPO_ROOT
 
-from .conftest import ABSENT_SPEC, DEFAULT_SPEC, otns_command
+from .conftest import ABSENT_SPEC, DEFAULT_SPEC, chromium, otns_command
 
 # A kernel from before "namespace: keep covered mounts covered" (it fails two foreign-caller tests).
 OLD_SPEC = "debian:7.2.9"
@@ -70,16 +69,9 @@ def test_speedup_caption() -> None:
 
 @pytest.mark.boot
 def test_html_report_in_chromium(matrix_out, tmp_path) -> None:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("chromium is not installed: scripts/setup --dev installs it")
     out, _ = matrix_out
     page = out / "report.html"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run([chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
-                         timeout=120).stdout
+    dom = chromium(tmp_path / "profile", "--dump-dom", page.as_uri())
     # one row per test: the union of the tests the three kernels ran
     from otns.report import load_matrix, test_names
     assert dom.count('<tr class="row') == len(test_names(load_matrix(out)))
@@ -93,8 +85,7 @@ def test_html_report_in_chromium(matrix_out, tmp_path) -> None:
     first = dom.split('<tr class="row"', 1)[1].split("</tr>", 1)[0]
     assert 'data-section="failures"' in first and 'class="cell fail"' in first, first
     shot = out / "report.png"
-    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1400,900", page.as_uri()],
-                   capture_output=True, timeout=120)
+    chromium(tmp_path / "profile", f"--screenshot={shot}", "--window-size=1400,900", page.as_uri())
     assert shot.is_file() and shot.stat().st_size > 10_000, "no screenshot"
 
 
@@ -144,8 +135,8 @@ def test_kcidb_from_the_three_kernel_matrix(matrix_out, tmp_path) -> None:
     out, _ = matrix_out
     folders = sorted(d for d in out.iterdir() if (d / "state.json").exists())
     kcidb_file = tmp_path / "kcidb.json"
-    p = subprocess.run([sys.executable, "-m", "otns.cli", "report", *map(str, folders), "--out", str(tmp_path / "r"),
-                        "--kcidb", str(kcidb_file)], cwd=REPO_ROOT, capture_output=True, text=True)
+    p = subprocess.run(otns_command("report", *map(str, folders), "--out", str(tmp_path / "r"), "--kcidb", str(kcidb_file)),
+                       cwd=REPO_ROOT, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     data = json.loads(kcidb_file.read_text())
     kcidb_io.schema.V5_3.validate(data)

@@ -11,7 +11,6 @@ import io
 import json
 import shutil
 import subprocess
-import sys
 import urllib.parse
 from html.parser import HTMLParser
 from pathlib import Path
@@ -25,6 +24,8 @@ from otns.report_html import html_page
 from otns.report_rows import Grade, Section, rows
 from otns.results import Outcome
 from otns.results import TestResult as Result  # not collected as a test class
+
+from .conftest import chromium, otns_command
 
 RECORDED = Path(__file__).parent / "data" / "matrix-3-kernels"
 KERNELS = ["debian:6.19.14", "debian:7.0.4", "debian:7.2.13"]
@@ -88,8 +89,8 @@ def parse(page: str) -> Page:
 def recorded(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """`otns report` over the recorded matrix, as CI's final job runs it."""
     out = tmp_path_factory.mktemp("report")
-    p = subprocess.run([sys.executable, "-m", "otns.cli", "report", str(RECORDED), "--out", str(out)],
-                       cwd=REPO_ROOT, capture_output=True, text=True)
+    p = subprocess.run(otns_command("report", str(RECORDED), "--out", str(out)), cwd=REPO_ROOT, capture_output=True,
+                       text=True)
     assert p.returncode == 0, p.stderr
     return out, p
 
@@ -215,16 +216,9 @@ def test_hostile_names_and_messages_are_escaped(tmp_path):
 
 
 def test_page_in_chromium(recorded, tmp_path):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("chromium is not installed: scripts/setup --dev installs it")
     out, _ = recorded
     page = out / "report.html"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run([chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
-                         timeout=120).stdout
+    dom = chromium(tmp_path / "profile", "--dump-dom", page.as_uri())
     parsed = parse(dom)
     assert len(parsed.heads) == 3 and len(parsed.rows) == 26
     assert parsed.rows[0]["section"] == "failures"
