@@ -213,6 +213,20 @@ def fd_from_child(fn: Callable[[], int], timeout: float = CHILD_SECONDS) -> int:
         b.close()
 
 
+def fsmount_errno_in_child(prepare: Callable[[], object], flags: int) -> int:
+    """The errno of fsmount(flags) on a fresh tmpfs context, from a child that first runs prepare
+    (e.g. drops its capabilities); 0 when it succeeds. The context is made here, before the child
+    drops anything: fsopen needs privilege of its own."""
+    fs = k.tmpfs_context()
+    try:
+        def child():
+            prepare()
+            return k.errno_of(k.fsmount, fs, flags, 0)
+        return in_child(child)
+    finally:
+        os.close(fs)
+
+
 def fsmount_fd(flags: int, attr: int = 0, fstype: str = "tmpfs") -> int:
     """fsmount() of a fresh fstype superblock with these flags and attributes: the fd it returns
     (a mount namespace's with FSMOUNT_NAMESPACE). The test fails if the kernel refuses."""

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from . import syscalls as k
-from .helpers import (become_nobody, drop_effective_caps, enter_userns, fsmount_fd, in_child, pivot_into_tmpfs,
-                      private_mount_ns, wait_child, write_file)
+from .helpers import (become_nobody, drop_effective_caps, enter_userns, fsmount_errno_in_child, fsmount_fd, in_child,
+                      pivot_into_tmpfs, private_mount_ns, wait_child, write_file)
 
 NS = k.FSMOUNT_NAMESPACE | k.FSMOUNT_CLOEXEC
 UNKNOWN_FLAG_BITS = [1 << b for b in range(32) if not (1 << b) & k.FSMOUNT_KNOWN]
@@ -104,14 +104,7 @@ def test_error_order() -> None:
 @needs_fsmount_ns
 @pytest.mark.parametrize("drop", [become_nobody, drop_effective_caps], ids=["nobody", "root_without_caps"])
 def test_without_cap_sys_admin_is_eperm(drop) -> None:
-    fs = k.tmpfs_context()  # fsopen needs privilege: made before dropping it
-    try:
-        def child():
-            drop()
-            return k.errno_of(k.fsmount, fs, NS, 0)
-        got = in_child(child)
-    finally:
-        os.close(fs)
+    got = fsmount_errno_in_child(drop, NS)
     assert got == errno.EPERM, (f"FM-CAP: fsmount(FSMOUNT_NAMESPACE) without CAP_SYS_ADMIN gave "
                                 f"{k.errname(got)}, expected EPERM")
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import pytest
 
 from . import syscalls as k
-from .helpers import drop_effective_caps, enter_userns, fd_kind, fsmount_fd, in_child, slave_mount_ns
+from .helpers import (drop_effective_caps, enter_userns, fd_kind, fsmount_errno_in_child, fsmount_fd, in_child,
+                      slave_mount_ns)
 
 NS = k.FSMOUNT_NAMESPACE | k.FSMOUNT_CLOEXEC
 
@@ -124,15 +125,7 @@ class TestFsmountNs:
 
 class TestFsmountNsCaps:
     def test_requires_cap_sys_admin(self) -> None:
-        fs = k.tmpfs_context()
-        try:
-            def child():
-                enter_userns()
-                drop_effective_caps()
-                return k.errno_of(k.fsmount, fs, NS, 0)
-            got = in_child(child)
-        finally:
-            os.close(fs)
+        got = fsmount_errno_in_child(lambda: (enter_userns(), drop_effective_caps()), NS)
         assert got == errno.EPERM, (f"FM-CAP: fsmount(FSMOUNT_NAMESPACE) in a user namespace without effective "
                                     f"capabilities gave {k.errname(got)}, expected EPERM")
 
