@@ -12,6 +12,8 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from base import safefs
+
 METHODS = ("classic", "open_tree", "open_tree_recursive", "fsmount", "empty_move")
 LABELS = {
     "classic": "(a) unshare + pivot_root",
@@ -236,10 +238,10 @@ def plot(cs: list[Cell], path: Path, title: str) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
-    tmp.replace(path)
+    safefs.write_atomic(path, png.getvalue())
 
 
 # What each method's namespace holds, seen from inside (mountinfo lists what lies under the
