@@ -175,8 +175,10 @@ def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: b
     log = log or cache_dir / "builds" / f"{tree.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     # CCACHE_BASEDIR makes paths relative to the tree, so a second checkout of the same
-    # source (a git clone, apt-get source, the tarball) hits the cache.
-    env = {**os.environ, "CCACHE_DIR": str(cache_dir / "ccache"), "CCACHE_BASEDIR": str(tree),
+    # source (a git clone, apt-get source, the tarball) hits the cache. Depend mode takes the
+    # headers from the compiler's own -MD output instead of running the preprocessor a second
+    # time: on an empty cache that is 30% less CPU (docs/environment.md).
+    env = {**os.environ, "CCACHE_DIR": str(cache_dir / "ccache"), "CCACHE_BASEDIR": str(tree), "CCACHE_DEPEND": "1",
            "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
     restored = [] if applied_fault else faults.restore(tree, faults.load())
     if restored:

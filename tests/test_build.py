@@ -1,7 +1,7 @@
 """`otns build` and `otns bisect-run` on real kernel trees: Debian's linux-source tarball, and
 the same source as a git checkout laid out as `apt-get source linux` leaves it.
 
-The first build of a tree (kernels/otns.config: 1311 objects) costs 887 CPU seconds, about 7.5 minutes
+The first build of a tree (kernels/otns.config: 1311 objects) costs 624 CPU seconds, about 5-6 minutes
 on 2 idle cores; the tree is unpacked into the cache
 and built there, with ccache, so later runs on the same machine are incremental, and a second
 checkout of the same source mostly hits ccache.
