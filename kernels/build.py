@@ -126,7 +126,7 @@ def ensure_config(tree: Path, env: dict[str, str], log, own: bool = False) -> li
     if not dotconfig.is_file():
         rc = _run(["make", "allnoconfig", f"KCONFIG_ALLCONFIG={FRAGMENT}"], tree, env, log)
         if rc != 0 or not dotconfig.is_file():
-            raise BuildFailed(f"`make allnoconfig` failed in {tree} (log: {log.name})")
+            raise BuildFailed(f"kernel build failed in {tree}: `make allnoconfig` failed (log: {log.name})")
         if own:
             stamp.write_text(_fragment_id() + "\n")
     want = fragment()
@@ -140,7 +140,7 @@ def ensure_config(tree: Path, env: dict[str, str], log, own: bool = False) -> li
             ["--enable", name] if value == "y" else ["--set-val", name, value]
     if _run(["scripts/config", "--file", ".config", *args], tree, env, log) != 0 or \
             _run(["make", "olddefconfig"], tree, env, log) != 0:
-        raise BuildFailed(f"`make olddefconfig` failed in {tree} (log: {log.name})")
+        raise BuildFailed(f"kernel build failed in {tree}: `make olddefconfig` failed (log: {log.name})")
     return _unmet(dotconfig, want)
 
 
