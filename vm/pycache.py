@@ -18,8 +18,9 @@ from pathlib import Path
 # Written when a collection has filled the folder: before that, pointing the guest at it would
 # make it compile even the interpreter's own modules, whose usual .pyc files it then ignores.
 READY = "ready"
-# What the guest imports before pytest does (vm.guest and what it imports of the checkout).
-_GUEST_ENTRY = ("__init__.py", "guest.py", "progress.py")
+# What the guest imports before pytest does (vm.guest and what it imports of the checkout),
+# relative to the checkout.
+_GUEST_ENTRY = ("vm/__init__.py", "vm/guest.py", "vm/progress.py", "base/__init__.py", "base/filenames.py")
 
 
 def folder(cache_dir: Path) -> Path:
@@ -44,7 +45,7 @@ def mark_ready(cache_dir: Path) -> None:
     prefix = folder(cache_dir)
     try:
         for name in _GUEST_ENTRY:
-            source = Path(__file__).resolve().parent / name
+            source = Path(__file__).resolve().parent.parent / name
             py_compile.compile(str(source), cfile=str(_pyc_path(prefix, source)), doraise=True)
         (prefix / READY).touch()
     except (OSError, py_compile.PyCompileError):
