@@ -131,7 +131,7 @@ def execute(opts: BenchOptions, notice: Callable[[str], None], stream: Callable[
     run_opts = RunOptions(spec=opts.spec, cache_dir=opts.cache_dir, cpus=opts.cpus, memory=opts.memory,
                           timeout=opts.timeout, accel=opts.accel, show_progress=opts.show_progress)
     kernel = resolve_kernel(run_opts, notice)
-    folder = resultfiles.new_folder(opts.results, f"bench-{kernel.release}", incomplete=False)
+    folder = resultfiles.new_results_folder(opts.results, f"bench-{kernel.release}", incomplete=False)
     raw, accel, release = _measure(opts, run_opts, kernel, helper, folder, notice, stream)
     cs = br.cells(raw)
     result = br.verdict(cs, raw)

@@ -62,7 +62,7 @@ def check_format(path: Path, doc: dict) -> int:
     return version
 
 
-def new_folder(given: Path | None, name: str, keep: tuple[str, ...] = (), incomplete: bool = True,
+def new_results_folder(given: Path | None, name: str, keep: tuple[str, ...] = (), incomplete: bool = True,
                pid: bool = False) -> Path:
     """A fresh results folder: the one given, or results/NAME-TIME (-PID); marked as otns's,
     emptied (but for `keep`), and marked incomplete until the summary is written."""

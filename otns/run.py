@@ -182,7 +182,7 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
     state = opts.on_state or (lambda s: None)
     state("fetching")
     kernel = resolve_kernel(opts, notice)
-    results = resultfiles.new_folder(opts.results, kernel.release, keep=opts.keep, pid=True)
+    results = resultfiles.new_results_folder(opts.results, kernel.release, keep=opts.keep, pid=True)
     seen_output = []
 
     def watch(line: str) -> None:

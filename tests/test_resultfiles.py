@@ -35,7 +35,7 @@ def _summary(tests: list[Result], status: BootStatus) -> RunSummary:
 
 
 def _run_folder(tmp_path: Path, status: BootStatus = BootStatus.EXITED) -> tuple[Path, RunSummary]:
-    folder = rf.new_folder(tmp_path / "r", "unused")
+    folder = rf.new_results_folder(tmp_path / "r", "unused")
     assert (folder / rf.INCOMPLETE).exists()
     summary = _summary(TESTS, status)
     rf.write_run(folder, summary, TESTS, "", "line 1\nline 2\n")
