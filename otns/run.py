@@ -48,6 +48,7 @@ class RunOptions:
     on_state: Callable[[str], None] | None = None  # fetching, booting, running: for live tables
     absence: Policy = field(default_factory=Policy)  # which absent features are acceptable
     keep: tuple[str, ...] = ()  # files the caller already wrote into the results folder (matrix: state.json)
+    guest_init: str = "otns"  # the guest's PID 1: otns's (vm/guest_init.sh) or virtme-ng's own
 
 
 def resolve_kernel(opts: RunOptions, notice: Callable[[str], None]) -> LocalKernel:
@@ -105,7 +106,8 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
     req = BootRequest(kernel=kernel, command=_guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir), rwdir=results,
                       console_log=results / CONSOLE, cpus=opts.cpus, memory=opts.memory,
                       timeout=opts.timeout, transport=transport, path_prefix=prefix,
-                      vng_home=vng_home or opts.cache_dir / "vng-home", stream=stream)
+                      vng_home=vng_home or opts.cache_dir / "vng-home", stream=stream,
+                      guest_init=opts.guest_init)
     if opts.accel == "auto":
         req.accel = "kvm" if (not opts.dry_run and vm_accel.kvm_usable(opts.cache_dir, req, notice)) else "tcg"
     else:

@@ -5,7 +5,10 @@ Usage: .venv/bin/python scripts/bench.py [--kernel debian:latest] [--repeat 3] [
                                          [--matrix SPEC,SPEC,...] [--build TREE]
 
 Same machine, same run, same cached kernel. Figures (min / median / max over --repeat runs):
-- bare: `vng -r KERNEL --exec true` (the baseline);
+- bare: `vng -r KERNEL --exec true` (the baseline: virtme-ng's own init, and under TCG
+  QEMU's default multi-threaded TCG, one host thread per vCPU);
+- bare, one TCG thread: the same with `thread=single`, as otns runs TCG (docs/environment.md):
+  the baseline with the accelerator otns uses, to show what otns itself adds;
 - one test, as a bisect step runs it (`otns run -k test_recursive_alone_is_einval`);
 - the whole suite (`otns run`);
 - with --cpus 1,2: those two figures once per vCPU count (`otns run --cpus N`), alternating in
@@ -29,12 +32,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from kernels.arch import host  # noqa: E402
 from kernels.spec import parse_spec  # noqa: E402
 from otns.paths import REPO_ROOT, default_cache_dir  # noqa: E402
 from otns.run import RunOptions, boot_request, resolve_kernel  # noqa: E402
 from vm.boot import staged_vng  # noqa: E402
 
 ONE_TEST = "test_recursive_alone_is_einval"
+BARE_SINGLE = "bare, one TCG thread"
 GOALS = {"one test": 1.3, "whole suite": 2.0}
 
 
@@ -72,16 +77,20 @@ def main() -> int:
     cache = default_cache_dir()
     opts = RunOptions(spec=parse_spec(args.kernel), cache_dir=cache, show_progress=False)
     kernel = resolve_kernel(opts, print)  # fetched now: no timing below includes a download
-    times: dict[str, list[float]] = {"bare": [], **{name: [] for name, _ in figures}}
     with tempfile.TemporaryDirectory(dir=REPO_ROOT) as tmp:
         req = boot_request(opts, kernel, Path(tmp), print, None)
+        req.guest_init = "virtme-ng"  # a bare vng boots into its own init
         accel = ["--disable-kvm"] if req.accel == "tcg" else []
-        bare_cmd = ["vng", "-r", str(kernel.image), *accel, "--exec", "true"]
+        bares = {"bare": ["vng", "-r", str(kernel.image), *accel, "--exec", "true"]}
+        if req.accel == "tcg":
+            bares[BARE_SINGLE] = [*bares["bare"][:-2], f"--qemu-opts={host().tcg_qemu_opts}", "--exec", "true"]
+        times: dict[str, list[float]] = {**{name: [] for name in bares}, **{name: [] for name, _ in figures}}
         for i in range(args.repeat):
-            with staged_vng(bare_cmd, req) as (argv, env, cwd):
-                t, rc = timed(argv, env=env, cwd=cwd)
-            print(f"bare vng --exec true  run {i + 1}: {t:6.2f} s (exit {rc})", flush=True)
-            times["bare"].append(t)
+            for name, bare_cmd in bares.items():
+                with staged_vng(bare_cmd, req) as (argv, env, cwd):
+                    t, rc = timed(argv, env=env, cwd=cwd)
+                print(f"{name:24} run {i + 1}: {t:6.2f} s (exit {rc})", flush=True)
+                times[name].append(t)
             for name, extra in figures:
                 res = Path(tmp) / f"res-{name.replace(' ', '-').replace('(', '').replace(')', '')}-{i}"
                 t, rc = timed(otns(cache, "run", "--kernel", args.kernel, "--results", str(res), *extra), cwd=REPO_ROOT)
@@ -110,9 +119,11 @@ def main() -> int:
             times["first build"].append(t)
 
     bare = statistics.median(times["bare"])
+    single = statistics.median(times[BARE_SINGLE]) if times.get(BARE_SINGLE) else None
     print(f"\nkernel {kernel.release}, accel {req.accel}, {platform.node()}, "
           f"{len(times['bare'])} runs each; seconds as min / median / max")
-    print(f"{'figure':24} {'min':>6} {'median':>6} {'max':>6}  against the bare boot (median)")
+    print(f"{'figure':24} {'min':>6} {'median':>6} {'max':>6}  against the bare boot (median)"
+          + ("; against the one-thread bare boot" if single else ""))
     for name, xs in times.items():
         if not xs:
             continue
@@ -121,6 +132,8 @@ def main() -> int:
         if goal:
             r = statistics.median(xs) / bare
             ratio = f"x{r:.2f} (goal <= x{goal}: {'met' if r <= goal else 'not met'})"
+            if single:
+                ratio += f"; x{statistics.median(xs) / single:.2f}"
         elif name == "matrix wall":
             r = statistics.median(times["matrix sum"]) / statistics.median(xs)
             ratio = f"speed-up x{r:.2f} over running them one by one (goal >= x1.6)"

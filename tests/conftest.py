@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from base.locks import locked
 from otns.paths import REPO_ROOT, default_cache_dir
 
 try:
@@ -68,6 +70,14 @@ def cache_for_tests() -> Path:
     d = Path(os.environ.get("OTNS_TEST_CACHE") or default_cache_dir().with_name("otns-tests"))
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+@pytest.fixture
+def host_mount_table(cache_dir: Path) -> Iterator[None]:
+    """Held by every test that changes or compares the host's mount table: under pytest-xdist
+    one test's tmpfs must not show up in another's before/after comparison."""
+    with locked(cache_dir / "host-mount-table.lock"):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -80,7 +80,7 @@ def test_archive_unreachable(otns, tmp_path):
     assert not (tmp_path / "cache" / "apt" / "updated").exists()
 
 
-def test_disk_full(otns, cache_dir, tmp_path):
+def test_disk_full(otns, cache_dir, tmp_path, host_mount_table):
     # A cache on a tmpfs just big enough for a copy of the real index: no kernel fits.
     small = Path(tempfile.mkdtemp(prefix="otns-full-"))
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m", "otns-test-full", str(small)], check=True)

@@ -130,7 +130,7 @@ def mountinfo() -> str:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the helper needs root to make namespaces")
-def test_helper_on_the_host_checks_and_leaves_the_host_alone(helper):
+def test_helper_on_the_host_checks_and_leaves_the_host_alone(helper, host_mount_table):
     before = mountinfo()
     r = subprocess.run([str(helper), "--mounts", "40,120", "--check", "5"], capture_output=True, text=True,
                        timeout=120)

@@ -13,3 +13,17 @@ def test_every_package_is_listed_in_pyproject() -> None:
              for init in REPO_ROOT.glob("*/**/__init__.py")
              if init.parts[len(REPO_ROOT.parts)] not in ("tests", "build", ".venv") and ".egg-info" not in str(init)}
     assert found == listed, f"pyproject.toml's packages lack {sorted(found - listed)}, list extra {sorted(listed - found)}"
+
+
+def test_every_data_file_is_shipped() -> None:
+    """A file beside the code that is not Python (the guest's init, the kernel config, the
+    report's template) is read at run time: package-data must list it."""
+    import fnmatch
+    import subprocess
+    setuptools = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    tracked = subprocess.run(["git", "ls-files", *setuptools["packages"]], cwd=REPO_ROOT, capture_output=True,
+                             text=True, check=True).stdout.split()
+    for path in (p for p in tracked if not p.endswith(".py")):
+        package, _, name = path.partition("/")
+        patterns = setuptools["package-data"].get(package, [])
+        assert any(fnmatch.fnmatch(name, pat) for pat in patterns), f"package-data does not ship {path}"

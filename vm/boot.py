@@ -50,6 +50,7 @@ class BootRequest:
     transport: str | None = None  # virtiofs | 9p | None (let vng choose)
     path_prefix: list[str] = field(default_factory=list)  # folders to put first on vng's PATH
     vng_home: Path | None = None  # HOME for vng, so a user's vng config cannot change the run
+    guest_init: str = "otns"  # otns | virtme-ng: the guest's PID 1 (vm.guest_init)
     stream: Callable[[str], None] | None = None
 
 
@@ -125,7 +126,7 @@ def staged_vng(cmd: list[str], req: BootRequest) -> Iterator[tuple[list[str], di
     if req.vng_home:
         req.vng_home.mkdir(parents=True, exist_ok=True)
     with Stage(req.vng_home.parent if req.vng_home else None) as stage:
-        yield (*staged(cmd, dict(os.environ), stage, req.path_prefix, req.vng_home), stage.root)
+        yield (*staged(cmd, dict(os.environ), stage, req.path_prefix, req.vng_home, req.guest_init), stage.root)
 
 
 def qemu_command(req: BootRequest) -> str:

@@ -25,6 +25,8 @@ from pathlib import Path
 from base.errors import BadInput
 from kernels.arch import host
 
+from . import guest_init as guest_tools
+
 
 # Bytes that mean nothing to sh, to the kernel command line (space-separated, '=' splits)
 # and to virtme-run's own mount-path check.
@@ -156,23 +158,28 @@ class Stage:
             raise BadInput(f"virtme-ng cannot run from {exe}: move Python to a path of plain characters")
         return exe
 
-    def wrapper(self, name: str, module: str, python: Path) -> None:
-        """An executable `name` on PATH that runs module.main() with the staged Python."""
+    def wrapper(self, name: str, module: str, python: Path, prelude: str = "") -> None:
+        """An executable `name` on PATH that runs module.main() with the staged Python,
+        after `prelude` (Python source)."""
         bin_dir = self.root / "bin"
         bin_dir.mkdir(exist_ok=True)
-        code = f"import sys; from {module} import main; sys.argv[0] = {name!r}; sys.exit(main())"
+        code = f"{prelude}import sys; from {module} import main; sys.argv[0] = {name!r}; sys.exit(main())"
         script = bin_dir / name
         script.write_text(f"#!/bin/sh\nexec {shlex.quote(str(python))} -c {shlex.quote(code)} \"$@\"\n")
         script.chmod(0o755)
 
 
 def staged(cmd: list[str], env: dict[str, str], stage: Stage, path_prefix: list[str],
-           vng_home: Path | None) -> tuple[list[str], dict[str, str]]:
+           vng_home: Path | None, guest_init: str = "otns") -> tuple[list[str], dict[str, str]]:
     """The argv and environment that run `cmd` (a `vng ...` list as a user would type it)
     with every path swapped for a safe link and every other value checked. Run it in
-    stage.root: vng puts its working folder on the kernel command line too."""
+    stage.root: vng puts its working folder on the kernel command line too. With
+    guest_init "otns" the guest boots into vm/guest_init.sh instead of virtme-ng's init."""
     python = stage.python()
-    stage.wrapper("virtme-run", "virtme.commands.run", python)
+    prelude = ""
+    if guest_init == "otns":
+        prelude = guest_tools.prelude(guest_tools.stage_guest_tools(stage.root / "guest"))
+    stage.wrapper("virtme-run", "virtme.commands.run", python, prelude)
     out = [str(python), "-c", "import sys; from virtme_ng.run import main; sys.argv[0] = 'vng'; sys.exit(main())"]
     args = iter(cmd[1:])
     for a in args:

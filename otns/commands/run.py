@@ -11,6 +11,7 @@ from base.errors import BadInput
 from kernels.debian import FLAVOURS
 from conformance.features import BY_NAME as FEATURE_NAMES
 from kernels.spec import parse_spec
+from vm.guest_init import INITS
 
 from ..absence import Policy
 from ..preflight import check_pytest_args, narrowed
@@ -42,6 +43,9 @@ def add_parser(sub) -> None:
     r.add_argument("--allow-absent", action="append", default=[], metavar="FEATURE", choices=list(FEATURE_NAMES),
                    help="accept that this feature is absent though the kernel's version says it must have it "
                         f"(a distribution that reverted it); repeatable; one of {', '.join(FEATURE_NAMES)}")
+    r.add_argument("--guest-init", choices=INITS, default="otns",
+                   help="the guest's first process: otns's own, which skips what the suite does not use "
+                        "(overlays, udev), or virtme-ng's (slower; to compare) (default: %(default)s)")
     r.add_argument("--dry-run", action="store_true",
                    help="print the vng and QEMU commands (or what would be fetched); fetch, write and boot nothing")
     r.add_argument("pytest_args", nargs="*", help="extra pytest arguments for the guest (after --)")
@@ -57,7 +61,8 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     opts = RunOptions(spec=parse_spec(args.kernel, args.flavour), cache_dir=cache_dir, results=args.results,
                       cpus=args.cpus, memory=args.memory, timeout=args.timeout, accel=args.accel,
                       pytest_args=extra, dry_run=args.dry_run, show_progress=err.is_terminal,
-                      absence=Policy.from_names(args.allow_absent, args.require_feature))
+                      absence=Policy.from_names(args.allow_absent, args.require_feature),
+                      guest_init=args.guest_init)
     validate_options(opts)
     selected = check_pytest_args(extra, "the arguments after --" if args.pytest_args else "-k" if args.keyword
                                  else "no arguments", cache_dir=None if args.dry_run else cache_dir)

@@ -1,0 +1,93 @@
+"""otns's guest init (vm/guest_init.sh) in place of virtme-ng's: vng really boots into it, it
+keeps vng's contract (command, output, errors, exit status, results folder), and the suite's
+outcomes do not depend on which init started the guest."""
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kernels.spec import parse_spec
+from otns.resultfiles import parse_junit
+from otns.run import RunOptions, boot_request, resolve_kernel
+from vm.boot import BootStatus, boot, staged_vng, vng_command
+from vm.guest_init import INIT_NAME, SCRIPT, vng_guest_tools
+
+from .conftest import DEFAULT_SPEC
+
+
+def _request(cache_dir: Path, results: Path, guest_init: str, command: str = "true"):
+    opts = RunOptions(spec=parse_spec(DEFAULT_SPEC), cache_dir=cache_dir, show_progress=False,
+                      guest_init=guest_init)
+    req = boot_request(opts, resolve_kernel(opts, lambda _: None), results, lambda _: None, None)
+    req.command = command
+    return req
+
+
+def _dry_run_qemu(req) -> str:
+    with staged_vng(vng_command(req, dry_run=True), req) as (argv, env, cwd):
+        r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+        assert r.returncode == 0, r.stderr
+        qemu = [ln for ln in r.stdout.splitlines() if "qemu-system" in ln][-1]
+        init = Path(re.search(r"init=([^\s']+)", qemu).group(1))
+        # Read while the stage exists: the staged init is removed with it.
+        content, resolved = init.read_bytes(), init.resolve()
+        executable = init.stat().st_mode & 0o111
+    return qemu, init, content, resolved, executable, cwd
+
+
+@pytest.mark.parametrize("which", ["otns", "virtme-ng"])
+def test_vng_boots_into_the_chosen_init(cache_dir, tmp_path, which):
+    qemu, init, content, resolved, executable, stage = _dry_run_qemu(_request(cache_dir, tmp_path, which))
+    assert init.name == INIT_NAME and init.is_relative_to(stage) and executable
+    if which == "otns":
+        assert content == SCRIPT.read_bytes()
+    else:
+        assert resolved == (vng_guest_tools() / "bin" / INIT_NAME).resolve() and content.startswith(b"\x7fELF")
+
+
+def test_vng_gives_what_the_init_reads(cache_dir, tmp_path):
+    """The parts of vng's kernel command line and QEMU devices that vm/guest_init.sh relies on:
+    a virtme-ng upgrade that renames one fails here, not in a guest."""
+    qemu, *_ = _dry_run_qemu(_request(cache_dir, tmp_path, "otns"))
+    script = SCRIPT.read_text()
+    assert re.search(r"virtme\.exec=`[A-Za-z0-9+/=]+`", qemu) and "virtme.exec=`" in script
+    for key in ("virtme_initmount0=/run/otns-results", "virtme_initmount0_fstype=virtiofs",
+                "virtme_initmount0_access=rw", "virtme_link_mods=", "virtme_chdir=", "virtme_hostname="):
+        assert key in qemu, key
+        assert key.split("=")[0].replace("0", "") in script.replace("$n", "").replace("${n}", ""), key
+    for port in ("virtme.stdin", "virtme.stdout", "virtme.stderr", "virtme.ret"):
+        assert f"virtserialport,name={port}," in qemu and f"{port})" in script, port
+    # The init ends the guest with reboot(2): only -no-reboot makes that stop QEMU.
+    assert "-no-reboot" in qemu.split()
+
+
+@pytest.mark.boot
+@pytest.mark.parametrize("which", ["otns", "virtme-ng"])
+def test_either_init_relays_output_errors_and_status(cache_dir, tmp_path, which):
+    results = tmp_path / "r"
+    results.mkdir()
+    # Orphans that exit must be reaped by PID 1 (the suite forks thousands of children).
+    command = ("echo out-$(cat /proc/sys/kernel/hostname); echo err-line >&2; "
+               "for i in 1 2 3; do (sleep 0.1 &); done; sleep 1; "
+               "echo zombies=$(ps -eo stat= | grep -c Z); "
+               "echo written > /run/otns-results/from-guest; "
+               "grep -qs ' /run ' /proc/mounts && echo run-ok; exit 7")
+    res = boot(_request(cache_dir, results, which, command), lambda _: None)
+    assert res.status is BootStatus.EXITED and res.exit_code == 7, (res.status, res.console[-2000:])
+    assert "out-virtme-ng" in res.guest_output and "err-line" in res.console
+    assert "zombies=0" in res.guest_output and "run-ok" in res.guest_output
+    assert (results / "from-guest").read_text() == "written\n"
+    assert not res.reports, res.reports
+
+
+@pytest.mark.boot
+def test_the_suite_gives_the_same_outcomes_under_either_init(otns):
+    runs = {which: otns("run", "--guest-init", which, "--", "conformance/test_core.py") for which in ("otns", "virtme-ng")}
+    outcomes = {}
+    for which, r in runs.items():
+        assert r.code == 0, r.stderr
+        outcomes[which] = {c.name: c.outcome for c in parse_junit(r.results / "junit.xml")}
+    assert len(outcomes["otns"]) >= 30 and outcomes["otns"] == outcomes["virtme-ng"]
