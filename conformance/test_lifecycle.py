@@ -17,6 +17,7 @@ CYCLES = 10_000
 # After CYCLES creations the mount slab may grow a little (per-CPU caches, RCU-delayed frees:
 # ~200 objects seen on a sound 7.2.12); a leak of even one mount per ten cycles exceeds this.
 SLAB_SLACK = CYCLES // 10
+RCU_WAIT = 2.0  # seconds the last freed mounts may take to leave mnt_cache
 
 pytestmark = pytest.mark.needs_feature("open_tree_namespace")
 
@@ -81,6 +82,17 @@ def _slab(name: str) -> int | None:
     return None
 
 
+def _slab_settled(before: int) -> int:
+    """mnt_cache's growth since `before`, once RCU has freed the last mounts: polled until it is
+    within the slack, for up to RCU_WAIT seconds (a fixed one-second sleep before)."""
+    deadline = time.monotonic() + RCU_WAIT
+    while True:
+        grown = _slab("mnt_cache") - before
+        if grown <= SLAB_SLACK or time.monotonic() >= deadline:
+            return grown
+        time.sleep(0.02)
+
+
 def test_many_cycles_leak_nothing() -> None:
     def child():
         private_mount_ns()
@@ -92,11 +104,10 @@ def test_many_cycles_leak_nothing() -> None:
         for _ in range(CYCLES):
             os.close(k.open_tree(k.AT_FDCWD, src, NS))
         seconds = time.monotonic() - start
-        time.sleep(1.0)  # let RCU free the last ones
+        slab = None if slab_before is None else _slab_settled(slab_before)
         return {"fds": len(os.listdir("/proc/self/fd")) - fds_before,
                 "mounts": len(k.listmount()) - mounts_before,
-                "slab": None if slab_before is None else _slab("mnt_cache") - slab_before,
-                "seconds": seconds}
+                "slab": slab, "seconds": seconds}
     r = in_child(child)
     assert r["fds"] == 0, f"{r['fds']} fds leaked over {CYCLES} cycles"
     assert r["mounts"] == 0, f"the caller's namespace gained {r['mounts']} mounts"
