@@ -16,6 +16,7 @@ from otns import matrix_order
 from otns.matrix import Entry, Plan, _live_table, run
 from otns.matrix_order import XDIST_ARGS, by_version, estimates, remember, start_order
 from otns.paths import REPO_ROOT
+from otns.resultfiles import PLAN as PLAN_FILE
 
 
 def test_longest_first_and_paired_as_lpt_would() -> None:
@@ -79,10 +80,10 @@ def test_the_plugin_collects_in_start_order_and_the_table_keeps_the_users(tmp_pa
     plan = Plan(entries=entries, out=tmp_path / "out", cache_dir=tmp_path / "cache")
     plan.order = start_order(estimates([(e.kernel, e.flavour) for e in entries], plan.cache_dir, True), 2)
     plan.out.mkdir()
-    (plan.out / "plan.json").write_text(json.dumps(plan.to_json()))
+    (plan.out / PLAN_FILE).write_text(json.dumps(plan.to_json()))
     p = subprocess.run([sys.executable, "-m", "pytest", str(REPO_ROOT / "otns" / "matrix_test.py"), "-p",
                         "otns.matrix_plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "--collect-only", "-q",
-                        "--rootdir", str(plan.out), "--otns-plan", str(plan.out / "plan.json")],
+                        "--rootdir", str(plan.out), "--otns-plan", str(plan.out / PLAN_FILE)],
                        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     ids = [ln.split("[", 1)[1].rstrip("]") for ln in p.stdout.splitlines() if "::test_kernel[" in ln]
@@ -114,7 +115,7 @@ def _xdist_starts(tmp_path: Path, seconds: dict[str, float], workers: int) -> li
     (tmp_path / "test_sleep.py").write_text(textwrap.dedent(XDIST_TEST))
     log = tmp_path / "starts.jsonl"
     env = {"ORDER_PLAN": json.dumps([[names[i], seconds[names[i]]] for i in order]), "ORDER_LOG": str(log),
-           "PATH": "/usr/bin:/bin"}
+           "PATH": "/usr/bin:/bin"}  # nothing of the caller's pytest settings (PYTEST_ADDOPTS)
     p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
                         "--rootdir", str(tmp_path), "-n", str(workers), *XDIST_ARGS, str(tmp_path / "test_sleep.py")],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
@@ -150,7 +151,7 @@ def test_run_writes_the_start_order_into_the_plan(tmp_path: Path, monkeypatch) -
     plan = Plan(entries=[Entry("debian:6.19.14"), Entry("debian:7.3.4")], out=tmp_path / "out",
                 cache_dir=tmp_path / "cache")
     run(plan, 2, Console(file=open("/dev/null", "w")))
-    written = json.loads((plan.out / "plan.json").read_text())
+    written = json.loads((plan.out / PLAN_FILE).read_text())
     assert written["order"] == [1, 0] and [e["kernel"] for e in written["entries"]] == ["debian:6.19.14",
                                                                                           "debian:7.3.4"]
     assert list(_NoRun.argv[_NoRun.argv.index("-n"):][:6]) == ["-n", "2", *XDIST_ARGS]
