@@ -127,7 +127,7 @@ def main() -> int:
             r = statistics.median(times["matrix sum"]) / statistics.median(xs)
             n = len(args.matrix.split(","))
             ratio = (f"speed-up x{r:.2f} over running them one by one (goal >= x1.6; {n} runs of equal length "
-                     f"on 2 workers: at most x{n / -(-n // 2):.2f})")
+                     f"on 2 workers: at most x{n / ((n + 1) // 2):.2f})")
         elif name == "first build":
             ratio = f"goal <= 300 s: {'met' if statistics.median(xs) <= 300 else 'not met'}"
         print(f"{name:24} {spread(xs)}  {ratio}")
