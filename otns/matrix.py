@@ -25,6 +25,7 @@ from base.errors import BadInput
 from kernels.debian import FLAVOURS
 
 from .absence import ALLOW_ALL, Policy
+from .matrix_order import XDIST_ARGS, estimates, start_order
 from .paths import REPO_ROOT
 from .resultfiles import MATRIX_LOG, MATRIX_RUNS, PLAN, read_state
 
@@ -57,6 +58,8 @@ class Plan:
     memory: str = "1G"
     accel: str = "auto"
     pytest_args: list[str] = field(default_factory=list)
+    # The order the runs start in (indices into entries; otns.matrix_order): the table keeps entries' order.
+    order: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -67,7 +70,10 @@ class Plan:
     def from_json(cls, d: dict) -> "Plan":
         return cls(entries=[Entry(**e) for e in d["entries"]], out=Path(d["out"]), cache_dir=Path(d["cache_dir"]),
                    timeout=d["timeout"], cpus=d["cpus"], memory=d["memory"], accel=d["accel"],
-                   pytest_args=list(d["pytest_args"]))
+                   pytest_args=list(d["pytest_args"]), order=list(d.get("order", [])))
+
+    def started_first(self) -> list[Entry]:
+        return [self.entries[i] for i in self.order] if self.order else list(self.entries)
 
 
 def entries_from_ci(path: Path) -> list[Entry]:
@@ -165,12 +171,14 @@ def _live_table(plan: Plan, started: float, workers: int, final: bool = False) -
 def run(plan: Plan, workers: int, console: Console) -> int:
     """Run the plan through pytest-xdist; returns pytest's exit code."""
     plan.out.mkdir(parents=True, exist_ok=True)
+    seconds = estimates([(e.kernel, e.flavour) for e in plan.entries], plan.cache_dir, not plan.pytest_args)
+    plan.order = start_order(seconds, workers)
     (plan.out / PLAN).write_text(json.dumps(plan.to_json(), indent=1))
     cmd = [sys.executable, "-m", "pytest", str(Path(__file__).with_name("matrix_test.py")),
-           "-p", "otns.matrix_plugin", "-p", "no:cacheprovider", "-q", "--rootdir", str(plan.out),
+           "-p", "otns.matrix_plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--rootdir", str(plan.out),
            "--otns-plan", str(plan.out / PLAN), "--junitxml", str(plan.out / MATRIX_RUNS)]
     if workers > 1:
-        cmd += ["-n", str(workers), "--dist", "load"]
+        cmd += ["-n", str(workers), *XDIST_ARGS]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     started = time.monotonic()
     with open(plan.out / MATRIX_LOG, "w") as log:

@@ -26,7 +26,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "entry" in metafunc.fixturenames:
         plan = Plan.from_json(json.loads(Path(metafunc.config.getoption("--otns-plan")).read_text()))
-        metafunc.parametrize("entry", plan.entries, ids=[e.slug for e in plan.entries])
+        entries = plan.started_first()
+        metafunc.parametrize("entry", entries, ids=[e.slug for e in entries])
 
 
 @pytest.fixture(scope="session")

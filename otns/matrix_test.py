@@ -11,6 +11,7 @@ import pytest
 from base import safefs
 from base.errors import OtnsError
 from kernels.spec import parse_spec
+from otns import matrix_order
 from otns.matrix import Entry, Plan, policy
 from otns.resultfiles import LIVE_LOG, STATE, write_state
 from otns.results import Verdict
@@ -45,5 +46,7 @@ def test_kernel(entry: Entry, plan: Plan) -> None:
             set_state("error", verdict="ERROR", detail=str(e))
             pytest.fail(f"{entry.kernel}: {e}")
     v = summary.verdict
+    if not plan.pytest_args:  # the next matrix starts the longest runs first (otns.matrix_order)
+        matrix_order.remember(plan.cache_dir, entry.kernel, entry.flavour, time.monotonic() - started)
     set_state("done", verdict=summary.verdict_line(), verdict_name=v.name, counts=summary.counts, ok=meets(v))
     assert meets(v), f"{entry.kernel} (expect {entry.expect}): {summary.verdict_line()}"

@@ -14,7 +14,9 @@ Same machine, same run, same cached kernel. Figures (min / median / max over --r
 - with --cpus 1,2: those two figures once per vCPU count (`otns run --cpus N`), alternating in
   each round, to choose the default (otns's own default when --cpus is not given);
 - with --matrix: `otns matrix` over those kernels, wall time against the sum of the
-  kernels' own times (the speed-up of running them side by side);
+  kernels' own times (the speed-up of running them side by side). Give an even count, e.g.
+  debian:7.3.4,debian:7.2.13,debian:7.1,debian:7.0.4: on 2 workers, 3 runs of equal length
+  cannot beat x1.5 (the third runs alone), so an odd count measures the count, not otns;
 - with --build: `otns build TREE` (the tree's build folder is cleaned first: a first build).
 Each otns run's own split (boot, suite) is printed as it ends. Nothing here asserts a time.
 """
@@ -136,7 +138,9 @@ def main() -> int:
                 ratio += f"; x{statistics.median(xs) / single:.2f}"
         elif name == "matrix wall":
             r = statistics.median(times["matrix sum"]) / statistics.median(xs)
-            ratio = f"speed-up x{r:.2f} over running them one by one (goal >= x1.6)"
+            n = len(args.matrix.split(","))
+            ratio = (f"speed-up x{r:.2f} over running them one by one (goal >= x1.6; {n} runs of equal length "
+                     f"on 2 workers: at most x{n / ((n + 1) // 2):.2f})")
         elif name == "first build":
             ratio = f"goal <= 300 s: {'met' if statistics.median(xs) <= 300 else 'not met'}"
         print(f"{name:24} {spread(xs)}  {ratio}")
