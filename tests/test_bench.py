@@ -149,7 +149,7 @@ def test_helper_on_the_host_checks_and_leaves_the_host_alone(helper, host_mount_
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the helper needs root to make namespaces")
-def test_bench_on_the_host_kernel(otns, tmp_path):
+def test_bench_on_the_host_kernel(otns, tmp_path, host_mount_table):
     before = mountinfo()
     out = tmp_path / "b"
     r = otns("bench", "--kernel", "host", "--mounts", "40,150", "--workers", "1", "--seconds", "0.05",
