@@ -30,6 +30,26 @@ def test_required_options_are_ones_the_fragment_turns_on():
     assert "CONFIG_9P_FS" not in must and want["CONFIG_9P_FS"] == "y"
 
 
+def test_no_acpi_and_the_cpus_come_from_the_mp_table():
+    # otns's guest init ends with reboot(2) under -no-reboot: ACPI is no longer needed to stop
+    # the guest, so it is left out, and SMP finds the CPUs in SeaBIOS's MP table instead.
+    want = build.fragment()
+    assert "CONFIG_ACPI" not in want
+    assert want["CONFIG_SMP"] == want["CONFIG_X86_MPPARSE"] == "y"
+    # The serial console and PCI work without ACPI (legacy ports, configuration mechanism 1).
+    assert {"CONFIG_SERIAL_8250_CONSOLE", "CONFIG_PCI"} <= build.required()
+
+
+def test_expert_keeps_what_the_guest_needs():
+    # EXPERT lets allnoconfig drop io_uring, the block layer and the VT; it would drop these
+    # too, which the guest's init, the suite (/proc/sys) and Python need.
+    want, must = build.fragment(), build.required()
+    assert want["CONFIG_EXPERT"] == "y" and "CONFIG_EXPERT" not in must
+    assert {"CONFIG_SYSCTL", "CONFIG_PROC_SYSCTL", "CONFIG_POSIX_TIMERS", "CONFIG_FILE_LOCKING"} <= must
+    # Dropped by leaving them out, never by "is not set": a user's own .config keeps them.
+    assert not {"CONFIG_IO_URING", "CONFIG_BLOCK", "CONFIG_VT", "CONFIG_ACPI"} & set(want)
+
+
 def test_a_whole_config_gives_no_notice(tmp_path, capsys):
     tree = _tree_with_config(tmp_path, set())
     build.check_config(tree, build._unmet(tree / ".config", build.fragment()))

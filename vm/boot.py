@@ -105,7 +105,10 @@ def no_boot_reason(console: str) -> str:
 
 def vng_command(req: BootRequest, dry_run: bool = False) -> list[str]:
     cmd = ["vng", "-r", str(req.kernel.image), "--verbose",
-           "--cpus", str(req.cpus), "--memory", req.memory, "--rwdir", f"{GUEST_RESULTS}={req.rwdir}"]
+           "--cpus", str(req.cpus), "--memory", req.memory, "--rwdir", f"{GUEST_RESULTS}={req.rwdir}",
+           # One vCPU per socket: SeaBIOS's MP table lists one CPU per socket, and a kernel
+           # without ACPI (otns build's) finds its CPUs there; QEMU merges this with vng's -smp N.
+           f"--qemu-opts=-smp sockets={req.cpus}"]
     if req.accel == "tcg":
         cmd += ["--disable-kvm", f"--qemu-opts={host().tcg_qemu_opts}"]
     if req.transport == "9p":
