@@ -91,6 +91,11 @@ def _guest_shell(results: Path, pytest_args: list[str], cache_dir: Path) -> str:
 def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: Callable[[str], None],
                  stream: Callable[[str], None] | None, vng_home: Path | None = None) -> BootRequest:
     transport = kernel.transport()  # BadInput now, before booting, when the config says it cannot work
+    if opts.guest_init == "virtme-ng" and kernel.config is not None and kernel.config.get("CONFIG_ACPI") != "y":
+        # virtme-ng's init ends the guest with a power-off; without ACPI that is a halt, and
+        # QEMU would wait for the timeout (otns's init reboots instead: docs/environment.md).
+        raise BadInput(f"{kernel.release} has no ACPI, so virtme-ng's init could not stop it: "
+                       "use --guest-init otns (the default)")
     prefix: list[str] = []
     if transport != "9p":
         if opts.dry_run:  # fetch nothing: use a virtiofsd that is there, or say one would be fetched

@@ -91,3 +91,20 @@ def test_the_suite_gives_the_same_outcomes_under_either_init(otns):
         assert r.code == 0, r.stderr
         outcomes[which] = {c.name: c.outcome for c in parse_junit(r.results / "junit.xml")}
     assert len(outcomes["otns"]) >= 30 and outcomes["otns"] == outcomes["virtme-ng"]
+
+
+def test_virtme_ng_init_is_refused_for_a_kernel_without_acpi(cache_dir, tmp_path):
+    """virtme-ng's init powers off; a kernel without ACPI (otns build's) halts instead and
+    QEMU would wait for the timeout: refused before anything boots."""
+    from dataclasses import replace
+
+    from base.errors import BadInput
+    opts = RunOptions(spec=parse_spec(DEFAULT_SPEC), cache_dir=cache_dir, show_progress=False, dry_run=True,
+                      guest_init="virtme-ng")
+    kernel = resolve_kernel(opts, lambda _: None)
+    assert kernel.config and kernel.config.get("CONFIG_ACPI") == "y"
+    boot_request(opts, kernel, tmp_path, lambda _: None, None)  # Debian's kernel has ACPI: fine
+    no_acpi = replace(kernel, config={k: v for k, v in kernel.config.items() if k != "CONFIG_ACPI"})
+    with pytest.raises(BadInput, match="has no ACPI.*--guest-init otns"):
+        boot_request(opts, no_acpi, tmp_path, lambda _: None, None)
+    boot_request(replace(opts, guest_init="otns"), no_acpi, tmp_path, lambda _: None, None)
