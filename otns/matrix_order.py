@@ -7,11 +7,10 @@ kernel without a feature skips that feature's tests.
 """
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 
-from base.safefs import write_atomic
+from base import samples
 from conformance.features import FEATURES, kernel_version
 
 FILE = "matrix-times.json"
@@ -29,24 +28,9 @@ def key(kernel: str, flavour: str) -> str:
     return f"{kernel} ({flavour})"
 
 
-def _load(cache_dir: Path) -> dict[str, list[float]]:
-    try:
-        data = json.loads((cache_dir / FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {k: [float(x) for x in v if isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0]
-            for k, v in data.items() if isinstance(v, list)}
-
-
 def remember(cache_dir: Path, kernel: str, flavour: str, seconds: float) -> None:
-    """Add one whole-suite run; a lost race between two workers only loses a sample."""
-    data = _load(cache_dir)
-    k = key(kernel, flavour)
-    data[k] = (data.get(k, []) + [round(seconds, 1)])[-KEEP:]
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(cache_dir / FILE, json.dumps(data, indent=0))
+    """Add one whole-suite run."""
+    samples.add(cache_dir / FILE, key(kernel, flavour), seconds, KEEP, 1)
 
 
 def by_version(kernel: str) -> float:
@@ -61,7 +45,7 @@ def estimates(kernels: list[tuple[str, str]], cache_dir: Path, whole_suite: bool
     """Seconds each (kernel, flavour) is expected to take. Recorded runs are of the whole suite,
     so a plan that selects tests (-k) is estimated by version only; version estimates are scaled
     to this machine by the kernels that have a record."""
-    recorded = _load(cache_dir) if whole_suite else {}
+    recorded = samples.load(cache_dir / FILE) if whole_suite else {}
     known = {i: statistics.median(recorded[key(*kf)]) for i, kf in enumerate(kernels) if recorded.get(key(*kf))}
     model = [by_version(k) for k, _ in kernels]
     scale = statistics.median(known[i] / model[i] for i in known) if known else 1.0

@@ -6,11 +6,10 @@ acceleration (TCG boots are several times slower than KVM ones).
 """
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 
-from base.safefs import write_atomic
+from base import samples
 
 FILE = "boot-times.json"
 KEEP = 20  # the most recent boots per acceleration
@@ -19,27 +18,14 @@ KEEP = 20  # the most recent boots per acceleration
 STATED = {"tcg": 13.0, "kvm": 3.0}
 
 
-def _load(cache_dir: Path) -> dict[str, list[float]]:
-    try:
-        data = json.loads((cache_dir / FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {k: [float(x) for x in v if isinstance(x, (int, float))] for k, v in data.items() if isinstance(v, list)}
-
-
 def remember(cache_dir: Path, accel: str, seconds: float) -> None:
-    """Add one boot; a lost race between two runs only loses a sample."""
-    data = _load(cache_dir)
-    data[accel] = (data.get(accel, []) + [round(seconds, 2)])[-KEEP:]
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(cache_dir / FILE, json.dumps(data))
+    """Add one boot."""
+    samples.add(cache_dir / FILE, accel, seconds, KEEP, 2)
 
 
 def typical(cache_dir: Path, accel: str) -> tuple[float, int] | None:
     """(median seconds to user space, number of boots it is the median of), if any recorded."""
-    times = _load(cache_dir).get(accel, [])
+    times = samples.load(cache_dir / FILE).get(accel, [])
     return (statistics.median(times), len(times)) if times else None
 
 
