@@ -54,7 +54,7 @@ class Plan:
     out: Path
     cache_dir: Path
     timeout: float = 300.0
-    cpus: int = 2
+    cpus: int | None = None  # None: each run takes options.default_cpus(accel)
     memory: str = "1G"
     accel: str = "auto"
     pytest_args: list[str] = field(default_factory=list)

@@ -32,8 +32,18 @@ def check_count(value: int, flag: str, lowest: int, highest: int) -> int:
     return value
 
 
-def check_cpus(value: int, flag: str = "--cpus") -> int:
-    return check_count(value, flag, 1, MAX_CPUS)
+def check_cpus(value: int | None, flag: str = "--cpus") -> int | None:
+    """None: the accelerator's default (default_cpus), decided once the accelerator is."""
+    return None if value is None else check_count(value, flag, 1, MAX_CPUS)
+
+
+def default_cpus(accel: str) -> int:
+    """vCPUs when --cpus is not given. TCG runs every vCPU on one host thread (thread=single,
+    docs/environment.md): a second vCPU runs nothing in parallel and only adds its bring-up
+    and the interrupts between CPUs, and one vCPU was faster for one test and for the whole
+    suite (docs/environment.md, "Where a guest's time goes"). Under KVM each vCPU is a host
+    thread of its own."""
+    return 1 if accel == "tcg" else 2
 
 
 def check_workers(value: int, flag: str = "-n/--workers") -> int:

@@ -26,7 +26,7 @@ from vm.vngsafe import memory_mib
 
 from . import guestfiles, resultfiles
 from .absence import Policy, State, judge
-from .options import check_cpus, check_timeout
+from .options import check_cpus, check_timeout, default_cpus
 from .paths import REPO_ROOT
 from .preflight import PYTEST_USAGE_ERROR, usage_message
 from .resultfiles import CONSOLE, PROGRESS
@@ -38,7 +38,7 @@ class RunOptions:
     spec: KernelSpec
     cache_dir: Path
     results: Path | None = None
-    cpus: int = 2
+    cpus: int | None = None  # None: options.default_cpus(accel)
     memory: str = "1G"
     timeout: float = 300.0
     accel: str = "auto"  # auto | kvm | tcg
@@ -109,7 +109,7 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
         if folder:
             prefix.append(str(folder))
     req = BootRequest(kernel=kernel, command=_guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir), rwdir=results,
-                      console_log=results / CONSOLE, cpus=opts.cpus, memory=opts.memory,
+                      console_log=results / CONSOLE, cpus=opts.cpus or 2, memory=opts.memory,
                       timeout=opts.timeout, transport=transport, path_prefix=prefix,
                       vng_home=vng_home or opts.cache_dir / "vng-home", stream=stream,
                       guest_init=opts.guest_init)
@@ -117,6 +117,7 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
         req.accel = "kvm" if (not opts.dry_run and vm_accel.kvm_usable(opts.cache_dir, req, notice)) else "tcg"
     else:
         req.accel = opts.accel
+    req.cpus = opts.cpus or default_cpus(req.accel)
     known = boot_times.typical(opts.cache_dir, req.accel)
     req.typical_boot = known[0] if known else None
     return req

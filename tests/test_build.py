@@ -68,7 +68,7 @@ def test_incremental_build_after_one_change_is_quick(cache_dir, built_tree):
 
 
 def test_built_kernel_boots_and_conforms_on_a_test(cache_dir, built_tree, tmp_path):
-    r = otns(cache_dir, "run", "--kernel", str(built_tree), "-k", "recursive_alone or unknown_flag_bit",
+    r = otns(cache_dir, "run", "--kernel", str(built_tree), "--cpus", "2", "-k", "recursive_alone or unknown_flag_bit",
              "--results", str(tmp_path / "r"))
     assert r.returncode == 0, r.stderr
     assert "CONFORMS" in r.stderr

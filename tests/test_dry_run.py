@@ -64,3 +64,16 @@ def test_dry_run_of_a_kernel_not_cached_fetches_nothing(otns, private_cache):
     assert r.stdout.startswith("would fetch Debian 7.2.12-") and " MB" in r.stdout, r.stdout
     assert not r.results.exists()
     assert _snapshot(private_cache) == before, "the dry run wrote into the cache"
+
+
+@pytest.mark.parametrize("args, cpus", [
+    (["--accel", "tcg"], 1),  # one host thread runs every vCPU: one is faster (otns.options.default_cpus)
+    (["--accel", "kvm"], 2),  # each vCPU is a host thread
+    (["--accel", "tcg", "--cpus", "3"], 3),  # the user's own count wins
+])
+def test_vcpus_follow_the_accelerator_unless_given(otns, private_cache, args, cpus):
+    r = otns("run", "--kernel", CACHED, "--dry-run", *args, cache=private_cache)
+    assert r.code == 0, r.stderr
+    vng, qemu = r.stdout.splitlines()[:2]
+    assert f" --cpus {cpus} " in vng and f"'--qemu-opts=-smp sockets={cpus}'" in vng
+    assert f" -smp {cpus} " in qemu

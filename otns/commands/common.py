@@ -12,6 +12,8 @@ from ..options import MAX_CPUS
 DEFAULT_KERNEL = "debian:latest"
 ACCEL_HELP = "auto (default): KVM if a test boot works on this machine, else TCG; kvm or tcg to force one"
 CPUS_HELP = f"guest CPUs, 1 to {MAX_CPUS} (default: %(default)s)"
+# run and matrix: one vCPU under TCG, two under KVM (otns.options.default_cpus)
+RUN_CPUS_HELP = f"guest CPUs, 1 to {MAX_CPUS} (default: 1 under TCG, 2 under KVM)"
 MEMORY_HELP = "guest memory, as for QEMU's -m: 1G, 2048M (default: %(default)s)"
 TIMEOUT_HELP = "seconds before a guest counts as hung (default: %(default)s)"
 FLAVOUR_HELP = "Debian kernel flavour: cloud (virtio built in) or amd64 (generic) (default: cloud)"

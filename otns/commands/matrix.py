@@ -16,7 +16,7 @@ from ..preflight import (PYTEST_INTERRUPTED, PYTEST_OK, PYTEST_TESTS_FAILED, che
 from ..resultfiles import MATRIX_LOG, STATE, SUMMARY, read_state, read_summary, state_verdict
 from ..results import Verdict
 from ..run import RunOptions, validate_options
-from .common import ACCEL_HELP, ACCELS, CPUS_HELP, MEMORY_HELP, TIMEOUT_HELP, err, notice, stdout
+from .common import ACCEL_HELP, ACCELS, RUN_CPUS_HELP, MEMORY_HELP, TIMEOUT_HELP, err, notice, stdout
 
 NAME = "matrix"
 
@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
     m.add_argument("--out", type=Path, default=None, help="output folder (default: results/matrix-TIME)")
     m.add_argument("-n", "--workers", type=int, default=None, help="VMs at once, at least 1 (default: 2)")
     m.add_argument("--timeout", type=float, default=300.0, help=TIMEOUT_HELP + ", per kernel")
-    m.add_argument("--cpus", type=int, default=2, help=CPUS_HELP + ", per VM")
+    m.add_argument("--cpus", type=int, default=None, help=RUN_CPUS_HELP + ", per VM")
     m.add_argument("--memory", default="1G", help=MEMORY_HELP + ", per VM")
     m.add_argument("--accel", choices=ACCELS, default="auto", help=ACCEL_HELP)
     m.add_argument("-k", dest="keyword", default=None, help="only tests matching this pytest -k expression")

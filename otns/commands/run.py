@@ -18,7 +18,7 @@ from ..preflight import check_pytest_args, narrowed
 from ..resultfiles import read_ktap
 from ..results import Verdict
 from ..run import RunOptions, dry_run, execute, validate_options
-from .common import ACCEL_HELP, ACCELS, CPUS_HELP, DEFAULT_KERNEL, FLAVOUR_HELP, MEMORY_HELP, TIMEOUT_HELP, err, notice
+from .common import ACCEL_HELP, ACCELS, RUN_CPUS_HELP, DEFAULT_KERNEL, FLAVOUR_HELP, MEMORY_HELP, TIMEOUT_HELP, err, notice
 
 NAME = "run"
 
@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
                    help="debian:latest | debian:7.2 | debian:7.0.12 | debian:7.3-rc7 | PATH to an image | "
                         "PATH to a build tree | installed release | host (default: %(default)s)")
     r.add_argument("--flavour", choices=FLAVOURS, default="cloud", help=FLAVOUR_HELP)
-    r.add_argument("--cpus", type=int, default=2, help=CPUS_HELP)
+    r.add_argument("--cpus", type=int, default=None, help=RUN_CPUS_HELP)
     r.add_argument("--memory", default="1G", help=MEMORY_HELP)
     r.add_argument("--timeout", type=float, default=300.0, help=TIMEOUT_HELP)
     r.add_argument("--accel", choices=ACCELS, default="auto", help=ACCEL_HELP)
