@@ -55,6 +55,7 @@ def collect(extra: list[str], cache_dir: Path | None = None) -> tuple[int, str]:
         env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONDONTWRITEBYTECODE": "1"}
         if cache_dir is not None:
             env = pycache.writer_env(cache_dir, env)
+            cmd += ["-p", "vm.bytecode"]  # bundles the bytecode it leaves there for the guest
         try:
             p = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, errors="replace",
                                timeout=COLLECT_TIMEOUT, stdin=subprocess.DEVNULL)

@@ -3,6 +3,8 @@ compile (vm.pycache) and, for -k, only the files that hold the selected tests. N
 host's Python reads the same folders the guest does."""
 from __future__ import annotations
 
+import json
+import marshal
 import os
 import subprocess
 import sys
@@ -13,7 +15,7 @@ import pytest
 from otns.paths import REPO_ROOT
 from otns.preflight import check_pytest_args, collect, narrowed
 from otns.run import _guest_shell
-from vm import pycache
+from vm import bytecode, pycache
 from vm.guest import CONFORMANCE
 
 ONE = "test_recursive_alone_is_einval"
@@ -60,3 +62,74 @@ def test_narrowed_arguments_select_the_same_tests(keyword: str):
     files = [a for a in args if a.startswith("conformance/")]
     assert files and len(files) < len(list(CONFORMANCE.glob("test_*.py")))
     assert check_pytest_args(args) == selected
+
+
+def _guest_python(prefix: Path, script: str, *, write: bool = False) -> subprocess.CompletedProcess:
+    """A bare interpreter started as the guest starts it: -S, the bytecode folder, nothing written."""
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(prefix)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if not write:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    p = subprocess.run([sys.executable, "-S", "-c", script], cwd=REPO_ROOT, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return p
+
+
+FILES_OF = ("import json, sys; print(json.dumps({m: sys.modules[m].__file__ "
+            "for m in ('pytest', '_pytest.config', 'argparse', 'conformance.helpers', 'vm.progress')}))")
+
+
+def test_collection_bundles_what_the_guest_imports(tmp_path: Path):
+    cache = tmp_path / "cache"
+    code, output = collect(["-k", ONE], cache)
+    assert code == 0, output
+    prefix = pycache.folder(cache)
+    modules = marshal.loads((prefix / bytecode.NAME).read_bytes())["modules"]
+    # pytest's rewritten test modules and conftest are pytest's to load; __main__ is no module to import
+    assert not [n for n in modules if n.startswith("conformance.test_") or n.endswith("conftest") or n == "__main__"]
+    start = ("import sys; from vm import bytecode; f = bytecode.install(); import vm.guest; "
+             "vm.guest.add_site_packages(); import pytest, conformance.helpers; ")
+    p = _guest_python(prefix, start + "print(' '.join(f.served)); " + FILES_OF)
+    served, files = p.stdout.splitlines()
+    assert {"argparse", "vm.progress", "pytest", "_pytest.config", "conformance.helpers"} <= set(served.split())
+    # The same modules from the same files as the usual import gives
+    plain = _guest_python(prefix, "import vm.guest; vm.guest.add_site_packages(); import pytest, conformance.helpers; "
+                          + FILES_OF)
+    assert json.loads(files) == json.loads(plain.stdout)
+
+
+def test_bundled_bytecode_is_checked_against_its_source(tmp_path: Path):
+    src, prefix = tmp_path / "src", tmp_path / "prefix"
+    src.mkdir()
+    mod = src / "otns_bundled_probe.py"
+    mod.write_text("VALUE = 1\n")
+    load = f"import sys; sys.path.insert(0, {str(src)!r}); "
+    _guest_python(prefix, load + "import otns_bundled_probe; from vm import bytecode; bytecode.write(sys.pycache_prefix)",
+                  write=True)
+    for pyc in prefix.rglob("otns_bundled_probe.*.pyc"):
+        pyc.unlink()  # only the bundle holds its bytecode now
+    probe = load + "from vm import bytecode; f = bytecode.install(); import otns_bundled_probe as m; print(m.VALUE, f.served)"
+    # Same size and mtime, other text: the .pyc's own check passes, so 1 shows the bundle's bytecode ran.
+    st = mod.stat()
+    mod.write_text("VALUE = 7\n")
+    os.utime(mod, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert _guest_python(prefix, probe).stdout.split(None, 1) == ["1", "['otns_bundled_probe']\n"]
+    # A changed source (its size) makes that bytecode stale: the source is compiled instead.
+    mod.write_text("VALUE = 22\n")
+    assert _guest_python(prefix, probe).stdout.split()[0] == "22"
+    # A source gone since: the usual search decides (and finds nothing).
+    mod.unlink()
+    p = _guest_python(prefix, load + "from vm import bytecode; bytecode.install()\ntry:\n import otns_bundled_probe\n"
+                      "except ImportError: print('absent')")
+    assert p.stdout.strip() == "absent"
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", marshal.dumps({"format": 99, "modules": {}}),
+                                     marshal.dumps([1, 2]), marshal.dumps({"format": 1})])
+def test_a_bad_bundle_is_ignored(tmp_path: Path, content: bytes):
+    prefix = tmp_path / "prefix"
+    prefix.mkdir()
+    (prefix / bytecode.NAME).write_bytes(content)
+    p = _guest_python(prefix, "from vm import bytecode; print(bytecode.install()); import json; print(json.__name__)")
+    assert p.stdout.split() == ["None", "json"]

@@ -47,6 +47,8 @@ def test_default_kernel_conforms(otns, no_stray_vms):
     # the guest ran the project's own environment, not whatever the base interpreter has
     guest = json.loads((r.results / "guest.json").read_text())
     assert guest["pytest_path"].startswith(str(Path(sys.executable).parent.parent)), guest["pytest_path"]
+    # and imported pytest and the rest from the host's bytecode bundle (vm.bytecode)
+    assert guest["bundled_modules"] >= 100, guest
 
 
 def test_feature_absent_kernel(otns, no_stray_vms):

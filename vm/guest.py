@@ -5,12 +5,18 @@ writes goes to DIR, the one folder the host shares read-write.
 """
 from __future__ import annotations
 
+import sys
+
+BUNDLE = None  # the guest's bytecode bundle (vm.bytecode), when it has one
+if __name__ == "__main__":  # the guest: import from that bundle from here on
+    from vm import bytecode
+    BUNDLE = bytecode.install()
+
 import argparse
 import json
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -110,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     # uptime_at_start: kernel start to this script (boot and init); the rest is the suite's cost.
     info = {"release": platform.release(), "pytest_exit": rc, "uptime_at_start": booted,
             "pytest_import_seconds": imported - start, "suite_seconds": time.monotonic() - start,
-            "cpus": os.cpu_count(), "pytest_path": pytest.__file__}
+            "cpus": os.cpu_count(), "pytest_path": pytest.__file__,
+            # modules imported from the host's bytecode bundle (vm.bytecode); None: no bundle
+            "bundled_modules": len(BUNDLE.served) if BUNDLE else None}
     tmp = ns.results / (filenames.GUEST + ".tmp")
     tmp.write_text(json.dumps(info))
     tmp.replace(ns.results / filenames.GUEST)
