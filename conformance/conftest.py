@@ -65,16 +65,30 @@ def _needs_feature(request: pytest.FixtureRequest, features) -> None:
             pytest.skip(f.detail)
 
 
-def _namespaces() -> dict[str, int]:
-    return {n: os.stat(f"/proc/self/ns/{n}").st_ino for n in sorted(os.listdir("/proc/self/ns"))}
+def _namespaces() -> dict[str, str]:
+    # The link's text names the namespace: "mnt:[4026531841]", its type and inode number.
+    return {n: os.readlink(f"/proc/self/ns/{n}") for n in sorted(os.listdir("/proc/self/ns"))}
+
+
+def _mounts() -> bytes:
+    """/proc/self/mountinfo as bytes. Read with os.read: pathlib's text layers cost about a
+    millisecond under TCG, and every test reads the file twice (_no_leaks)."""
+    fd = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _session_leaves_no_trace():
     """The whole session leaves the mount table, fds and namespaces as it found them."""
-    before = (Path("/proc/self/mountinfo").read_text(), _open_fds(), _namespaces())
+    before = (_mounts(), _open_fds(), _namespaces())
     yield
-    after = (Path("/proc/self/mountinfo").read_text(), _open_fds(), _namespaces())
+    after = (_mounts(), _open_fds(), _namespaces())
     assert after[0] == before[0], "the session changed the mount table"
     assert after[1] <= before[1], f"the session leaked fds {sorted(after[1] - before[1])}"
     assert after[2] == before[2], "the session left the test process in other namespaces"
@@ -88,10 +102,10 @@ def _open_fds() -> set[int]:
 def _no_leaks():
     """Every test leaves the fd table and the mount table as it found them."""
     fds = _open_fds()
-    mounts = Path("/proc/self/mountinfo").read_text()
+    mounts = _mounts()
     namespaces = _namespaces()
     yield
     leaked = _open_fds() - fds
-    assert Path("/proc/self/mountinfo").read_text() == mounts, "the test changed the mount table"
+    assert _mounts() == mounts, "the test changed the mount table"
     assert not leaked, f"the test leaked file descriptors {sorted(leaked)}"
     assert _namespaces() == namespaces, "the test left the test process in other namespaces"
