@@ -109,3 +109,11 @@ def test_the_code_reads_the_entry(tmp_path, monkeypatch):
     from kernels.spec import parse_spec
     assert parse_spec(str(tree)).kind == "tree"
     assert parse_spec("debian:7.2", "arm64").flavour == "arm64"
+
+
+def test_flavour_help_names_the_entrys_flavours():
+    from otns.commands.common import FLAVOUR_HELP, flavour_help
+    assert FLAVOUR_HELP == flavour_help(arch.AMD64) == (
+        "Debian kernel flavour: cloud (virtio built in) or amd64 (generic, drivers as modules) (default: cloud)")
+    assert flavour_help(ARM64) == (
+        "Debian kernel flavour: cloud (virtio built in) or arm64 (generic, drivers as modules) (default: cloud)")

@@ -6,6 +6,7 @@ import sys
 from rich.console import Console
 
 from base.errors import BadInput
+from kernels.arch import Arch, UnsupportedArch, host
 
 from ..options import MAX_CPUS
 
@@ -16,7 +17,20 @@ CPUS_HELP = f"guest CPUs, 1 to {MAX_CPUS} (default: %(default)s)"
 RUN_CPUS_HELP = f"guest CPUs, 1 to {MAX_CPUS} (default: 1 under TCG, 2 under KVM)"
 MEMORY_HELP = "guest memory, as for QEMU's -m: 1G, 2048M (default: %(default)s)"
 TIMEOUT_HELP = "seconds before a guest counts as hung (default: %(default)s)"
-FLAVOUR_HELP = "Debian kernel flavour: cloud (virtio built in) or amd64 (generic) (default: cloud)"
+
+
+def flavour_help(entry: Arch | None = None) -> str:
+    """--flavour's help, from the architecture's entry (kernels/arch.py): its flavours, the default first."""
+    try:
+        flavours = (entry or host()).flavours
+    except UnsupportedArch:
+        return "Debian kernel flavour"  # every command that needs it stops with one line anyway
+    kinds = " or ".join(f"{f.name} ({'generic, drivers as modules' if f.needs_modules else 'virtio built in'})"
+                        for f in flavours)
+    return f"Debian kernel flavour: {kinds} (default: {flavours[0].name})"
+
+
+FLAVOUR_HELP = flavour_help()
 ACCELS = ("auto", "kvm", "tcg")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
