@@ -133,3 +133,12 @@ def test_a_bad_bundle_is_ignored(tmp_path: Path, content: bytes):
     (prefix / bytecode.NAME).write_bytes(content)
     p = _guest_python(prefix, "from vm import bytecode; print(bytecode.install()); import json; print(json.__name__)")
     assert p.stdout.split() == ["None", "json"]
+
+
+def test_a_matrix_of_the_whole_suite_prepares_the_guests_bytecode(otns, tmp_path: Path):
+    # Collected once on the host, -k or not; here the one kernel is then refused, before any boot.
+    cache = tmp_path / "cache"
+    r = otns("matrix", str(tmp_path / "no-such-vmlinuz"), "--out", str(tmp_path / "m"), cache=cache, results=False)
+    assert r.code == 2 and "no-such-vmlinuz" in r.stderr, r.stderr
+    prefix = pycache.folder(cache)
+    assert (prefix / pycache.READY).is_file() and (prefix / bytecode.NAME).is_file()

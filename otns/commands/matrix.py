@@ -58,8 +58,11 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     if not entries:
         raise BadInput(f"shard {args.shard} of {total} kernels is empty")
     keyword = ["-k", args.keyword] if args.keyword else []
+    # Collected on the host once, with or without -k: that checks -k and leaves every guest the
+    # bytecode it would otherwise read file by file (vm.pycache, vm.bytecode).
+    selected = check_pytest_args(keyword, "-k" if keyword else "no arguments", cache_dir=cache_dir)
     if keyword:  # each guest gets only the files that hold the selected tests
-        keyword = narrowed(keyword, check_pytest_args(keyword, "-k", cache_dir=cache_dir))
+        keyword = narrowed(keyword, selected)
     to_fetch = check_kernels(entries, cache_dir, notice)
     if to_fetch:
         notice(f"otns: {len(to_fetch)} kernel(s) to fetch first: {', '.join(to_fetch)}")
