@@ -108,8 +108,9 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
                 folder = virtiofsd.ensure(opts.cache_dir, apt)
         if folder:
             prefix.append(str(folder))
+    # Until the accelerator is known (below), the request is the KVM probe's, which boots under KVM.
     req = BootRequest(kernel=kernel, command=_guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir), rwdir=results,
-                      console_log=results / CONSOLE, cpus=opts.cpus or 2, memory=opts.memory,
+                      console_log=results / CONSOLE, cpus=opts.cpus or default_cpus("kvm"), memory=opts.memory,
                       timeout=opts.timeout, transport=transport, path_prefix=prefix,
                       vng_home=vng_home or opts.cache_dir / "vng-home", stream=stream,
                       guest_init=opts.guest_init)

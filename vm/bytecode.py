@@ -63,10 +63,10 @@ def write(prefix: str) -> None:
                     return
         except OSError:
             pass
-        tmp = f"{target}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
+        from pathlib import Path  # the host's half: not at the top, where only builtins may be
+
+        from base.safefs import write_atomic
+        write_atomic(Path(target), data)
     except (OSError, ImportError, ValueError):
         pass
 
