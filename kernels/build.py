@@ -17,13 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from base.errors import EXIT_INFRA, BadInput, OtnsError
-from base.safefs import new_folder
+from base.safefs import new_folder, write_atomic
 
-from . import faults
+from . import faults, provenance
 from .arch import host
 from .image import read_config
 
 FRAGMENT = Path(__file__).with_name("otns.config")
+# The compiler the build is given: gcc through ccache, but never for an input ccache cannot see.
+COMPILER = Path(__file__).with_name("bin") / "otns-cc"
 # In a tree otns unpacked into its cache: which fragment its .config was made from.
 STAMP = ".otns-fragment"
 
@@ -38,6 +40,7 @@ class Built:
     image: Path
     seconds: float
     log: Path
+    banner: str  # the version banner of the kernel inside the image, proven to be vmlinux's
 
 
 def _is_tree(p: Path) -> bool:
@@ -167,8 +170,19 @@ def check_config(tree: Path, unmet: list[str]) -> None:
     print(f"otns: (remove {tree / '.config'} to build from kernels/otns.config alone)", file=sys.stderr)
 
 
+def compiler_dir(cache_dir: Path) -> Path:
+    """A folder holding otns-cc, executable, for PATH (make splits CC on spaces: no path in it)."""
+    folder = cache_dir / "tools" / "cc"
+    target, text = folder / COMPILER.name, COMPILER.read_bytes()
+    if not target.is_file() or target.read_bytes() != text or not os.access(target, os.X_OK):
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, text, 0o755)
+    return folder
+
+
 def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: bool = False) -> Built:
-    """Config, then vng --build in the tree (incremental: make redoes what changed; ccache the rest)."""
+    """Config, then vng --build in the tree (incremental: make redoes what changed; ccache the
+    rest), then the proof that the image carries what was linked (kernels/provenance.py)."""
     for tool in ("make", "gcc", "ccache", "flex", "bison", "bc"):
         if shutil.which(tool) is None:
             raise BadInput(f"{tool} is not installed: run scripts/setup --build")
@@ -179,7 +193,8 @@ def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: b
     # headers from the compiler's own -MD output instead of running the preprocessor a second
     # time: on an empty cache that is 30% less CPU (docs/environment.md).
     env = {**os.environ, "CCACHE_DIR": str(cache_dir / "ccache"), "CCACHE_BASEDIR": str(tree), "CCACHE_DEPEND": "1",
-           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+           "PATH": os.pathsep.join([str(compiler_dir(cache_dir)), str(Path(sys.executable).parent),
+                                    os.environ.get("PATH", "")])}
     restored = [] if applied_fault else faults.restore(tree, faults.load())
     if restored:
         print(f"otns: {', '.join(restored)} still held an `otns mutate` fault (a killed run): restored",
@@ -189,10 +204,13 @@ def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: b
         own = (cache_dir / "trees").resolve() in tree.resolve().parents
         check_config(tree, ensure_config(tree, env, f, own=own))
         # .config exists by now, so vng leaves it as it is and runs make.
-        rc = _run(["vng", "--build", "--skip-modules", "CC=ccache gcc"], tree, env, f)
-    seconds = time.monotonic() - start
+        rc = _run(["vng", "--build", "--skip-modules", f"CC={COMPILER.name}"], tree, env, f)
     image = tree / host().image
     if rc != 0 or not image.is_file():
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise BuildFailed(f"kernel build failed in {tree} (exit {rc}): {tail[0]} (log: {log})")
-    return Built(tree, image, seconds, log)
+    try:
+        proof = provenance.prove(tree)
+    except provenance.StaleImage as e:
+        raise BuildFailed(f"the build in {tree} made an image that does not hold its code: {e}") from None
+    return Built(tree, image, time.monotonic() - start, log, proof.banner)

@@ -16,12 +16,13 @@ from .arch import host
 class ImageInfo:
     path: Path
     release: str  # first word of the header's version string, what `uname -r` prints
+    version: str = ""  # the whole string: RELEASE (USER@HOST) #BUILD ... DATE
 
 
 def inspect_image(path: Path) -> ImageInfo:
     """Read the image's header (the format of the host's architecture); reject what is not a
     whole image of that format."""
-    release_of = _HEADER_READERS[host().image_format]
+    version_of = _HEADER_READERS[host().image_format]
     try:
         with open(path, "rb") as f:
             head = f.read(0x4000)
@@ -32,11 +33,12 @@ def inspect_image(path: Path) -> ImageInfo:
         raise BadInput(f"{path} is a directory, not a kernel image") from None
     except OSError as e:
         raise BadInput(f"cannot read kernel file {path}: {e.strerror}") from None
-    return ImageInfo(path, release_of(path, head, size))
+    version = version_of(path, head, size)
+    return ImageInfo(path, version.split(" ", 1)[0], version)
 
 
-def _bzimage_release(path: Path, head: bytes, size: int) -> str:
-    """The release named in an x86 boot protocol header; BadInput unless a whole bzImage."""
+def _bzimage_version(path: Path, head: bytes, size: int) -> str:
+    """The version string of an x86 boot protocol header; BadInput unless a whole bzImage."""
     if len(head) < 0x260 or head[0x202:0x206] != b"HdrS" or head[0x1FE:0x200] != b"\x55\xaa":
         raise BadInput(f"{path} is not an x86 Linux kernel image (no bzImage header)")
     setup_sects = head[0x1F1] or 4
@@ -45,20 +47,20 @@ def _bzimage_release(path: Path, head: bytes, size: int) -> str:
     if size < expected:
         raise BadInput(f"{path} is truncated: {size} bytes, its header says {expected}")
     (ver_ptr,) = struct.unpack_from("<H", head, 0x20E)
-    release = ""
+    version = ""
     if ver_ptr:
         off = ver_ptr + 0x200
         with open(path, "rb") as f:
             f.seek(off)
-            raw = f.read(256)
-        release = raw.split(b"\0", 1)[0].decode("ascii", "replace").split(" ", 1)[0]
-    if not release:
+            raw = f.read(512)
+        version = raw.split(b"\0", 1)[0].decode("ascii", "replace")
+    if not version.split(" ", 1)[0]:
         raise BadInput(f"{path}: the bzImage header carries no version string")
-    return release
+    return version
 
 
 # Arch.image_format -> the reader of that format's header.
-_HEADER_READERS = {"bzImage": _bzimage_release}
+_HEADER_READERS = {"bzImage": _bzimage_version}
 
 
 _CONFIG_LINE = re.compile(r"^(CONFIG_[A-Z0-9_]+)=(.*)$")

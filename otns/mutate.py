@@ -10,6 +10,7 @@ so an interrupted run keeps what it measured.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -29,8 +30,9 @@ from .resultfiles import BUILD_LOG, MUTATE_JSON, MUTATE_MD, RUN_LOG, read_tests
 from .results import Outcome, RunSummary, Verdict
 from .run import RunOptions, execute
 
-CAUGHT, SURVIVED, NOT_APPLIED, NO_BUILD, NO_BOOT, CRASHED, HARNESS = (
-    "caught", "survived", "not applied", "does not build", "does not boot", "crashed", "harness error")
+CAUGHT, SURVIVED, NOT_APPLIED, EQUIVALENT, NO_BUILD, NO_BOOT, CRASHED, HARNESS = (
+    "caught", "survived", "not applied", "equivalent", "does not build", "does not boot", "crashed",
+    "harness error")
 # Faults whose kernel built and ran the suite to the end: the score's denominator.
 JUDGED = (CAUGHT, SURVIVED)
 
@@ -68,8 +70,8 @@ class Report:
 
     def score_line(self) -> str:
         judged = sum(r.status in JUDGED for r in self.rows)
-        others = ", ".join(f"{self.count(s)} {s}" for s in (NOT_APPLIED, NO_BUILD, NO_BOOT, CRASHED, HARNESS)
-                           if self.count(s))
+        others = ", ".join(f"{self.count(s)} {s}" for s in (NOT_APPLIED, EQUIVALENT, NO_BUILD, NO_BOOT, CRASHED,
+                                                               HARNESS) if self.count(s))
         line = f"caught {self.count(CAUGHT)} of {judged} faults that built and ran the suite"
         return line + (f" ({others})" if others else "")
 
@@ -114,11 +116,42 @@ class MutateOptions:
     timeout: float = 300.0
 
 
+def object_of(fault: Fault) -> str | None:
+    """The object file a fault's source compiles to, relative to the tree (None for a header)."""
+    return str(Path(fault.file).with_suffix(".o")) if fault.file.endswith(".c") else None
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def carries(tree: Path, fault: Fault, edited_ns: int, pristine: dict[str, str]) -> tuple[str, str] | None:
+    """Whether a built faulty kernel holds its fault: None when it does; otherwise the status
+    and why. The image's own proof (it holds the vmlinux just linked) is in kernels.build.
+
+    The object of the edited file must have been compiled after the edit (else the kernel
+    is an earlier one's), and differ from the pristine object (else the fault changes
+    nothing the compiler emits: an equivalent fault, no boot needed).
+    """
+    rel = object_of(fault)
+    if rel is None:
+        return None
+    obj = tree / rel
+    if not obj.is_file():
+        return NOT_APPLIED, f"{rel} is not built with this tree's config"
+    if obj.stat().st_mtime_ns < edited_ns:
+        return HARNESS, f"the kernel does not carry the fault: {rel} was not compiled again after the edit"
+    if pristine.get(rel) == _sha(obj):
+        return EQUIVALENT, f"{rel} is byte for byte the pristine one"
+    return None
+
+
 class Mutator:
     def __init__(self, opts: MutateOptions, notice: Callable[[str], None], on_row: Callable[[FaultResult], None]):
         self.opts, self.notice, self.on_row = opts, notice, on_row
         self.tree = opts.tree
         self.dirty = False  # the tree's image may be a fault's
+        self.pristine: dict[str, str] = {}  # object file -> its hash in the pristine build
 
     def _build(self, log: Path, applied_fault: bool = False) -> float:
         return build.build(self.tree, self.opts.cache_dir, log=log, applied_fault=applied_fault).seconds
@@ -146,6 +179,8 @@ class Mutator:
             self.notice(f"otns: a killed run had left {', '.join(left)} mutated; restored it")
         self.notice("otns: building and running the pristine tree (the baseline)")
         self._build(opts.out / "baseline-build.log")
+        self.pristine = {rel: _sha(self.tree / rel) for rel in filter(None, map(object_of, opts.faults))
+                         if (self.tree / rel).is_file()}
         summary, baseline, _ = self._run(opts.out / "baseline")
         report.baseline = summary.verdict_line()
         if summary.verdict not in (Verdict.CONFORMS, Verdict.NONCONFORMING, Verdict.FEATURE_ABSENT):
@@ -180,12 +215,17 @@ class Mutator:
     def _one(self, fault: Fault, folder: Path, baseline: dict[str, str], present: bool | None) -> FaultResult:
         folder = safefs.prepare_results(folder)
         try:
+            edited = time.time_ns()
             with faults.applied(self.tree, fault):
                 self.dirty = True
                 try:
                     build_seconds = self._build(folder / BUILD_LOG, applied_fault=True)
                 except build.BuildFailed as e:
                     return FaultResult(fault, NO_BUILD, detail=str(e), results=folder)
+                not_carried = carries(self.tree, fault, edited, self.pristine)
+                if not_carried:
+                    status, why = not_carried
+                    return FaultResult(fault, status, detail=why, results=folder, build_seconds=build_seconds)
                 summary, tests, seconds = self._run(folder)
         except NotApplicable as e:
             return FaultResult(fault, NOT_APPLIED, detail=str(e), results=None)

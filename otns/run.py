@@ -14,14 +14,17 @@ from pathlib import Path
 from base import safefs
 from base.errors import EXIT_OK, BadInput
 from base.locks import locked
-from kernels import catalog, fetch
+from kernels import catalog, fetch, provenance
+from kernels.arch import host
 from kernels.debian import UnknownVersion, resolve
+from kernels.image import inspect_image
 from kernels.local import LocalKernel
 from kernels.spec import KernelSpec, local_kernel
 from vm import accel as vm_accel
 from vm import boot_times, progress, pycache, virtiofsd
 from vm.boot import (GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, BootStatus, boot, qemu_command, shell_join,
                      vng_command)
+from vm.console import booted_banner
 from vm.vngsafe import memory_mib
 
 from . import guestfiles, resultfiles
@@ -52,6 +55,8 @@ class RunOptions:
 
 
 def resolve_kernel(opts: RunOptions, notice: Callable[[str], None]) -> LocalKernel:
+    if opts.spec.kind == "tree":
+        check_tree_image(Path(opts.spec.value), notice)
     if opts.spec.kind != "debian":
         return local_kernel(opts.spec)
     start = time.monotonic()
@@ -66,6 +71,36 @@ def resolve_kernel(opts: RunOptions, notice: Callable[[str], None]) -> LocalKern
     local.fetch_seconds = time.monotonic() - start
     local.extra["debian"] = debian_identity(chosen)
     return local
+
+
+def check_tree_image(tree: Path, notice: Callable[[str], None]) -> None:
+    """Refuse a tree whose image does not carry its vmlinux; warn when its sources changed since.
+
+    Either way the run would judge a kernel other than the one the tree's code makes.
+    """
+    image = tree / host().image
+    if not (tree / "vmlinux").is_file():
+        notice(f"otns: warning: {tree} has no vmlinux, so otns cannot check what {image.name} holds")
+    else:
+        try:
+            provenance.prove(tree)
+        except provenance.StaleImage as e:
+            raise BadInput(f"{e}; rebuild it: otns build {tree}") from None
+    changed = provenance.newer_source(tree, image)
+    if changed is not None:
+        notice(f"otns: warning: {changed} changed after {image} was built: the image may not hold the "
+               f"tree's code (otns build {tree})")
+
+
+def not_the_image(kernel: LocalKernel, console: str) -> str:
+    """Why the kernel that booted is not the image otns handed QEMU, or "" when it is (or cannot tell)."""
+    banner = booted_banner(console)
+    if kernel.image is None or banner is None:
+        return ""
+    header = inspect_image(kernel.image).version
+    if provenance.same_build(header, banner):
+        return ""
+    return f"the kernel that booted is not {kernel.image}: it says {banner[:300]!r}, the image's header {header!r}"
 
 
 def debian_identity(k) -> dict:
@@ -241,6 +276,9 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
         detail = "; ".join(f"{s.name}: {s.detail or s.reason}" for s in states if s.state is not State.PRESENT)
     if files.problem and verdict not in (Verdict.CRASHED, Verdict.HUNG):
         verdict, detail = Verdict.HARNESS_ERROR, files.problem
+    other_kernel = "" if kernel.is_host else not_the_image(kernel, res.console)
+    if other_kernel:  # whatever it did, it says nothing about this kernel
+        verdict, detail = Verdict.HARNESS_ERROR, other_kernel
     detail += _streamed_note(streamed)
     suite = guest.get("suite_seconds")
     if suite is None:  # the guest never finished: its suite began when it announced itself

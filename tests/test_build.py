@@ -76,6 +76,81 @@ def test_built_kernel_boots_and_conforms_on_a_test(cache_dir, built_tree, tmp_pa
     assert json.loads((tmp_path / "r" / "guest.json").read_text())["cpus"] == 2
 
 
+# Builds whose banner never changes (as reproducible builds set it): two builds of the same source
+# are then the same bytes, so piggy.S, which names only the compressed kernel's sizes, is too.
+REPRODUCIBLE = {"KBUILD_BUILD_TIMESTAMP": "Mon Dec  7 00:00:00 UTC 2026", "KBUILD_BUILD_VERSION": "1",
+                "KBUILD_BUILD_USER": "otns", "KBUILD_BUILD_HOST": "otns"}
+COMPRESSED = "arch/x86/boot/compressed"
+
+
+def payload_of(piggy_o: Path) -> bytes:
+    """The compressed kernel an assembled piggy.o carries (what the bzImage will boot)."""
+    r = subprocess.run(["objcopy", "-O", "binary", "-j", ".rodata..compressed", str(piggy_o), "/dev/stdout"],
+                       capture_output=True, check=True)
+    return r.stdout
+
+
+def assemble_piggy_with_plain_ccache(tree: Path, cache_dir: Path) -> bytes:
+    """Run kbuild's own command for piggy.o as an older otns did (CC=ccache gcc, same ccache,
+    same settings); return the payload it gives. The tree's piggy.o is left as it was."""
+    cmd = (tree / COMPRESSED / ".piggy.o.cmd").read_text().splitlines()[0].split(" := ", 1)[1]
+    assert cmd.startswith("otns-cc ")
+    obj, kept = tree / COMPRESSED / "piggy.o", tree / COMPRESSED / "piggy.o.kept"
+    obj.replace(kept)
+    try:
+        env = {**os.environ, "CCACHE_DIR": str(cache_dir / "ccache"), "CCACHE_BASEDIR": str(tree), "CCACHE_DEPEND": "1"}
+        subprocess.run(["sh", "-c", "ccache gcc " + cmd.removeprefix("otns-cc ")], cwd=tree, env=env, check=True)
+        return payload_of(obj)
+    finally:
+        kept.replace(obj)
+        (tree / COMPRESSED / ".piggy.o.d").unlink(missing_ok=True)
+
+
+def test_one_line_edits_always_boot_the_edited_code(cache_dir, built_tree, tmp_path):
+    """The stale-piggy.o trap, set on purpose: ccache is taught that the faulty kernel's piggy.S
+    gives the pristine kernel; the next faulty build must still boot the fault."""
+    env = {**os.environ, **REPRODUCIBLE}
+    source = built_tree / "fs" / "namespace.c"
+    pristine = source.read_text()
+    assert ENOTDIR_CHECK in pristine
+    piggy = built_tree / COMPRESSED / "piggy.S"
+
+    def build_and_run(name: str) -> int:
+        b = subprocess.run(otns_command("build", str(built_tree), cache=cache_dir), cwd=REPO_ROOT, env=env,
+                           capture_output=True, text=True, timeout=1800)
+        assert b.returncode == 0, b.stderr
+        r = otns(cache_dir, "run", "--kernel", str(built_tree), "-k", ENOTDIR_TEST.split("::")[1],
+                 "--results", str(tmp_path / name))
+        assert r.returncode in (0, 1), r.stderr
+        return r.returncode
+
+    try:
+        source.write_text(pristine.replace(ENOTDIR_CHECK, ""))
+        assert build_and_run("fault") == 1  # the faulty kernel lets the test fail
+        faulty_piggy = piggy.read_text()
+        source.write_text(pristine)
+        assert build_and_run("pristine") == 0
+        pristine_payload = (built_tree / COMPRESSED / "vmlinux.bin.gz").read_bytes()
+        # Arm the trap: the faulty piggy.S's text, assembled beside the pristine payload.
+        piggy_text, piggy_times = piggy.read_text(), piggy.stat()
+        piggy.write_text(faulty_piggy)
+        assert assemble_piggy_with_plain_ccache(built_tree, cache_dir) == pristine_payload
+        piggy.write_text(piggy_text)
+        os.utime(piggy, ns=(piggy_times.st_atime_ns, piggy_times.st_mtime_ns))
+
+        source.write_text(pristine.replace(ENOTDIR_CHECK, ""))
+        assert build_and_run("fault-again") == 1  # the fault again, and it is what boots
+        assert piggy.read_text() == faulty_piggy, "the rebuild's piggy.S differs: the trap was not set"
+        faulty_payload = (built_tree / COMPRESSED / "vmlinux.bin.gz").read_bytes()
+        assert faulty_payload != pristine_payload
+        assert payload_of(built_tree / COMPRESSED / "piggy.o") == faulty_payload
+        # ...where CC=ccache gcc would have booted the pristine kernel: the trap was real.
+        assert assemble_piggy_with_plain_ccache(built_tree, cache_dir) == pristine_payload
+    finally:
+        source.write_text(pristine)
+        assert otns(cache_dir, "build", str(built_tree)).returncode == 0
+
+
 @pytest.mark.parametrize("args, code", [
     ([PASSING], 0),  # passes: good
     ([PASSING, "--bad-outcome", "pass"], 1),  # passing is what we call bad here

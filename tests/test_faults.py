@@ -204,3 +204,27 @@ def test_cli_lists_the_faults(otns):
 def test_cli_bad_input_is_one_line_and_exit_2(otns, args, says, tmp_path):
     r = otns(*args, cache=tmp_path, results=False)
     assert r.code == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_a_faulty_kernel_must_carry_its_fault(tmp_path):
+    """mutate judges a kernel only when the edited file's object was compiled after the edit
+    and differs from the pristine one; a byte-identical object is an equivalent fault."""
+    from otns.mutate import EQUIVALENT, NOT_APPLIED, carries
+    fault = Fault("x", "OT-DIR", "fs/namespace.c", "a", "b", "t")
+    obj = tmp_path / "fs" / "namespace.o"
+    obj.parent.mkdir()
+    obj.write_bytes(b"pristine object")
+    import hashlib
+    pristine = {"fs/namespace.o": hashlib.sha256(b"pristine object").hexdigest()}
+    old = obj.stat().st_mtime_ns
+    edited = old + 1_000_000_000  # the edit came after the object was written: not recompiled
+    status, why = carries(tmp_path, fault, edited, pristine)
+    assert status == HARNESS and "not compiled again" in why
+    status, why = carries(tmp_path, fault, old - 1, pristine)  # recompiled, the same bytes
+    assert status == EQUIVALENT and "byte for byte" in why
+    obj.write_bytes(b"faulty object")
+    assert carries(tmp_path, fault, old - 1, pristine) is None
+    obj.unlink()
+    assert carries(tmp_path, fault, old - 1, pristine)[0] == NOT_APPLIED
+    # a header has no object of its own: the image's proof is all there is
+    assert carries(tmp_path, Fault("x", "OT-DIR", "include/linux/mount.h", "a", "b", "t"), edited, pristine) is None

@@ -53,3 +53,13 @@ def is_crash(console: str) -> bool:
 
 def tail(text: str, n: int = 40) -> str:
     return "\n".join(text.splitlines()[-n:])
+
+
+# The kernel's first words: `Linux version RELEASE (USER@HOST) (COMPILER) #BUILD ... DATE`.
+_BANNER = re.compile(r"^(?:\[\s*\d+\.\d+\]\s?)?(Linux version \S+ .{1,900})$", re.MULTILINE)
+
+
+def booted_banner(console: str) -> str | None:
+    """The version banner the booted kernel printed (its build number and link time), if it did."""
+    m = _BANNER.search(console)
+    return m[1].rstrip() if m else None
