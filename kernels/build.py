@@ -9,17 +9,19 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from base.errors import EXIT_INFRA, BadInput, OtnsError
+from base.errors import EXIT_INFRA, EXIT_INTERRUPTED, BadInput, OtnsError
 from base.safefs import new_folder, write_atomic
 
-from . import faults, provenance
+from . import faults, provenance, source
 from .arch import host
 from .image import read_config
 
@@ -48,7 +50,10 @@ def _is_tree(p: Path) -> bool:
 
 
 def find_tree(path: Path, cache_dir: Path) -> Path:
-    """The kernel source tree a user named: a tree, a folder holding one, or a tarball."""
+    """The kernel source tree a user named: a tree, a folder holding one, a tarball, or
+    `debian-source:X.Y` (Debian's linux-source-X.Y, fetched into the cache)."""
+    if source.is_source_spec(str(path)):
+        return _unpack(source.fetch(str(path), cache_dir), cache_dir)
     path = path.expanduser().resolve()
     if not path.exists():
         raise BadInput(f"no such kernel tree: {path}")
@@ -98,10 +103,29 @@ def required() -> set[str]:
     return found
 
 
-def _run(cmd: list[str], tree: Path, env: dict[str, str], log) -> int:
+class BuildStopped(OtnsError):
+    """A build in the background was asked to stop (its caller was interrupted)."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
+def _run(cmd: list[str], tree: Path, env: dict[str, str], log, stop: threading.Event | None = None) -> int:
     log.write(f"$ {' '.join(cmd)}\n")
     log.flush()
-    return subprocess.run(cmd, cwd=tree, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+    if stop is None:  # in the foreground: Ctrl-C reaches make with the rest of the terminal's group
+        return subprocess.run(cmd, cwd=tree, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+    # In the background beside a boot (otns mutate): at a lower priority, so the emulated guest
+    # keeps its core, and in a session of its own, so it can be stopped as one.
+    proc = subprocess.Popen(cmd, cwd=tree, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                            preexec_fn=lambda: os.nice(10))
+    while True:
+        try:
+            return proc.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            if stop.is_set():
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise BuildStopped(f"the build in {tree} was stopped") from None
 
 
 def _unmet(dotconfig: Path, want: dict[str, str]) -> list[str]:
@@ -113,7 +137,8 @@ def _fragment_id() -> str:
     return hashlib.sha256(FRAGMENT.read_bytes()).hexdigest()[:16]
 
 
-def ensure_config(tree: Path, env: dict[str, str], log, own: bool = False) -> list[str]:
+def ensure_config(tree: Path, env: dict[str, str], log, own: bool = False,
+                  stop: threading.Event | None = None) -> list[str]:
     """Make .config hold the fragment; return the options this tree's config cannot take.
 
     A tree with no .config gets `make allnoconfig` with the fragment as KCONFIG_ALLCONFIG:
@@ -127,7 +152,7 @@ def ensure_config(tree: Path, env: dict[str, str], log, own: bool = False) -> li
     if own and dotconfig.is_file() and (not stamp.is_file() or stamp.read_text().strip() != _fragment_id()):
         os.replace(dotconfig, tree / ".config.old")
     if not dotconfig.is_file():
-        rc = _run(["make", "allnoconfig", f"KCONFIG_ALLCONFIG={FRAGMENT}"], tree, env, log)
+        rc = _run(["make", "allnoconfig", f"KCONFIG_ALLCONFIG={FRAGMENT}"], tree, env, log, stop)
         if rc != 0 or not dotconfig.is_file():
             raise BuildFailed(f"kernel build failed in {tree}: `make allnoconfig` failed (log: {log.name})")
         if own:
@@ -141,8 +166,8 @@ def ensure_config(tree: Path, env: dict[str, str], log, own: bool = False) -> li
         name, value = key.removeprefix("CONFIG_"), want[key]
         args += ["--disable", name] if value == "n" else \
             ["--enable", name] if value == "y" else ["--set-val", name, value]
-    if _run(["scripts/config", "--file", ".config", *args], tree, env, log) != 0 or \
-            _run(["make", "olddefconfig"], tree, env, log) != 0:
+    if _run(["scripts/config", "--file", ".config", *args], tree, env, log, stop) != 0 or \
+            _run(["make", "olddefconfig"], tree, env, log, stop) != 0:
         raise BuildFailed(f"kernel build failed in {tree}: `make olddefconfig` failed (log: {log.name})")
     return _unmet(dotconfig, want)
 
@@ -180,9 +205,12 @@ def compiler_dir(cache_dir: Path) -> Path:
     return folder
 
 
-def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: bool = False) -> Built:
+def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: bool = False,
+          stop: threading.Event | None = None) -> Built:
     """Config, then vng --build in the tree (incremental: make redoes what changed; ccache the
-    rest), then the proof that the image carries what was linked (kernels/provenance.py)."""
+    rest), then the proof that the image carries what was linked (kernels/provenance.py).
+
+    With stop, the build runs in the background (niced; BuildStopped once stop is set)."""
     for tool in ("make", "gcc", "ccache", "flex", "bison", "bc"):
         if shutil.which(tool) is None:
             raise BadInput(f"{tool} is not installed: run scripts/setup --build")
@@ -202,9 +230,9 @@ def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: b
     start = time.monotonic()
     with open(log, "w") as f:
         own = (cache_dir / "trees").resolve() in tree.resolve().parents
-        check_config(tree, ensure_config(tree, env, f, own=own))
+        check_config(tree, ensure_config(tree, env, f, own=own, stop=stop))
         # .config exists by now, so vng leaves it as it is and runs make.
-        rc = _run(["vng", "--build", "--skip-modules", f"CC={COMPILER.name}"], tree, env, f)
+        rc = _run(["vng", "--build", "--skip-modules", f"CC={COMPILER.name}"], tree, env, f, stop)
     image = tree / host().image
     if rc != 0 or not image.is_file():
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]

@@ -120,19 +120,6 @@ def parse_entry(text: str) -> Entry:
     return Entry(kernel=spec, expect=expect)
 
 
-def shard(entries: list[Entry], spec: str | None) -> list[Entry]:
-    """--shard i/n: the i-th of n interleaved slices (1-based), stable for a given list."""
-    if not spec:
-        return entries
-    try:
-        i, n = (int(x) for x in spec.split("/"))
-    except ValueError:
-        raise BadInput(f"--shard wants i/n, e.g. 1/3; got {spec!r}") from None
-    if not 1 <= i <= n:
-        raise BadInput(f"--shard {spec}: i must be between 1 and n")
-    return entries[i - 1::n]
-
-
 def _states(plan: Plan) -> dict[str, dict]:
     out = {}
     for e in plan.entries:

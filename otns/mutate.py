@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import random
+import shutil
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from base import safefs
-from base.errors import InfraError
+from base.errors import BadInput, InfraError
 from base.safefs import write_atomic
 from kernels import build, faults
 from kernels.faults import Fault, NotApplicable
@@ -27,6 +32,8 @@ from kernels.spec import parse_spec
 
 from kernels.arch import host
 from .resultfiles import BUILD_LOG, MUTATE_JSON, MUTATE_MD, RUN_LOG, read_tests
+
+KERNELS = ".kernels"  # in the output folder: each built kernel, copied out of the tree until it has booted
 from .results import Outcome, RunSummary, Verdict
 from .run import RunOptions, execute
 
@@ -64,6 +71,7 @@ class Report:
     baseline: str = ""
     seconds: float = 0.0
     finished: bool = False
+    shard: str = ""  # "i/n" for one shard; "merged from N" for a merge
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.rows)
@@ -114,6 +122,9 @@ class MutateOptions:
     out: Path
     faults: list[Fault]
     timeout: float = 300.0
+    rule_tests: dict[str, list[str]] = field(default_factory=dict)  # rule id -> the tests that name it
+    every_test: bool = False  # the whole suite for every fault: every catching test, not the first
+    shard: str = ""  # "i/n" when this run is one shard of a split list
 
 
 def object_of(fault: Fault) -> str | None:
@@ -146,33 +157,59 @@ def carries(tree: Path, fault: Fault, edited_ns: int, pristine: dict[str, str]) 
     return None
 
 
+@dataclass
+class Staged:
+    """A fault built and copied out of the tree, ready to boot; or its verdict, when none is needed."""
+    fault: Fault
+    folder: Path
+    image: Path | None = None
+    result: FaultResult | None = None
+    build_seconds: float = 0.0
+
+
 class Mutator:
+    """Builds one kernel while the previous one boots: on two cores, one compiles (niced) and
+    one emulates. Each built kernel is copied out of the tree and its source put back at once,
+    so the tree is free for the next build while the copy boots."""
+
     def __init__(self, opts: MutateOptions, notice: Callable[[str], None], on_row: Callable[[FaultResult], None]):
         self.opts, self.notice, self.on_row = opts, notice, on_row
         self.tree = opts.tree
         self.dirty = False  # the tree's image may be a fault's
         self.pristine: dict[str, str] = {}  # object file -> its hash in the pristine build
+        self.stop = threading.Event()  # set when interrupted: the background build stops
 
-    def _build(self, log: Path, applied_fault: bool = False) -> float:
-        return build.build(self.tree, self.opts.cache_dir, log=log, applied_fault=applied_fault).seconds
+    def _build(self, log: Path, applied_fault: bool = False, background: bool = False) -> float:
+        return build.build(self.tree, self.opts.cache_dir, log=log, applied_fault=applied_fault,
+                           stop=self.stop if background else None).seconds
 
-    def _run(self, folder: Path) -> tuple[RunSummary, dict[str, str], float]:
+    def _copy_kernel(self, name: str) -> Path:
+        """The tree's image (and its config, which the run reads beside it) copied out of the tree."""
+        folder = self.opts.out / KERNELS / name
+        folder.mkdir(parents=True, exist_ok=True)
+        image = folder / Path(host().image).name
+        shutil.copyfile(self.tree / host().image, image)
+        shutil.copyfile(self.tree / ".config", folder / "config")
+        return image
+
+    def _run(self, folder: Path, image: Path, tests: list[str] | None = None) -> tuple[RunSummary, dict[str, str], float]:
+        """Boot the kernel image and run the suite, or these tests only, stopping at the first failure."""
         start = time.monotonic()
         # An otns results folder (refused otherwise), keeping the fault's build log beside the run's.
         folder = safefs.prepare_results(folder, keep=(BUILD_LOG,))
-        run = RunOptions(spec=parse_spec(str(self.tree)), cache_dir=self.opts.cache_dir, results=folder,
-                         timeout=self.opts.timeout, show_progress=False,
-                         pytest_args=["--color=no"], keep=(BUILD_LOG, RUN_LOG))
+        args = ["--color=no", *(["-x", *tests] if tests else [])]
+        run = RunOptions(spec=parse_spec(str(image)), cache_dir=self.opts.cache_dir, results=folder,
+                         timeout=self.opts.timeout, show_progress=False, pytest_args=args, keep=(BUILD_LOG, RUN_LOG))
         with safefs.open_new(folder / RUN_LOG) as log:
             summary, _ = execute(run, lambda m: log.write(m + "\n"), log.write)
-        tests = {t.name: t.outcome.value for t in read_tests(folder) or []}
-        return summary, tests, time.monotonic() - start
+        outcomes = {t.name: t.outcome.value for t in read_tests(folder) or []}
+        return summary, outcomes, time.monotonic() - start
 
     def run(self) -> Report:
         opts = self.opts
         start = time.monotonic()
         report = Report(self.tree, opts.out, kernel_version(self.tree),
-                        datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+                        datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), shard=opts.shard)
         opts.out.mkdir(parents=True, exist_ok=True)
         left = faults.restore(self.tree, faults.load())
         if left:
@@ -181,62 +218,100 @@ class Mutator:
         self._build(opts.out / "baseline-build.log")
         self.pristine = {rel: _sha(self.tree / rel) for rel in filter(None, map(object_of, opts.faults))
                          if (self.tree / rel).is_file()}
-        summary, baseline, _ = self._run(opts.out / "baseline")
-        report.baseline = summary.verdict_line()
-        if summary.verdict not in (Verdict.CONFORMS, Verdict.NONCONFORMING, Verdict.FEATURE_ABSENT):
-            raise InfraError(f"the pristine tree does not run the suite: {summary.verdict_line()} "
-                                    f"(results: {opts.out / 'baseline'})")
-        if summary.verdict is not Verdict.CONFORMS:
-            self.notice(f"otns: the pristine kernel itself: {summary.verdict_line()}; only tests that pass "
-                        f"on it count")
-        try:
-            for i, fault in enumerate(opts.faults, 1):
-                folder = opts.out / f"{i:02d}-{fault.id}"
-                self.notice(f"otns: [{i}/{len(opts.faults)}] {fault.id} ({fault.rule}): {fault.why}")
-                row = self._one(fault, folder, baseline, summary.feature_present)
-                report.rows.append(row)
+        pristine_image = self._copy_kernel("baseline")
+        todo = list(enumerate(opts.faults, 1))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="otns-build") as builder:
+            pending: Future | None = None
+            try:
+                if todo:  # the first fault builds while the baseline boots
+                    pending = builder.submit(self._stage, *todo[0])
+                summary, baseline, _ = self._run(opts.out / "baseline", pristine_image)
+                report.baseline = summary.verdict_line()
+                if summary.verdict not in (Verdict.CONFORMS, Verdict.NONCONFORMING, Verdict.FEATURE_ABSENT):
+                    raise InfraError(f"the pristine tree does not run the suite: {summary.verdict_line()} "
+                                     f"(results: {opts.out / 'baseline'})")
+                if summary.verdict is not Verdict.CONFORMS:
+                    self.notice(f"otns: the pristine kernel itself: {summary.verdict_line()}; only tests that "
+                                f"pass on it count")
+                for k, (i, fault) in enumerate(todo):
+                    staged = pending.result()
+                    # The next fault builds while this one boots; after the last, the pristine kernel.
+                    pending = builder.submit(*((self._stage, *todo[k + 1]) if k + 1 < len(todo) else
+                                               (self._build, opts.out / "pristine-build.log", False, True)))
+                    self.notice(f"otns: [{i}/{len(todo)}] {fault.id} ({fault.rule}): {fault.why}")
+                    row = staged.result or self._judge(staged, baseline, summary.feature_present)
+                    if staged.image is not None:
+                        shutil.rmtree(staged.image.parent, ignore_errors=True)
+                    report.rows.append(row)
+                    report.seconds = time.monotonic() - start
+                    write_report(report)
+                    self.on_row(row)
+                if todo:
+                    self.notice("otns: rebuilding the pristine tree")
+                    pending.result()
+                    self.dirty = False
+                report.finished = True
+            finally:
+                self.stop.set()  # a build still running stops; its fault is put back as it unwinds
+                if pending is not None and not pending.done():
+                    try:
+                        pending.result()
+                    except Exception:  # noqa: BLE001 - stopped on purpose; the tree is restored below
+                        pass
+                if self.dirty:
+                    # Interrupted: the source is back, but the image is a fault's; drop it so nothing
+                    # boots it by mistake (the next build makes it anew from the restored source).
+                    (self.tree / host().image).unlink(missing_ok=True)
+                shutil.rmtree(opts.out / KERNELS, ignore_errors=True)
                 report.seconds = time.monotonic() - start
                 write_report(report)
-                self.on_row(row)
-            if self.dirty:
-                self.notice("otns: rebuilding the pristine tree")
-                self._build(opts.out / "pristine-build.log")
-                self.dirty = False
-            report.finished = True
-        finally:
-            if self.dirty:
-                # Interrupted: the source is back, but the image is a fault's; drop it so nothing
-                # boots it by mistake (the next build makes it anew from the restored source).
-                (self.tree / host().image).unlink(missing_ok=True)
-            report.seconds = time.monotonic() - start
-            write_report(report)
         return report
 
-    def _one(self, fault: Fault, folder: Path, baseline: dict[str, str], present: bool | None) -> FaultResult:
-        folder = safefs.prepare_results(folder)
+    def _stage(self, i: int, fault: Fault) -> Staged:
+        """In the builder thread: apply, build, check the kernel carries the fault, copy it out, restore."""
+        folder = safefs.prepare_results(self.opts.out / f"{i:02d}-{fault.id}")
         try:
             edited = time.time_ns()
             with faults.applied(self.tree, fault):
                 self.dirty = True
                 try:
-                    build_seconds = self._build(folder / BUILD_LOG, applied_fault=True)
+                    seconds = self._build(folder / BUILD_LOG, applied_fault=True, background=True)
+                except build.BuildStopped:
+                    raise
                 except build.BuildFailed as e:
-                    return FaultResult(fault, NO_BUILD, detail=str(e), results=folder)
+                    return Staged(fault, folder, result=FaultResult(fault, NO_BUILD, detail=str(e), results=folder))
                 not_carried = carries(self.tree, fault, edited, self.pristine)
                 if not_carried:
                     status, why = not_carried
-                    return FaultResult(fault, status, detail=why, results=folder, build_seconds=build_seconds)
-                summary, tests, seconds = self._run(folder)
+                    return Staged(fault, folder, build_seconds=seconds,
+                                  result=FaultResult(fault, status, detail=why, results=folder, build_seconds=seconds))
+                return Staged(fault, folder, self._copy_kernel(folder.name), build_seconds=seconds)
         except NotApplicable as e:
-            return FaultResult(fault, NOT_APPLIED, detail=str(e), results=None)
+            return Staged(fault, folder, result=FaultResult(fault, NOT_APPLIED, detail=str(e), results=None))
+
+    def _judge(self, staged: Staged, baseline: dict[str, str], present: bool | None) -> FaultResult:
+        """The tests that name the fault's rule first, stopping at the first failure; the whole
+        suite for a fault they do not catch (a survivor has met every test) or when asked to."""
+        fault, folder, image = staged.fault, staged.folder, staged.image
+        assert image is not None
+        first = [] if self.opts.every_test else [t for t in self.opts.rule_tests.get(fault.rule, [])
+                                                    if baseline.get(t) == Outcome.PASS.value]
+        spent = 0.0
+        if first:
+            summary, tests, spent = self._run(folder, image, first)
+            status, caught_by, detail = classify(summary, tests, baseline, present)
+            if status != SURVIVED and status != HARNESS:
+                detail = "; ".join(x for x in (f"first of the {len(first)} tests of {fault.rule}", detail) if x)
+                return FaultResult(fault, status, caught_by, detail, folder, staged.build_seconds, spent)
+        summary, tests, seconds = self._run(folder, image)
         status, caught_by, detail = classify(summary, tests, baseline, present)
-        return FaultResult(fault, status, caught_by, detail, folder, build_seconds, seconds)
+        return FaultResult(fault, status, caught_by, detail, folder, staged.build_seconds, spent + seconds)
 
 
 def write_report(report: Report) -> None:
     data = {"tree": str(report.tree), "kernel_version": report.kernel_version, "started": report.started,
             "seconds": round(report.seconds, 1), "finished": report.finished, "baseline": report.baseline,
-            "score": report.score_line(), "faults": [r.to_json() for r in report.rows]}
+            "shard": report.shard, "score": report.score_line(), "faults": [r.to_json() for r in report.rows]}
     write_atomic(report.out / MUTATE_JSON, json.dumps(data, indent=1) + "\n")
     write_atomic(report.out / MUTATE_MD, markdown(report))
 
@@ -246,7 +321,8 @@ def short_id(test: str) -> str:
 
 
 def markdown(report: Report) -> str:
-    lines = [f"# otns mutate: {report.kernel_version} ({report.tree.name})", "",
+    shard = f" ({report.shard})" if report.shard else ""
+    lines = [f"# otns mutate: {report.kernel_version} ({report.tree.name}){shard}", "",
              f"{report.score_line()}; baseline: {report.baseline}; {report.seconds / 60:.0f} min, "
              f"started {report.started}{'' if report.finished else ' (interrupted)'}.", "",
              "| fault | rule | status | caught by / why not |", "|---|---|---|---|"]
@@ -256,3 +332,89 @@ def markdown(report: Report) -> str:
         why = "; ".join(x for x in (why, r.detail.replace("|", "\\|")) if x)
         lines.append(f"| `{r.fault.id}`: {r.fault.why} | {r.fault.rule} | {r.status} | {why} |")
     return "\n".join(lines) + "\n"
+
+
+STATUSES = (CAUGHT, SURVIVED, NOT_APPLIED, EQUIVALENT, NO_BUILD, NO_BOOT, CRASHED, HARNESS)
+
+
+def sample(chosen: list[Fault], n: int | None, seed: int) -> list[Fault]:
+    """--sample N --seed S: N of the faults drawn at random, the same N for the same seed, in the
+    table's order (so shards of one sample split it the same way on every machine)."""
+    if n is None or n >= len(chosen):
+        return chosen
+    picked = set(random.Random(seed).sample(range(len(chosen)), n))
+    return [f for i, f in enumerate(chosen) if i in picked]
+
+
+def _field(data: dict, key: str, kind: type | tuple[type, ...], where: Path):
+    """data[key] if it is of that kind (a bool is no number), else BadInput naming the file."""
+    value = data.get(key)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        name = kind.__name__ if isinstance(kind, type) else "number"
+        raise BadInput(f"{where}: {key!r} is not a {name}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadInput(f"{where}: {key!r} is not a finite number")
+    return value
+
+
+def _row_from_json(row: object, where: Path) -> FaultResult:
+    if not isinstance(row, dict):
+        raise BadInput(f"{where}: a fault's row is not an object")
+    ident, rule = _field(row, "id", str, where), _field(row, "rule", str, where)
+    status = _field(row, "status", str, where)
+    if status not in STATUSES:
+        raise BadInput(f"{where}: unknown status {status[:40]!r} of fault {ident[:64]!r}")
+    caught_by = _field(row, "caught_by", list, where)
+    if not all(isinstance(t, str) for t in caught_by):
+        raise BadInput(f"{where}: caught_by of {ident[:64]!r} holds something other than test ids")
+    numbers = [float(_field(row, k, (int, float), where)) if k in row else 0.0
+               for k in ("build_seconds", "run_seconds")]
+    fault = Fault(ident, rule, str(row.get("file", "")), "", "", str(row.get("why", "")))
+    results = row.get("results")
+    return FaultResult(fault, status, list(caught_by), str(row.get("detail", "")),
+                       Path(results) if isinstance(results, str) else None, *numbers)
+
+
+def load_report(folder: Path) -> Report:
+    """A mutate.json from a folder that may come from elsewhere (another CI runner): read and
+    checked defensively; BadInput naming the file and what is wrong."""
+    where = folder / MUTATE_JSON
+    try:
+        data = safefs.read_json_object(where)
+    except FileNotFoundError:
+        raise BadInput(f"{folder} holds no {MUTATE_JSON}: not an otns mutate output folder") from None
+    rows = _field(data, "faults", list, where)
+    report = Report(Path(_field(data, "tree", str, where)), folder, _field(data, "kernel_version", str, where),
+                    _field(data, "started", str, where), [_row_from_json(r, where) for r in rows],
+                    _field(data, "baseline", str, where), float(_field(data, "seconds", (int, float), where)),
+                    _field(data, "finished", bool, where), str(data.get("shard") or ""))
+    return report
+
+
+def merge(folders: list[Path], out: Path) -> Report:
+    """One table from the tables of several shards (`--shard i/n` on several machines), in the
+    order the unsplit list had; the wall time is the longest shard's."""
+    reports = [load_report(f) for f in folders]
+    versions = {r.kernel_version for r in reports}
+    if len(versions) > 1:
+        raise BadInput(f"the tables are of different kernels ({', '.join(sorted(versions))}): nothing to merge")
+
+    def index(r: Report) -> tuple[int, int]:
+        i, _, n = r.shard.partition("/")
+        return (int(i), int(n)) if i.isdigit() and n.isdigit() else (0, 0)
+    reports.sort(key=index)
+    seen: dict[str, Path] = {}
+    for r in reports:
+        for row in r.rows:
+            if row.fault.id in seen:
+                raise BadInput(f"fault {row.fault.id} is in both {seen[row.fault.id]} and {r.out}: "
+                               "shards of one run never share a fault")
+            seen[row.fault.id] = r.out
+    # Shard i holds items i-1, i-1+n, ...: taking one row of each shard in turn restores the order.
+    rows = [r.rows[k] for k in range(max(len(r.rows) for r in reports)) for r in reports if k < len(r.rows)]
+    merged = Report(reports[0].tree, out, reports[0].kernel_version, min(r.started for r in reports), rows,
+                    " / ".join(dict.fromkeys(r.baseline for r in reports)), max(r.seconds for r in reports),
+                    all(r.finished for r in reports), f"merged from {len(reports)} shards")
+    out.mkdir(parents=True, exist_ok=True)
+    write_report(merged)
+    return merged

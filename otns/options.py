@@ -5,8 +5,11 @@ Each check raises BadInput (exit 2, one line) before anything is fetched or boot
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
 from base.errors import BadInput
+
+T = TypeVar("T")
 
 # The suite needs few CPUs. Under TCG (one host thread for all vCPUs) each vCPU only adds
 # boot time, and under KVM more vCPUs than host CPUs only overcommit; QEMU's pc machine itself
@@ -48,3 +51,16 @@ def default_cpus(accel: str) -> int:
 
 def check_workers(value: int, flag: str = "-n/--workers") -> int:
     return check_count(value, flag, 1, MAX_WORKERS)
+
+
+def shard(items: list[T], spec: str | None) -> list[T]:
+    """--shard i/n: the i-th of n interleaved slices (1-based), stable for a given list; all with none."""
+    if not spec:
+        return items
+    try:
+        i, n = (int(x) for x in spec.split("/"))
+    except ValueError:
+        raise BadInput(f"--shard wants i/n, e.g. 1/3; got {spec!r}") from None
+    if not 1 <= i <= n:
+        raise BadInput(f"--shard {spec}: i must be between 1 and n")
+    return items[i - 1::n]

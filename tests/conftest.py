@@ -183,29 +183,10 @@ LINUX_SOURCE = "linux-source-7.2"
 
 @pytest.fixture(scope="session")
 def linux_source(cache_dir: Path) -> Path:
-    """Debian's linux-source-7.2 tarball (7.2.13), fetched once through the project's private apt
-    and kept in the cache; renamed into place whole, so a killed fetch leaves nothing half-written."""
-    import tempfile
-    from kernels.apt import PrivateApt
-    dest = cache_dir / "sources"
-    tarball = dest / f"{LINUX_SOURCE}.tar.xz"
-    if tarball.is_file():
-        return tarball
-    dest.mkdir(parents=True, exist_ok=True)
-    apt = PrivateApt(cache_dir / "apt")
-    apt.update()
-    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=dest) as tmp:
-        r = subprocess.run(["apt-get", *apt.options(), "-q", "download", LINUX_SOURCE], cwd=tmp,
-                           capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-        deb = next(Path(tmp).glob(f"{LINUX_SOURCE}_*.deb"))
-        member = f"./usr/src/{LINUX_SOURCE}.tar.xz"
-        deb_tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-        subprocess.run(["tar", "-x", "-C", tmp, "--strip-components=3", member], stdin=deb_tar.stdout, check=True)
-        deb_tar.stdout.close()
-        assert deb_tar.wait() == 0
-        os.replace(Path(tmp) / tarball.name, tarball)
-    return tarball
+    """Debian's linux-source-7.2 tarball (7.2.13), fetched once by otns itself (`debian-source:7.2`,
+    kernels/source.py) and kept in the cache."""
+    from kernels import source
+    return source.fetch(f"{source.PREFIX}{LINUX_SOURCE.removeprefix('linux-source-')}", cache_dir)
 
 
 # Every process this test session starts inherits this tag, so the checks below see only our

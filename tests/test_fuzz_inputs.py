@@ -21,7 +21,8 @@ from base.errors import BadInput
 from kernels.debian import FLAVOURS, UnknownVersion, parse_index, resolve
 from kernels.spec import KernelSpec, parse_spec
 from otns.cli import build_parser
-from otns.matrix import EXPECTATIONS, Entry, entries_from_ci, parse_entry, shard
+from otns.matrix import EXPECTATIONS, Entry, entries_from_ci, parse_entry
+from otns.options import shard
 from otns.run import RunOptions, validate_options
 
 DATA = Path(__file__).parent / "data"

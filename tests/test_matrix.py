@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from otns.matrix import Entry, entries_from_ci, shard, speedup
+from otns.matrix import Entry, entries_from_ci, speedup
+from otns.options import shard
 from otns.paths import REPO_ROOT
 
 from .conftest import ABSENT_SPEC, DEFAULT_SPEC, chromium, otns_command

@@ -42,7 +42,8 @@ def add_parser(sub) -> None:
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     from .. import report
-    from ..matrix import DEFAULT_WORKERS, Plan, entries_from_ci, parse_entry, run, shard
+    from ..matrix import DEFAULT_WORKERS, Plan, entries_from_ci, parse_entry, run
+    from ..options import shard
 
     # Every option and kernel is checked before the first boot: a bad one fails now, not in a worker.
     check_timeout(args.timeout)

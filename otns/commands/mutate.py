@@ -13,7 +13,8 @@ from base.errors import EXIT_NOT_AS_EXPECTED, EXIT_OK, BadInput
 from kernels import build, faults
 from kernels.faults import Fault
 
-from ..mutate import SURVIVED, FaultResult, MutateOptions, Mutator, Report, kernel_version, short_id
+from ..mutate import SURVIVED, FaultResult, MutateOptions, Mutator, Report, kernel_version, merge, sample, short_id
+from ..options import check_count, check_timeout, shard
 from ..resultfiles import MUTATE_JSON, MUTATE_MD
 from .common import err, stdout
 
@@ -33,17 +34,38 @@ def add_parser(sub) -> None:
                     help="a fault table of your own (TOML, as kernels/faults.toml), e.g. for another kernel version")
     mu.add_argument("--out", type=Path, default=None, help="results folder (default: results/mutate-TIME)")
     mu.add_argument("--timeout", type=float, default=300.0, help="seconds before a guest counts as hung")
+    mu.add_argument("--sample", type=int, default=None, metavar="N",
+                    help="only N of the selected faults, drawn at random (the same N for the same --seed)")
+    mu.add_argument("--seed", type=int, default=0, help="the seed of --sample (default 0)")
+    mu.add_argument("--shard", default=None, metavar="i/n",
+                    help="only the i-th of n interleaved slices of the (sampled) list, for n machines")
+    mu.add_argument("--merge", type=Path, nargs="+", default=None, metavar="DIR",
+                    help="join the tables of shard runs (their output folders) into --out; builds nothing")
+    mu.add_argument("--every-test", action="store_true",
+                    help="run the whole suite on every fault, to name every test that catches it (slower); "
+                         "by default the tests of the fault's rule run first and the first failure decides")
 
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     out = stdout()  # never fold test ids in a log
-    selected = faults.select(_table(args.table), args.faults)
+    folder = (args.out or Path("results") / f"mutate-{datetime.now():%Y%m%d-%H%M%S}").resolve()
+    if args.merge:
+        report = merge([p.resolve() for p in args.merge], folder)
+        out.print(result_table(report))
+        err.print(f"[bold]{escape(report.score_line())}[/] ({report.shard}); table: {escape(str(folder / MUTATE_MD))}")
+        return EXIT_NOT_AS_EXPECTED if report.count(SURVIVED) else EXIT_OK
+    check_timeout(args.timeout)
+    if args.sample is not None:
+        check_count(args.sample, "--sample", 1, 1_000_000)
+    selected = shard(sample(faults.select(_table(args.table), args.faults), args.sample, args.seed), args.shard)
+    if not selected:
+        raise BadInput(f"shard {args.shard} of the selected faults is empty")
     if args.list:
         out.print(list_table(selected, args.table or faults.TABLE))
         return EXIT_OK
     tree = build.find_tree(args.tree, cache_dir)
-    folder = (args.out or Path("results") / f"mutate-{datetime.now():%Y%m%d-%H%M%S}").resolve()
-    opts = MutateOptions(tree=tree, cache_dir=cache_dir, out=folder, faults=selected, timeout=args.timeout)
+    opts = MutateOptions(tree=tree, cache_dir=cache_dir, out=folder, faults=selected, timeout=args.timeout,
+                         every_test=args.every_test, shard=args.shard or "")
 
     def on_row(r: FaultResult) -> None:
         by = f" by {len(r.caught_by)} tests, first {short_id(r.caught_by[0])}" if r.caught_by else ""
