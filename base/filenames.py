@@ -6,6 +6,7 @@ JUNIT = "junit.xml"
 FEATURES = "features.json"
 GUEST = "guest.json"
 PROGRESS = "progress.jsonl"
+GCOV = "gcov"  # a folder: the kernel's gcov counters (.gcda) after the suite, in a coverage run
 # Written by the host around a run (otns.run, otns.matrix_test).
 CONSOLE = "console.log"
 CONSOLE_TAIL = "console-tail.txt"

@@ -1,4 +1,4 @@
-"""Build a kernel from a source tree with virtme-ng, the project's config fragment and ccache.
+"""Build a kernel from a source tree as virtme-ng would, with the project's config fragment and ccache.
 
 A tree is a git checkout, Debian's linux-source-X.Y tarball (unpacked into the cache once)
 or what `apt-get source linux` leaves (a folder holding linux-X.Y.Z/). Never `vng --commit`:
@@ -138,7 +138,7 @@ def _fragment_id() -> str:
 
 
 def ensure_config(tree: Path, env: dict[str, str], log, own: bool = False,
-                  stop: threading.Event | None = None) -> list[str]:
+                  stop: threading.Event | None = None, extra: dict[str, str] | None = None) -> list[str]:
     """Make .config hold the fragment; return the options this tree's config cannot take.
 
     A tree with no .config gets `make allnoconfig` with the fragment as KCONFIG_ALLCONFIG:
@@ -157,7 +157,7 @@ def ensure_config(tree: Path, env: dict[str, str], log, own: bool = False,
             raise BuildFailed(f"kernel build failed in {tree}: `make allnoconfig` failed (log: {log.name})")
         if own:
             stamp.write_text(_fragment_id() + "\n")
-    want = fragment()
+    want = {**fragment(), **(extra or {})}
     wrong = _unmet(dotconfig, want)
     if not wrong:
         return []
@@ -172,15 +172,16 @@ def ensure_config(tree: Path, env: dict[str, str], log, own: bool = False,
     return _unmet(dotconfig, want)
 
 
-def check_config(tree: Path, unmet: list[str]) -> None:
+def check_config(tree: Path, unmet: list[str], extra: dict[str, str] | None = None) -> None:
     """Say which of the fragment's options the tree's config could not take; stop on a required one.
 
     An option missing from the final .config is unknown to this tree's Kconfig (an older
-    or newer kernel) or hidden by a dependency the tree has and the fragment lacks.
+    or newer kernel) or hidden by a dependency the tree has and the fragment lacks. The
+    caller's extra options (a coverage build's gcov) are required too.
     """
     if not unmet:
         return
-    want, must = fragment(), required()
+    want, must = {**fragment(), **(extra or {})}, required() | set(extra or {})
     have = _settings(tree / ".config")
     print("otns: this tree's config did not take these options of kernels/otns.config:", file=sys.stderr)
     for key in unmet:
@@ -205,34 +206,57 @@ def compiler_dir(cache_dir: Path) -> Path:
     return folder
 
 
-def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: bool = False,
-          stop: threading.Event | None = None) -> Built:
-    """Config, then vng --build in the tree (incremental: make redoes what changed; ccache the
-    rest), then the proof that the image carries what was linked (kernels/provenance.py).
-
-    With stop, the build runs in the background (niced; BuildStopped once stop is set)."""
+def _env(tree: Path, cache_dir: Path, ccache: str) -> dict[str, str]:
     for tool in ("make", "gcc", "ccache", "flex", "bison", "bc"):
         if shutil.which(tool) is None:
             raise BadInput(f"{tool} is not installed: run scripts/setup --build")
-    log = log or cache_dir / "builds" / f"{tree.name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
     # CCACHE_BASEDIR makes paths relative to the tree, so a second checkout of the same
     # source (a git clone, apt-get source, the tarball) hits the cache. Depend mode takes the
     # headers from the compiler's own -MD output instead of running the preprocessor a second
     # time: on an empty cache that is 30% less CPU (docs/environment.md).
-    env = {**os.environ, "CCACHE_DIR": str(cache_dir / "ccache"), "CCACHE_BASEDIR": str(tree), "CCACHE_DEPEND": "1",
-           "PATH": os.pathsep.join([str(compiler_dir(cache_dir)), str(Path(sys.executable).parent),
-                                    os.environ.get("PATH", "")])}
+    return {**os.environ, "CCACHE_DIR": str(cache_dir / ccache), "CCACHE_BASEDIR": str(tree), "CCACHE_DEPEND": "1",
+            "PATH": os.pathsep.join([str(compiler_dir(cache_dir)), str(Path(sys.executable).parent),
+                                     os.environ.get("PATH", "")])}
+
+
+def _make(targets: list[str], make_args: list[str] | None) -> list[str]:
+    # What `vng --build --skip-modules` runs (the same image name and release suffix), called
+    # directly so that make's output reaches the log (vng keeps it quiet).
+    return ["make", *targets, "LOCALVERSION=-virtme", f"CC={COMPILER.name}", *(make_args or []),
+            "-j", str(os.cpu_count() or 1)]
+
+
+def compile_object(tree: Path, cache_dir: Path, rel: str, log: Path, stop: threading.Event | None = None) -> None:
+    """Make one object of a configured tree (with the variables of a whole build, so that the
+    next whole build finds it up to date); BuildFailed if it does not compile."""
+    with open(log, "w") as f:
+        rc = _run(_make([rel], None), tree, _env(tree, cache_dir, "ccache"), f, stop)
+    if rc != 0 or not (tree / rel).is_file():
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise BuildFailed(f"{rel} does not compile in {tree} (exit {rc}): {tail[0]} (log: {log})")
+
+
+def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: bool = False,
+          stop: threading.Event | None = None, extra_options: dict[str, str] | None = None,
+          make_args: list[str] | None = None, ccache: str = "ccache", append_log: bool = False) -> Built:
+    """Config, then make in the tree (incremental: make redoes what changed; ccache the
+    rest), then the proof that the image carries what was linked (kernels/provenance.py).
+
+    With stop, the build runs in the background (niced; BuildStopped once stop is set).
+    extra_options (required config settings beyond kernels/otns.config), make_args and a ccache
+    folder of its own serve builds of another kind (a coverage build, kernels/coverage.py)."""
+    env = _env(tree, cache_dir, ccache)
+    log = log or cache_dir / "builds" / f"{tree.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
     restored = [] if applied_fault else faults.restore(tree, faults.load())
     if restored:
         print(f"otns: {', '.join(restored)} still held an `otns mutate` fault (a killed run): restored",
               file=sys.stderr)
     start = time.monotonic()
-    with open(log, "w") as f:
+    with open(log, "a" if append_log else "w") as f:
         own = (cache_dir / "trees").resolve() in tree.resolve().parents
-        check_config(tree, ensure_config(tree, env, f, own=own, stop=stop))
-        # .config exists by now, so vng leaves it as it is and runs make.
-        rc = _run(["vng", "--build", "--skip-modules", f"CC={COMPILER.name}"], tree, env, f, stop)
+        check_config(tree, ensure_config(tree, env, f, own=own, stop=stop, extra=extra_options), extra_options)
+        rc = _run(_make([Path(host().image).name], make_args), tree, env, f, stop)
     image = tree / host().image
     if rc != 0 or not image.is_file():
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]

@@ -29,11 +29,15 @@ _RULE = re.compile(r"[A-Z]{2}-[A-Z0-9-]+")
 @dataclass(frozen=True)
 class Fault:
     id: str
-    rule: str  # a rule id of docs/semantics.md
+    rule: str  # a rule id of docs/semantics.md; AUTO for a fault generated from the code
     file: str  # relative to the tree
     find: str
     replace: str
     why: str
+    # A generated fault (kernels/mutants.py) also says where and how it was made.
+    function: str = ""
+    line: int = 0
+    operator: str = ""
 
 
 class NotApplicable(Exception):

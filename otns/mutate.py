@@ -37,8 +37,8 @@ KERNELS = ".kernels"  # in the output folder: each built kernel, copied out of t
 from .results import Outcome, RunSummary, Verdict
 from .run import RunOptions, execute
 
-CAUGHT, SURVIVED, NOT_APPLIED, EQUIVALENT, NO_BUILD, NO_BOOT, CRASHED, HARNESS = (
-    "caught", "survived", "not applied", "equivalent", "does not build", "does not boot", "crashed",
+CAUGHT, SURVIVED, NOT_APPLIED, NOT_REACHED, EQUIVALENT, NO_BUILD, NO_BOOT, CRASHED, HARNESS = (
+    "caught", "survived", "not applied", "not reached", "equivalent", "does not build", "does not boot", "crashed",
     "harness error")
 # Faults whose kernel built and ran the suite to the end: the score's denominator.
 JUDGED = (CAUGHT, SURVIVED)
@@ -78,8 +78,8 @@ class Report:
 
     def score_line(self) -> str:
         judged = sum(r.status in JUDGED for r in self.rows)
-        others = ", ".join(f"{self.count(s)} {s}" for s in (NOT_APPLIED, EQUIVALENT, NO_BUILD, NO_BOOT, CRASHED,
-                                                               HARNESS) if self.count(s))
+        others = ", ".join(f"{self.count(s)} {s}" for s in (NOT_APPLIED, NOT_REACHED, EQUIVALENT, NO_BUILD, NO_BOOT,
+                                                               CRASHED, HARNESS) if self.count(s))
         line = f"caught {self.count(CAUGHT)} of {judged} faults that built and ran the suite"
         return line + (f" ({others})" if others else "")
 
@@ -125,6 +125,7 @@ class MutateOptions:
     rule_tests: dict[str, list[str]] = field(default_factory=dict)  # rule id -> the tests that name it
     every_test: bool = False  # the whole suite for every fault: every catching test, not the first
     shard: str = ""  # "i/n" when this run is one shard of a split list
+    unreached: dict[str, set[int]] = field(default_factory=dict)  # file -> lines the suite never ran (coverage)
 
 
 def object_of(fault: Fault) -> str | None:
@@ -179,9 +180,10 @@ class Mutator:
         self.pristine: dict[str, str] = {}  # object file -> its hash in the pristine build
         self.stop = threading.Event()  # set when interrupted: the background build stops
 
-    def _build(self, log: Path, applied_fault: bool = False, background: bool = False) -> float:
+    def _build(self, log: Path, applied_fault: bool = False, background: bool = False,
+               append_log: bool = False) -> float:
         return build.build(self.tree, self.opts.cache_dir, log=log, applied_fault=applied_fault,
-                           stop=self.stop if background else None).seconds
+                           stop=self.stop if background else None, append_log=append_log).seconds
 
     def _copy_kernel(self, name: str) -> Path:
         """The tree's image (and its config, which the run reads beside it) copied out of the tree."""
@@ -268,14 +270,30 @@ class Mutator:
         return report
 
     def _stage(self, i: int, fault: Fault) -> Staged:
-        """In the builder thread: apply, build, check the kernel carries the fault, copy it out, restore."""
+        """In the builder thread: apply, build, check the kernel carries the fault, copy it out, restore.
+
+        Cheaper verdicts first: a line the suite never runs (coverage) needs no build, and an
+        object that compiles to the pristine bytes needs no link."""
         folder = safefs.prepare_results(self.opts.out / f"{i:02d}-{fault.id}")
+        if fault.line and fault.line in self.opts.unreached.get(fault.file, ()):
+            return Staged(fault, folder, result=FaultResult(
+                fault, NOT_REACHED, detail=f"the suite never runs line {fault.line} of {fault.file} (coverage)",
+                results=None))
         try:
             edited = time.time_ns()
             with faults.applied(self.tree, fault):
                 self.dirty = True
+                rel = object_of(fault)
+                start = time.monotonic()
                 try:
-                    seconds = self._build(folder / BUILD_LOG, applied_fault=True, background=True)
+                    if rel is not None and rel in self.pristine:
+                        build.compile_object(self.tree, self.opts.cache_dir, rel, folder / BUILD_LOG, self.stop)
+                        if _sha(self.tree / rel) == self.pristine[rel]:
+                            return Staged(fault, folder, result=FaultResult(
+                                fault, EQUIVALENT, detail=f"{rel} is byte for byte the pristine one", results=folder,
+                                build_seconds=time.monotonic() - start))
+                    self._build(folder / BUILD_LOG, applied_fault=True, background=True, append_log=rel is not None)
+                    seconds = time.monotonic() - start
                 except build.BuildStopped:
                     raise
                 except build.BuildFailed as e:
@@ -334,7 +352,7 @@ def markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-STATUSES = (CAUGHT, SURVIVED, NOT_APPLIED, EQUIVALENT, NO_BUILD, NO_BOOT, CRASHED, HARNESS)
+STATUSES = (CAUGHT, SURVIVED, NOT_APPLIED, NOT_REACHED, EQUIVALENT, NO_BUILD, NO_BOOT, CRASHED, HARNESS)
 
 
 def sample(chosen: list[Fault], n: int | None, seed: int) -> list[Fault]:

@@ -52,6 +52,7 @@ class RunOptions:
     absence: Policy = field(default_factory=Policy)  # which absent features are acceptable
     keep: tuple[str, ...] = ()  # files the caller already wrote into the results folder (matrix: state.json)
     guest_init: str = "otns"  # the guest's PID 1: otns's (vm/guest_init.sh) or virtme-ng's own
+    gcov: bool = False  # keep the kernel's gcov counters of the suite (otns coverage)
 
 
 def resolve_kernel(opts: RunOptions, notice: Callable[[str], None]) -> LocalKernel:
@@ -108,19 +109,19 @@ def debian_identity(k) -> dict:
     return {"upstream": k.upstream, "debian_version": k.debian_version, "flavour": k.flavour, "release": k.release}
 
 
-def guest_command(results: Path, pytest_args: list[str], announce: bool = False) -> list[str]:
+def guest_command(results: Path, pytest_args: list[str], announce: bool = False, gcov: bool = False) -> list[str]:
     # -S: see vm.guest.add_site_packages
     return [sys.executable, "-S", "-m", "vm.guest", "--results", str(results),
-            *(["--announce"] if announce else []), "--", *pytest_args]
+            *(["--announce"] if announce else []), *(["--gcov"] if gcov else []), "--", *pytest_args]
 
 
-def _guest_shell(results: Path, pytest_args: list[str], cache_dir: Path) -> str:
+def _guest_shell(results: Path, pytest_args: list[str], cache_dir: Path, gcov: bool = False) -> str:
     # The checkout is read-only in the guest: no bytecode files written; those the host
     # compiled are read (vm.pycache).
     prefix = pycache.guest_prefix(cache_dir)
     env = f"PYTHONPYCACHEPREFIX={shell_join([str(prefix)])} " if prefix else ""
     return f"cd {shell_join([str(REPO_ROOT)])} && PYTHONDONTWRITEBYTECODE=1 {env}exec " + shell_join(
-        guest_command(results, pytest_args, announce=True))
+        guest_command(results, pytest_args, announce=True, gcov=gcov))
 
 
 def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: Callable[[str], None],
@@ -144,7 +145,7 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
         if folder:
             prefix.append(str(folder))
     # Until the accelerator is known (below), the request is the KVM probe's, which boots under KVM.
-    req = BootRequest(kernel=kernel, command=_guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir), rwdir=results,
+    req = BootRequest(kernel=kernel, command=_guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir, opts.gcov), rwdir=results,
                       console_log=results / CONSOLE, cpus=opts.cpus or default_cpus("kvm"), memory=opts.memory,
                       timeout=opts.timeout, transport=transport, path_prefix=prefix,
                       vng_home=vng_home or opts.cache_dir / "vng-home", stream=stream,
@@ -190,7 +191,7 @@ def dry_run(opts: RunOptions, notice: Callable[[str], None], out: Callable[[str]
             req.accel = "kvm" if vm_accel.cached_verdict(opts.cache_dir) else "tcg"
         qemu = qemu_command(req)
         req.rwdir, req.console_log = folder, folder / CONSOLE
-        req.command = _guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir)
+        req.command = _guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir, opts.gcov)
         out(shell_join(vng_command(req)))
         out(qemu)  # as vng would run it: through a private stage of safe-named links (vm.vngsafe)
     finally:

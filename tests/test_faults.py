@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import tarfile
-from dataclasses import astuple
 from pathlib import Path
 
 import pytest
@@ -134,7 +133,8 @@ def test_restore_undoes_what_a_killed_run_left(tmp_path):
     code = (f"import os, sys; from kernels import faults; from pathlib import Path\n"
             f"f = faults.Fault(*sys.argv[2:])\n"
             f"with faults.applied(Path(sys.argv[1]), f):\n    os._exit(9)\n")
-    r = subprocess.run([sys.executable, "-c", code, str(tree), *astuple(fault)], cwd=REPO_ROOT)
+    r = subprocess.run([sys.executable, "-c", code, str(tree), *(getattr(fault, k) for k in faults.KEYS)],
+                       cwd=REPO_ROOT)
     assert r.returncode == 9
     assert target.read_text() != before
     assert faults.pristine_text(tree, fault.file) == before

@@ -9,7 +9,6 @@ import json
 import signal
 import subprocess
 import time
-from dataclasses import astuple
 from pathlib import Path
 
 import pytest
@@ -61,7 +60,7 @@ def table_with(tmp_path: Path, fault_id: str) -> Path:
     """A table holding one fault of the project's table and the two above."""
     fault = next(f for f in faults.load() if f.id == fault_id)
     # JSON strings are TOML basic strings (escapes included).
-    row = "".join(f"{k} = {json.dumps(v)}\n" for k, v in zip(faults.KEYS, astuple(fault), strict=True))
+    row = "".join(f"{k} = {json.dumps(getattr(fault, k))}\n" for k in faults.KEYS)
     path = tmp_path / "faults.toml"
     path.write_text("[[fault]]\n" + row + SAME_KERNEL)
     return path

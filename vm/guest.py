@@ -91,6 +91,32 @@ def pytest_args(results: Path, extra: list[str]) -> list[str]:
     return args + extra
 
 
+# Where a kernel built with CONFIG_GCOV_KERNEL shows its counters (debugfs, which the guest's
+# init mounts): a tree mirroring the build folder, one .gcda per profiled object, and a reset.
+GCOV_ROOT = Path("/sys/kernel/debug/gcov")
+
+
+def reset_gcov() -> None:
+    """Zero the counters, so the coverage is the suite's and not the boot's (a kernel without
+    gcov has no such folder: save_gcov then finds nothing, which the host reports)."""
+    if GCOV_ROOT.is_dir():
+        (GCOV_ROOT / "reset").write_text("1")
+
+
+def save_gcov(results: Path) -> int:
+    """Copy every .gcda file under the gcov folder into results/gcov/ (same relative paths)."""
+    saved = 0
+    for folder, _, files in os.walk(GCOV_ROOT):
+        for name in files:
+            if name.endswith(".gcda"):
+                src = Path(folder) / name
+                dest = results / filenames.GCOV / src.relative_to(GCOV_ROOT)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(src.read_bytes())
+                saved += 1
+    return saved
+
+
 def uptime() -> float:
     return float(Path("/proc/uptime").read_text().split()[0])
 
@@ -101,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="vm.guest")
     ap.add_argument("--results", required=True, type=Path)
     ap.add_argument("--announce", action="store_true", help="tell the host that the boot is over")
+    ap.add_argument("--gcov", action="store_true", help="keep the kernel's gcov counters of the suite")
     ap.add_argument("pytest_args", nargs=argparse.REMAINDER)
     ns = ap.parse_args(argv)
     if ns.announce:
@@ -112,13 +139,17 @@ def main(argv: list[str] | None = None) -> int:
     import pytest
 
     imported = time.monotonic()
+    if ns.gcov:
+        reset_gcov()
     rc = int(pytest.main(pytest_args(ns.results, extra), plugins=[progress.Writer(ns.results / filenames.PROGRESS)]))
+    gcov_files = save_gcov(ns.results) if ns.gcov else None
     # uptime_at_start: kernel start to this script (boot and init); the rest is the suite's cost.
     info = {"release": platform.release(), "pytest_exit": rc, "uptime_at_start": booted,
             "pytest_import_seconds": imported - start, "suite_seconds": time.monotonic() - start,
             "cpus": os.cpu_count(), "pytest_path": pytest.__file__,
             # modules imported from the host's bytecode bundle (vm.bytecode); None: no bundle
-            "bundled_modules": len(BUNDLE.served) if BUNDLE else None}
+            "bundled_modules": len(BUNDLE.served) if BUNDLE else None,
+            "gcov_files": gcov_files}
     tmp = ns.results / (filenames.GUEST + ".tmp")
     tmp.write_text(json.dumps(info))
     tmp.replace(ns.results / filenames.GUEST)

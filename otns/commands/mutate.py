@@ -10,10 +10,12 @@ from rich.table import Table
 from rich.text import Text
 
 from base.errors import EXIT_NOT_AS_EXPECTED, EXIT_OK, BadInput
-from kernels import build, faults
+from kernels import build, faults, mutants
+from kernels.coverage import feature_code
 from kernels.faults import Fault
 
 from ..mutate import SURVIVED, FaultResult, MutateOptions, Mutator, Report, kernel_version, merge, sample, short_id
+from ..coverage import unreached_lines
 from ..options import check_count, check_timeout, shard
 from ..resultfiles import MUTATE_JSON, MUTATE_MD
 from .common import err, stdout
@@ -41,6 +43,13 @@ def add_parser(sub) -> None:
                     help="only the i-th of n interleaved slices of the (sampled) list, for n machines")
     mu.add_argument("--merge", type=Path, nargs="+", default=None, metavar="DIR",
                     help="join the tables of shard runs (their output folders) into --out; builds nothing")
+    mu.add_argument("--auto", action="store_true",
+                    help="faults generated from the code of the features' functions (kernels/feature_code.toml) "
+                         "by operators (negate a condition, drop an operand or a flag, delete a statement, another "
+                         "errno, swap two checks, off by one) instead of the hand-written table")
+    mu.add_argument("--coverage", type=Path, default=None, metavar="DIR",
+                    help="an otns coverage output folder of this tree: faults on lines the suite never runs are "
+                         "reported 'not reached' without a build")
     mu.add_argument("--every-test", action="store_true",
                     help="run the whole suite on every fault, to name every test that catches it (slower); "
                          "by default the tests of the fault's rule run first and the first failure decides")
@@ -57,15 +66,20 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     check_timeout(args.timeout)
     if args.sample is not None:
         check_count(args.sample, "--sample", 1, 1_000_000)
-    selected = shard(sample(faults.select(_table(args.table), args.faults), args.sample, args.seed), args.shard)
+    if args.auto and args.table:
+        raise BadInput("--auto generates its faults: it takes no --table")
+    tree = build.find_tree(args.tree, cache_dir) if args.auto or not args.list else None
+    table = mutants.generate(tree, feature_code()) if tree is not None and args.auto else _table(args.table)
+    selected = shard(sample(faults.select(table, args.faults), args.sample, args.seed), args.shard)
     if not selected:
         raise BadInput(f"shard {args.shard} of the selected faults is empty")
     if args.list:
-        out.print(list_table(selected, args.table or faults.TABLE))
+        out.print(list_table(selected, "generated from the code" if args.auto else args.table or faults.TABLE))
         return EXIT_OK
-    tree = build.find_tree(args.tree, cache_dir)
+    assert tree is not None
     opts = MutateOptions(tree=tree, cache_dir=cache_dir, out=folder, faults=selected, timeout=args.timeout,
-                         every_test=args.every_test, shard=args.shard or "")
+                         every_test=args.every_test, shard=args.shard or "",
+                         unreached=unreached_lines(args.coverage.resolve(), tree) if args.coverage else {})
 
     def on_row(r: FaultResult) -> None:
         by = f" by {len(r.caught_by)} tests, first {short_id(r.caught_by[0])}" if r.caught_by else ""
@@ -79,7 +93,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     return EXIT_NOT_AS_EXPECTED if report.count(SURVIVED) else EXIT_OK
 
 
-def list_table(selected: list[Fault], source: Path):
+def list_table(selected: list[Fault], source: Path | str):
     table = Table(title=f"{len(selected)} faults ({source})")
     for col in ("id", "rule", "file", "what it breaks"):
         table.add_column(col)
