@@ -23,8 +23,9 @@ from . import build
 FEATURE_CODE = Path(__file__).with_name("feature_code.toml")
 GCOV_OPTIONS = {"CONFIG_DEBUG_FS": "y", "CONFIG_GCOV_KERNEL": "y"}
 # What rsync leaves out of the copy: the tree's git data and its build outputs (mrproper
-# removes whatever else the tree's build generated).
-_NOT_COPIED = (".git", "*.o", "*.a", ".*.cmd", "*.gcno", "*.gcda", "vmlinux", "vmlinux.*", "bzImage")
+# removes whatever else the tree's build generated). Anchored where a source shares the
+# name's start (arch/x86/kernel/vmlinux.lds.S).
+_NOT_COPIED = ("/.git", "*.o", "*.a", ".*.cmd", "*.gcno", "*.gcda", "/vmlinux", "/vmlinux.*", "bzImage")
 
 
 @dataclass(frozen=True)

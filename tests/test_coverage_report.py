@@ -107,3 +107,18 @@ def test_unreached_lines_only_for_the_sources_they_were_measured_on(tmp_path):
         unreached_lines(out, copy)
     with pytest.raises(BadInput, match="not an otns coverage output folder"):
         unreached_lines(tmp_path / "nothing", copy)
+
+
+def test_the_coverage_copy_takes_sources_not_build_outputs(tmp_path):
+    from kernels.coverage import sync
+    tree = tmp_path / "linux"
+    for rel, text in {"Makefile": "mrproper:\n\t@rm -f .config\n", "arch/x86/kernel/vmlinux.lds.S": "SECTIONS {}\n",
+                      "fs/namespace.c": "int x;\n", "fs/namespace.o": "object", "fs/.namespace.o.cmd": "cmd",
+                      "vmlinux": "elf", "vmlinux.a": "archive", ".config": "CONFIG_X=y\n", ".git/HEAD": "ref"}.items():
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_text(text)
+    copy = tmp_path / "copy" / "linux"
+    with open(tmp_path / "log", "w") as log:
+        sync(tree, copy, log)
+    have = sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file())
+    assert have == ["Makefile", "arch/x86/kernel/vmlinux.lds.S", "fs/namespace.c"]  # .config: mrproper's
