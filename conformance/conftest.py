@@ -11,7 +11,8 @@ import pytest
 
 from . import marks, probe
 from .features import BY_NAME, FEATURES
-from .marks import pytest_collection_modifyitems, pytest_runtest_makereport  # noqa: F401 (hooks of marks.py)
+from .marks import (pytest_collection_modifyitems, pytest_runtest_makereport,  # noqa: F401 (marks.py's hooks)
+                    pytest_terminal_summary)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

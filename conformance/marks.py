@@ -1,8 +1,10 @@
 """The rule and fix markers every conformance test carries (`@pytest.mark.rule("OT-DIR")`,
 `@pytest.mark.fix("ENOTDIR_TARGET")`): read from a collected test, checked against the tables
 (rules.py, references.py), and put where a failure is read: the start of its message (so the
-short summary line, junit.xml's failure message and KTAP carry it) and junit.xml's properties
-(one "rule" and one "fix" property each, on every test; the host reads them: otns.resultfiles).
+short summary line, junit.xml's failure message and KTAP carry it), its long report, a line per
+failure at the end of the terminal output (whole, where the short summary line is cut at the
+terminal's width), and junit.xml's properties (one "rule" and one "fix" property each, on every
+test; the host reads them: otns.resultfiles).
 
 A pytest plugin: conftest.py takes its hooks, and `-p conformance.marks` puts them on any run.
 """
@@ -48,6 +50,10 @@ def problems(item: pytest.Item, known_markers: set[str]) -> list[str]:
     return [f"{item.nodeid}: {p}" for p in out]
 
 
+def _named(pairs: list[tuple[str, object]], name: str) -> list[str]:
+    return [str(value) for key, value in pairs if key == name]
+
+
 def properties(item: pytest.Item) -> list[tuple[str, str]]:
     """junit.xml's <properties> of the test: one ("rule", ID) and one ("fix", NAME) each."""
     return [(RULE, r) for r in of(item, RULE)] + [(FIX, f) for f in of(item, FIX)]
@@ -79,7 +85,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     known = registered(config)
     wrong = [p for item in items for p in problems(item, known)]
     if wrong:
-        raise pytest.UsageError("wrong markers in conformance/:\n" + "\n".join(wrong))
+        # The first on the error's own line: otns shows that line alone (preflight.usage_message).
+        more = f" (and {len(wrong) - 1} more:)\n" + "\n".join(wrong[1:]) if len(wrong) > 1 else ""
+        raise pytest.UsageError(f"wrong marker in conformance/: {wrong[0]}{more}")
     for item in items:
         item.user_properties += properties(item)
 
@@ -94,3 +102,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         crash.message = f"{tag(rules, fixes, platform.release())} {crash.message}"
         report.sections.append(("rules and known fixes", explain(rules, fixes, platform.release())))
     return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    failed = {r.nodeid: r.user_properties for key in ("failed", "error") for r in terminalreporter.stats.get(key, [])
+              if _named(r.user_properties, RULE) or _named(r.user_properties, FIX)}
+    if not failed:
+        return
+    terminalreporter.write_sep("=", "rules and known fixes of the failures")
+    for nodeid, props in failed.items():
+        terminalreporter.write_line(f"{nodeid} {tag(_named(props, RULE), _named(props, FIX), platform.release())}")

@@ -37,7 +37,7 @@ class Fix:
             return f"fixed in {first} or earlier ({first} is Debian's oldest {line} kernel)"
         elsewhere = "fixed in " + ", ".join(self.fixed.values())
         if line in self.lacking:
-            return f"in no Debian {line} kernel otns ran ({self.lacking[line]} lacks it); {elsewhere}"
+            return f"not in Debian's {line} kernels up to {self.lacking[line]}; {elsewhere}"
         return f"not known on the {line} line; {elsewhere}" if line else f"{elsewhere}"
 
     def describe(self, release: str) -> str:
@@ -52,7 +52,7 @@ FIXES = {f.name: f for f in (
         fixed={"7.0": "7.0.13", "7.1": "7.1.3", "7.2": "7.2.6", "7.3": "7.3-rc7"},
         lacking={"7.0": "7.0.12"}, named_in_changelog=False),
     Fix("COVERED_MOUNTS", "namespace: keep covered mounts covered in OPEN_TREE_NAMESPACE",
-        fixed={"7.2": "7.2.11"}, lacking={"7.0": "7.0.13", "7.2": "7.2.9"}),
+        fixed={"7.2": "7.2.11", "7.3": "7.3-rc7"}, lacking={"7.0": "7.0.13", "7.1": "7.1.13", "7.2": "7.2.9"}),
     Fix("COPIED_UNBINDABLE", "mount: keep a copied mount unbindable",
-        fixed={"7.2": "7.2.11"}, lacking={"7.0": "7.0.13", "7.2": "7.2.9"}),
+        fixed={"7.2": "7.2.11", "7.3": "7.3-rc7"}, lacking={"7.0": "7.0.13", "7.1": "7.1.13", "7.2": "7.2.9"}),
 )}

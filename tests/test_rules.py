@@ -120,6 +120,9 @@ def test_a_failure_carries_its_rule_and_fix(tmp_path: Path):
     # the failing test's line, and the failure's long report
     assert f"FAILED test_dummy.py::test_fails - {head} AssertionError: open_tree(file)" in p.stdout
     assert "rules and known fixes" in p.stdout and "OT-DIR: the looked-up object must be a directory" in p.stdout
+    # and whole at the end, however narrow the terminal: the short summary line may be cut
+    block = p.stdout.split(" rules and known fixes of the failures ")[1]
+    assert f"\ntest_dummy.py::test_fails {head}\n" in block and "test_passes" not in block
     # junit.xml: the message starts with them; every test has its properties
     cases = {c.get("name"): c for c in ET.parse(tmp_path / "junit.xml").iter("testcase")}
     assert cases["test_fails"].find("failure").get("message").startswith(head + " AssertionError:")
@@ -144,4 +147,4 @@ def test_a_wrong_marker_stops_collection(tmp_path: Path, marker: str, says: str)
     (tmp_path / "test_typo.py").write_text(f"import pytest\n\n{marker}\ndef test_x():\n    pass\n")
     p = run_pytest(tmp_path, "--collect-only", "-q", "test_typo.py")
     assert p.returncode == pytest.ExitCode.USAGE_ERROR, p.stdout + p.stderr
-    assert f"test_typo.py::test_x: {says}" in p.stdout + p.stderr
+    assert f"ERROR: wrong marker in conformance/: test_typo.py::test_x: {says}" in p.stdout + p.stderr
