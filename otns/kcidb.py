@@ -2,8 +2,8 @@
 
 One checkout and one build per kernel (otns tests released or locally built kernels, so the
 "checkout" is the kernel release and the "build" is the image that booted), a `boot` test
-for the boot's fate and one test per conformance test (its rules and known fixes in `misc`). Validated in the tests with kcidb-io,
-KernelCI's own I/O library.
+for the boot's fate and one test per conformance test (its rules and known fixes in `misc`).
+Validated in the tests with kcidb-io, KernelCI's own I/O library.
 """
 from __future__ import annotations
 

@@ -106,16 +106,18 @@ def _seconds(path: Path, case: ET.Element) -> float:
 
 _OUTCOME_TAGS = {"failure": Outcome.FAIL, "error": Outcome.ERROR, "skipped": Outcome.SKIP}
 # A testcase's properties the suite writes (conformance/marks.py): its rule ids and known fixes.
-# Anything else, or a value that is no id, is not read.
+# Anything else, a value that is no id, or more than a test could name, is not read.
 _MARKS = ("rule", "fix")
 _MARK_VALUE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_MARKS_MAX = 32
 
 
 def _marks(case: ET.Element) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {m: [] for m in _MARKS}
     for prop in case.iterfind("properties/property"):
         name, value = prop.get("name"), prop.get("value") or ""
-        if name in found and _MARK_VALUE.fullmatch(value) and value not in found[name]:
+        if (name in found and len(found[name]) < _MARKS_MAX and _MARK_VALUE.fullmatch(value)
+                and value not in found[name]):
             found[name].append(value)
     return found
 

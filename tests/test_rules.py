@@ -3,6 +3,7 @@ every rule has a test or a written reason, every conformance test names a rule, 
 checked at collection, and a failure's message and junit.xml carry its rule and fix."""
 from __future__ import annotations
 
+import platform
 import re
 import subprocess
 import sys
@@ -114,8 +115,7 @@ def test_a_failure_carries_its_rule_and_fix(tmp_path: Path):
     (tmp_path / "test_dummy.py").write_text(DUMMY)
     p = run_pytest(tmp_path, "--junitxml=junit.xml", "test_dummy.py")
     assert p.returncode == 1, p.stdout + p.stderr
-    release = __import__("platform").release()
-    head = marks.tag(["OT-DIR"], ["ENOTDIR_TARGET"], release)
+    head = marks.tag(["OT-DIR"], ["ENOTDIR_TARGET"], platform.release())
     assert head.startswith("[rule OT-DIR; known fix ENOTDIR_TARGET: ")
     # the failing test's line, and the failure's long report
     assert f"FAILED test_dummy.py::test_fails - {head} AssertionError: open_tree(file)" in p.stdout
