@@ -1,4 +1,5 @@
-"""Fixtures shared by the conformance suite: feature probes, isolation, leak checks."""
+"""Fixtures shared by the conformance suite: feature probes, isolation, leak checks; each test's
+rule and fix markers, checked and carried to its failure's message and junit.xml (marks.py)."""
 from __future__ import annotations
 
 import json
@@ -8,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from . import probe
+from . import marks, probe
 from .features import BY_NAME, FEATURES
+from .marks import (pytest_collection_modifyitems, pytest_runtest_makereport,  # noqa: F401 (marks.py's hooks)
+                    pytest_terminal_summary)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -19,6 +22,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_feature(name): skip only if the probe found the feature (or probe) absent")
+    marks.pytest_configure(config)
 
 
 class Features(dict):

@@ -1,20 +1,58 @@
-"""Upstream changes that tests guard, so a failure tells the reader which fix the kernel lacks.
+"""Known fixes the tests guard, as data, so a failure names the fix the kernel lacks in the
+kernel's own line of stable releases.
 
-Boundaries among Debian's kernels were found with otns itself (2026-11-27); the subjects
-come from Debian's changelogs of the kernels that first pass.
+A test names the fix it guards with `@pytest.mark.fix(NAME)`; the rules a fix changed name it in
+conformance/rules.py. Versions are Debian's kernels as otns booted them (`otns run --kernel
+debian:VERSION`): per stable line, the first one that has the fix and the newest one that lacks
+it. Where every Debian kernel of a line has it, the fix came with that line or earlier. The
+subjects are the lines of Debian's changelogs that name the change, where one does.
+(OPEN_TREE_NAMESPACE itself came with merge 1bce1a664ac2 in Linux 7.0.)
 """
 from __future__ import annotations
 
-FEATURE = ("OPEN_TREE_NAMESPACE was added in Linux 7.0 by merge 1bce1a664ac2 "
-           "(\"Merge patch series 'mount: add OPEN_TREE_NAMESPACE'\")")
-ENOTDIR_TARGET = ("the ENOTDIR check for a non-directory source came after the feature: Debian 7.0.12 lacks it, "
-                  "7.0.13 and every 7.1+ kernel have it (upstream commit not identified by otns)")
-COVERED_MOUNTS = ("fixed by \"namespace: keep covered mounts covered in OPEN_TREE_NAMESPACE\" "
-                  "(stable 7.2.11; Debian 7.2.9 and older lack it)")
+from dataclasses import dataclass, field
 
-COPIED_UNBINDABLE = ("fixed by \"mount: keep a copied mount unbindable\" (stable 7.2.11; Debian 7.2.9 and older lack it): "
-                     "before it, unshare(CLONE_NEWNS) made the copy of an unbindable mount bindable")
+from .features import kernel_version
 
 
-def hint(ref: str) -> str:
-    return f" [{ref}]"
+@dataclass(frozen=True)
+class Fix:
+    name: str
+    subject: str  # the changelog line that names the change; else what it does, in our words
+    # stable line "7.0" -> the first Debian kernel of that line found with it; without an entry in
+    # `lacking` for the line, Debian's oldest kernel of the line, so the fix came with it or earlier
+    fixed: dict[str, str]
+    lacking: dict[str, str] = field(default_factory=dict)  # stable line -> the newest found without it
+    commit: str = ""  # the upstream commit, where otns has identified it
+    named_in_changelog: bool = True  # False: `subject` is our description, no changelog line names it
+
+    def where_fixed(self, release: str) -> str:
+        """Where the fix is, said for the line of `release` (a `uname -r`): "fixed in 7.0.13"."""
+        version = kernel_version(release)
+        line = "%d.%d" % version if version else ""
+        if line in self.fixed:
+            first = self.fixed[line]
+            if line in self.lacking:
+                return f"fixed in {first} ({self.lacking[line]} lacks it)"
+            return f"fixed in {first} or earlier ({first} is Debian's oldest {line} kernel)"
+        elsewhere = "fixed in " + ", ".join(self.fixed.values())
+        if line in self.lacking:
+            return f"not in Debian's {line} kernels up to {self.lacking[line]}; {elsewhere}"
+        return f"not known on the {line} line; {elsewhere}" if line else f"{elsewhere}"
+
+    def describe(self, release: str) -> str:
+        """What the fix is and where, for the line of `release`."""
+        what = f'"{self.subject}"' if self.named_in_changelog else self.subject
+        ident = f", upstream commit {self.commit}" if self.commit else ", upstream commit not identified"
+        return f"{what}{ident}; {self.where_fixed(release)}"
+
+
+FIXES = {f.name: f for f in (
+    Fix("ENOTDIR_TARGET", "ENOTDIR for a source that is not a directory (OT-DIR), a check that came after the feature",
+        fixed={"7.0": "7.0.13", "7.1": "7.1.3", "7.2": "7.2.6", "7.3": "7.3-rc7"},
+        lacking={"7.0": "7.0.12"}, named_in_changelog=False),
+    Fix("COVERED_MOUNTS", "namespace: keep covered mounts covered in OPEN_TREE_NAMESPACE",
+        fixed={"7.2": "7.2.11", "7.3": "7.3-rc7"}, lacking={"7.0": "7.0.13", "7.1": "7.1.13", "7.2": "7.2.9"}),
+    Fix("COPIED_UNBINDABLE", "mount: keep a copied mount unbindable",
+        fixed={"7.2": "7.2.11", "7.3": "7.3-rc7"}, lacking={"7.0": "7.0.13", "7.1": "7.1.13", "7.2": "7.2.9"}),
+)}

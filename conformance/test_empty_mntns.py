@@ -45,6 +45,7 @@ def view() -> dict:
 
 # EM-FLAGS --------------------------------------------------------------------------------------
 
+@pytest.mark.rule("EM-FLAGS")
 def test_unshare_unknown_bits_are_einval() -> None:
     """Every bit outside check_unshare_flags()'s list, of all 64 (CLONE_EMPTY_MNTNS's bit 37 is
     clone3's only: unshare() spells it UNSHARE_EMPTY_MNTNS). Holds on any kernel."""
@@ -56,6 +57,7 @@ def test_unshare_unknown_bits_are_einval() -> None:
     assert not wrong, f"EM-FLAGS: unshare with flag bits it does not know gave {wrong}, expected EINVAL"
 
 
+@pytest.mark.rule("EM-FLAGS")
 def test_clone3_unknown_bits_are_einval_even_with_empty_mntns() -> None:
     """Bits 38-63, each with CLONE_EMPTY_MNTNS (on a kernel without it bit 37 is unknown too)."""
     def child():
@@ -67,6 +69,7 @@ def test_clone3_unknown_bits_are_einval_even_with_empty_mntns() -> None:
     assert not wrong, f"EM-FLAGS: clone3 with unknown flag bits gave {wrong}, expected EINVAL"
 
 
+@pytest.mark.rule("EM-FLAGS")
 def test_clone3_parent_settid_bit_is_not_empty_mntns() -> None:
     """UNSHARE_EMPTY_MNTNS reuses CLONE_PARENT_SETTID's bit for unshare() only: to clone3 that bit
     keeps its old meaning, so CLONE_NEWNS with it still copies every mount. Holds on any kernel."""
@@ -82,6 +85,7 @@ def test_clone3_parent_settid_bit_is_not_empty_mntns() -> None:
 
 @pytest.mark.parametrize("how", HOW)
 @pytest.mark.parametrize("drop", [become_nobody, drop_effective_caps], ids=["nobody", "root_without_caps"])
+@pytest.mark.rule("EM-CAP")
 def test_without_cap_sys_admin_is_eperm(how: str, drop) -> None:
     def child():
         drop()
@@ -93,6 +97,7 @@ def test_without_cap_sys_admin_is_eperm(how: str, drop) -> None:
 # EM-ONLY-ROOT ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("how", HOW)
+@pytest.mark.rule("EM-ONLY-ROOT")
 def test_privileged_caller_gets_a_copy_of_the_root_mount_alone(how: str) -> None:
     """Root of the initial user namespace (no user namespace involved), with mounts of its own."""
     def child():
@@ -113,6 +118,7 @@ def test_privileged_caller_gets_a_copy_of_the_root_mount_alone(how: str) -> None
 # EM-CWD ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("how", HOW)
+@pytest.mark.rule("EM-CWD", "EM-OTHERS")
 def test_root_and_cwd_reset_after_chroot(how: str) -> None:
     """A chrooted caller with its cwd elsewhere: both end on the new root mount."""
     def child():
@@ -140,6 +146,7 @@ def test_root_and_cwd_reset_after_chroot(how: str) -> None:
 # EM-OTHERS -------------------------------------------------------------------------------------
 
 @unshare_feature
+@pytest.mark.rule("EM-OTHERS")
 def test_unshare_leaves_the_old_namespace_as_it_was() -> None:
     def child():
         enter_userns()
@@ -172,6 +179,7 @@ LOCKING = {  # how the new namespace comes to be owned by another user namespace
 
 
 @pytest.mark.parametrize("make", [pytest.param(f, marks=m, id=i) for i, (m, f) in LOCKING.items()])
+@pytest.mark.rule("EM-USERNS")
 def test_new_owner_locks_the_root_mount(make) -> None:
     count, got = in_child(make)
     assert count == 1, f"EM-USERNS: the empty namespace shows {count} mounts"
@@ -180,6 +188,7 @@ def test_new_owner_locks_the_root_mount(make) -> None:
 
 
 @pytest.mark.parametrize("how", HOW)
+@pytest.mark.rule("EM-USERNS")
 def test_same_owner_leaves_the_root_mount_unlocked(how: str) -> None:
     count, got = in_child(lambda: in_empty(how, try_to_change_atime))
     assert (count, got) == (1, 0), (f"EM-USERNS: root's own empty namespace: {count} mounts, changing the root's "
@@ -189,6 +198,7 @@ def test_same_owner_leaves_the_root_mount_unlocked(how: str) -> None:
 # EM-COMPOSE ------------------------------------------------------------------------------------
 
 @clone_feature
+@pytest.mark.rule("EM-COMPOSE")
 def test_pid_namespace_pidfd_and_setns_together() -> None:
     """clone3(CLONE_EMPTY_MNTNS | CLONE_NEWPID | CLONE_PIDFD); the parent enters the child's empty
     namespace through the pidfd and mounts a tmpfs on its root; the child sees that mount: one namespace, shared."""

@@ -15,7 +15,6 @@ import pytest
 from . import model
 from . import syscalls as k
 from .helpers import become_nobody, enter_userns, in_child, private_mount_ns, scratch_tmpfs, write_file
-from .references import COVERED_MOUNTS, ENOTDIR_TARGET, hint
 
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 BAD_FLAGS = {"unknown-bit": NS | 0x4, "recursive-alone": k.AT_RECURSIVE,
@@ -37,8 +36,19 @@ def _id(case) -> str:
     return "+".join(f for f in [fname, "no-privilege" if "privilege" in faults else None, pname] if f)
 
 
+def _rules(case) -> list[str]:
+    """The rule whose errno wins (the model's), then the rule of each other fault in the case."""
+    faults, fname, pname = case
+    flags = BAD_FLAGS[fname] if fname else NS
+    caller = model.Caller(cap_current_userns="privilege" not in faults, may_mount="privilege" not in faults)
+    lookup = model.Target(lookup_errno=BAD_PATHS[pname][1] if pname else 0)
+    every = [model.expected(flags, caller, lookup).rule, model.expected(flags).rule if fname else "",
+             "OT-CAP" if "privilege" in faults else "", "OT-LOOKUP" if pname else ""]
+    return list(dict.fromkeys(r for r in every if r))
+
+
 @pytest.mark.needs_feature("open_tree_namespace")
-@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.rule(*_rules(c)), id=_id(c)) for c in CASES])
 def test_error_order(case) -> None:
     faults, fname, pname = case
     flags = BAD_FLAGS[fname] if fname else NS
@@ -59,14 +69,16 @@ def test_error_order(case) -> None:
 # After the lookup (OT-DIR, OT-LIMIT, then the copy's own checks): a foreign caller whose user
 # namespace may create no more mount namespaces. Each source, without and with that limit.
 AFTER_LOOKUP = {
-    # source: (errno without the limit, errno at the limit, the change that made it so)
-    "regular-file": (errno.ENOTDIR, errno.ENOTDIR, ENOTDIR_TARGET),
+    # source: (errno without the limit, errno at the limit, the known fix that made it so)
+    "regular-file": (errno.ENOTDIR, errno.ENOTDIR, "ENOTDIR_TARGET"),
     "unbindable-mount": (errno.EINVAL, errno.ENOSPC, ""),
-    "mount-with-children": (errno.EINVAL, errno.ENOSPC, COVERED_MOUNTS),
+    "mount-with-children": (errno.EINVAL, errno.ENOSPC, "COVERED_MOUNTS"),
     "mount-of-another-namespace": (errno.EINVAL, errno.ENOSPC, ""),
 }
 
 
+@pytest.mark.rule("OT-DIR", "OT-LIMIT", "OT-SRC-UNBINDABLE", "OT-FOREIGN-NONREC", "OT-SRC-OTHERNS")
+@pytest.mark.fix("ENOTDIR_TARGET", "COVERED_MOUNTS")
 @pytest.mark.needs_feature("open_tree_namespace")
 def test_error_order_after_lookup() -> None:
     def child():
@@ -96,7 +108,7 @@ def test_error_order_after_lookup() -> None:
         return free, attempt()
     free, limited = in_child(child)
     for name, (want_free, want_limited, change) in AFTER_LOOKUP.items():
-        ref = hint(change) if change else ""
+        ref = f" (known fix {change})" if change else ""
         assert free[name] == want_free, (f"OT-DIR/OT-SRC-*/OT-FOREIGN-NONREC: {name} gave {k.errname(free[name])}, "
                                          f"a conforming kernel {k.errname(want_free)}{ref}")
         assert limited[name] == want_limited, (

@@ -19,6 +19,7 @@ NS = k.OPEN_TREE_NAMESPACE
 pytestmark = pytest.mark.needs_feature("open_tree_namespace")
 
 
+@pytest.mark.rule("OT-FD")
 def test_fd_is_nsfs_mnt() -> None:
     fd = k.open_tree(k.AT_FDCWD, "/", NS | k.OPEN_TREE_CLOEXEC)
     try:
@@ -29,6 +30,7 @@ def test_fd_is_nsfs_mnt() -> None:
         os.close(fd)
 
 
+@pytest.mark.rule("OT-FD")
 @pytest.mark.parametrize("cloexec", [False, True], ids=["inherited", "cloexec"])
 def test_survives_exec_exactly_without_cloexec(cloexec: bool) -> None:
     fd = k.open_tree(k.AT_FDCWD, "/", NS | (k.OPEN_TREE_CLOEXEC if cloexec else 0))
@@ -44,6 +46,7 @@ def test_survives_exec_exactly_without_cloexec(cloexec: bool) -> None:
         os.close(fd)
 
 
+@pytest.mark.rule("OT-FD", "OT-SETNS")
 def test_passed_over_unix_socket() -> None:
     fd = k.open_tree(k.AT_FDCWD, "/", NS | k.OPEN_TREE_CLOEXEC)
     ns_id = k.mntns_id(fd)
@@ -63,6 +66,7 @@ def test_passed_over_unix_socket() -> None:
     assert seen == ns_id, "a process that received the fd could not enter the namespace"
 
 
+@pytest.mark.rule("OT-ATTR")
 def test_open_tree_attr_accepts_the_flag() -> None:
     try:
         fd = k.open_tree_attr(k.AT_FDCWD, "/", NS | k.OPEN_TREE_CLOEXEC)
@@ -77,6 +81,7 @@ def test_open_tree_attr_accepts_the_flag() -> None:
         os.close(fd)
 
 
+@pytest.mark.rule("OT-ATTR")
 def test_open_tree_attr_with_attributes() -> None:
     # OT-ATTR: open_tree_attr() applies its attributes to the file it opened. For
     # OPEN_TREE_NAMESPACE that file is the namespace's nsfs file, which is no mount root:

@@ -20,6 +20,11 @@ ALL_BITS = list(k.FLAG_NAMES)
 COMBINATIONS = [sum(c) for n in range(len(ALL_BITS) + 1) for c in itertools.combinations(ALL_BITS, n)]
 
 
+def ruled(flags: int, value: int, name: str):
+    """A parameter marked with the rule that decides open_tree(flags) as root, by the model."""
+    return pytest.param(value, marks=pytest.mark.rule(model.expected(flags).rule), id=name)
+
+
 def observe(flags: int, path: str = "/") -> tuple[int, str, bool]:
     """(errno, fd kind, close-on-exec) of open_tree(AT_FDCWD, path, flags)."""
     try:
@@ -47,17 +52,18 @@ def caller(features) -> model.Caller:
     return model.Caller(has_feature=features["open_tree_namespace"].present)
 
 
-@pytest.mark.parametrize("flags", COMBINATIONS, ids=lambda f: k.flag_names(f))
+@pytest.mark.parametrize("flags", [ruled(f, f, k.flag_names(f)) for f in COMBINATIONS])
 def test_combination(flags: int, caller: model.Caller) -> None:
     check(flags, observe(flags), model.expected(flags, caller))
 
 
-@pytest.mark.parametrize("bit", range(32), ids=lambda b: f"bit{b}")
+@pytest.mark.parametrize("bit", [ruled(1 << b, b, f"bit{b}") for b in range(32)])
 def test_single_bit(bit: int, caller: model.Caller) -> None:
     flags = 1 << bit
     check(flags, observe(flags), model.expected(flags, caller))
 
 
+@pytest.mark.rule("OT-CAP", "OT-FLAGS-UNKNOWN", "OT-FLAGS-RECURSIVE", "OT-FLAGS-EXCLUSIVE")
 def test_all_combinations_unprivileged(caller: model.Caller) -> None:
     # One child for all 128: a uid with no capabilities anywhere.
     def child():
@@ -73,6 +79,7 @@ def test_all_combinations_unprivileged(caller: model.Caller) -> None:
     assert not wrong, "as an unprivileged uid:\n" + "\n".join(wrong)
 
 
+@pytest.mark.rule("OT-FLAGS-UNKNOWN")
 def test_unknown_bits_are_einval_on_any_kernel() -> None:
     # The floor every kernel meets, feature or not (kept as its own check for readability).
     for bit in range(32):

@@ -15,7 +15,6 @@ import pytest
 
 from . import syscalls as k
 from .helpers import enter_userns, enter_userns_and_mntns, in_child, private_mount_ns, scratch_tmpfs
-from .references import COPIED_UNBINDABLE, COVERED_MOUNTS, hint
 
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 NS_REC = NS | k.AT_RECURSIVE
@@ -31,6 +30,8 @@ def tree_with_unbindable_child() -> str:
     return t
 
 
+@pytest.mark.rule("OT-FOREIGN-NONREC")
+@pytest.mark.fix("COVERED_MOUNTS")
 def test_foreign_non_recursive_copy_over_children_is_einval() -> None:
     def child():
         private_mount_ns()
@@ -40,9 +41,10 @@ def test_foreign_non_recursive_copy_over_children_is_einval() -> None:
     got = in_child(child)
     assert got == errno.EINVAL, (f"a foreign caller's non-recursive copy of a mount with children gave "
                                  f"{k.errname(got)}; a conforming kernel refuses it (EINVAL): it would reveal "
-                                 "what the children cover" + hint(COVERED_MOUNTS))
+                                 "what the children cover")
 
 
+@pytest.mark.rule("OT-FOREIGN-NONREC")
 def test_foreign_non_recursive_copy_without_children_works() -> None:
     def child():
         private_mount_ns()
@@ -53,6 +55,8 @@ def test_foreign_non_recursive_copy_without_children_works() -> None:
     assert got == 0, f"a foreign caller's copy of a mount without children gave {k.errname(got)}"
 
 
+@pytest.mark.rule("OT-FOREIGN-UNBINDABLE", "OT-SKIP-UNBINDABLE")
+@pytest.mark.fix("COVERED_MOUNTS")
 def test_foreign_recursive_copy_includes_unbindable_children() -> None:
     def child():
         private_mount_ns()
@@ -64,9 +68,10 @@ def test_foreign_recursive_copy_includes_unbindable_children() -> None:
     privileged, foreign = in_child(child)
     assert "/u" not in privileged, "a privileged caller's copy kept the unbindable child"
     assert "/u" in foreign, ("a foreign caller's copy dropped the unbindable child; a conforming kernel copies "
-                             "it (nothing may be left out that would uncover what it hides)" + hint(COVERED_MOUNTS))
+                             "it (nothing may be left out that would uncover what it hides)")
 
 
+@pytest.mark.rule("OT-FOREIGN-LOCK")
 def test_foreign_copy_is_locked_top_to_bottom() -> None:
     def child():
         private_mount_ns()
@@ -89,6 +94,7 @@ def tree_with_child() -> str:
     return t
 
 
+@pytest.mark.rule("OT-ROOT-LOCK", "OT-FOREIGN-LOCK")
 def test_locked_root_locks_the_top_of_the_copy() -> None:
     # The caller owns its mount namespace, whose root mount is locked (unshare with a new user
     # namespace locks every copied mount): the top of its copy is locked (OT-ROOT-LOCK), but the
@@ -108,6 +114,7 @@ def test_locked_root_locks_the_top_of_the_copy() -> None:
                             "its copy is not locked below the top")
 
 
+@pytest.mark.rule("OT-SRC-LOCKEDCHILD", "OT-FOREIGN-NONREC")
 def test_non_recursive_copy_over_locked_children_is_einval() -> None:
     def child():
         enter_userns_and_mntns()
@@ -121,6 +128,8 @@ def test_non_recursive_copy_over_locked_children_is_einval() -> None:
                            "caller is not foreign, so a conforming kernel allows it")
 
 
+@pytest.mark.rule("OT-FOREIGN-NONREC", "OT-FOREIGN-UNBINDABLE", "OT-FOREIGN-FLAGS", "OT-FOREIGN-LOCK")
+@pytest.mark.fix("COVERED_MOUNTS")
 def test_owner_of_its_mount_namespace_is_not_foreign() -> None:
     # The same tree copied by a foreign caller (unshare(CLONE_NEWUSER) alone) and by a caller that
     # owns its mount namespace (unshare(CLONE_NEWUSER | CLONE_NEWNS)): only the first is restricted.
@@ -148,8 +157,7 @@ def test_owner_of_its_mount_namespace_is_not_foreign() -> None:
     foreign = {"non-recursive": errno.EINVAL, "unbindable child copied": True, "clear nosuid": errno.EPERM,
                "umount child": errno.EINVAL}
     got = attempt(owner=False)
-    assert got == foreign, (f"control: a foreign caller's copy is not restricted as OT-FOREIGN-* require: {got}"
-                            + hint(COVERED_MOUNTS))
+    assert got == foreign, f"control: a foreign caller's copy is not restricted as OT-FOREIGN-* require: {got}"
     got = attempt(owner=True)
     wrong = {what: v for what, v in got.items() if v == foreign[what]}
     assert not wrong, (f"OT-FOREIGN-NONREC/OT-FOREIGN-UNBINDABLE/OT-FOREIGN-FLAGS/OT-FOREIGN-LOCK: a user-namespace "
@@ -157,6 +165,7 @@ def test_owner_of_its_mount_namespace_is_not_foreign() -> None:
                        "looks at whether the caller's user namespace owns its mount namespace")
 
 
+@pytest.mark.rule("OT-SRC-UNBINDABLE")
 def test_unbindable_source_is_einval_for_a_foreign_caller_too() -> None:
     # A foreign caller's copy keeps unbindable *children*; the source itself must still be bindable.
     def child():
@@ -171,6 +180,8 @@ def test_unbindable_source_is_einval_for_a_foreign_caller_too() -> None:
         "(plain, recursive); a conforming kernel refuses an unbindable source for every caller (EINVAL)")
 
 
+@pytest.mark.rule("OT-REC-LOCKED-SKIP")
+@pytest.mark.fix("COPIED_UNBINDABLE")
 def test_recursive_copy_over_locked_unbindable_child_is_eperm() -> None:
     # A privileged caller's recursive copy leaves unbindable children out (OT-SKIP-UNBINDABLE); one
     # that is also locked must not be left out (that would uncover what it hides): EPERM.
@@ -187,4 +198,4 @@ def test_recursive_copy_over_locked_unbindable_child_is_eperm() -> None:
     locked, unlocked = in_child(child)
     assert unlocked == 0, f"control: a recursive copy over an unbindable child that is not locked gave {k.errname(unlocked)}"
     assert locked == errno.EPERM, (f"OT-REC-LOCKED-SKIP: a recursive copy over a child that is locked and unbindable "
-                                   f"gave {k.errname(locked)}; a conforming kernel refuses it (EPERM)" + hint(COPIED_UNBINDABLE))
+                                   f"gave {k.errname(locked)}; a conforming kernel refuses it (EPERM)")

@@ -19,7 +19,7 @@ from .helpers import enter_userns, in_child, private_mount_ns, scratch_tmpfs
 
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 
-pytestmark = pytest.mark.needs_feature("open_tree_namespace")
+pytestmark = [pytest.mark.needs_feature("open_tree_namespace"), pytest.mark.rule("OT-FOREIGN-FLAGS")]
 
 
 @dataclass(frozen=True)

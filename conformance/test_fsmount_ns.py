@@ -62,6 +62,7 @@ def mountinfo_inside(ns_fd: int) -> list[list[str]]:
 
 # FM-FLAGS-UNKNOWN ------------------------------------------------------------------------------
 
+@pytest.mark.rule("FM-FLAGS-UNKNOWN")
 def test_unknown_flag_bits_are_einval() -> None:
     """Every bit outside fsmount()'s own list (FSMOUNT_CLOEXEC, FSMOUNT_NAMESPACE), alone and with
     FSMOUNT_NAMESPACE. Holds on any kernel: before 7.1 FSMOUNT_NAMESPACE is itself unknown."""
@@ -80,6 +81,7 @@ def test_unknown_flag_bits_are_einval() -> None:
 
 
 @needs_fsmount_ns
+@pytest.mark.rule("FM-FLAGS-UNKNOWN", "FM-CAP", "FM-ATTR")
 def test_error_order() -> None:
     """Flags, then privilege, then attributes, then the context fd (fsmount() in fs/namespace.c)."""
     def unprivileged():
@@ -103,6 +105,7 @@ def test_error_order() -> None:
 
 @needs_fsmount_ns
 @pytest.mark.parametrize("drop", [become_nobody, drop_effective_caps], ids=["nobody", "root_without_caps"])
+@pytest.mark.rule("FM-CAP")
 def test_without_cap_sys_admin_is_eperm(drop) -> None:
     got = fsmount_errno_in_child(drop, NS)
     assert got == errno.EPERM, (f"FM-CAP: fsmount(FSMOUNT_NAMESPACE) without CAP_SYS_ADMIN gave "
@@ -110,6 +113,7 @@ def test_without_cap_sys_admin_is_eperm(drop) -> None:
 
 
 @needs_fsmount_ns
+@pytest.mark.rule("FM-CAP")
 def test_capability_in_the_current_user_namespace_suffices() -> None:
     """A foreign caller (root of a new user namespace only) lacks privilege over its mount
     namespace, so a plain fsmount() is EPERM; FSMOUNT_NAMESPACE only asks for CAP_SYS_ADMIN in the
@@ -127,6 +131,7 @@ def test_capability_in_the_current_user_namespace_suffices() -> None:
 # FM-ATTR ---------------------------------------------------------------------------------------
 
 @needs_fsmount_ns
+@pytest.mark.rule("FM-ATTR")
 def test_unknown_attribute_bits_and_bad_atime_are_einval() -> None:
     fs = k.tmpfs_context()
     try:
@@ -152,6 +157,7 @@ ATTRS = {
 
 @needs_fsmount_ns
 @pytest.mark.parametrize("attr", list(ATTRS.values()), ids=list(ATTRS))
+@pytest.mark.rule("FM-ATTR")
 def test_attributes_become_the_mount_flags(attr: int) -> None:
     fd = fsmount_fd(NS, attr)
     try:
@@ -171,6 +177,7 @@ INSIDE = {
 
 @needs_fsmount_ns
 @pytest.mark.parametrize("attr,options", list(INSIDE.values()), ids=list(INSIDE))
+@pytest.mark.rule("FM-ATTR", "FM-CONTENTS")
 def test_attributes_seen_from_inside(attr: int, options: set[str]) -> None:
     fd = fsmount_fd(NS, attr)
     try:
@@ -185,6 +192,7 @@ def test_attributes_seen_from_inside(attr: int, options: set[str]) -> None:
 
 
 @needs_fsmount_ns
+@pytest.mark.rule("FM-ATTR")
 def test_read_only_is_enforced_inside() -> None:
     fd = fsmount_fd(NS, k.MOUNT_ATTR_RDONLY)
     try:
@@ -201,6 +209,7 @@ def test_read_only_is_enforced_inside() -> None:
 
 @needs_fsmount_ns
 @pytest.mark.parametrize("flags", [NS, k.FSMOUNT_NAMESPACE], ids=["cloexec", "no_cloexec"])
+@pytest.mark.rule("FM-FD")
 def test_close_on_exec_follows_the_flag(flags: int) -> None:
     fd = fsmount_fd(flags)
     try:
@@ -219,6 +228,7 @@ def test_close_on_exec_follows_the_flag(flags: int) -> None:
 # FM-CONTENTS -----------------------------------------------------------------------------------
 
 @needs_fsmount_ns
+@pytest.mark.rule("FM-CONTENTS")
 def test_exactly_the_new_mount_above_a_hidden_root() -> None:
     ours = set(k.listmount())
     fd = fsmount_fd(NS)
@@ -238,6 +248,7 @@ def test_exactly_the_new_mount_above_a_hidden_root() -> None:
 
 
 @needs_fsmount_ns
+@pytest.mark.rule("FM-CONTENTS")
 def test_entering_shows_the_filesystem_contents() -> None:
     """proc brings its own files: after setns, / is that proc, and its mountinfo lists it alone."""
     fd = fsmount_fd(NS, fstype="proc")
@@ -258,6 +269,7 @@ def test_entering_shows_the_filesystem_contents() -> None:
 
 
 @needs_fsmount_ns
+@pytest.mark.rule("FM-CONTENTS")
 def test_the_namespace_keeps_one_filesystem_across_entries() -> None:
     fd = fsmount_fd(NS)
     try:
@@ -297,6 +309,7 @@ def as_user_in_own_userns(fs: int) -> tuple[int, int, int]:
 
 
 @needs_fsmount_ns
+@pytest.mark.rule("FM-OWNER")
 def test_owner_is_the_callers_user_namespace_root() -> None:
     fd = fsmount_fd(NS)
     try:
@@ -313,6 +326,7 @@ def test_owner_is_the_callers_user_namespace_root() -> None:
 
 
 @needs_fsmount_ns
+@pytest.mark.rule("FM-OWNER")
 def test_owner_is_the_callers_user_namespace_unprivileged_creator() -> None:
     fs = k.tmpfs_context()
     try:
@@ -327,6 +341,7 @@ def test_owner_is_the_callers_user_namespace_unprivileged_creator() -> None:
 # FM-LIMIT --------------------------------------------------------------------------------------
 
 @needs_fsmount_ns
+@pytest.mark.rule("FM-LIMIT")
 def test_enospc_at_max_mnt_namespaces_and_charge_returned() -> None:
     limit = 2
 
@@ -359,6 +374,7 @@ def enter_and_try_umount(fd: int) -> int:
 
 
 @needs_fsmount_ns
+@pytest.mark.rule("FM-FOREIGN-LOCK")
 def test_foreign_callers_tree_is_locked_umount_einval() -> None:
     def child(foreign: bool):
         private_mount_ns()
@@ -389,6 +405,7 @@ def try_to_undo(fs: int, attr: int, setattr: tuple[int, int], remount: int) -> d
 
 @needs_fsmount_ns
 @pytest.mark.parametrize("attr,setattr,remount", list(LOCKABLE.values()), ids=list(LOCKABLE))
+@pytest.mark.rule("FM-FOREIGN-LOCK")
 def test_foreign_callers_mount_flags_are_locked(attr: int, setattr: tuple[int, int], remount: int) -> None:
     def foreign():
         private_mount_ns()
@@ -410,6 +427,7 @@ def test_foreign_callers_mount_flags_are_locked(attr: int, setattr: tuple[int, i
 
 @needs_fsmount_ns
 @pytest.mark.parametrize("overmount", [False, True], ids=["locked_top", "locked_below_own_overmount"])
+@pytest.mark.rule("FM-ROOT-LOCK")
 def test_locked_root_locks_the_new_mount(overmount: bool) -> None:
     """A user-namespace root owning a copied (so locked) mount namespace is not foreign, yet the
     locked mount on its namespace root, even under a mount of its own, locks the new mount."""
@@ -425,6 +443,7 @@ def test_locked_root_locks_the_new_mount(overmount: bool) -> None:
 
 @needs_fsmount_ns
 @pytest.mark.needs_feature("unshare_empty_mntns")
+@pytest.mark.rule("FM-ROOT-LOCK")
 def test_unlocked_root_leaves_the_new_mount_unlocked() -> None:
     """The same user-namespace root in an empty namespace of its own (nothing locked on the root)."""
     def child():
@@ -476,6 +495,7 @@ def fsmount_in_own_userns(fstype: str, view: str) -> int:
 @needs_fsmount_ns
 @pytest.mark.parametrize("fstype", ["proc", "sysfs"])
 @pytest.mark.parametrize("view", ["visible", "covered", "absent"])
+@pytest.mark.rule("FM-REVEALING")
 def test_mount_too_revealing(fstype: str, view: str) -> None:
     got = fsmount_in_own_userns(fstype, view)
     if view == "visible":

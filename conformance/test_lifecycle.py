@@ -37,6 +37,7 @@ def gone(ns_id: int, wait: float = 5.0) -> bool:
         time.sleep(0.05)
 
 
+@pytest.mark.rule("OT-LIFETIME")
 def test_lives_while_fd_is_open() -> None:
     fd = k.open_tree(k.AT_FDCWD, "/", NS)
     ns_id = k.mntns_id(fd)
@@ -45,6 +46,7 @@ def test_lives_while_fd_is_open() -> None:
     assert gone(ns_id), "the namespace id is still listed after its last fd was closed"
 
 
+@pytest.mark.rule("OT-LIFETIME")
 def test_lives_while_a_member_process_lives() -> None:
     fd = k.open_tree(k.AT_FDCWD, "/", NS)
     ns_id = k.mntns_id(fd)
@@ -93,6 +95,7 @@ def _slab_settled(before: int) -> int:
         time.sleep(0.02)
 
 
+@pytest.mark.rule("OT-LIFETIME")
 def test_many_cycles_leak_nothing() -> None:
     def child():
         private_mount_ns()
@@ -115,6 +118,7 @@ def test_many_cycles_leak_nothing() -> None:
         assert r["slab"] <= SLAB_SLACK, f"mnt_cache grew by {r['slab']} objects over {CYCLES} cycles"
 
 
+@pytest.mark.rule("OT-ID")
 def test_many_threads_at_once() -> None:
     ids: list[int] = []
     errors: list[str] = []
@@ -145,6 +149,7 @@ def test_many_threads_at_once() -> None:
     assert len(set(ids)) == len(ids) == 400, "namespace ids were reused while their namespaces lived"
 
 
+@pytest.mark.rule("OT-LIMIT")
 def test_enospc_at_max_mnt_namespaces() -> None:
     def child():
         enter_userns()
@@ -172,6 +177,7 @@ def test_enospc_at_max_mnt_namespaces() -> None:
 MOUNT_MAX = "/proc/sys/fs/mount-max"
 
 
+@pytest.mark.rule("OT-MOUNTMAX")
 def test_mount_max_is_not_charged_to_the_caller() -> None:
     # OT-MOUNTMAX: fs.mount-max limits the mounts of one namespace; the copy lives in a new one,
     # so a caller whose own namespace is at the limit still gets its namespace. The limit is

@@ -36,12 +36,14 @@ def check_owner(seen: dict, where: str) -> None:
                                                   f"({seen['own_ino']})")
 
 
+@pytest.mark.rule("OT-OWNER")
 def test_owner_is_current_userns_as_root() -> None:
     seen = owner_of_new_namespace()
     check_owner(seen, "as root")
     assert seen["owner_uid"] == 0, f"NS_GET_OWNER_UID gave {seen['owner_uid']}"
 
 
+@pytest.mark.rule("OT-OWNER")
 def test_owner_after_unshare_newuser() -> None:
     def child():
         enter_userns()
@@ -49,6 +51,7 @@ def test_owner_after_unshare_newuser() -> None:
     check_owner(in_child(child), "in a new user namespace")
 
 
+@pytest.mark.rule("OT-OWNER")
 def test_owner_two_user_namespaces_deep() -> None:
     def child():
         enter_userns()
@@ -62,6 +65,7 @@ def test_owner_two_user_namespaces_deep() -> None:
     assert seen["owner_ino"] != seen["parent_ino"], "owned by the intermediate user namespace"
 
 
+@pytest.mark.rule("OT-OWNER")
 def test_mount_namespace_fd_rejects_owner_uid_ioctl() -> None:
     # NS_GET_OWNER_UID is for user namespaces; on a mount namespace fd it is EINVAL.
     fd = k.open_tree(k.AT_FDCWD, "/", NS_REC)
@@ -77,6 +81,7 @@ def _attempt() -> int:
     return k.errno_of(k.open_tree, k.AT_FDCWD, "/", NS_REC)
 
 
+@pytest.mark.rule("OT-CAP")
 def test_unprivileged_uid_is_eperm() -> None:
     def child():
         become_nobody()
@@ -84,6 +89,7 @@ def test_unprivileged_uid_is_eperm() -> None:
     assert in_child(child) == errno.EPERM
 
 
+@pytest.mark.rule("OT-CAP")
 def test_root_without_cap_sys_admin_is_eperm() -> None:
     def child():
         drop_effective_caps()
@@ -92,6 +98,7 @@ def test_root_without_cap_sys_admin_is_eperm() -> None:
     assert got == errno.EPERM, f"uid 0 without effective CAP_SYS_ADMIN got {k.errname(got)}, expected EPERM"
 
 
+@pytest.mark.rule("OT-CAP")
 def test_root_of_user_namespace_may() -> None:
     def child():
         enter_userns()
@@ -100,6 +107,7 @@ def test_root_of_user_namespace_may() -> None:
     assert got == 0, f"the root of a user namespace got {k.errname(got)}; the capability in the current user namespace suffices"
 
 
+@pytest.mark.rule("OT-CAP")
 def test_capability_only_in_child_userns_is_eperm() -> None:
     # OT-CAP looks at the caller's current user namespace only. Here the caller (euid 0, no
     # effective capabilities) sits in a mount namespace owned by a child user namespace, which it
@@ -145,6 +153,7 @@ def test_capability_only_in_child_userns_is_eperm() -> None:
                                 "namespace and gives EPERM")
 
 
+@pytest.mark.rule("OT-CAP")
 def test_foreign_caller_may_not_clone() -> None:
     # Contrast: OPEN_TREE_CLONE needs privilege over the caller's mount namespace (may_mount).
     def child():

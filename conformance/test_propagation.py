@@ -43,6 +43,7 @@ def both_ways(t: str, fd: int) -> tuple[bool, bool]:
     return inward, os.path.ismount(f"{t}/from-inside")
 
 
+@pytest.mark.rule("OT-PEER")
 def test_privileged_copy_is_a_peer() -> None:
     def child():
         private_mount_ns()
@@ -54,6 +55,7 @@ def test_privileged_copy_is_a_peer() -> None:
     assert outward, "a mount made in the privileged copy did not propagate back (peers share both ways)"
 
 
+@pytest.mark.rule("OT-FOREIGN-SLAVE")
 def test_foreign_copy_is_a_slave() -> None:
     def child():
         private_mount_ns()

@@ -41,6 +41,7 @@ def in_second_namespace(fn):
     return result, other
 
 
+@pytest.mark.rule("OT-SRC-OTHERNS")
 def test_mount_of_another_live_namespace_is_einval() -> None:
     def child():
         private_mount_ns()
@@ -58,6 +59,7 @@ def test_mount_of_another_live_namespace_is_einval() -> None:
         f"{[k.errname(e) for e in refused]} (plain, recursive); a conforming kernel refuses it (EINVAL)")
 
 
+@pytest.mark.rule("OT-SRC-OTHERNS")
 def test_detached_tree_made_in_another_namespace_is_einval() -> None:
     def child():
         private_mount_ns()
@@ -72,6 +74,7 @@ def test_detached_tree_made_in_another_namespace_is_einval() -> None:
         f"{[k.errname(e) for e in theirs]} (plain, recursive); a conforming kernel refuses it (EINVAL)")
 
 
+@pytest.mark.rule("OT-SRC-OTHERNS")
 @pytest.mark.parametrize("made_elsewhere", [False, True], ids=["made-here", "made-in-another-namespace"])
 def test_fsmount_detached_mount_is_accepted(made_elsewhere: bool) -> None:
     # fsmount()'s mount has no origin namespace (seq_origin 0): may_copy_tree() accepts it wherever
@@ -95,6 +98,7 @@ def test_fsmount_detached_mount_is_accepted(made_elsewhere: bool) -> None:
     assert types == ["tmpfs"], f"OT-SRC-OTHERNS: the copy of the fsmount() tmpfs holds {types}, not just that tmpfs"
 
 
+@pytest.mark.rule("OT-SRC-UNMOUNTED")
 def test_lazily_unmounted_mount_is_einval() -> None:
     def child():
         private_mount_ns()

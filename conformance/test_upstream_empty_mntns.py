@@ -108,11 +108,13 @@ def unshared(fn=None, before=None):
 
 @pytest.mark.needs_feature("unshare_empty_mntns")
 class TestEmptyMntns:
+    @pytest.mark.rule("EM-ONLY-ROOT", "EM-CWD")
     def test_basic(self) -> None:
         count, ids = in_child(unshared(lambda: (count_mounts(), root_and_cwd())))
         check_one_mount(count, "unshare(UNSHARE_EMPTY_MNTNS)")
         check_root_is_cwd(ids, "unshare(UNSHARE_EMPTY_MNTNS)")
 
+    @pytest.mark.rule("EM-USERNS", "EM-ONLY-ROOT")
     def test_with_clone_newuser(self) -> None:
         """The user namespace first (its maps need /proc), the empty mount namespace after."""
         def child():
@@ -124,6 +126,7 @@ class TestEmptyMntns:
         check_one_mount(count, "in a new user namespace")
         assert userns != os.stat("/proc/self/ns/user").st_ino
 
+    @pytest.mark.rule("EM-ONLY-ROOT", "EM-OTHERS")
     def test_with_other_ns_flags(self) -> None:
         def child():
             enter_userns()
@@ -136,6 +139,7 @@ class TestEmptyMntns:
         check_one_mount(count, "with CLONE_NEWUTS | CLONE_NEWIPC")
         assert not kept, f"EM-OTHERS: the same unshare did not make new {kept} namespaces"
 
+    @pytest.mark.rule("EM-CAP")
     def test_eperm_without_caps(self) -> None:
         """Upstream returns at once when run as root (the usual case), checking nothing; ours drops to nobody."""
         def child():
@@ -144,6 +148,7 @@ class TestEmptyMntns:
         got = in_child(child)
         assert got == errno.EPERM, f"EM-CAP: unshare(UNSHARE_EMPTY_MNTNS) without privilege gave {k.errname(got)}"
 
+    @pytest.mark.rule("EM-ONLY-ROOT")
     def test_many_source_mounts(self) -> None:
         def child():
             enter_userns()
@@ -156,6 +161,7 @@ class TestEmptyMntns:
         assert before >= 5, f"the source namespace has only {before} mounts"
         check_one_mount(after, f"from a namespace of {before} mounts")
 
+    @pytest.mark.rule("EM-CWD")
     def test_cwd_reset(self) -> None:
         def child():
             enter_userns()
@@ -170,9 +176,11 @@ class TestEmptyMntns:
         check_root_is_cwd(ids, "cwd on a tmpfs before")
         assert point == "/", f"EM-CWD: the root mount's mount point is {point!r}"
 
+    @pytest.mark.rule("EM-ONLY-ROOT")
     def test_mount_properties(self) -> None:
         check_root_properties(in_child(unshared(root_properties)), "unshare")
 
+    @pytest.mark.rule("EM-ONLY-ROOT")
     def test_repeated_unshare(self) -> None:
         def child():
             enter_userns()
@@ -185,14 +193,17 @@ class TestEmptyMntns:
         check_one_mount(c2, "second unshare")
         assert r1 != r2, "EM-ONLY-ROOT: a second unshare(UNSHARE_EMPTY_MNTNS) kept the same root mount"
 
+    @pytest.mark.rule("EM-ONLY-ROOT")
     def test_root_is_own_parent(self) -> None:
         root, m = in_child(unshared(root_properties))
         assert m.parent_id == m.mnt_id == root, f"EM-ONLY-ROOT: the root mount's parent is {m.parent_id}, not {root}"
 
+    @pytest.mark.rule("EM-ONLY-ROOT")
     def test_listmount_single_entry(self) -> None:
         ids, root = in_child(unshared(lambda: (k.listmount(), k.mnt_id_of("/"))))
         assert ids == [root], f"EM-ONLY-ROOT: listmount gives {ids}, expected only the root {root}"
 
+    @pytest.mark.rule("EM-ONLY-ROOT", "EM-OVERMOUNT")
     def test_overmount_tmpfs(self) -> None:
         check_overmount(in_child(unshared(overmount_root_with_tmpfs)))
 
@@ -200,6 +211,7 @@ class TestEmptyMntns:
 class TestEmptyMntnsGlobal:
     """The TEST()s of empty_mntns_test.c: they hold on any kernel."""
 
+    @pytest.mark.rule("EM-FLAGS")
     def test_invalid_flags(self) -> None:
         def child():
             enter_userns()
@@ -207,6 +219,7 @@ class TestEmptyMntnsGlobal:
         got = in_child(child)
         assert got == errno.EINVAL, f"EM-FLAGS: unshare(0x80000000) gave {k.errname(got)}, expected EINVAL"
 
+    @pytest.mark.rule("EM-FLAGS")
     def test_clone_newns_full_copy(self) -> None:
         def child():
             enter_userns()
@@ -218,6 +231,7 @@ class TestEmptyMntnsGlobal:
         before, after = in_child(child)
         assert before >= 3 and after >= before, f"CLONE_NEWNS copied {after} of {before} mounts"
 
+    @pytest.mark.rule("EM-OTHERS")
     def test_other_ns_unaffected(self) -> None:
         def child():
             enter_userns()
@@ -242,11 +256,13 @@ def cloned(extra: int, fn, userns: bool = True):
 
 @pytest.mark.needs_feature("clone_empty_mntns")
 class TestClone3EmptyMntns:
+    @pytest.mark.rule("EM-ONLY-ROOT", "EM-CWD")
     def test_basic(self) -> None:
         count, ids = in_child(cloned(0, lambda: (count_mounts(), root_and_cwd())))
         check_one_mount(count, "clone3(CLONE_EMPTY_MNTNS)")
         check_root_is_cwd(ids, "clone3(CLONE_EMPTY_MNTNS)")
 
+    @pytest.mark.rule("EM-FLAGS", "EM-ONLY-ROOT", "EM-OTHERS")
     def test_implies_newns(self) -> None:
         def child():
             enter_userns()
@@ -257,21 +273,26 @@ class TestClone3EmptyMntns:
         check_one_mount(inside, "CLONE_EMPTY_MNTNS without CLONE_NEWNS")
         assert after == before >= 1, f"EM-OTHERS: the parent's namespace went from {before} to {after} mounts"
 
+    @pytest.mark.rule("EM-ONLY-ROOT")
     def test_with_explicit_newns(self) -> None:
         check_one_mount(in_child(cloned(k.CLONE_NEWNS, count_mounts)), "with CLONE_NEWNS")
 
+    @pytest.mark.rule("EM-USERNS", "EM-ONLY-ROOT")
     def test_with_newuser(self) -> None:
         check_one_mount(in_child(cloned(k.CLONE_NEWUSER, count_mounts)), "with CLONE_NEWUSER")
 
+    @pytest.mark.rule("EM-ONLY-ROOT")
     def test_with_other_ns_flags(self) -> None:
         check_one_mount(in_child(cloned(k.CLONE_NEWUTS | k.CLONE_NEWIPC, count_mounts)),
                         "with CLONE_NEWUTS | CLONE_NEWIPC")
 
+    @pytest.mark.rule("EM-COMPOSE")
     def test_with_newpid(self) -> None:
         count, pid = in_child(cloned(k.CLONE_NEWPID, lambda: (count_mounts(), os.getpid())))
         check_one_mount(count, "with CLONE_NEWPID")
         assert pid == 1, f"EM-COMPOSE: the child of clone3(CLONE_EMPTY_MNTNS | CLONE_NEWPID) has pid {pid}, not 1"
 
+    @pytest.mark.rule("EM-FLAGS")
     def test_with_clone_fs_fails(self) -> None:
         def child():
             enter_userns()
@@ -280,6 +301,7 @@ class TestClone3EmptyMntns:
         assert got == errno.EINVAL, (f"EM-FLAGS: CLONE_EMPTY_MNTNS | CLONE_FS gave {k.errname(got)}; it implies "
                                      "CLONE_NEWNS, which excludes CLONE_FS (EINVAL)")
 
+    @pytest.mark.rule("EM-COMPOSE")
     def test_with_pidfd(self) -> None:
         def child():
             enter_userns()
@@ -295,6 +317,7 @@ class TestClone3EmptyMntns:
         assert pidfd_pid == pid, f"EM-COMPOSE: the pidfd names pid {pidfd_pid}, the child is {pid}"
         assert status == 0, "EM-ONLY-ROOT: the child of clone3(CLONE_EMPTY_MNTNS | CLONE_PIDFD) saw more than one mount"
 
+    @pytest.mark.rule("EM-CAP")
     def test_eperm_without_caps(self) -> None:
         """Upstream returns at once when run as root (the usual case), checking nothing; ours drops to nobody."""
         def child():
@@ -303,6 +326,7 @@ class TestClone3EmptyMntns:
         got = in_child(child)
         assert got == errno.EPERM, f"EM-CAP: clone3(CLONE_EMPTY_MNTNS) without privilege gave {k.errname(got)}"
 
+    @pytest.mark.rule("EM-OTHERS")
     def test_parent_unchanged(self) -> None:
         def child():
             enter_userns()
@@ -311,6 +335,7 @@ class TestClone3EmptyMntns:
             return before == open("/proc/self/mountinfo").read()
         assert in_child(child), "EM-OTHERS: the parent's mount table changed after clone3(CLONE_EMPTY_MNTNS)"
 
+    @pytest.mark.rule("EM-ONLY-ROOT")
     def test_many_parent_mounts(self) -> None:
         def child():
             enter_userns()
@@ -321,16 +346,20 @@ class TestClone3EmptyMntns:
         assert before >= 5
         check_one_mount(inside, f"from a parent with {before} mounts")
 
+    @pytest.mark.rule("EM-ONLY-ROOT")
     def test_mount_properties(self) -> None:
         check_root_properties(in_child(cloned(0, root_properties)), "clone3")
 
+    @pytest.mark.rule("EM-ONLY-ROOT")
     def test_listmount_single_entry(self) -> None:
         ids, root = in_child(cloned(0, lambda: (k.listmount(), k.mnt_id_of("/"))))
         assert ids == [root], f"EM-ONLY-ROOT: listmount gives {ids}, expected only the root {root}"
 
+    @pytest.mark.rule("EM-ONLY-ROOT", "EM-OVERMOUNT")
     def test_child_overmount_tmpfs(self) -> None:
         check_overmount(in_child(cloned(0, overmount_root_with_tmpfs)))
 
+    @pytest.mark.rule("EM-ONLY-ROOT")
     def test_repeated(self) -> None:
         def child():
             enter_userns()
@@ -338,6 +367,7 @@ class TestClone3EmptyMntns:
         first, second = in_child(child)
         assert first and second and first != second, f"EM-ONLY-ROOT: two children got root mounts {first}, {second}"
 
+    @pytest.mark.rule("EM-COMPOSE", "EM-ONLY-ROOT")
     def test_setns_into_child_mntns(self) -> None:
         def child():
             enter_userns()
@@ -366,6 +396,7 @@ class TestClone3EmptyMntns:
 class TestClone3EmptyMntnsGlobal:
     """The TEST()s of clone3_empty_mntns_test.c: they hold on any kernel."""
 
+    @pytest.mark.rule("EM-FLAGS")
     def test_unknown_flags_rejected(self) -> None:
         """Upstream uses 0x800000000 (bit 35), which 7.2 defines (CLONE_NNP): its test fails on a
         conforming 7.2. Ours tries every bit above clone3_args_valid()'s list (bits 38-63)."""
@@ -375,6 +406,7 @@ class TestClone3EmptyMntnsGlobal:
         wrong = {b: k.errname(e) for b, e in got.items() if e != errno.EINVAL}
         assert not wrong, f"EM-FLAGS: clone3 with unknown flag bits gave {wrong}, expected EINVAL"
 
+    @pytest.mark.rule("EM-FLAGS")
     def test_clone3_newns_full_copy(self) -> None:
         def child():
             enter_userns()
@@ -389,6 +421,7 @@ NR_OVERMOUNTS = 5
 
 
 class TestOvermountChrootGlobal:
+    @pytest.mark.rule("EM-OVERMOUNT")
     def test_overmount_chroot(self) -> None:
         """A mount point overmounted several times: chroot into it lands on the topmost layer."""
         def child():

@@ -62,6 +62,7 @@ class TestFsmountNs:
     """Fixture fsmount_ns: 3 variants x 4 tests."""
 
     @variants
+    @pytest.mark.rule("FM-FD", "FM-CONTENTS")
     def test_create_namespace(self, v: Variant) -> None:
         fd = fsmount_fd(v.flags)
         try:
@@ -81,6 +82,7 @@ class TestFsmountNs:
         assert count >= 1, "FM-CONTENTS: listmount shows no mount in the new namespace"
 
     @variants
+    @pytest.mark.rule("FM-CONTENTS")
     def test_setns_into_namespace(self, v: Variant) -> None:
         fd = fsmount_fd(v.flags)
         try:
@@ -99,6 +101,7 @@ class TestFsmountNs:
             assert refused == errno.EBADF, f"setns on a detached mount's O_PATH fd gave {k.errname(refused)}, expected EBADF"
 
     @variants
+    @pytest.mark.rule("FM-CONTENTS")
     def test_verify_mount_properties(self, v: Variant) -> None:
         fd = fsmount_fd(v.flags)
         try:
@@ -112,6 +115,7 @@ class TestFsmountNs:
         assert m.mnt_id != m.parent_id, "FM-CONTENTS: the root mount must sit on a hidden root (parent id differs)"
 
     @variants
+    @pytest.mark.rule("FM-CONTENTS")
     def test_verify_tmpfs_type(self, v: Variant) -> None:
         fd = fsmount_fd(v.flags)
         try:
@@ -124,6 +128,7 @@ class TestFsmountNs:
 
 
 class TestFsmountNsCaps:
+    @pytest.mark.rule("FM-CAP")
     def test_requires_cap_sys_admin(self) -> None:
         got = fsmount_errno_in_child(lambda: (enter_userns(), drop_effective_caps()), NS)
         assert got == errno.EPERM, (f"FM-CAP: fsmount(FSMOUNT_NAMESPACE) in a user namespace without effective "
@@ -145,6 +150,7 @@ def umount_all(fd: int) -> dict[str, int]:
 
 
 class TestFsmountNsUserns:
+    @pytest.mark.rule("FM-CONTENTS")
     def test_create_in_userns(self) -> None:
         def child():
             own_userns()
@@ -153,6 +159,7 @@ class TestFsmountNsUserns:
         got = in_child(child)
         assert got == [("/", "tmpfs")], f"FM-CONTENTS: in a user namespace the new namespace shows {got}"
 
+    @pytest.mark.rule("FM-CONTENTS")
     def test_setns_in_userns(self) -> None:
         def child():
             own_userns()
@@ -166,6 +173,7 @@ class TestFsmountNsUserns:
         assert entries == [] and inside == ["tmpfs"], (
             f"FM-CONTENTS: after setns in a user namespace: / holds {entries}, mounts {inside}")
 
+    @pytest.mark.rule("FM-ROOT-LOCK")
     def test_umount_fails_einval(self) -> None:
         """The caller owns its mount namespace (not foreign), but its root is locked: FM-ROOT-LOCK."""
         def child():
@@ -176,6 +184,7 @@ class TestFsmountNsUserns:
             f"FM-ROOT-LOCK: umount in the fsmount namespace of a caller whose root is locked gave "
             f"{({p: k.errname(e) for p, e in got.items()})}; expected EINVAL for every mount")
 
+    @pytest.mark.rule("FM-ROOT-LOCK")
     def test_umount_succeeds(self) -> None:
         def child():
             slave_mount_ns()
@@ -191,6 +200,7 @@ ATTRS = {"readonly": k.MOUNT_ATTR_RDONLY, "noexec": k.MOUNT_ATTR_NOEXEC, "nosuid
          "combined": k.MOUNT_ATTR_RDONLY | k.MOUNT_ATTR_NOEXEC | k.MOUNT_ATTR_NOSUID | k.MOUNT_ATTR_NOATIME}
 
 
+@pytest.mark.rule("FM-ATTR")
 class TestFsmountNsMountAttrs:
     """One test per upstream case (readonly, noexec, nosuid, noatime, combined)."""
 

@@ -43,6 +43,13 @@ VARIANTS = {
 variants = pytest.mark.parametrize("v", list(VARIANTS.values()), ids=list(VARIANTS))
 
 
+def _created(v: Variant) -> tuple[str, ...]:
+    """The rules test_create_namespace checks for a variant."""
+    if not v.expect_success:
+        return ("OT-FLAGS-RECURSIVE",)
+    return ("OT-FD", "OT-ID") if v.flags & k.AT_RECURSIVE else ("OT-FD", "OT-ID", "OT-NONREC-ONE")
+
+
 def open_ns(path: str, flags: int) -> int:
     try:
         return k.open_tree(k.AT_FDCWD, path, flags)
@@ -54,7 +61,8 @@ def open_ns(path: str, flags: int) -> int:
 class TestOpenTreeNs:
     """Fixture open_tree_ns: 7 variants x 3 tests."""
 
-    @variants
+    @pytest.mark.parametrize("v", [pytest.param(v, marks=pytest.mark.rule(*_created(v)), id=name)
+                                   for name, v in VARIANTS.items()])
     def test_create_namespace(self, v: Variant) -> None:
         if not v.expect_success:
             got = k.errno_of(k.open_tree, k.AT_FDCWD, v.path, v.flags)
@@ -73,6 +81,7 @@ class TestOpenTreeNs:
             os.close(fd)
 
     @variants
+    @pytest.mark.rule("OT-SETNS")
     def test_setns_into_namespace(self, v: Variant) -> None:
         if not v.flags & k.OPEN_TREE_NAMESPACE:
             pytest.skip("setns test only for OPEN_TREE_NAMESPACE variants (as upstream)")
@@ -88,6 +97,7 @@ class TestOpenTreeNs:
             os.close(fd)
 
     @variants
+    @pytest.mark.rule("OT-ID")
     def test_verify_mount_properties(self, v: Variant) -> None:
         if v.flags != NS or v.path != "/":
             pytest.skip("mount properties test only for the basic / case (as upstream)")
@@ -104,6 +114,7 @@ class TestOpenTreeNs:
 
 
 class TestOpenTreeNsCaps:
+    @pytest.mark.rule("OT-CAP")
     def test_requires_cap_sys_admin(self) -> None:
         def child():
             enter_userns()
@@ -137,6 +148,7 @@ def umount_all_in_copy_of_root() -> list[tuple[str, int]]:
 class TestOpenTreeNsUserns:
     """A caller in a new user namespace, its mount namespace owned by the parent one: foreign."""
 
+    @pytest.mark.rule("OT-CAP", "OT-FOREIGN-NONREC")
     def test_create_in_userns(self) -> None:
         # Upstream copies "/" non-recursively. A foreign caller may only do that when nothing is
         # mounted below "/" (rule 8), so the case runs on a bare tmpfs root, where it must work.
@@ -146,6 +158,7 @@ class TestOpenTreeNsUserns:
             return _count_in_new_ns(NS)
         assert in_child(child) >= 1
 
+    @pytest.mark.rule("OT-SETNS")
     def test_setns_in_userns(self) -> None:
         def child():
             private_mount_ns()
@@ -160,12 +173,14 @@ class TestOpenTreeNsUserns:
         new_id, seen = in_child(child)
         assert seen == new_id, "setns into the namespace made in a user namespace did not take"
 
+    @pytest.mark.rule("OT-CAP")
     def test_recursive_in_userns(self) -> None:
         def child():
             enter_userns()
             return _count_in_new_ns(NS_REC)
         assert in_child(child) >= 1
 
+    @pytest.mark.rule("OT-FOREIGN-LOCK")
     def test_umount_fails_einval(self) -> None:
         def child():
             enter_userns()
@@ -175,6 +190,7 @@ class TestOpenTreeNsUserns:
         assert not wrong, (f"OT-FOREIGN-LOCK: in a foreign caller's copy every mount is locked and umount gives EINVAL; "
                            f"here: {wrong}")
 
+    @pytest.mark.rule("OT-FOREIGN-LOCK")
     def test_umount_succeeds(self) -> None:
         def child():
             slave_mount_ns()
@@ -186,6 +202,7 @@ class TestOpenTreeNsUserns:
 
 
 class TestOpenTreeNsUnbindable:
+    @pytest.mark.rule("OT-SRC-UNBINDABLE")
     def test_fails_on_unbindable(self) -> None:
         def child():
             private_mount_ns()
@@ -195,6 +212,7 @@ class TestOpenTreeNsUnbindable:
         got = in_child(child)
         assert got == errno.EINVAL, f"copying an unbindable mount gave {k.errname(got)}, a conforming kernel EINVAL"
 
+    @pytest.mark.rule("OT-SKIP-UNBINDABLE", "OT-REC-BELOW", "OT-NO-MNTNS-BINDS")
     def test_recursive_skips_on_unbindable(self) -> None:
         # Beyond upstream: every other mount of the caller's namespace is in the copy (as a
         # multiset of mount points: stacked mounts share one), except mount namespace file binds.

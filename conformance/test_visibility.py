@@ -58,11 +58,13 @@ def snapshot(flags: int) -> dict:
     return in_child(child)
 
 
+@pytest.mark.rule("OT-NONREC-ONE")
 def test_without_recursive_one_mount() -> None:
     s = snapshot(NS)
     assert s["mounts"] == [("/", "tmpfs")], f"a non-recursive copy holds {s['mounts']}, expected just the tmpfs at /"
 
 
+@pytest.mark.rule("OT-REC-BELOW", "OT-NO-MNTNS-BINDS")
 def test_recursive_copies_the_subtree_and_nothing_else() -> None:
     s = snapshot(NS_REC)
     points = sorted(p for p, _ in s["mounts"])
@@ -71,12 +73,14 @@ def test_recursive_copies_the_subtree_and_nothing_else() -> None:
     assert all(fs == "tmpfs" for _, fs in s["mounts"]), s["mounts"]
 
 
+@pytest.mark.rule("OT-ID")
 def test_root_is_hidden() -> None:
     s = snapshot(NS_REC)
     assert s["first_parent"] not in s["ids"], "the copy's parent (the hidden root) is listed"
     assert s["first_parent"] != s["ids"][0]
 
 
+@pytest.mark.rule("OT-SETNS")
 def test_after_setns_root_cwd_and_files() -> None:
     def child():
         private_mount_ns()
@@ -100,6 +104,7 @@ def test_after_setns_root_cwd_and_files() -> None:
     assert seen["own_unchanged"], "making the namespace changed the caller's own mount table"
 
 
+@pytest.mark.rule("OT-NO-MNTNS-BINDS")
 def test_copy_of_shared_root_recursive_has_no_mntns_file_binds() -> None:
     # OT-NO-MNTNS-BINDS on the whole root: a bind of a mount namespace file is left out, a bind of
     # another nsfs file (the caller's net namespace) is copied like any mount.
@@ -123,6 +128,7 @@ def test_copy_of_shared_root_recursive_has_no_mntns_file_binds() -> None:
         f"{copied}); a conforming kernel leaves out only mount namespace files")
 
 
+@pytest.mark.rule("OT-ID")
 def test_ns_mnt_get_info_counts_the_copied_mounts() -> None:
     # OT-ID: NS_MNT_GET_INFO's nr_mounts (the hidden root not counted) equals what listmount shows.
     def child():
@@ -140,6 +146,7 @@ def test_ns_mnt_get_info_counts_the_copied_mounts() -> None:
         "counts the copied mounts (1 plain, 4 recursive here), not the hidden root")
 
 
+@pytest.mark.rule("OT-SLAVE-KEEPS-MASTER")
 def test_copy_of_a_slave_keeps_its_master() -> None:
     # OT-SLAVE-KEEPS-MASTER: M (shared) is bound on S, S made a slave of M's peer group; the copy
     # of S is a slave of the same group, so a mount on M reaches it.

@@ -1,11 +1,12 @@
 """Which changelog line most likely changed a test's outcome: ranked by what the test is about.
 
-A test is described by its words, weighted by how much they say: the upstream change it
-guards (conformance/references.py, named in the test), the rules it checks (docs/semantics.md
-ids cited in it; else the rules whose text is nearest its name and docstring), its name and
-parameters, its docstring and its feature. A changelog line scores the sum, over the words it
-shares with the test, of the word's weight times its rarity among the candidate lines (a word
-on every line, like "namespace", tells nothing).
+A test is described by its words, weighted by how much they say: the known fixes it guards
+and the rules it checks (its fix and rule markers, as the guest recorded them in junit.xml's
+properties: the subjects of conformance/references.py and the texts of conformance/rules.py;
+a test with no rule recorded gets the rules whose text is nearest its name and docstring), its
+name and parameters, its docstring and the features of its rules. A changelog line scores the
+sum, over the words it shares with the test, of the word's weight times its rarity among the
+candidate lines (a word on every line, like "namespace", tells nothing).
 """
 from __future__ import annotations
 
@@ -13,22 +14,24 @@ import ast
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from conformance.references import FIXES
+from conformance.rules import BY_ID
 
 from . import rules
 from .paths import REPO_ROOT
 
-REFERENCES = REPO_ROOT / "conformance" / "references.py"
-# How much each source of words counts: the upstream change a test names says the most.
+# How much each source of words counts: the upstream change a test guards says the most.
 W_REFERENCE, W_RULE, W_NAME, W_DOC, W_FEATURE = 4.0, 2.0, 2.0, 1.0, 1.0
-FEATURE_WORDS = {"open_tree_namespace": "open_tree_namespace open_tree",
-                 "fsmount_namespace": "fsmount_namespace fsmount",
+FEATURE_WORDS = {"open_tree_ns": "open_tree_namespace open_tree",
+                 "fsmount_ns": "fsmount_namespace fsmount",
                  "empty_mntns": "unshare_empty_mntns clone_empty_mntns empty_mntns empty mount namespace"}
 _STOP = set("""a an and are as at be been but by can cannot do does for from gave give gives has have if in into is
 it its may must no not of on one or out over same so such than that the their them then this those to was
 when where which while will with without test tests kernel conforming caller copy returns gives""".split())
-_RULE_ID = re.compile(r"\b[A-Z]{2}-[A-Z0-9]+(?:-[A-Z0-9]+)*\b")
 
 
 def _stem(word: str) -> str:
@@ -62,24 +65,10 @@ def _function(tree: ast.Module, name: str) -> ast.FunctionDef | None:
     return next((n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == name), None)
 
 
-def _reference_texts() -> dict[str, str]:
-    """{constant name: its text} of conformance/references.py, read without importing it."""
-    if not REFERENCES.is_file():
-        return {}
-    out = {}
-    for node in ast.parse(REFERENCES.read_text()).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                value = ast.literal_eval(node.value)
-            except ValueError:
-                continue
-            if isinstance(value, str):
-                out[node.targets[0].id] = value
-    return out
-
-
-def profile(test_id: str, root: Path = REPO_ROOT, rule_texts: dict[str, str] | None = None) -> Profile:
-    """What a test is about, from its source: conformance/test_x.py::test_name[param]."""
+def profile(test_id: str, rule_ids: Sequence[str] = (), fixes: Sequence[str] = (), root: Path = REPO_ROOT,
+            rule_texts: dict[str, str] | None = None) -> Profile:
+    """What a test is about (conformance/test_x.py::test_name[param]): its rule and fix markers
+    as recorded, its name, and its docstrings (read from its source, where this checkout has it)."""
     rule_texts = rules.load() if rule_texts is None else rule_texts
     path, _, rest = test_id.partition("::")
     name, _, param = rest.partition("[")
@@ -92,20 +81,17 @@ def profile(test_id: str, root: Path = REPO_ROOT, rule_texts: dict[str, str] | N
     source = (root / path).read_text() if (root / path).is_file() else ""
     module = ast.parse(source) if source else None
     func = _function(module, name.split("::")[-1]) if module else None
-    body = ast.get_source_segment(source, func) or "" if func else ""
-    refs = _reference_texts()
-    used = [refs[n.id] for n in ast.walk(func) if isinstance(n, ast.Name) and n.id in refs] if func else []
-    cited = [r for r in dict.fromkeys(_RULE_ID.findall(body)) if r in rule_texts]
     doc = ast.get_docstring(func) or "" if func else ""
-    if not cited:  # the test names no rule: take the rules nearest its name and docstring
+    used = [FIXES[f].subject for f in fixes if f in FIXES]
+    cited = [r for r in dict.fromkeys(rule_ids) if r in rule_texts]
+    if not cited:  # no rule recorded: take the rules nearest its name and docstring
         own = Counter(tokens(f"{name} {param} {doc}"))
         near = sorted(rule_texts, key=lambda r: -sum(own[t] for t in set(tokens(rule_texts[r]))))
         cited = [r for r in near[:2] if any(own[t] for t in tokens(rule_texts[r]))]
     add(module and ast.get_docstring(module) or "", W_DOC)
     add(doc, W_DOC)
-    for feature, words in FEATURE_WORDS.items():
-        if feature in source:
-            add(words, W_FEATURE)
+    for feature in dict.fromkeys(BY_ID[r].feature for r in cited if r in BY_ID):
+        add(FEATURE_WORDS.get(feature, ""), W_FEATURE)
     for r in cited:
         add(rule_texts[r], W_RULE)
     add(f"{name.removeprefix('test_')} {param.rstrip(']')}", W_NAME)
@@ -127,9 +113,10 @@ def rank(lines: list[str], prof: Profile) -> list[tuple[float, str]]:
     return [(score, line) for score, _, line in scored]
 
 
-def likely_causes(test_id: str, lines: list[str], runners_up: int = 2) -> list[str]:
+def likely_causes(test_id: str, lines: list[str], rule_ids: Sequence[str] = (), fixes: Sequence[str] = (),
+                  runners_up: int = 2) -> list[str]:
     """What `otns bisect` prints above the full list: the best match, then the next ones."""
-    ranked = [line for score, line in rank(lines, profile(test_id)) if score > 0]
+    ranked = [line for score, line in rank(lines, profile(test_id, rule_ids, fixes)) if score > 0]
     if not ranked:
         return []
     return [f"likely cause (best match for the test's rule and words): {ranked[0]}",

@@ -138,6 +138,16 @@ class Runner:
         known = self._known(folder) or Known({}, summary.verdict, summary.verdict_line())
         return {t: known.tests.get(t) for t in tests}, known, time.monotonic() - start
 
+    def marks(self, test: str, kernels: list[DebianKernel]) -> tuple[list[str], list[str]]:
+        """The test's rules and known fixes, as the guest recorded them in junit.xml, from the
+        first of these kernels' results that has them; ([], []) from none."""
+        for k in kernels:
+            folder = self.folder(k)
+            t = load_folder(folder).tests.get(test) if is_finished(folder) else None
+            if t is not None and (t.rules or t.fixes):
+                return t.rules, t.fixes
+        return [], []
+
     @staticmethod
     def _known(folder: Path) -> Known | None:
         if not is_finished(folder):

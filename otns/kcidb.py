@@ -2,8 +2,8 @@
 
 One checkout and one build per kernel (otns tests released or locally built kernels, so the
 "checkout" is the kernel release and the "build" is the image that booted), a `boot` test
-for the boot's fate and one test per conformance test. Validated in the tests with kcidb-io,
-KernelCI's own I/O library.
+for the boot's fate and one test per conformance test (its rules and known fixes in `misc`).
+Validated in the tests with kcidb-io, KernelCI's own I/O library.
 """
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ def kernel_objects(k: KernelResults) -> tuple[dict, dict, list[dict]]:
     for name, t in k.tests.items():
         test = {"id": f"{build_id}:{name}", "build_id": build_id, "origin": ORIGIN, "path": test_path(name),
                 "status": STATUS[t.outcome], "duration": float(t.seconds), "environment": env,
-                "misc": {"node_id": name}}
+                "misc": {"node_id": name, **({"rules": t.rules} if t.rules else {}),
+                         **({"fixes": t.fixes} if t.fixes else {})}}
         if t.message:
             test["comment"] = t.message.strip().splitlines()[0][:1000]
         tests.append(test)

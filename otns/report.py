@@ -39,8 +39,12 @@ def terminal_grid(kernels: list[KernelResults]) -> Table:
     for k in kernels:
         t.add_column(Text(k.name), justify="center", overflow="fold")
     for r in shown:
-        # The test id as text: a parameter id in brackets is not rich markup.
-        t.add_row(Text(r.test), *(Text(LABEL[c.grade], style=COLOUR[c.grade]) for c in r.cells))
+        # The test id as text: a parameter id in brackets is not rich markup. A failing row's rules
+        # and fixes go on a line of their own, so the id stays whole.
+        name = Text(r.test)
+        if r.section is Section.FAILURES and r.marks:
+            name.append(f"\n  {r.marks}", style="dim")
+        t.add_row(name, *(Text(LABEL[c.grade], style=COLOUR[c.grade]) for c in r.cells))
     t.add_row(Text("verdict", style="bold"), *(Text(str(k.summary.get("verdict", "?"))) for k in kernels))
     return t
 

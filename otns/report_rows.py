@@ -8,7 +8,8 @@ neither a failure nor a difference; absent where the kernel must have it is a fa
 that was running when its kernel crashed or hung is a crash.
 
 Rows go failures first (any cell failing), then real differences (the outcomes differ once
-expected skips and tests a kernel never ran are set aside), then the rest.
+expected skips and tests a kernel never ran are set aside), then the rest. Each row carries the
+test's rules and known fixes, as the kernels' junit.xml recorded them.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from conformance.features import BY_PROBE
 
 from .absence import ABSENT_OK
 from .resultfiles import FEATURES, read_object, summary_verdict
-from .results import Outcome, Verdict, skip_reason
+from .results import Outcome, Verdict, marks_line, skip_reason
 
 if TYPE_CHECKING:
     from .report import KernelResults
@@ -63,6 +64,13 @@ class Row:
     test: str
     cells: tuple[Cell, ...]
     section: Section
+    rules: tuple[str, ...] = ()
+    fixes: tuple[str, ...] = ()
+
+    @property
+    def marks(self) -> str:
+        """Its rules and known fixes in one line ("" when no kernel recorded any)."""
+        return marks_line(self.rules, self.fixes)
 
 
 def absence_claims(k: KernelResults) -> dict[str, tuple[str, str]]:
@@ -136,7 +144,9 @@ def rows(kernels: list[KernelResults]) -> list[Row]:
     out = []
     for n in test_names(kernels):
         cells = tuple(cell(k, n, c) for k, c in zip(kernels, claims, strict=True))
-        out.append(Row(n, cells, section(cells)))
+        ran = [k.tests[n] for k in kernels if n in k.tests]
+        out.append(Row(n, cells, section(cells), tuple(dict.fromkeys(r for t in ran for r in t.rules)),
+                       tuple(dict.fromkeys(f for t in ran for f in t.fixes))))
     return sorted(out, key=lambda r: ORDER.index(r.section))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
@@ -104,6 +105,21 @@ def _seconds(path: Path, case: ET.Element) -> float:
 
 
 _OUTCOME_TAGS = {"failure": Outcome.FAIL, "error": Outcome.ERROR, "skipped": Outcome.SKIP}
+# A testcase's properties the suite writes (conformance/marks.py): its rule ids and known fixes.
+# Anything else, a value that is no id, or more than a test could name, is not read.
+_MARKS = ("rule", "fix")
+_MARK_VALUE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_MARKS_MAX = 32
+
+
+def _marks(case: ET.Element) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {m: [] for m in _MARKS}
+    for prop in case.iterfind("properties/property"):
+        name, value = prop.get("name"), prop.get("value") or ""
+        if (name in found and len(found[name]) < _MARKS_MAX and _MARK_VALUE.fullmatch(value)
+                and value not in found[name]):
+            found[name].append(value)
+    return found
 
 
 def parse_junit(path: Path) -> list[TestResult]:
@@ -113,7 +129,8 @@ def parse_junit(path: Path) -> list[TestResult]:
         for child in case:
             if child.tag in _OUTCOME_TAGS:
                 outcome, message = _OUTCOME_TAGS[child.tag], child.get("message") or (child.text or "")
-        results.append(TestResult(_nodeid(case), outcome, _seconds(path, case), message))
+        marks = _marks(case)
+        results.append(TestResult(_nodeid(case), outcome, _seconds(path, case), message, marks["rule"], marks["fix"]))
     return results
 
 

@@ -23,6 +23,8 @@ class TestResult:
     outcome: Outcome
     seconds: float = 0.0
     message: str = ""
+    rules: list[str] = field(default_factory=list)  # the rules it checks (its markers, in junit.xml)
+    fixes: list[str] = field(default_factory=list)  # the known fixes it guards (conformance/references.py)
 
 
 def counts(results: list[TestResult]) -> dict[str, int]:
@@ -48,8 +50,15 @@ def skip_reason(message: str) -> str:
     return m
 
 
+def marks_line(rules: list[str] | tuple[str, ...], fixes: list[str] | tuple[str, ...]) -> str:
+    """A test's rules and known fixes in one line ("" when it names neither)."""
+    parts = [f"rules: {', '.join(rules)}"] if rules else []
+    return "; ".join(parts + ([f"known fixes: {', '.join(fixes)}"] if fixes else []))
+
+
 def to_ktap(results: list[TestResult]) -> str:
-    """KTAP version 1: one line per test, '# SKIP reason' for skips, a diagnostic for failures."""
+    """KTAP version 1: one line per test, '# SKIP reason' for skips, diagnostics for failures
+    (the test's rules and fixes, then its message)."""
     lines = ["KTAP version 1", f"1..{len(results)}"]
     for i, r in enumerate(results, 1):
         name = _ktap_text(r.name)
@@ -58,6 +67,8 @@ def to_ktap(results: list[TestResult]) -> str:
         elif r.outcome is Outcome.SKIP:
             lines.append(f"ok {i} {name} # SKIP {_ktap_text(skip_reason(r.message))}")
         else:
+            if r.rules or r.fixes:
+                lines.append(f"# {_ktap_text(marks_line(r.rules, r.fixes))}")
             for msg in r.message.strip().splitlines()[:3]:
                 lines.append(f"# {_ktap_text(msg)}")
             error = " # ERROR harness" if r.outcome is Outcome.ERROR else ""

@@ -1,25 +1,10 @@
-"""The rules of docs/semantics.md by id: what faults, tests and the bisect's ranking cite."""
+"""The rules by id, from the table the suite ships (conformance/rules.py): what faults, tests and
+the bisect's ranking cite. Installed or not, the table is there: it is a module of the package."""
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
-from .paths import REPO_ROOT
-
-SEMANTICS = REPO_ROOT / "docs" / "semantics.md"
-_ROW = re.compile(r"^\| `([A-Z]{2}-[A-Z0-9-]+)` \| (.*) \|\s*$")
+from conformance.rules import RULES
 
 
-def load(path: Path = SEMANTICS) -> dict[str, str]:
-    """{rule id: the rule's text}, in the document's order; empty where the document is not
-    installed (a non-editable install ships no docs/: the bisect ranks by the other words)."""
-    rules: dict[str, str] = {}
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return rules
-    for line in text.splitlines():
-        m = _ROW.match(line)
-        if m:
-            rules[m.group(1)] = m.group(2)
-    return rules
+def load() -> dict[str, str]:
+    """{rule id: the rule's text}, in the table's order (docs/semantics.md's)."""
+    return {r.id: r.text for r in RULES}

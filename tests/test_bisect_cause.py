@@ -1,6 +1,8 @@
 """`otns bisect` names the likeliest cause first (no boot): the ranking of changelog lines
 against what a test is about, on a changelog recorded from Debian (7.2.10 and 7.2.11, the
-boundary where the covered-mounts fix entered)."""
+boundary where the covered-mounts fix entered). What the test is about comes from its rule and
+fix markers, as bisect reads them from the junit.xml of the kernels it ran (here: as the host's
+collection of the suite gives them, the same markers)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from otns import cause, hunt, rules
+
+from .suite_marks import collected
 
 DATA = Path(__file__).parent / "data" / "changelog-7.2.9-to-7.2.11.txt"
 COVERED = "conformance/test_foreign.py::test_foreign_non_recursive_copy_over_children_is_einval"
@@ -29,33 +33,43 @@ def test_the_recording_is_the_case_to_fix(relevant):
 
 
 def test_the_covered_mounts_fix_ranks_first(relevant):
-    ranked = cause.rank(relevant, cause.profile(COVERED))
+    rule_ids, fixes = collected()[COVERED]
+    assert (rule_ids, fixes) == (["OT-FOREIGN-NONREC"], ["COVERED_MOUNTS"])
+    prof = cause.profile(COVERED, rule_ids, fixes)
+    assert prof.references == [FIX]  # the fix's subject, from conformance/references.py
+    ranked = cause.rank(relevant, prof)
     assert FIX in ranked[0][1] and ranked[0][0] > 2 * ranked[1][0], ranked[:3]
-    printed = cause.likely_causes(COVERED, relevant)
+    printed = cause.likely_causes(COVERED, relevant, rule_ids, fixes)
     assert printed[0].startswith("likely cause") and FIX in printed[0]
     assert len(printed) == 3  # the best, then two more
 
 
-def test_it_ranks_first_from_the_rule_and_words_alone(relevant, monkeypatch):
-    # without the references.py entry that names the fix, the rule and the test's words suffice
-    monkeypatch.setattr(cause, "REFERENCES", Path("/nonexistent"))
+def test_it_ranks_first_from_the_rule_and_words_alone(relevant):
+    # a test that names no known fix: its rule and its words suffice
+    prof = cause.profile(COVERED, ["OT-FOREIGN-NONREC"])
+    assert not prof.references and prof.rule_ids == ["OT-FOREIGN-NONREC"]
+    assert FIX in cause.rank(relevant, prof)[0][1]
+
+
+def test_results_without_markers_rank_by_the_nearest_rules(relevant):
+    # results from before tests carried markers: the rules nearest the test's name and docstring
     prof = cause.profile(COVERED)
     assert not prof.references and "OT-FOREIGN-NONREC" in prof.rule_ids
     assert FIX in cause.rank(relevant, prof)[0][1]
 
 
 def test_every_line_is_kept_once(relevant):
-    ranked = [line for _, line in cause.rank(relevant, cause.profile(COVERED))]
+    ranked = [line for _, line in cause.rank(relevant, cause.profile(COVERED, *collected()[COVERED]))]
     assert sorted(ranked) == sorted(relevant)
 
 
-def test_a_rule_cited_in_the_test_is_used(tmp_path):
+def test_the_recorded_rule_is_used_not_the_source_text(tmp_path):
     (tmp_path / "conformance").mkdir()
     (tmp_path / "conformance" / "test_x.py").write_text(
-        'def test_thing():\n    """Checks OT-DIR: see the rule."""\n    assert True\n')
-    prof = cause.profile("conformance/test_x.py::test_thing", root=tmp_path)
+        'def test_thing():\n    """Checks OT-LIMIT: see the rule."""\n    assert True\n')
+    prof = cause.profile("conformance/test_x.py::test_thing", ["OT-DIR"], root=tmp_path)
     assert prof.rule_ids == ["OT-DIR"]
-    assert "directory" in prof.weights  # from the rule's text in docs/semantics.md
+    assert "directory" in prof.weights  # from the rule's text in conformance/rules.py
     assert "OT-DIR" in rules.load()
 
 

@@ -79,3 +79,18 @@ def test_path_kinds():
     assert expected(NS, target=Target(unbindable=True)).errno == errno.EINVAL
     assert expected(NS | REC, target=Target(foreign_mount=True)).errno == errno.EINVAL
     assert expected(AT_NO_AUTOMOUNT | OPEN_TREE_CLOEXEC).kind == "opath"
+
+
+def test_each_result_names_the_rule_that_decides_it():
+    # what the flag tests mark each parameter with (conformance/test_flags.py)
+    assert expected(0x4).rule == "OT-FLAGS-UNKNOWN"
+    assert expected(REC).rule == "OT-FLAGS-RECURSIVE"
+    assert expected(NS | CLONE).rule == "OT-FLAGS-EXCLUSIVE"
+    assert expected(NS, NOPRIV).rule == "OT-CAP"
+    assert expected(NS, target=MISSING).rule == "OT-LOOKUP"
+    assert expected(NS, target=Target(is_dir=False)).rule == "OT-DIR"
+    assert expected(NS, target=Target(unbindable=True)).rule == "OT-SRC-UNBINDABLE"
+    assert expected(NS | AT_EMPTY_PATH, target=Target(empty_path=True, foreign_mount=True)).rule == "OT-SRC-OTHERNS"
+    assert expected(NS).rule == "OT-FD"
+    assert expected(CLONE).rule == expected(AT_NO_AUTOMOUNT).rule == "OT-FLAGS-UNKNOWN"  # known bits accepted
+    assert expected(CLONE, NOPRIV).rule == ""  # OPEN_TREE_CLONE's own privilege check: no rule here

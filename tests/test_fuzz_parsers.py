@@ -4,6 +4,7 @@ another exception, never a hang."""
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -74,6 +75,21 @@ def test_junit_shaped(cases):
     tests = _result_or_bad_input(parse_junit, _file(xml.encode(), "junit.xml"))
     if tests is not None:
         assert len(tests) == len(cases) and all(isinstance(t.outcome, Outcome) for t in tests)
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from(["rule", "fix", "other", ""]), esc | st.sampled_from(["OT-DIR", "X_Y"])),
+                max_size=6))
+def test_junit_properties(props):
+    # A testcase's properties come from the guest: only id-like rule and fix values are read.
+    xml = ('<testsuites><testsuite><testcase classname="conformance.test_x" name="test_y"><properties>'
+           + "".join(f'<property name="{n}" value="{v}"/>' for n, v in props)
+           + "</properties></testcase></testsuite></testsuites>")
+    tests = _result_or_bad_input(parse_junit, _file(xml.encode(), "junit.xml"))
+    if tests is not None:
+        (t,) = tests
+        assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", v) for v in t.rules + t.fixes)
+        assert to_ktap(tests).count("\n") <= 4
 
 
 @FUZZ

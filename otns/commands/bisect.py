@@ -96,7 +96,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
         relevant = [ln.strip() for ln in entries if hunt.RELEVANT.search(ln)]
         err.print(f"  Debian changelog between them: {len(entries)} lines in {full}; "
                   f"{len(relevant)} about mounts and namespaces", markup=False)
-        for line in cause.likely_causes(test, relevant):
+        for line in cause.likely_causes(test, relevant, *runner.marks(test, [fb, lg])):
             err.print(f"  {line}", markup=False)
         err.print("  all of them, in changelog order:", markup=False)
         for line in relevant[:40]:

@@ -1,0 +1,224 @@
+"""The rules the suite checks, as data: one row per rule of docs/semantics.md, with the feature it
+belongs to, its text (the document's, word for word: tests/test_rules.py compares them), the kernel
+functions that implement it in Debian's 7.2.13 source, and the known fixes that changed it
+(conformance/references.py). Tests name their rules with `@pytest.mark.rule(ID)`; the host reads
+this table too (otns/rules.py: faults, the bisect's ranking). Stands alone: it runs in the guest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OT, FM, EM = "open_tree_ns", "fsmount_ns", "empty_mntns"  # conformance/features.py's names
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    feature: str
+    text: str  # as docs/semantics.md states it (Markdown; a "|" is written "\|" there)
+    source: tuple[str, ...]  # "file: function()" in Debian's linux-source-7.2 (7.2.13)
+    fixes: tuple[str, ...] = ()  # references.FIXES entries that changed what the kernel does
+    untested: str = ""  # why no conformance test names the rule; empty: some test must
+
+
+RULES = (
+    Rule("OT-FLAGS-UNKNOWN", OT,
+         "a bit outside `AT_EMPTY_PATH, AT_NO_AUTOMOUNT, AT_RECURSIVE, AT_SYMLINK_NOFOLLOW, OPEN_TREE_CLONE, "
+         "OPEN_TREE_CLOEXEC, OPEN_TREE_NAMESPACE`: EINVAL",
+         ("fs/namespace.c: vfs_open_tree()",)),
+    Rule("OT-FLAGS-RECURSIVE", OT,
+         "`AT_RECURSIVE` without `OPEN_TREE_CLONE` or `OPEN_TREE_NAMESPACE`: EINVAL",
+         ("fs/namespace.c: vfs_open_tree()",)),
+    Rule("OT-FLAGS-EXCLUSIVE", OT,
+         "`OPEN_TREE_CLONE` with `OPEN_TREE_NAMESPACE`: EINVAL",
+         ("fs/namespace.c: vfs_open_tree()",)),
+    Rule("OT-CAP", OT,
+         "`OPEN_TREE_NAMESPACE` needs `CAP_SYS_ADMIN` in the caller's *current* user namespace (not the owner "
+         "of its mount namespace): EPERM otherwise, before the path is looked up",
+         ("fs/namespace.c: vfs_open_tree()",)),
+    Rule("OT-LOOKUP", OT,
+         "the path is looked up as for any open_tree: ENOENT, ENOTDIR for a non-directory prefix, ELOOP, "
+         "ENAMETOOLONG, EACCES, EFAULT, EBADF; `AT_EMPTY_PATH`, `AT_SYMLINK_NOFOLLOW` as usual; an automount "
+         "point is triggered (the automounted filesystem is copied) unless `AT_NO_AUTOMOUNT` is given (then "
+         "the directory itself is copied)",
+         ("fs/namespace.c: vfs_open_tree()",)),
+    Rule("OT-DIR", OT,
+         "the looked-up object must be a directory (`d_can_lookup()`): ENOTDIR for a file, an nsfs file, a "
+         "symlink not followed, ... (Debian 7.0.12 and older lack this check)",
+         ("fs/namespace.c: create_new_namespace()",), fixes=("ENOTDIR_TARGET",)),
+    Rule("OT-LIMIT", OT,
+         "the new namespace is charged to `max_mnt_namespaces` of the caller's user namespace: ENOSPC at the "
+         "limit (after `OT-DIR`, before the copy's own checks); the charge is returned when the namespace dies",
+         ("fs/namespace.c: alloc_mnt_ns()", "fs/namespace.c: inc_mnt_namespaces()", "fs/namespace.c: free_mnt_ns()")),
+    Rule("OT-SRC-UNBINDABLE", OT,
+         "an unbindable source mount: EINVAL, for every caller (a foreign caller's copy keeps unbindable "
+         "*children*, `OT-FOREIGN-UNBINDABLE`, but the source itself must be bindable)",
+         ("fs/namespace.c: __do_loopback()",)),
+    Rule("OT-SRC-OTHERNS", OT,
+         "a source outside the caller's mount namespace (`may_copy_tree()`): EINVAL. That covers a mount of "
+         "another *live* namespace and a detached tree cloned (`open_tree(OPEN_TREE_CLONE)`) from another "
+         "namespace: a detached tree remembers the namespace it was cloned from and is accepted only from that"
+         " one. A detached mount made by `fsmount()` has no such origin and is accepted from any namespace. "
+         "nsfs and pidfs dentries are accepted too (they are not directories, so `OT-DIR` refuses them first)",
+         ("fs/namespace.c: may_copy_tree()",)),
+    Rule("OT-SRC-UNMOUNTED", OT,
+         "a mount that is in no namespace any more (lazily unmounted, or left behind when its namespace died):"
+         ' EINVAL, from the same `may_copy_tree()` (its "not mounted" test)',
+         ("fs/namespace.c: may_copy_tree()",)),
+    Rule("OT-FOREIGN-NONREC", OT,
+         "a foreign caller's non-recursive copy of a mount with children *below the path* (at any depth): "
+         "EINVAL (it would reveal what they cover); children elsewhere in the same mount do not count. Checked"
+         ' before the copy\'s own checks below, with the same errno. Since stable 7.2.11 ("namespace: keep '
+         'covered mounts covered in OPEN_TREE_NAMESPACE")',
+         ("fs/namespace.c: create_new_namespace()",), fixes=("COVERED_MOUNTS",)),
+    Rule("OT-SRC-LOCKEDCHILD", OT,
+         "a non-recursive copy of a mount with *locked* children below the path: EINVAL; locked children "
+         "elsewhere in the same mount do not count. This is what stops a caller that owns its mount namespace "
+         "(not foreign) from copying a mount it inherited with its children",
+         ("fs/namespace.c: __do_loopback()", "fs/namespace.c: __has_locked_children()")),
+    Rule("OT-SUBDIR-ROOT", OT,
+         "the copy's root is the looked-up directory, not the root of the mount that holds it",
+         ("fs/namespace.c: __do_loopback()", "fs/namespace.c: clone_mnt()")),
+    Rule("OT-NONREC-ONE", OT,
+         "without `AT_RECURSIVE` the new namespace shows exactly one mount",
+         ("fs/namespace.c: __do_loopback()", "fs/namespace.c: clone_mnt()")),
+    Rule("OT-REC-BELOW", OT,
+         "with `AT_RECURSIVE` it shows the source and the mounts below the path, and no others",
+         ("fs/namespace.c: copy_tree()",)),
+    Rule("OT-SKIP-UNBINDABLE", OT,
+         "a recursive copy by a caller that is not foreign leaves out unbindable children (with everything "
+         "below them) and copies the rest",
+         ("fs/namespace.c: create_new_namespace()", "fs/namespace.c: copy_tree()")),
+    Rule("OT-REC-LOCKED-SKIP", OT,
+         "... but a child it would leave out that is also locked is not left out silently: the copy is refused"
+         ' with EPERM (`copy_tree()`: "both unbindable and locked"). The same holds for a locked bind of a '
+         "mount-namespace file; no way to make one from user space was found in 7.2.13 (every copy across user"
+         " namespaces leaves those binds out: `unshare()` skips them, binding one on a mount that propagates "
+         "into another user namespace's mount namespace is EINVAL, checked on 7.2.13; and `MOVE_MOUNT_BENEATH`"
+         " refuses one under a locked mount), so only the unbindable case is tested. Observable since stable "
+         '7.2.11 ("mount: keep a copied mount unbindable"): before it, the copy `unshare(CLONE_NEWUSER | '
+         "CLONE_NEWNS)` made of an unbindable mount was bindable",
+         ("fs/namespace.c: copy_tree()",), fixes=("COPIED_UNBINDABLE",)),
+    Rule("OT-FOREIGN-UNBINDABLE", OT,
+         "a foreign caller's copy keeps unbindable children (leaving them out would reveal what they cover)",
+         ("fs/namespace.c: create_new_namespace()", "fs/namespace.c: copy_tree()")),
+    Rule("OT-NO-MNTNS-BINDS", OT,
+         "bind mounts of mount-namespace files are not copied (nor what is mounted on them); binds of other "
+         "nsfs files (a net namespace) are",
+         ("fs/namespace.c: create_new_namespace()", "fs/namespace.c: copy_tree()")),
+    Rule("OT-FOREIGN-SLAVE", OT,
+         "a foreign caller's copies are slaves of their source's peer group",
+         ("fs/namespace.c: create_new_namespace()", "fs/namespace.c: clone_mnt()")),
+    Rule("OT-PEER", OT,
+         "a privileged caller's copy of a shared mount joins its peer group (propagation both ways)",
+         ("fs/namespace.c: clone_mnt()",)),
+    Rule("OT-SLAVE-KEEPS-MASTER", OT,
+         "a copy of a slave mount is a slave of the same master (it receives what is mounted on the master)",
+         ("fs/namespace.c: clone_mnt()",)),
+    Rule("OT-FOREIGN-LOCK", OT,
+         "a foreign caller's whole new tree, its top included, is locked: umount of any mount in it fails with"
+         " EINVAL. A caller that owns its mount namespace is not foreign: nothing in its copy is locked but "
+         "the top under `OT-ROOT-LOCK`",
+         ("fs/namespace.c: create_new_namespace()", "fs/namespace.c: lock_mnt_tree()")),
+    Rule("OT-FOREIGN-FLAGS", OT,
+         "in a foreign caller's copy each mount's flags are locked (`lock_mnt_tree()`): read-only, nosuid, "
+         "nodev and noexec where they are set, and the atime setting (noatime, relatime, strictatime, "
+         "nodiratime) always, whatever it is. Clearing a locked flag, or changing the atime setting at all, by"
+         " `mount_setattr()` or by a remount (`MS_REMOUNT`, with or without `MS_BIND`), is EPERM, although the"
+         " caller owns the new namespace; setting more flags is allowed",
+         ("fs/namespace.c: lock_mnt_tree()", "fs/namespace.c: can_change_locked_flags()")),
+    Rule("OT-ROOT-LOCK", OT,
+         "if a locked mount is stacked on the caller's namespace root, the top of the new tree is locked too",
+         ("fs/namespace.c: create_new_namespace()",)),
+    Rule("OT-OWNER", OT,
+         "the new namespace is owned by the caller's current user namespace (`NS_GET_USERNS`, "
+         "`NS_GET_OWNER_UID`)",
+         ("fs/namespace.c: create_new_namespace()", "fs/nsfs.c: ns_ioctl()")),
+    Rule("OT-FD", OT,
+         "the result is an nsfs fd (`mnt:[INODE]`), close-on-exec exactly when `OPEN_TREE_CLOEXEC` is given",
+         ("fs/namespace.c: open_new_namespace()", "fs/namespace.c: open_tree()")),
+    Rule("OT-ID", OT,
+         "`NS_GET_MNTNS_ID` gives an id different from the caller's; `listmount`/`statmount` on it show the "
+         "copied mounts above a hidden root whose id differs; `NS_MNT_GET_INFO`'s `nr_mounts` (the namespace's"
+         " mounts less its hidden root) equals the mounts in the copy",
+         ("fs/namespace.c: alloc_mnt_ns()", "fs/namespace.c: listmount()", "fs/namespace.c: statmount()",
+          "fs/nsfs.c: ns_ioctl()")),
+    Rule("OT-SETNS", OT,
+         "`setns(fd, CLONE_NEWNS)` enters it; root and cwd are the copy's root",
+         ("fs/namespace.c: mntns_install()",)),
+    Rule("OT-LIFETIME", OT,
+         "the namespace lives while an fd or a member process holds it, and is freed (no leak) after",
+         ("fs/namespace.c: put_mnt_ns()", "fs/namespace.c: free_mnt_ns()")),
+    Rule("OT-ATTR", OT,
+         "`open_tree_attr()` accepts `OPEN_TREE_NAMESPACE` with no attributes (a NULL pointer, or all fields "
+         "zero). Non-empty attributes are applied to the file it opened, here the namespace's nsfs file, which"
+         " is no mount root: EINVAL, and no fd is returned (7.0.4 to 7.3.4 alike)",
+         ("fs/namespace.c: open_tree_attr()", "fs/namespace.c: do_mount_setattr()")),
+    Rule("OT-MOUNTMAX", OT,
+         "`fs.mount-max` is not charged for the copy",
+         ("fs/namespace.c: create_new_namespace()",)),
+    Rule("FM-FLAGS-UNKNOWN", FM,
+         "a flag bit other than `FSMOUNT_CLOEXEC`, `FSMOUNT_NAMESPACE`: EINVAL. Checked first; then `FM-CAP`, "
+         "then `FM-ATTR`, then the context fd (EBADF; EINVAL for an fd that is no fs context)",
+         ("fs/namespace.c: fsmount()",)),
+    Rule("FM-CAP", FM,
+         "`FSMOUNT_NAMESPACE` needs `CAP_SYS_ADMIN` in the caller's current user namespace: EPERM",
+         ("fs/namespace.c: fsmount()",)),
+    Rule("FM-ATTR", FM,
+         "unknown attribute bits or a bad atime value: EINVAL; the attribute flags become the new mount's "
+         "flags",
+         ("fs/namespace.c: fsmount()",)),
+    Rule("FM-REVEALING", FM,
+         'a proc or sysfs mount a user namespace may not see fully: EPERM ("mount too revealing")',
+         ("fs/namespace.c: fsmount()", "fs/namespace.c: mount_too_revealing()",
+          "fs/namespace.c: mnt_already_visible()")),
+    Rule("FM-FD", FM,
+         "the result is an nsfs fd, close-on-exec exactly when `FSMOUNT_CLOEXEC` is given",
+         ("fs/namespace.c: fsmount()",)),
+    Rule("FM-CONTENTS", FM,
+         "the namespace shows exactly the new filesystem's mount above the hidden root; entering it shows the "
+         "filesystem's contents",
+         ("fs/namespace.c: create_new_namespace()",)),
+    Rule("FM-OWNER", FM,
+         "owned by the caller's current user namespace",
+         ("fs/namespace.c: create_new_namespace()", "fs/nsfs.c: ns_ioctl()")),
+    Rule("FM-LIMIT", FM,
+         "charged to `max_mnt_namespaces`: ENOSPC at the limit, returned on close",
+         ("fs/namespace.c: alloc_mnt_ns()", "fs/namespace.c: inc_mnt_namespaces()")),
+    Rule("FM-FOREIGN-LOCK", FM,
+         "a foreign caller's new tree is locked (umount EINVAL; flags cannot be cleared)",
+         ("fs/namespace.c: create_new_namespace()", "fs/namespace.c: lock_mnt_tree()")),
+    Rule("FM-ROOT-LOCK", FM,
+         "as `OT-ROOT-LOCK`",
+         ("fs/namespace.c: create_new_namespace()",)),
+    Rule("EM-FLAGS", EM,
+         "`clone3` with unknown bits: EINVAL (unknown bits are derived from the kernel's own list, never a "
+         'guessed "unused" bit); `unshare` with a bit outside its own list (bit 37 included): EINVAL; '
+         "`UNSHARE_EMPTY_MNTNS` reuses `CLONE_PARENT_SETTID`'s bit for `unshare` only; `CLONE_EMPTY_MNTNS` "
+         "implies `CLONE_NEWNS`, so with `CLONE_FS`: EINVAL",
+         ("kernel/fork.c: clone3_args_valid()", "kernel/fork.c: check_unshare_flags()", "kernel/fork.c: kernel_clone()",
+          "kernel/nsproxy.c: unshare_nsproxy_namespaces()")),
+    Rule("EM-CAP", EM,
+         "needs `CAP_SYS_ADMIN` over the caller's user namespace, as `CLONE_NEWNS`: EPERM",
+         ("kernel/nsproxy.c: copy_namespaces()", "kernel/nsproxy.c: unshare_nsproxy_namespaces()")),
+    Rule("EM-ONLY-ROOT", EM,
+         "the new namespace holds one mount: a copy of the root mount alone, nothing below it",
+         ("fs/namespace.c: copy_mnt_ns()",)),
+    Rule("EM-CWD", EM,
+         "the caller's root and cwd are reset to that mount's root",
+         ("fs/namespace.c: copy_mnt_ns()",)),
+    Rule("EM-OTHERS", EM,
+         "other namespaces are unaffected",
+         ("fs/namespace.c: copy_mnt_ns()",)),
+    Rule("EM-USERNS", EM,
+         "works with a new user namespace in the same call (`CLONE_NEWUSER`), and then the tree is locked",
+         ("fs/namespace.c: copy_mnt_ns()", "fs/namespace.c: lock_mnt_tree()")),
+    Rule("EM-COMPOSE", EM,
+         "composes with `CLONE_NEWPID`, `CLONE_PIDFD`; setns into the child's namespace works",
+         ("kernel/fork.c: kernel_clone()", "kernel/nsproxy.c: copy_namespaces()", "fs/namespace.c: mntns_install()")),
+    Rule("EM-OVERMOUNT", EM,
+         "a mount point overmounted several times resolves to its topmost mount: `chroot()` into it (how "
+         "a process fills an empty namespace: mount on its root, then chroot) lands on the mount made last",
+         ("fs/namei.c: traverse_mounts()", "fs/open.c: chroot()")),
+)
+BY_ID = {r.id: r for r in RULES}
