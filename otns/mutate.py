@@ -29,11 +29,15 @@ from base.safefs import write_atomic
 from kernels import build, faults
 from kernels.faults import Fault, NotApplicable
 from kernels.spec import parse_spec
+from vm.boot import GUEST_RESULTS
 
 from kernels.arch import host
 from .resultfiles import BUILD_LOG, MUTATE_JSON, MUTATE_MD, RUN_LOG, read_tests
+from .rulemap import rules_of_function
 
-KERNELS = ".kernels"  # in the output folder: each built kernel, copied out of the tree until it has booted
+AUTO = "AUTO"  # the rule of a fault generated from the code (kernels/mutants.py)
+KERNELS = ".kernels"
+TESTS_FILE = "tests.args"  # in a fault's results folder: the tests its first run selects  # in the output folder: each built kernel, copied out of the tree until it has booted
 from .results import Outcome, RunSummary, Verdict
 from .run import RunOptions, execute
 
@@ -199,9 +203,13 @@ class Mutator:
         start = time.monotonic()
         # An otns results folder (refused otherwise), keeping the fault's build log beside the run's.
         folder = safefs.prepare_results(folder, keep=(BUILD_LOG,))
-        args = ["--color=no", *(["-x", *tests] if tests else [])]
+        args = ["--color=no"]
+        if tests:  # the guest reads them from a file in its results folder: a list outgrows a kernel command line
+            write_atomic(folder / TESTS_FILE, "".join(t + "\n" for t in tests))
+            args += ["-x", f"@{GUEST_RESULTS / TESTS_FILE}"]
         run = RunOptions(spec=parse_spec(str(image)), cache_dir=self.opts.cache_dir, results=folder,
-                         timeout=self.opts.timeout, show_progress=False, pytest_args=args, keep=(BUILD_LOG, RUN_LOG))
+                         timeout=self.opts.timeout, show_progress=False, pytest_args=args,
+                         keep=(BUILD_LOG, RUN_LOG, TESTS_FILE))
         with safefs.open_new(folder / RUN_LOG) as log:
             summary, _ = execute(run, lambda m: log.write(m + "\n"), log.write)
         outcomes = {t.name: t.outcome.value for t in read_tests(folder) or []}
@@ -312,14 +320,16 @@ class Mutator:
         suite for a fault they do not catch (a survivor has met every test) or when asked to."""
         fault, folder, image = staged.fault, staged.folder, staged.image
         assert image is not None
-        first = [] if self.opts.every_test else [t for t in self.opts.rule_tests.get(fault.rule, [])
-                                                    if baseline.get(t) == Outcome.PASS.value]
+        rules = rules_of_function(fault.file, fault.function) if fault.rule == AUTO else [fault.rule]
+        first = [] if self.opts.every_test else [
+            t for t in dict.fromkeys(t for r in rules for t in self.opts.rule_tests.get(r, []))
+            if baseline.get(t) == Outcome.PASS.value]
         spent = 0.0
         if first:
             summary, tests, spent = self._run(folder, image, first)
             status, caught_by, detail = classify(summary, tests, baseline, present)
             if status != SURVIVED and status != HARNESS:
-                detail = "; ".join(x for x in (f"first of the {len(first)} tests of {fault.rule}", detail) if x)
+                detail = "; ".join(x for x in (f"first of the {len(first)} tests of {', '.join(rules)}", detail) if x)
                 return FaultResult(fault, status, caught_by, detail, folder, staged.build_seconds, spent)
         summary, tests, seconds = self._run(folder, image)
         status, caught_by, detail = classify(summary, tests, baseline, present)

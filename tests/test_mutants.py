@@ -132,3 +132,19 @@ def test_feature_code_is_well_formed():
     assert {f["path"] for f in data["file"]} == {"fs/namespace.c", "fs/nsfs.c", "kernel/fork.c", "kernel/nsproxy.c"}
     assert coverage.profile_args(coverage.feature_code()) == [
         "GCOV_PROFILE_fork.o=y", "GCOV_PROFILE_namespace.o=y", "GCOV_PROFILE_nsfs.o=y", "GCOV_PROFILE_nsproxy.o=y"]
+
+
+def test_the_tests_a_fault_meets_first():
+    """mutate runs the tests that name a fault's rule first; for a generated fault, the rules whose
+    implementation (conformance/rules.py) is the function it breaks."""
+    from otns import rulemap
+    from vm.guest import CONFORMANCE, pytest_args
+    by_rule = rulemap.tests_by_rule()
+    assert "conformance/test_core.py::test_target_must_be_directory" in by_rule["OT-DIR"]
+    assert all(t.startswith("conformance/test_") and "::" in t for ts in by_rule.values() for t in ts)
+    assert "FM-FLAGS-UNKNOWN" in rulemap.rules_of_function("fs/namespace.c", "sys_fsmount")
+    assert "OT-DIR" in rulemap.rules_of_function("fs/namespace.c", "create_new_namespace")
+    assert rulemap.rules_of_function("fs/namespace.c", "no_such_function") == []
+    # The guest takes a file of test ids (@FILE) as a selection: it does not add the whole suite.
+    assert str(CONFORMANCE) not in pytest_args(Path("/r"), ["-x", "@/run/otns-results/tests.args"])
+    assert str(CONFORMANCE) in pytest_args(Path("/r"), ["-x"])

@@ -77,8 +77,10 @@ def prepare_tmp(results: Path) -> None:
 
 
 def pytest_args(results: Path, extra: list[str]) -> list[str]:
-    # Node ids (conformance/test_x.py::test_y) select tests themselves; otherwise the whole suite.
-    selected = any(a.startswith(("conformance/", str(CONFORMANCE))) for a in extra)
+    # Node ids (conformance/test_x.py::test_y) select tests themselves, as does a file of them
+    # (@FILE, one argument a line: pytest reads it; the kernel's command line is too short for
+    # a long list); otherwise the whole suite.
+    selected = any(a.startswith(("conformance/", str(CONFORMANCE), "@")) for a in extra)
     # --rootdir: node ids are conformance/test_x.py::... wherever otns is installed.
     args = [*([] if selected else [str(CONFORMANCE)]), "--rootdir", str(CONFORMANCE.parent),
             "-p", "no:cacheprovider", "-o", "junit_family=xunit2",

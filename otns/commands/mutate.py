@@ -17,6 +17,7 @@ from kernels.faults import Fault
 from ..mutate import SURVIVED, FaultResult, MutateOptions, Mutator, Report, kernel_version, merge, sample, short_id
 from ..coverage import unreached_lines
 from ..options import check_count, check_timeout, shard
+from ..rulemap import tests_by_rule
 from ..resultfiles import MUTATE_JSON, MUTATE_MD
 from .common import err, stdout
 
@@ -79,6 +80,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     assert tree is not None
     opts = MutateOptions(tree=tree, cache_dir=cache_dir, out=folder, faults=selected, timeout=args.timeout,
                          every_test=args.every_test, shard=args.shard or "",
+                         rule_tests={} if args.every_test else tests_by_rule(),
                          unreached=unreached_lines(args.coverage.resolve(), tree) if args.coverage else {})
 
     def on_row(r: FaultResult) -> None:
