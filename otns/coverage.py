@@ -121,7 +121,10 @@ def gcovr(copy: Path, files: list[kcoverage.FeatureFile], out: Path) -> dict:
            *[x for f in files for x in ("--filter", str(copy / f.path))],
            "--json", str(out / "coverage.json"), "--html-details", str(html / "index.html"),
            "--lcov", str(out / "coverage.info"), "--txt", str(out / "summary.txt"), "--txt-metric", "branch",
-           "--exclude-unreachable-branches"]
+           "--exclude-unreachable-branches",
+           # gcovr drops "internal" functions (names starting with __) and their lines by default:
+           # the kernel's __do_loopback and every syscall's body (__do_sys_fsmount) among them.
+           "--include-internal-functions"]
     try:
         r = subprocess.run(cmd, cwd=copy, capture_output=True, text=True, timeout=GCOVR_TIMEOUT)
     except subprocess.TimeoutExpired:
