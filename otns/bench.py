@@ -131,29 +131,29 @@ def execute(opts: BenchOptions, notice: Callable[[str], None], stream: Callable[
     run_opts = RunOptions(spec=opts.spec, cache_dir=opts.cache_dir, cpus=opts.cpus, memory=opts.memory,
                           timeout=opts.timeout, accel=opts.accel, show_progress=opts.show_progress)
     kernel = resolve_kernel(run_opts, notice)
-    folder = resultfiles.new_results_folder(opts.results, f"bench-{kernel.release}", incomplete=False)
-    raw, accel, release = _measure(opts, run_opts, kernel, helper, folder, notice, stream)
-    cs = br.cells(raw)
-    result = br.verdict(cs, raw)
-    rounds = 1
-    # Noise (another VM on the same cores, a host hiccup) disturbs some rounds: measure again
-    # and decide on all samples together rather than on one unlucky round.
-    while result.noisy and not raw.checks and rounds < opts.rounds:
-        rounds += 1
-        notice(f"otns bench: {result.line.split(':')[0]} after {rounds - 1} round(s): measuring round {rounds}")
-        more, _, _ = _measure(opts, run_opts, kernel, helper, folder, notice, stream)
-        raw = merge(raw, more)
+    with resultfiles.results_folder(opts.results, f"bench-{kernel.release}", incomplete=False) as folder:
+        raw, accel, release = _measure(opts, run_opts, kernel, helper, folder, notice, stream)
         cs = br.cells(raw)
         result = br.verdict(cs, raw)
-    title = f"otns bench on {release} ({accel}, {raw.cpus or '?'} CPUs)"
-    if raw.checks:
-        resultfiles.write_checks(folder, raw.checks)
-    else:
-        png = resultfiles.write_bench(folder, br.to_csv(raw),
-                                      br.markdown(cs, raw, title) + f"\nRounds: {rounds}\n\nVerdict: {result.line}\n")
-        if cs:
-            br.plot(cs, png, title)
-    return BenchResult(folder, raw, cs, result, release, accel, time.monotonic() - t0)
+        rounds = 1
+        # Noise (another VM on the same cores, a host hiccup) disturbs some rounds: measure again
+        # and decide on all samples together rather than on one unlucky round.
+        while result.noisy and not raw.checks and rounds < opts.rounds:
+            rounds += 1
+            notice(f"otns bench: {result.line.split(':')[0]} after {rounds - 1} round(s): measuring round {rounds}")
+            more, _, _ = _measure(opts, run_opts, kernel, helper, folder, notice, stream)
+            raw = merge(raw, more)
+            cs = br.cells(raw)
+            result = br.verdict(cs, raw)
+        title = f"otns bench on {release} ({accel}, {raw.cpus or '?'} CPUs)"
+        if raw.checks:
+            resultfiles.write_checks(folder, raw.checks)
+        else:
+            png = resultfiles.write_bench(folder, br.to_csv(raw),
+                                          br.markdown(cs, raw, title) + f"\nRounds: {rounds}\n\nVerdict: {result.line}\n")
+            if cs:
+                br.plot(cs, png, title)
+        return BenchResult(folder, raw, cs, result, release, accel, time.monotonic() - t0)
 
 
 def _measure(opts: BenchOptions, run_opts: RunOptions, kernel, helper: Path, folder: Path,
@@ -183,8 +183,8 @@ def _measure(opts: BenchOptions, run_opts: RunOptions, kernel, helper: Path, fol
             raise KernelCrashed(f"{kernel.release}: {res.reason} (console: {folder / CONSOLE})")
         if res.status is BootStatus.NO_BOOT:
             raise GuestFailed(f"{kernel.release}: {res.reason} (console: {folder / CONSOLE})")
-    if not kernel.is_host:
-        safefs.defuse(folder)
+        if res.unsafe:  # swept before its files were moved into the folder (vm.share)
+            raise GuestFailed(f"the guest left {safefs.describe_unsafe(res.unsafe)}; removed or made safe")
     Path(f"{raw_path}.part").unlink(missing_ok=True)
     if status is not BootStatus.EXITED or code != 0 or not raw_path.is_file():
         try:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,25 +27,23 @@ from defusedxml import ElementTree as SafeET
 from base import safefs
 from base.errors import BadInput
 from vm.boot import BootStatus
-from base.filenames import (BENCH_CHECKS, BENCH_CSV, BENCH_MD, BENCH_PNG, BENCH_RAW, BENCH_STDERR, CONSOLE,
-                          CONSOLE_TAIL, CRASH, FEATURES, GUEST, INCOMPLETE, JUNIT, KTAP, LIVE_LOG, MARKER,
-                          PROGRESS, STATE, SUMMARY)
+from base.filenames import (BENCH_CHECKS, BENCH_CSV, BENCH_MD, BENCH_PNG, BENCH_RAW, BENCH_STDERR, BUILD_LOG,
+                            CONSOLE, CONSOLE_TAIL, CRASH, FEATURES, GUEST, INCOMPLETE, JUNIT, KTAP, LIVE_LOG, MARKER,
+                            PROGRESS, RUN_LOG, STATE, SUMMARY)
 
 from .results import Outcome, RunSummary, TestResult, Verdict, to_ktap
 
-__all__ = ["BENCH_CHECKS", "BENCH_CSV", "BENCH_MD", "BENCH_PNG", "BENCH_RAW", "BENCH_STDERR", "CONSOLE",
+__all__ = ["BENCH_CHECKS", "BENCH_CSV", "BENCH_MD", "BENCH_PNG", "BENCH_RAW", "BENCH_STDERR", "BUILD_LOG", "CONSOLE",
            "CONSOLE_TAIL", "CRASH", "FEATURES", "GUEST", "INCOMPLETE", "JUNIT", "KTAP", "LIVE_LOG", "MARKER",
-           "PROGRESS", "STATE", "SUMMARY", "BootStatus", "Outcome", "Verdict"]
+           "PROGRESS", "RUN_LOG", "STATE", "SUMMARY", "BootStatus", "Outcome", "Verdict"]
 
 FORMAT = 2
 # A matrix output folder: the plan, the runner's log and its own JUnit, one results folder per kernel.
 PLAN = "plan.json"
 MATRIX_LOG = "matrix.log"
 MATRIX_RUNS = "matrix-runs.xml"
-# otns mutate: each fault's results folder also keeps its build's and its run's log; the
-# output folder holds the table of all faults.
-BUILD_LOG = "build.log"
-RUN_LOG = "otns.log"
+# otns mutate: the output folder holds the table of all faults (each fault's results folder
+# also keeps its build's and its run's log, BUILD_LOG and RUN_LOG).
 MUTATE_JSON = "mutate.json"
 MUTATE_MD = "mutate.md"
 # junit.xml comes from the guest or from elsewhere: read at most this much of it.
@@ -62,16 +62,19 @@ def check_format(path: Path, doc: dict) -> int:
     return version
 
 
-def new_results_folder(given: Path | None, name: str, keep: tuple[str, ...] = (), incomplete: bool = True,
-               pid: bool = False) -> Path:
-    """A fresh results folder: the one given, or results/NAME-TIME (-PID); marked as otns's,
+@contextmanager
+def results_folder(given: Path | None, name: str, keep: tuple[str, ...] = (), incomplete: bool = True,
+                   pid: bool = False) -> Iterator[Path]:
+    """A fresh results folder, this run's alone while the block runs (base.safefs.owned: another
+    run that wants it is refused): the one given, or results/NAME-TIME (-PID); marked as otns's,
     emptied (but for `keep`), and marked incomplete until the summary is written."""
     default = f"{name}-{datetime.now():%Y%m%d-%H%M%S}" + (f"-{os.getpid()}" if pid else "")
     folder = given if given is not None else Path("results") / default
-    folder = safefs.prepare_results(folder.resolve(), keep=keep)
-    if incomplete:
-        safefs.mark_incomplete(folder)
-    return folder
+    with safefs.owned(folder.resolve()) as owned:
+        folder = safefs.prepare_results(owned, keep=keep)
+        if incomplete:
+            safefs.mark_incomplete(folder)
+        yield folder
 
 
 # JUnit XML (written by pytest in the guest)

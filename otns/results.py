@@ -115,6 +115,7 @@ class RunSummary:
     features: list[FeatureState] = field(default_factory=list)
     running: list[str] = field(default_factory=list)  # tests still running when the run hung or crashed
     boot_status: BootStatus | None = None  # how the boot (or the run on the host) ended
+    harness: str = ""  # what broke, for a HARNESS ERROR that is not a test's error or a missing probe
 
     def verdict_line(self) -> str:
         v = self.verdict.value
@@ -123,6 +124,8 @@ class RunSummary:
             why += [f"{self.counts['error']} errors"] if self.counts.get("error") else []
             failing = describe([s for s in self.features if s.state in FAILING])
             v += f" ({', '.join(why)}{'; ' if why and failing else ''}{failing})"
+        elif self.verdict is Verdict.HARNESS_ERROR and self.harness:
+            v += f" ({self.harness})"
         elif self.verdict is Verdict.HARNESS_ERROR:
             unprobed = [s.name for s in self.features if s.state is State.UNPROBED] or ["any feature"]
             v += f" ({self.counts['error']} errors)" if self.counts.get("error") else \

@@ -96,22 +96,20 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
         # QEMU would wait for the timeout (otns's init reboots instead: docs/environment.md).
         raise BadInput(f"{kernel.release} has no ACPI, so virtme-ng's init could not stop it: "
                        "use --guest-init otns (the default)")
-    prefix: list[str] = []
+    daemon = None
     if transport != "9p":
         if opts.dry_run:  # fetch nothing: use a virtiofsd that is there, or say one would be fetched
-            ready, folder = virtiofsd.ready(opts.cache_dir)
-            if not ready:
+            daemon = virtiofsd.ready(opts.cache_dir)
+            if daemon is None:
                 notice("otns: a real run would first unpack virtiofsd from Debian into the cache")
         else:
             with locked(opts.cache_dir / "tools.lock"):
                 apt = catalog.PrivateApt(opts.cache_dir / "apt")
-                folder = virtiofsd.ensure(opts.cache_dir, apt)
-        if folder:
-            prefix.append(str(folder))
+                daemon = virtiofsd.ensure(opts.cache_dir, apt)
     # Until the accelerator is known (below), the request is the KVM probe's, which boots under KVM.
     req = BootRequest(kernel=kernel, command=_guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir), rwdir=results,
                       console_log=results / CONSOLE, cpus=opts.cpus or default_cpus("kvm"), memory=opts.memory,
-                      timeout=opts.timeout, transport=transport, path_prefix=prefix,
+                      timeout=opts.timeout, transport=transport, virtiofsd=daemon,
                       vng_home=vng_home or opts.cache_dir / "vng-home", stream=stream,
                       guest_init=opts.guest_init)
     if opts.accel == "auto":
@@ -191,7 +189,14 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
     state = opts.on_state or (lambda s: None)
     state("fetching")
     kernel = resolve_kernel(opts, notice)
-    results = resultfiles.new_results_folder(opts.results, kernel.release, keep=opts.keep, pid=True)
+    # Held until the summary is written: a second run on this folder is refused, not let empty it.
+    with resultfiles.results_folder(opts.results, kernel.release, keep=opts.keep, pid=True) as results:
+        return _run_in(results, opts, kernel, t0, notice, stream), results
+
+
+def _run_in(results: Path, opts: RunOptions, kernel: LocalKernel, t0: float, notice: Callable[[str], None],
+            stream: Callable[[str], None]) -> RunSummary:
+    state = opts.on_state or (lambda s: None)
     seen_output = []
 
     def watch(line: str) -> None:
@@ -212,9 +217,9 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
     if res.status is BootStatus.CRASHED and "Unable to mount root fs" in res.console:
         raise BadInput(f"{kernel.release} cannot mount the host's root in the guest: it has neither "
                        f"virtiofs nor 9p usable (console: {results / CONSOLE})")
-    files = guestfiles.load(results)
-    if not kernel.is_host:
-        safefs.defuse(results)  # no device node, fifo, link or set-id file of the guest's stays
+    if res.log_error:
+        notice(f"otns: the console log is incomplete: {res.log_error}")
+    files = guestfiles.load(results)  # the guest's share was swept before its files were moved here (vm.share)
     guest, tests = files.guest, files.tests
     if guest.get("pytest_exit") == PYTEST_USAGE_ERROR:
         # pytest in the guest refused its arguments: bad usage, not a boot failure.
@@ -239,8 +244,14 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
         detail = res.reason
     else:
         detail = "; ".join(f"{s.name}: {s.detail or s.reason}" for s in states if s.state is not State.PRESENT)
+    harness = ""
     if files.problem and verdict not in (Verdict.CRASHED, Verdict.HUNG):
-        verdict, detail = Verdict.HARNESS_ERROR, files.problem
+        verdict, detail, harness = Verdict.HARNESS_ERROR, files.problem, "a file from the guest was refused"
+    if res.unsafe:
+        # Whatever else happened: a guest that plants these is not to be trusted with any verdict.
+        verdict, harness = Verdict.HARNESS_ERROR, "the guest left unsafe files; removed"
+        detail = f"the guest left {safefs.describe_unsafe(res.unsafe)}; removed or made safe" + \
+            (f"; {files.problem}" if files.problem else "")
     detail += _streamed_note(streamed)
     suite = guest.get("suite_seconds")
     if suite is None:  # the guest never finished: its suite began when it announced itself
@@ -256,9 +267,9 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
                          feature_present=_open_tree_present(states), detail=detail,
                          attempts=res.attempts, crash_reports=res.reports, features=states,
                          debian=kernel.extra.get("debian"), running=streamed.running if streamed else [],
-                         boot_status=res.status)
+                         boot_status=res.status, harness=harness)
     resultfiles.write_run(results, summary, tests or [], detail if streamed else "", res.console)
-    return summary, results
+    return summary
 
 
 def _open_tree_present(states) -> bool | None:

@@ -64,7 +64,9 @@ def test_hostile_guest_gets_a_verdict_and_writes_nothing_outside(otns, tmp_path,
     assert r.code == 3, r.stderr
     summary = json.loads((r.results / "summary.json").read_text())
     assert summary["verdict"] == "HARNESS_ERROR", summary
-    assert "junit.xml" in summary["detail"] and ("symbolic link" in summary["detail"] or "more than" in summary["detail"])
+    # The planted links, fifos and nodes are named; a huge junit.xml is refused by size.
+    assert "unsafe entries" in summary["detail"] and "set-uid file" in summary["detail"], summary["detail"]
+    assert junit == "link" or ("junit.xml" in summary["detail"] and "more than" in summary["detail"])
     # Nothing beside the results folder: no host write went through a planted link.
     assert os.listdir(outside) == []
     assert sorted(os.listdir(tmp_path)) == sorted([r.results.name, "outside"])
@@ -79,6 +81,43 @@ def test_hostile_guest_gets_a_verdict_and_writes_nothing_outside(otns, tmp_path,
     assert (r.results / "junit.xml.rejected").exists() == (junit == "huge")
     for name in ("ktap.txt", "summary.json", "console.log"):
         assert (r.results / name).is_file()
+
+
+# Where the guest plants (tests/guest_plugins/plant.py): deep and long as in the attack seen
+# (20 folders of 250 characters, a path of 5,020), and far deeper (2,500: a path of 627,500
+# characters, past os.walk's silent skip and any recursion limit).
+PLANTED = ("disk", "mem", "fifo", "shadow", "all-bits", "id", "born-suid", "sgid-dir", "caps")
+
+
+@pytest.mark.parametrize("depth", [20, 2500])
+def test_planted_devices_and_set_id_files_never_stay_on_the_host(otns, tmp_path, depth, no_stray_vms):
+    r = otns("run", "--accel", "tcg", "--timeout", "400", *ONE_TEST, "-p", "tests.guest_plugins.plant",
+             f"--plant-depth={depth}", "--plant-name=250", timeout=900)
+    assert f"otns-test: planted at depth {depth}" in r.stdout, r.stdout[-3000:]
+    attempts = dict(line.removeprefix("otns-test: plant ").rsplit(": ", 1) for line in r.stdout.splitlines()
+                    if line.startswith("otns-test: plant ") and ": " in line.removeprefix("otns-test: plant "))
+    # First line: virtiofsd, without CAP_MKNOD, makes no device node for the guest at all.
+    for where in ("top", "bottom"):
+        assert attempts[f"{where}/disk"] == "EPERM" and attempts[f"{where}/mem"] == "EPERM", attempts
+        assert attempts[f"{where}/id"] == "ok" and attempts[f"{where}/fifo"] == "ok", attempts  # these the sweep meets
+    # Second line: the sweep, at every depth, fails the run and names what it found.
+    assert r.code == 3 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    summary = r.summary
+    assert summary["verdict"] == "HARNESS_ERROR" and "unsafe entries" in summary["detail"], summary["detail"]
+    assert "set-uid file" in summary["detail"] and f"({depth - 1} folders)" in summary["detail"]
+    # An oracle of its own, GNU find (no path length limit): no device node, fifo, socket, link or
+    # set-id bit anywhere in the folder, and the planted files themselves did arrive, defused.
+    unsafe = subprocess.run(["find", str(r.results), "(", "-type", "b", "-o", "-type", "c", "-o", "-type", "p", "-o",
+                             "-type", "s", "-o", "-type", "l", "-o", "-perm", "/6000", ")", "-print0"],
+                            capture_output=True, check=True).stdout
+    assert unsafe == b"", unsafe.split(b"\0")[:3]
+    ids = subprocess.run(["find", str(r.results), "-name", "id", "-type", "f", "-print0"], capture_output=True,
+                         check=True).stdout.split(b"\0")[:-1]
+    assert len(ids) == 2 and max(map(len, ids)) > depth * 251, [len(i) for i in ids]
+    assert not os.path.lexists(r.results / ".otns-guest"), "the private share was left behind"
+    # The next run into the folder empties it whatever its depth.
+    safefs.prepare_results(r.results)
+    assert os.listdir(r.results) == [safefs.MARKER]
 
 
 def _stages(cache_dir: Path, pid: int) -> list[Path]:

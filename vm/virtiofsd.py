@@ -18,13 +18,20 @@ from kernels.apt import PrivateApt
 from kernels.arch import host
 
 _SYSTEM_PATHS = ("/usr/libexec/virtiofsd", "/usr/lib/virtiofsd/virtiofsd", "/usr/lib/virtiofsd")
+# virtiofsd runs as root and does what the guest asks in the folders it shares. It keeps a
+# list of capabilities; these are dropped: mknod (no device node is made on the host), setfcap
+# (no file gets capabilities) and fsetid (a set-gid bit the guest's group does not entitle it
+# to is cleared, as is a set-id bit on a file it writes to). A set-uid bit on a file root owns
+# needs no capability: vm.share keeps such a file private until base.safefs.defuse clears it.
+HARDENING = ("--modcaps=-mknod:-setfcap:-fsetid",)
 _PACKAGES = ("virtiofsd", "libc6", "libcap-ng0", "libseccomp2", "libgcc-s1")
 _SUITE = "trixie"
 
 
 def _works(path: str) -> bool:
+    """It runs, and takes the options otns gives it."""
     try:
-        return subprocess.run([path, "--version"], capture_output=True, timeout=20).returncode == 0
+        return subprocess.run([path, *HARDENING, "--version"], capture_output=True, timeout=20).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -36,21 +43,22 @@ def system_virtiofsd() -> str | None:
     return None
 
 
-def ready(cache_dir: Path) -> tuple[bool, Path | None]:
-    """(a working virtiofsd is there, the folder to put first on PATH for it), fetching nothing."""
-    if system_virtiofsd():
-        return True, None
+def ready(cache_dir: Path) -> Path | None:
+    """A working virtiofsd (the system's, or the one unpacked in the cache), fetching nothing."""
+    system = system_virtiofsd()
+    if system:
+        return Path(system)
     wrapper = cache_dir / "tools" / "virtiofsd" / "bin" / "virtiofsd"
     if wrapper.exists() and _works(str(wrapper)):
-        return True, wrapper.parent
-    return False, None
+        return wrapper
+    return None
 
 
-def ensure(cache_dir: Path, apt: PrivateApt) -> Path | None:
-    """A folder to put first on PATH so virtme-ng finds a working virtiofsd; None if the system has one."""
-    ok, folder = ready(cache_dir)
-    if ok:
-        return folder
+def ensure(cache_dir: Path, apt: PrivateApt) -> Path:
+    """A working virtiofsd: the system's, or Debian's unpacked into the cache."""
+    found = ready(cache_dir)
+    if found:
+        return found
     tool = cache_dir / "tools" / "virtiofsd"
     wrapper = tool / "bin" / "virtiofsd"
     try:
@@ -69,7 +77,13 @@ def ensure(cache_dir: Path, apt: PrivateApt) -> Path | None:
         raise InfraError(f"cannot set up virtiofsd from Debian {_SUITE}: {e}") from None
     if not _works(str(wrapper)):
         raise InfraError(f"the virtiofsd unpacked into {tool} does not run")
-    return wrapper.parent
+    return wrapper
+
+
+def hardened_script(real: Path) -> str:
+    """The `virtiofsd` virtme-ng finds first on its PATH: the real one with HARDENING (the
+    path is quoted for sh: the cache folder's path may hold any byte)."""
+    return f"#!/bin/sh\nexec {shlex.quote(str(real))} {' '.join(HARDENING)} \"$@\"\n"
 
 
 def wrapper_script(root: Path) -> str:

@@ -26,6 +26,7 @@ from base.errors import BadInput
 from kernels.arch import host
 
 from . import guest_init as guest_tools
+from .virtiofsd import hardened_script
 
 
 # Bytes that mean nothing to sh, to the kernel command line (space-separated, '=' splits)
@@ -161,25 +162,33 @@ class Stage:
     def wrapper(self, name: str, module: str, python: Path, prelude: str = "") -> None:
         """An executable `name` on PATH that runs module.main() with the staged Python,
         after `prelude` (Python source)."""
+        code = f"{prelude}import sys; from {module} import main; sys.argv[0] = {name!r}; sys.exit(main())"
+        self.script(name, f"#!/bin/sh\nexec {shlex.quote(str(python))} -c {shlex.quote(code)} \"$@\"\n")
+
+    def script(self, name: str, text: str) -> None:
+        """An executable `name` on PATH (the stage's bin/, first) with this content."""
         bin_dir = self.root / "bin"
         bin_dir.mkdir(exist_ok=True)
-        code = f"{prelude}import sys; from {module} import main; sys.argv[0] = {name!r}; sys.exit(main())"
         script = bin_dir / name
-        script.write_text(f"#!/bin/sh\nexec {shlex.quote(str(python))} -c {shlex.quote(code)} \"$@\"\n")
+        script.write_text(text)
         script.chmod(0o755)
 
 
 def staged(cmd: list[str], env: dict[str, str], stage: Stage, path_prefix: list[str],
-           vng_home: Path | None, guest_init: str = "otns") -> tuple[list[str], dict[str, str]]:
+           vng_home: Path | None, guest_init: str = "otns",
+           virtiofsd: Path | None = None) -> tuple[list[str], dict[str, str]]:
     """The argv and environment that run `cmd` (a `vng ...` list as a user would type it)
     with every path swapped for a safe link and every other value checked. Run it in
     stage.root: vng puts its working folder on the kernel command line too. With
-    guest_init "otns" the guest boots into vm/guest_init.sh instead of virtme-ng's init."""
+    guest_init "otns" the guest boots into vm/guest_init.sh instead of virtme-ng's init.
+    With virtiofsd, the virtiofsd vng finds first runs that one with vm.virtiofsd.HARDENING."""
     python = stage.python()
     prelude = ""
     if guest_init == "otns":
         prelude = guest_tools.prelude(guest_tools.stage_guest_tools(stage.root / "guest"))
     stage.wrapper("virtme-run", "virtme.commands.run", python, prelude)
+    if virtiofsd is not None:
+        stage.script("virtiofsd", hardened_script(virtiofsd))
     out = [str(python), "-c", "import sys; from virtme_ng.run import main; sys.argv[0] = 'vng'; sys.exit(main())"]
     args = iter(cmd[1:])
     for a in args:
