@@ -214,25 +214,39 @@ def _lock_holder(st: os.stat_result) -> str:
     return "another process"
 
 
+# The folders this process holds (by identity), with how many blocks hold each: owned() nests.
+_HELD: dict[tuple[int, int], int] = {}
+
+
 @contextmanager
 def owned(folder: Path) -> Iterator[Path]:
-    """Hold `folder` (created if absent) for one run: a second run that wants it while the block
-    runs is refused with BadInput naming the holder, instead of emptying it under the first.
-    The lock is an flock on the folder itself: the kernel drops it when its holder dies."""
+    """Hold `folder` (created if absent) for one run: another process that wants it while the
+    block runs is refused with BadInput naming the holder, instead of emptying it under the
+    first. The lock is an flock on the folder itself: the kernel drops it when its holder dies.
+    Within one process it nests (a matrix entry holds its folder around the run it makes there)."""
     folder = Path(os.path.abspath(folder))
     if folder.exists() and not folder.is_dir():
         raise BadInput(f"results folder {folder} exists and is not a folder")
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    key = (st.st_dev, st.st_ino)
     try:
+        if key not in _HELD:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise BadInput(f"results folder {folder} is in use by another otns run, {_lock_holder(st)}: "
+                               f"wait for it or name another folder") from None
+        _HELD[key] = _HELD.get(key, 0) + 1
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BadInput(f"results folder {folder} is in use by another otns run, {_lock_holder(os.fstat(fd))}: "
-                           f"wait for it or name another folder") from None
-        yield folder
+            yield folder
+        finally:
+            _HELD[key] -= 1
+            if not _HELD[key]:
+                del _HELD[key]
     finally:
-        os.close(fd)
+        os.close(fd)  # the outermost block's descriptor holds the lock: closing it releases it
 
 
 def mark_incomplete(folder: Path) -> None:

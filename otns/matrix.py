@@ -21,6 +21,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from base import safefs
 from base.errors import BadInput
 from kernels.debian import FLAVOURS
 
@@ -106,6 +107,19 @@ def entries_from_ci(path: Path) -> list[Entry]:
     return entries
 
 
+def check_unique(entries: list[Entry]) -> list[Entry]:
+    """Each kernel once: its results folder is named after it (Entry.slug), and two runs in one
+    folder would lose one's results. BadInput names the kernel listed twice."""
+    seen: dict[str, Entry] = {}
+    for e in entries:
+        if e.slug in seen:
+            first = seen[e.slug]
+            raise BadInput(f"kernel {e.kernel!r} ({e.flavour}) is listed twice (as {first.kernel}={first.expect} and "
+                           f"{e.kernel}={e.expect}; results folder {e.slug}): list each kernel once")
+        seen[e.slug] = e
+    return entries
+
+
 def policy(expect: str) -> Policy:
     """Which absent features a kernel with this expectation may have."""
     return {"conform": Policy(require_all=True), "may-lack": ALLOW_ALL}.get(expect, Policy())
@@ -169,8 +183,13 @@ def _live_table(plan: Plan, started: float, workers: int, final: bool = False) -
 
 
 def run(plan: Plan, workers: int, console: Console) -> int:
-    """Run the plan through pytest-xdist; returns pytest's exit code."""
-    plan.out.mkdir(parents=True, exist_ok=True)
+    """Run the plan through pytest-xdist; returns pytest's exit code. The output folder is this
+    matrix's alone while it runs (base.safefs.owned)."""
+    with safefs.owned(plan.out):
+        return _run(plan, workers, console)
+
+
+def _run(plan: Plan, workers: int, console: Console) -> int:
     seconds = estimates([(e.kernel, e.flavour) for e in plan.entries], plan.cache_dir, not plan.pytest_args)
     plan.order = start_order(seconds, workers)
     (plan.out / PLAN).write_text(json.dumps(plan.to_json(), indent=1))

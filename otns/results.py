@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field
 
 from base.errors import EXIT_CONFORMS, EXIT_CRASH, EXIT_INFRA, EXIT_NONCONFORMING, EXIT_USAGE
+from base.safefs import printable
 from vm.boot import BootStatus
 
 from .absence import ABSENT_OK, FAILING, FeatureState, State, describe
@@ -33,8 +34,8 @@ def counts(results: list[TestResult]) -> dict[str, int]:
 
 
 def _ktap_text(s: str) -> str:
-    # One line, and no '#' that would start a directive.
-    return " ".join(s.split()).replace("#", "(hash)")
+    # One line, no '#' that would start a directive, and no escape sequence (--ktap prints it).
+    return printable(" ".join(s.split()).replace("#", "(hash)"), 10_000)
 
 
 def skip_reason(message: str) -> str:

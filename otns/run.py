@@ -247,11 +247,12 @@ def _run_in(results: Path, opts: RunOptions, kernel: LocalKernel, t0: float, not
     harness = ""
     if files.problem and verdict not in (Verdict.CRASHED, Verdict.HUNG):
         verdict, detail, harness = Verdict.HARNESS_ERROR, files.problem, "a file from the guest was refused"
-    if res.unsafe:
+    if res.unsafe or res.share_error:
         # Whatever else happened: a guest that plants these is not to be trusted with any verdict.
-        verdict, harness = Verdict.HARNESS_ERROR, "the guest left unsafe files; removed"
-        detail = f"the guest left {safefs.describe_unsafe(res.unsafe)}; removed or made safe" + \
-            (f"; {files.problem}" if files.problem else "")
+        verdict = Verdict.HARNESS_ERROR
+        harness = "the guest left unsafe files; removed" if res.unsafe else "the guest's folder was not swept"
+        found = f"the guest left {safefs.describe_unsafe(res.unsafe)}; removed or made safe" if res.unsafe else ""
+        detail = "; ".join(filter(None, (found, res.share_error, files.problem)))
     detail += _streamed_note(streamed)
     suite = guest.get("suite_seconds")
     if suite is None:  # the guest never finished: its suite began when it announced itself

@@ -82,6 +82,7 @@ class BootResult:
     userspace_at: float | None = None  # seconds into the boot when the guest command announced itself
     unsafe: list[Unsafe] = field(default_factory=list)  # what the guest left that the sweep removed or defused
     log_error: str = ""  # why the console log stopped short (a full disk), when it did
+    share_error: str = ""  # why the guest's share could not be swept and moved in, when it could not
 
     @property
     def reason(self) -> str:
@@ -326,7 +327,11 @@ def boot_once(req: BootRequest) -> BootResult:
     except BaseException:
         _collect_quietly(req.rwdir)  # interrupted: keep what the guest wrote (progress.jsonl), if the sweep can
         raise
-    result.unsafe = share.collect(req.rwdir)
+    try:
+        result.unsafe = share.collect(req.rwdir)
+    except OSError as e:
+        result.share_error = (f"the guest's folder could not be swept ({e.strerror or e}); it stays, private, in "
+                              f"{share.folder(req.rwdir).parent}")
     return result
 
 
