@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import marshal
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -64,13 +65,13 @@ def test_narrowed_arguments_select_the_same_tests(keyword: str):
     assert check_pytest_args(args) == selected
 
 
-def _guest_python(prefix: Path, script: str, *, write: bool = False) -> subprocess.CompletedProcess:
+def _guest_python(prefix: Path, script: str, *, write: bool = False, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
     """A bare interpreter started as the guest starts it: -S, the bytecode folder, nothing written."""
     env = {**os.environ, "PYTHONPYCACHEPREFIX": str(prefix)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if not write:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-    p = subprocess.run([sys.executable, "-S", "-c", script], cwd=REPO_ROOT, env=env, capture_output=True,
+    p = subprocess.run([sys.executable, "-S", "-c", script], cwd=cwd, env=env, capture_output=True,
                        text=True, timeout=60)
     assert p.returncode == 0, p.stderr[-2000:]
     return p
@@ -142,3 +143,25 @@ def test_a_matrix_of_the_whole_suite_prepares_the_guests_bytecode(otns, tmp_path
     assert r.code == 2 and "no-such-vmlinuz" in r.stderr, r.stderr
     prefix = pycache.folder(cache)
     assert (prefix / pycache.READY).is_file() and (prefix / bytecode.NAME).is_file()
+
+
+def test_each_checkout_keeps_its_own_bundle_and_serves_only_what_it_would_import(tmp_path: Path):
+    """Two checkouts (or a checkout and an install) share one cache: neither guest may import
+    the other's modules. The bundle's name follows the folder that holds vm/, and an entry is
+    served only from where the usual search would find it on this guest's sys.path."""
+    other = tmp_path / "other-checkout"
+    other.mkdir()
+    shutil.copytree(REPO_ROOT / "vm", other / "vm")
+    names = {_guest_python(tmp_path / "p", "from vm import bytecode; print(bytecode.NAME)", cwd=root).stdout.strip()
+             for root in (REPO_ROOT, other)}
+    assert len(names) == 2 and all(n.startswith(f"bundle.{sys.implementation.cache_tag}.") for n in names)
+    # An entry whose file lies in a folder this guest's sys.path does not hold is left to the usual search.
+    src = tmp_path / "elsewhere"
+    src.mkdir()
+    (src / "otns_bundled_probe.py").write_text("VALUE = 1\n")
+    prefix = tmp_path / "prefix"
+    _guest_python(prefix, f"import sys; sys.path.insert(0, {str(src)!r}); import otns_bundled_probe; "
+                  "from vm import bytecode; bytecode.write(sys.pycache_prefix)", write=True)
+    p = _guest_python(prefix, "from vm import bytecode; f = bytecode.install()\ntry:\n import otns_bundled_probe\n"
+                      "except ImportError: print('absent', f.served)")
+    assert p.stdout.strip() == "absent []"

@@ -22,7 +22,21 @@ import sys
 from _frozen_importlib_external import SourceFileLoader, cache_from_source, spec_from_file_location
 
 FORMAT = 1
-NAME = f"bundle.{sys.implementation.cache_tag}"  # in the bytecode folder (vm.pycache.folder)
+
+
+def _fnv1a(text: str) -> str:
+    """A stable short hash with nothing but builtins (hash() of a str changes per process)."""
+    h = 0xCBF29CE484222325
+    for b in text.encode("utf-8", "surrogateescape"):
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+# One bundle per install of otns (a checkout, or site-packages), in the bytecode folder
+# (vm.pycache.folder) that every checkout using one cache shares: another checkout's bundle
+# would hand the guest that checkout's modules.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NAME = f"bundle.{sys.implementation.cache_tag}.{_fnv1a(ROOT)}"
 # What the guest's own entry imports before pytest: part of the bundle too.
 GUEST_ENTRY = "vm.guest"
 
@@ -105,13 +119,24 @@ class Finder:
         if entry is None:
             return None
         source, pyc = entry
-        if not os.path.isfile(source):  # gone since the host bundled it: the usual search decides
-            return None
+        if not _on_path(fullname, source) or not os.path.isfile(source):
+            return None  # not where the usual search looks, or gone since: the usual search decides
         self.served.append(fullname)
         return spec_from_file_location(fullname, source, loader=_Loader(fullname, source, pyc))
 
     def invalidate_caches(self) -> None:
         pass
+
+
+def _on_path(fullname: str, source: str) -> bool:
+    """Is source the file of module fullname under one of sys.path's folders, as the usual search
+    would find it (a module or a package's __init__)?"""
+    rel = fullname.replace(".", os.sep)
+    roots = {os.path.abspath(p or os.curdir) for p in sys.path if isinstance(p, str)}
+    for tail in (rel + ".py", os.path.join(rel, "__init__.py")):
+        if source.endswith(os.sep + tail) and source[:-len(tail) - 1] in roots:
+            return True
+    return False
 
 
 def install() -> "Finder | None":
