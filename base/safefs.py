@@ -140,7 +140,8 @@ def new_folder(dest: Path, replace: bool = False) -> Iterator[Path]:
     at `dest`. `replace` removes what is at `dest` first (otherwise the rename fails on a folder
     that is not empty)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dest.name}-", dir=dest.parent))
+    _remove_dead_fills(dest)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dest.name}-{os.getpid()}-", dir=dest.parent))
     try:
         yield tmp
         if replace:
@@ -149,6 +150,28 @@ def new_folder(dest: Path, replace: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _remove_dead_fills(dest: Path) -> None:
+    """The temporary folders new_folder left for `dest` in processes that were killed (kill -9:
+    no chance to remove them); their names carry the process id."""
+    prefix = f".tmp-{dest.name}-"
+    with _folder_fd(dest.parent) as dfd:
+        for name in os.listdir(dfd):
+            # PID-RANDOM (mkdtemp's part has no "-"): not another folder's whose name goes on with "-N"
+            parts = name[len(prefix):].split("-") if name.startswith(prefix) else []
+            if len(parts) == 2 and parts[0].isdigit() and int(parts[0]) != os.getpid() and not _alive(int(parts[0])):
+                _remove_entry(dfd, name)
 
 
 def set_aside(path: Path, suffix: str) -> Path:

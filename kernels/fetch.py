@@ -11,10 +11,10 @@ import errno
 import json
 import lzma
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
+from base import commands
 from base.errors import InfraError
 from base.locks import locked
 from base.safefs import new_folder
@@ -27,6 +27,8 @@ from .local import LocalKernel, config_for
 # Modules the guest may need at boot: transports, the console, overlayfs for writable /tmp.
 _GUEST_MODULE_DIRS = ("fs/9p", "net/9p", "fs/fuse", "fs/overlayfs", "fs/netfs")
 _GUEST_MODULE_WORDS = ("virtio",)
+# dpkg-deb and depmod on one kernel take seconds; this much means they are stuck.
+TOOL_TIMEOUT = 600.0
 
 
 def _find_image(root: Path) -> Path | None:
@@ -53,7 +55,7 @@ def _prepare_modules(moddir: Path) -> None:
                 plain = comp.with_suffix("")
                 plain.write_bytes(lzma.decompress(comp.read_bytes()))
                 comp.unlink()
-    r = subprocess.run(["depmod", "-b", str(root), release], capture_output=True, text=True)
+    r = commands.run(["depmod", "-b", str(root), release], f"index {release}'s modules", timeout=TOOL_TIMEOUT)
     if r.returncode != 0:
         raise InfraError(f"depmod failed for {release}: {r.stderr.strip()[:200]}")
     # Dependencies of what we decompressed (e.g. netfs for 9p) must be plain too.
@@ -69,7 +71,7 @@ def _prepare_modules(moddir: Path) -> None:
             comp.with_suffix("").write_bytes(lzma.decompress(comp.read_bytes()))
             comp.unlink()
     if needed:
-        subprocess.run(["depmod", "-b", str(root), release], capture_output=True, check=False)
+        commands.run(["depmod", "-b", str(root), release], f"index {release}'s modules", timeout=TOOL_TIMEOUT)
 
 
 def _local_from_cache(folder: Path, kernel: DebianKernel) -> LocalKernel:
@@ -115,7 +117,8 @@ def fetch(cache_dir: Path, apt: PrivateApt, kernel: DebianKernel, show_progress:
                 debs = _download(apt, kernel, tmp / "debs", show_progress)
                 root = tmp / "root"
                 for deb in debs:
-                    r = subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], capture_output=True, text=True)
+                    r = commands.run(["dpkg-deb", "-x", str(deb), str(root)], f"unpack {deb.name}",
+                                     timeout=TOOL_TIMEOUT)
                     if r.returncode != 0:
                         if "No space left" in r.stderr:
                             raise InfraError(f"disk full while unpacking {deb.name}")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from base import safefs
+from base import commands, safefs
 from base.errors import EXIT_CRASH, EXIT_INFRA, BadInput, InfraError, OtnsError
 from kernels.spec import KernelSpec
 
@@ -29,6 +29,9 @@ SOURCE = Path(__file__).with_name("nsbench.c")
 DEFAULT_MOUNTS = (30, 100, 300, 1000, 3000, 10000)
 # raw.txt comes from the guest: read at most this much.
 RAW_MAX = 256 * 1024 * 1024
+
+
+COMPILE_TIMEOUT = 120.0  # compiling otns/nsbench.c takes a second
 
 
 class GuestFailed(OtnsError):
@@ -91,7 +94,7 @@ def compile_helper(cache_dir: Path) -> Path:
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if cc is None:
         raise BadInput("otns bench needs a C compiler: install gcc (scripts/setup does)")
-    version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
+    version = commands.run([cc, "--version"], "ask the C compiler its version", timeout=COMPILE_TIMEOUT).stdout
     key = hashlib.sha256(SOURCE.read_bytes() + version.encode()).hexdigest()[:16]
     out = cache_dir / "bench" / f"nsbench-{key}"
     if out.is_file():
@@ -100,7 +103,8 @@ def compile_helper(cache_dir: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=".nsbench-", dir=out.parent)
     os.close(fd)
     try:
-        r = subprocess.run([cc, "-O2", "-Wall", "-o", tmp, str(SOURCE)], capture_output=True, text=True)
+        r = commands.run([cc, "-O2", "-Wall", "-o", tmp, str(SOURCE)], "compile the bench helper",
+                         timeout=COMPILE_TIMEOUT)
         if r.returncode != 0:
             first = (r.stderr.strip().splitlines() or ["no output"])[0]
             raise InfraError(f"cannot compile the bench helper with {cc}: {first}")
@@ -172,7 +176,11 @@ def _measure(opts: BenchOptions, run_opts: RunOptions, kernel, helper: Path, fol
     if kernel.is_host:
         if os.geteuid() != 0:
             raise BadInput("--kernel host runs the bench on this machine and needs root")
-        proc = subprocess.run(["sh", "-c", shell], timeout=opts.timeout)
+        try:
+            proc = subprocess.run(["sh", "-c", shell], timeout=opts.timeout)
+        except subprocess.TimeoutExpired:
+            raise KernelCrashed(f"the bench helper on the host did not finish within the {opts.timeout:g} s "
+                                f"timeout") from None
         status, code, accel, release = BootStatus.EXITED, proc.returncode, "none", os.uname().release
     else:
         req = boot_request(run_opts, kernel, folder, notice, stream)

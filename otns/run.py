@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,8 +21,8 @@ from kernels.local import LocalKernel
 from kernels.spec import KernelSpec, local_kernel
 from vm import accel as vm_accel
 from vm import boot_times, progress, pycache, virtiofsd
-from vm.boot import (GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, BootStatus, boot, qemu_command, shell_join,
-                     vng_command)
+from vm.boot import (GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, BootStatus, Capped, boot, pump,
+                     qemu_command, shell_join, vng_command)
 from vm.vngsafe import memory_mib
 
 from . import guestfiles, resultfiles
@@ -166,13 +167,12 @@ def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], None]) ->
         raise BadInput("--kernel host runs the suite on this machine and needs root")
     start = time.monotonic()
     proc = subprocess.Popen(guest_command(results, opts.pytest_args), cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    lines = []
-    assert proc.stdout is not None
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    output = Capped()
+    # Read by a thread, so the timeout holds even when the suite prints nothing for a long time.
+    reader = threading.Thread(target=pump, args=(proc.stdout, output, stream, None), daemon=True)
+    reader.start()
     try:
-        for line in proc.stdout:
-            lines.append(line)
-            stream(line)
         proc.wait(timeout=opts.timeout)
         status = BootStatus.EXITED
     except subprocess.TimeoutExpired:
@@ -181,7 +181,8 @@ def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], None]) ->
         if proc.poll() is None:
             os.killpg(proc.pid, 9)
             proc.wait()
-    return BootResult(status, proc.returncode, time.monotonic() - start, "", "".join(lines), [], userspace_at=0.0)
+        reader.join(timeout=5)
+    return BootResult(status, proc.returncode, time.monotonic() - start, "", "".join(output), [], userspace_at=0.0)
 
 
 def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[str], None]) -> tuple[RunSummary, Path]:

@@ -27,9 +27,9 @@ PROBE_TIMEOUT = 90.0
 
 def _machine_key() -> str:
     try:
-        qemu = subprocess.run([host().qemu, "--version"], capture_output=True,
-                              text=True).stdout.splitlines()[0]
-    except (OSError, IndexError):
+        qemu = subprocess.run([host().qemu, "--version"], capture_output=True, stdin=subprocess.DEVNULL,
+                              text=True, timeout=30).stdout.splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
         qemu = "no-qemu"
     cpu = ""
     try:

@@ -238,7 +238,7 @@ MEMORY_MAX = 32 * 1024 * 1024
 LOG_MAX = 256 * 1024 * 1024
 
 
-class _Capped:
+class Capped:
     """A stream's lines, bounded: the first half of the budget, then the most recent lines."""
 
     def __init__(self, limit: int = MEMORY_MAX):
@@ -290,7 +290,7 @@ class _Log:
                 pass
 
 
-def _pump(stream, sink: _Capped, forward: Callable[[str], None] | None, log: _Log | None) -> None:
+def pump(stream, sink: Capped, forward: Callable[[str], None] | None, log: _Log | None) -> None:
     for raw in iter(lambda: stream.readline(LINE_MAX), b""):
         line = raw.decode("utf-8", "replace")
         sink.append(line)
@@ -343,7 +343,7 @@ def _collect_quietly(results: Path) -> None:
 
 
 def _boot_shared(req: BootRequest, start: float) -> BootResult:
-    out_lines, con_lines = _Capped(), _Capped()
+    out_lines, con_lines = Capped(), Capped()
     with staged_vng(vng_command(req), req) as (cmd, env, cwd), open_new(req.console_log) as log_file:
         log = _Log(log_file, req.console_log)
         try:
@@ -358,8 +358,8 @@ def _boot_shared(req: BootRequest, start: float) -> BootResult:
             # When the boot ended and the suite began, even if the guest never reports it.
             if not announced and USERSPACE_MARK in line:
                 announced.append(time.monotonic() - start)
-        pumps = [threading.Thread(target=_pump, args=(proc.stdout, out_lines, req.stream, None), daemon=True),
-                 threading.Thread(target=_pump, args=(proc.stderr, con_lines, on_console, log), daemon=True)]
+        pumps = [threading.Thread(target=pump, args=(proc.stdout, out_lines, req.stream, None), daemon=True),
+                 threading.Thread(target=pump, args=(proc.stderr, con_lines, on_console, log), daemon=True)]
         for t in pumps:
             t.start()
         hung = stalled = False
@@ -425,7 +425,7 @@ def _ample(req: BootRequest) -> bool:
     return req.typical_boot is not None and req.timeout >= AMPLE_FACTOR * req.typical_boot
 
 
-def _in_userspace(out_lines: _Capped, con_lines: _Capped) -> bool:
+def _in_userspace(out_lines: Capped, con_lines: Capped) -> bool:
     return bool(out_lines) or any(USERSPACE_MARK in ln for ln in con_lines)
 
 

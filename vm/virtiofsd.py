@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from base import commands
 from base.errors import InfraError
 from base.safefs import new_folder
 from kernels.apt import PrivateApt
@@ -24,6 +25,7 @@ _SYSTEM_PATHS = ("/usr/libexec/virtiofsd", "/usr/lib/virtiofsd/virtiofsd", "/usr
 # to is cleared, as is a set-id bit on a file it writes to). A set-uid bit on a file root owns
 # needs no capability: vm.share keeps such a file private until base.safefs.defuse clears it.
 HARDENING = ("--modcaps=-mknod:-setfcap:-fsetid",)
+TOOL_TIMEOUT = 600.0  # downloading and unpacking virtiofsd
 _PACKAGES = ("virtiofsd", "libc6", "libcap-ng0", "libseccomp2", "libgcc-s1")
 _SUITE = "trixie"
 
@@ -68,12 +70,15 @@ def ensure(cache_dir: Path, apt: PrivateApt) -> Path:
             debs = _download_names(apt, names, tmp / "debs")
             root = tmp / "root"
             for deb in debs:
-                subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, capture_output=True)
+                r = commands.run(["dpkg-deb", "-x", str(deb), str(root)], f"unpack {deb.name}", timeout=TOOL_TIMEOUT)
+                if r.returncode != 0:
+                    raise InfraError(f"cannot set up virtiofsd: dpkg-deb cannot unpack {deb.name}: "
+                                     f"{' '.join(r.stderr.split())[:200]}")
             shutil.rmtree(tmp / "debs")
             (tmp / "bin").mkdir()
             (tmp / "bin" / "virtiofsd").write_text(wrapper_script(tool / "root"))
             (tmp / "bin" / "virtiofsd").chmod(0o755)
-    except (subprocess.CalledProcessError, OSError) as e:
+    except OSError as e:
         raise InfraError(f"cannot set up virtiofsd from Debian {_SUITE}: {e}") from None
     if not _works(str(wrapper)):
         raise InfraError(f"the virtiofsd unpacked into {tool} does not run")
@@ -98,8 +103,8 @@ def wrapper_script(root: Path) -> str:
 
 def _download_names(apt: PrivateApt, names: list[str], dest: Path) -> list[Path]:
     dest.mkdir(parents=True)
-    r = subprocess.run(["apt-get", *apt.options(), "-q", "download", *names], cwd=dest,
-                       capture_output=True, text=True)
+    r = commands.run(["apt-get", *apt.options(), "-q", "download", *names], "download virtiofsd", cwd=dest,
+                     timeout=TOOL_TIMEOUT)
     if r.returncode != 0:
         lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.startswith("E:")]
         raise InfraError(f"cannot download virtiofsd: {lines[0] if lines else r.returncode}")
