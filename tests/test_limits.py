@@ -51,9 +51,9 @@ def test_a_helper_left_behind_does_not_hold_otns(tmp_path):
     # apt's fetch methods may outlive apt-get with its output: otns neither waits for them nor leaves them.
     marker = tmp_path / "alive"
     start = time.monotonic()
-    r = commands.run(["sh", "-c", f"(sleep 30; touch {marker}) & echo started"], "start a helper", timeout=20)
+    r = commands.run(["sh", "-c", f"(sleep 31.25; touch {marker}) & echo started"], "start a helper", timeout=20)
     assert r.returncode == 0 and r.stdout == "started\n" and time.monotonic() - start < 10
-    assert not any("sleep 30" in p for p in _processes()), "the helper it left was not stopped"
+    assert not any("sleep 31.25" in p for p in _processes()), "the helper it left was not stopped"
 
 
 def _processes() -> list[str]:

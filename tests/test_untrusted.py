@@ -48,9 +48,14 @@ def test_bad_memory_is_refused_before_anything_runs(otns, tmp_path, memory):
     _no_marker(tmp_path)
 
 
+@pytest.mark.parametrize("memory", ["999999999T", "100T", "9999G"])
+def test_memory_beyond_the_machine_is_refused(otns, memory):
+    assert_one_line_error(otns("run", "--dry-run", f"--memory={memory}"), 2, "--memory", "of memory")
+
+
 def test_memory_sizes():
     assert memory_mib("1G") == 1024 and memory_mib("1536M") == 1536 and memory_mib("2048") == 2048
-    assert memory_mib("1t") == 1024 * 1024 and memory_mib("262144K") == 256
+    assert memory_mib("2g") == 2048 and memory_mib("262144K") == 256
 
 
 def test_matrix_checks_memory_first(otns):

@@ -57,6 +57,10 @@ class BootRequest:
     stream: Callable[[str], None] | None = None
 
 
+class GuestStopped(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM while a guest ran: it has been stopped (so the command line can say so)."""
+
+
 class BootStatus(enum.Enum):
     """How a boot ended (stored in summary.json by name)."""
     EXITED = "exited"  # the guest command ran and exited
@@ -382,6 +386,8 @@ def _boot_shared(req: BootRequest, start: float) -> BootResult:
                     proc.wait(timeout=0.1)
                 except subprocess.TimeoutExpired:
                     pass
+        except KeyboardInterrupt:
+            raise GuestStopped from None
         finally:
             # Always: on timeout, on Ctrl-C, on SIGTERM (raised as an exception by the CLI).
             _stop_group(proc)

@@ -54,7 +54,15 @@ def memory_mib(text: str) -> int:
     mib = int(int(m.group(1)) * _UNIT_MIB[m.group(2).upper()])
     if mib < MIN_MEMORY_MIB:
         raise BadInput(f"--memory {text!r}: a guest needs at least {MIN_MEMORY_MIB}M")
+    most = host_memory_mib()
+    if mib > most:
+        raise BadInput(f"--memory {text!r}: more than this machine's {most}M of memory")
     return mib
+
+
+def host_memory_mib() -> int:
+    """The machine's memory: no guest gets more (QEMU would fail, or the host would swap)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") >> 20
 
 
 def is_safe_path(path: str | Path) -> bool:
