@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from base import safefs
-from base.errors import EXIT_OK, BadInput
+from base.errors import EXIT_OK, BadInput, InfraError
 from base.locks import locked
 from kernels import catalog, fetch
+from kernels.arch import host
 from kernels.debian import UnknownVersion, resolve
 from kernels.local import LocalKernel
 from kernels.spec import KernelSpec, local_kernel
@@ -89,9 +90,16 @@ def _guest_shell(results: Path, pytest_args: list[str], cache_dir: Path) -> str:
         guest_command(results, pytest_args, announce=True))
 
 
+def require_qemu() -> None:
+    """Without QEMU, vng fails before any kernel starts: say so, not that a guest ran."""
+    if shutil.which(host().qemu) is None:
+        raise InfraError(f"{host().qemu} is not on PATH: QEMU boots the guest (scripts/setup installs it)")
+
+
 def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: Callable[[str], None],
                  stream: Callable[[str], None] | None, vng_home: Path | None = None) -> BootRequest:
     transport = kernel.transport()  # BadInput now, before booting, when the config says it cannot work
+    require_qemu()
     if opts.guest_init == "virtme-ng" and kernel.config is not None and kernel.config.get("CONFIG_ACPI") != "y":
         # virtme-ng's init ends the guest with a power-off; without ACPI that is a halt, and
         # QEMU would wait for the timeout (otns's init reboots instead: docs/environment.md).
@@ -190,6 +198,8 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
     state = opts.on_state or (lambda s: None)
     state("fetching")
     kernel = resolve_kernel(opts, notice)
+    if not kernel.is_host:
+        require_qemu()  # before a results folder is made for a run that cannot boot
     # Held until the summary is written: a second run on this folder is refused, not let empty it.
     with resultfiles.results_folder(opts.results, kernel.release, keep=opts.keep, pid=True) as results:
         return _run_in(results, opts, kernel, t0, notice, stream), results

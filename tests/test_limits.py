@@ -102,3 +102,29 @@ def test_a_killed_fetch_leaves_neither_apt_nor_its_folder(tmp_path):
     with safefs.new_folder(tmp_path / "k") as fill:
         (fill / "meta.json").write_text("{}")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".tmp-k-2-1-xyz", "k"]
+
+
+def _path_without_qemu(tmp_path: Path) -> str:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for entry in Path("/usr/bin").iterdir():
+        if not entry.name.startswith("qemu-system-"):
+            (bin_dir / entry.name).symlink_to(entry)
+    return f"{bin_dir}:/usr/sbin"
+
+
+def test_no_qemu_is_named_not_taken_for_a_guest_that_ran(otns, tmp_path, cached_image, monkeypatch):
+    path = _path_without_qemu(tmp_path)
+    for args in (["--dry-run"], []):
+        r = otns("run", "--kernel", str(cached_image), *args, "-k", "test_recursive_alone_is_einval",
+                 env={"PATH": path})
+        assert_one_line_error(r, 3, "qemu-system-x86_64 is not on PATH")
+        assert not r.results.exists(), "a results folder for a run that could not boot"
+    # Past that check, vng's own failure is a boot that never happened, with vng's reason.
+    from vm.boot import BootRequest, boot_once
+    from kernels.local import LocalKernel
+    monkeypatch.setenv("PATH", path)
+    results = safefs.prepare_results(tmp_path / "r")
+    res = boot_once(BootRequest(kernel=LocalKernel(image=cached_image, release="x", source="test"), command="true",
+                                rwdir=results, console_log=results / "console.log", vng_home=tmp_path / "home"))
+    assert res.status is BootStatus.NO_BOOT and "cannot find qemu" in res.reason, (res.status, res.reason)

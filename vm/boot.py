@@ -414,7 +414,8 @@ def _boot_shared(req: BootRequest, start: float) -> BootResult:
         status = BootStatus.BOOT_TIMEOUT
     elif hung:
         status = BootStatus.HUNG
-    elif code == VNG_LOST and not output.strip():
+    elif (code == VNG_LOST and not output.strip()) or (code != 0 and not userspace):
+        # vng failed before the guest command ran (QEMU missing, refused options...): no boot.
         status = BootStatus.NO_BOOT
     else:
         status = BootStatus.EXITED
