@@ -193,15 +193,17 @@ def _run(plan: Plan, workers: int, console: Console) -> int:
     seconds = estimates([(e.kernel, e.flavour) for e in plan.entries], plan.cache_dir, not plan.pytest_args)
     plan.order = start_order(seconds, workers)
     (plan.out / PLAN).write_text(json.dumps(plan.to_json(), indent=1))
+    # pytest expands $NAME in --rootdir and --junitxml: both are given relative to the output
+    # folder, which pytest runs in, so a path with "$" in it means what it says.
     cmd = [sys.executable, "-m", "pytest", str(Path(__file__).with_name("matrix_test.py")),
-           "-p", "otns.matrix_plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--rootdir", str(plan.out),
-           "--otns-plan", str(plan.out / PLAN), "--junitxml", str(plan.out / MATRIX_RUNS)]
+           "-p", "otns.matrix_plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--rootdir=.",
+           "--otns-plan", str(plan.out / PLAN), f"--junitxml={MATRIX_RUNS}"]
     if workers > 1:
         cmd += ["-n", str(workers), *XDIST_ARGS]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     started = time.monotonic()
     with open(plan.out / MATRIX_LOG, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT,
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=plan.out,
                                 start_new_session=True)
         try:
             with Live(_live_table(plan, started, workers), console=console, refresh_per_second=2,

@@ -37,12 +37,12 @@ def test_odd_kernel_results_cache_and_checkout_paths_boot(cached_image, cache_di
     if (cache_dir / "tools").is_dir():  # the unpacked virtiofsd (Debian 12): reached through the odd path
         shutil.copytree(cache_dir / "tools", cache / "tools", symlinks=True)
     results = tmp_path / f"r{ODD} --rwdir=" / "root"
-    # The checkout too, as the Python that runs otns (and virtme-ng, and the guest) sees it.
+    # The checkout too: a copy, not a link (a link resolves to this checkout's plain path, which
+    # hid that pytest expands $NAME in --rootdir); the same .venv runs it.
     checkout = tmp_path / f"checkout{ODD}"
-    checkout.symlink_to(REPO_ROOT)
-    python = checkout / ".venv" / "bin" / Path(sys.executable).name
-    r = subprocess.run([str(python), "-m", "otns.cli", *otns_argv("run", "--accel", "tcg", "--kernel", str(image),
-                                                                  "--results", str(results), *ONE_TEST, cache=cache)],
+    _copy_checkout(checkout)
+    r = subprocess.run([sys.executable, "-m", "otns.cli", *otns_argv("run", "--accel", "tcg", "--kernel", str(image),
+                                                                     "--results", str(results), *ONE_TEST, cache=cache)],
                        cwd=checkout, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
     assert not (tmp_path / "MARK").exists(), "a command in a path was run"
@@ -50,6 +50,25 @@ def test_odd_kernel_results_cache_and_checkout_paths_boot(cached_image, cache_di
     assert summary["verdict"] == "CONFORMS" and summary["counts"]["pass"] == 1
     assert (results / "junit.xml").is_file() and (results / "ktap.txt").is_file()
     assert not (results / safefs.INCOMPLETE).exists()
+
+
+def _copy_checkout(dest: Path) -> None:
+    """The packages and pyproject.toml of this checkout at dest: `python -m otns.cli` run there
+    imports them (the working folder comes first on sys.path)."""
+    dest.mkdir()
+    for name in ("base", "kernels", "vm", "otns", "conformance", "tests"):
+        shutil.copytree(REPO_ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO_ROOT / "pyproject.toml", dest)
+
+
+def test_a_matrix_out_folder_with_a_dollar_works(otns, tmp_path):
+    # pytest expands $NAME in --rootdir and --junitxml: "$HOME" in --out was read as /root.
+    out = tmp_path / "m$HOME"
+    r = otns("matrix", "debian:latest", "--accel", "tcg", "-k", "test_recursive_alone_is_einval", "--out", str(out),
+             results=False)
+    assert r.code == 0, r.stderr[-2000:]
+    assert (out / "matrix-runs.xml").is_file() and (out / "debian_latest-cloud" / "summary.json").is_file()
+    assert not (Path(os.environ["HOME"]) / "matrix-runs.xml").exists()
 
 
 @pytest.mark.parametrize("junit", ["link", "huge"])
