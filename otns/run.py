@@ -64,7 +64,7 @@ def resolve_kernel(opts: RunOptions, notice: Callable[[str], None]) -> LocalKern
         raise BadInput(str(e)) from None
     if not fetch.is_cached(opts.cache_dir, chosen):
         notice(f"otns: fetching Debian {chosen.debian_version} {chosen.flavour} ({chosen.release})")
-    local = fetch.fetch(opts.cache_dir, apt, chosen, show_progress=opts.show_progress)
+    local = fetch.fetch(opts.cache_dir, apt, chosen, show_progress=opts.show_progress, notice=notice)
     local.fetch_seconds = time.monotonic() - start
     local.extra["debian"] = debian_identity(chosen)
     return local
