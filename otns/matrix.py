@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from base import safefs
+from base.safefs import printable
 from base.errors import BadInput
 from kernels.debian import FLAVOURS
 
@@ -34,6 +36,8 @@ from .resultfiles import MATRIX_LOG, MATRIX_RUNS, PLAN, read_state
 # kernel's version has must be there (otns run's rule).
 EXPECTATIONS = ("conform", "may-lack", "version")
 CI_MAX_BYTES = 1 << 20  # a workflow file is a few KiB
+CI_MAX_DEPTH = 32  # CI.yml nests 7 deep
+CI_MAX_ALIASES = 100
 # Measured on a 2-core machine under TCG (see the closing note of issue 4): 2 VMs at once.
 DEFAULT_WORKERS = 2
 
@@ -77,16 +81,58 @@ class Plan:
         return [self.entries[i] for i in self.order] if self.order else list(self.entries)
 
 
+def _read_ci(path: Path) -> bytes:
+    """The workflow file's bytes: a regular file (a fifo would block) of at most CI_MAX_BYTES."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        raise BadInput(f"cannot read {path}: {e.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BadInput(f"{path} is not a regular file")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(CI_MAX_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > CI_MAX_BYTES:
+        raise BadInput(f"{path} is over {CI_MAX_BYTES >> 20} MiB: not a workflow file")
+    return data
+
+
+def _check_shape(path: Path, text: str) -> None:
+    """Bounds a workflow file must keep before it is built into objects: nesting (PyYAML builds
+    recursively), aliases (a few lines of them stand for billions of values) and merge keys
+    (which copy, so they multiply); GitHub's workflows need none of it at this scale."""
+    depth = aliases = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > CI_MAX_DEPTH:
+                raise BadInput(f"{path} nests deeper than {CI_MAX_DEPTH} levels: not a workflow file")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > CI_MAX_ALIASES:
+                raise BadInput(f"{path} has more than {CI_MAX_ALIASES} aliases: not a workflow file")
+        elif isinstance(event, yaml.ScalarEvent) and event.value == "<<" and event.implicit[0]:
+            raise BadInput(f"{path} uses a YAML merge key (<<), which otns does not read")
+
+
+def _word(value: object) -> str:
+    """A value from the file, for a message: a short string as itself, anything else by its type
+    (printing a structure built from aliases could take gigabytes)."""
+    return repr(printable(value, 80)) if isinstance(value, str) else f"a {type(value).__name__}"
+
+
 def entries_from_ci(path: Path) -> list[Entry]:
     """The kernel list of the workflow's conformance job: CI and a laptop run the same thing."""
     try:
-        with open(path, "rb") as f:
-            text = f.read(CI_MAX_BYTES + 1)
-        if len(text) > CI_MAX_BYTES:
-            raise BadInput(f"{path} is over {CI_MAX_BYTES >> 20} MiB: not a workflow file")
-        doc = yaml.safe_load(text.decode())
-    except (OSError, ValueError, yaml.YAMLError) as e:
-        raise BadInput(f"cannot read {path}: {' '.join(str(e).split())}") from None
+        text = _read_ci(path).decode()
+        _check_shape(path, text)
+        doc = yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as e:
+        raise BadInput(f"cannot read {path}: {printable(' '.join(str(e).split()), 300)}") from None
     try:
         include = doc["jobs"]["conformance"]["strategy"]["matrix"]["include"]
     except (KeyError, TypeError, IndexError):
@@ -97,12 +143,12 @@ def entries_from_ci(path: Path) -> list[Entry]:
     for item in include:
         kernel = item.get("kernel") if isinstance(item, dict) else None
         if not isinstance(kernel, str) or not kernel.strip():
-            raise BadInput(f"{path}: an include entry has no kernel: {str(item)[:80]!r}")
+            raise BadInput(f"{path}: an include entry has no kernel (it is {_word(item)})")
         expect, flavour = item.get("expect", "version"), item.get("flavour", "cloud")
-        if expect not in EXPECTATIONS:
-            raise BadInput(f"{path}: kernel {kernel!r} has unknown expect {expect!r}")
-        if flavour not in FLAVOURS:
-            raise BadInput(f"{path}: kernel {kernel!r} has unknown flavour {flavour!r}")
+        if not isinstance(expect, str) or expect not in EXPECTATIONS:
+            raise BadInput(f"{path}: kernel {_word(kernel)} has unknown expect {_word(expect)}")
+        if not isinstance(flavour, str) or flavour not in FLAVOURS:
+            raise BadInput(f"{path}: kernel {_word(kernel)} has unknown flavour {_word(flavour)}")
         entries.append(Entry(kernel=kernel, expect=expect, flavour=flavour))
     return entries
 
