@@ -25,7 +25,7 @@ from typing import IO
 from base.filenames import INCOMPLETE, LEGACY, MARKER
 
 from . import fdtree
-from .errors import BadInput
+from .errors import BadInput, InfraError
 
 MiB = 1024 * 1024
 JSON_MAX = 16 * MiB
@@ -112,7 +112,7 @@ def write_atomic(path: Path, data: str | bytes, mode: int | None = None) -> None
     that name (a link, a fifo, a folder planted by a guest) is replaced, never written through.
     `mode` sets the new file's permissions exactly; without it they are 0o644 less the umask."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    with _folder_fd(path.parent) as dfd:
+    with _disk_full_names(path), _folder_fd(path.parent) as dfd:
         tmp = f".{path.name}.{secrets.token_hex(6)}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dfd)
         try:
@@ -182,9 +182,22 @@ def set_aside(path: Path, suffix: str) -> Path:
     return path.with_name(path.name + suffix)
 
 
+@contextmanager
+def _disk_full_names(path: Path) -> Iterator[None]:
+    """A full disk (or quota) while writing `path` is an InfraError naming it: the OSError names
+    only a temporary name relative to its folder."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InfraError(f"disk full: cannot write {path} ({e.strerror}); what was written before is kept") \
+                from None
+        raise
+
+
 def open_new(path: Path) -> IO[str]:
     """A new file at path for writing; whatever had that name is removed first, not followed."""
-    with _folder_fd(path.parent) as dfd:
+    with _disk_full_names(path), _folder_fd(path.parent) as dfd:
         _remove_entry(dfd, path.name)
         fd = os.open(path.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
                      dir_fd=dfd)

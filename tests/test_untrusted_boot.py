@@ -166,3 +166,25 @@ def test_sigkill_leaves_an_incomplete_folder_and_the_next_run_cleans_up(otns, ca
     later = otns("run", "-k", "test_recursive_alone_is_einval", results=True)
     assert later.code == 0, later.stderr
     assert not stage.exists(), "the killed run's stage folder is still there"
+
+
+def test_a_full_disk_under_the_results_names_the_path_and_keeps_the_log(otns, tmp_path, host_mount_table,
+                                                                        no_stray_vms):
+    # The console thread died with a traceback and the run ended naming no path.
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "otns-test-full", str(disk)], check=True)
+    try:
+        results = disk / "r"
+        r = otns("run", "--accel", "tcg", "--results", str(results), *ONE_TEST, "-p", "tests.guest_plugins.fill",
+                 results=False)
+        assert "otns-test: disk filled" in r.stdout, r.stdout[-2000:]
+        assert "Traceback" not in r.stderr and "Exception in thread" not in r.stderr, r.stderr
+        assert r.code == 3, r.stderr
+        errors = [ln for ln in r.stderr.splitlines() if ln.startswith("otns: error:")]
+        assert len(errors) == 1 and "disk full" in errors[0] and str(results) in errors[0], r.stderr
+        log = results / "console.log"
+        assert log.is_file() and log.stat().st_size > 0, "what was written of the console log is gone"
+        assert (results / safefs.INCOMPLETE).exists() and not (results / ".otns-guest").exists()
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
