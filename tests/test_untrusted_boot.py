@@ -148,8 +148,11 @@ def test_sigterm_marks_the_folder_incomplete_and_removes_the_stage(cache_dir, tm
     assert _stages(cache_dir, p.pid), "no stage folder while the guest runs"
     p.send_signal(signal.SIGTERM)
     assert p.wait(30) == 130
+    assert p.stderr is not None and "otns: interrupted; the guest was stopped" in p.stderr.read()
     assert (tmp_path / "r" / safefs.INCOMPLETE).is_file() and not (tmp_path / "r" / "summary.json").exists()
     assert not _stages(cache_dir, p.pid), "the stage folder (vng's TMPDIR) was left behind"
+    # What the guest had written is kept, out of its private share (which is gone).
+    assert (tmp_path / "r" / "progress.jsonl").is_file() and not (tmp_path / "r" / ".otns-guest").exists()
 
 
 def test_sigkill_leaves_an_incomplete_folder_and_the_next_run_cleans_up(otns, cache_dir, tmp_path, no_stray_vms):
