@@ -25,7 +25,7 @@ from typing import IO
 from base.filenames import INCOMPLETE, LEGACY, MARKER
 
 from . import fdtree
-from .errors import BadInput, InfraError
+from .errors import BadInput, DiskFull
 
 MiB = 1024 * 1024
 JSON_MAX = 16 * MiB
@@ -184,14 +184,13 @@ def set_aside(path: Path, suffix: str) -> Path:
 
 @contextmanager
 def _disk_full_names(path: Path) -> Iterator[None]:
-    """A full disk (or quota) while writing `path` is an InfraError naming it: the OSError names
+    """A full disk (or quota) while writing `path` is a DiskFull naming it: the OSError names
     only a temporary name relative to its folder."""
     try:
         yield
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise InfraError(f"disk full: cannot write {path} ({e.strerror}); what was written before is kept") \
-                from None
+            raise DiskFull(f"disk full: cannot write {path} ({e.strerror}); what was written before is kept") from None
         raise
 
 
