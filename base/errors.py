@@ -30,3 +30,8 @@ class InfraError(OtnsError):
     """The machine could not do its part: no network, disk full, QEMU would not start."""
 
     exit_code = EXIT_INFRA
+
+
+class DiskFull(InfraError, OSError):
+    """A write that found the disk full (or over quota), naming the file. Still an OSError, so a
+    best-effort writer that skips an OSError (a cache of bytecode) skips this one too."""

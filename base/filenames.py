@@ -22,6 +22,12 @@ BENCH_CSV = "bench.csv"
 BENCH_MD = "bench.md"
 BENCH_PNG = "bench.png"
 BENCH_CHECKS = "checks.jsonl"
+# otns mutate: each fault's results folder also keeps its build's and its run's log.
+BUILD_LOG = "build.log"
+RUN_LOG = "otns.log"
+# The private folder (mode 0700) inside a results folder that holds the guest's share while
+# it runs (vm.share); what the guest left is swept, then moved out of it.
+GUEST_SHARE = ".otns-guest"
 # Marks a folder otns made for results: only such a folder (or an empty one) is cleaned and
 # shared read-write with a guest.
 MARKER = ".otns-results"
@@ -32,3 +38,7 @@ INCOMPLETE = "INCOMPLETE"
 LEGACY = frozenset({JUNIT, KTAP, CONSOLE, SUMMARY, FEATURES, GUEST, CRASH, CONSOLE_TAIL, STATE, LIVE_LOG,
                     BENCH_RAW, BENCH_RAW + ".part", BENCH_STDERR, BENCH_CSV, BENCH_MD, BENCH_PNG, BENCH_CHECKS,
                     PROGRESS})
+# Names only the host writes in a results folder: a guest's file of that name is dropped, not
+# moved over the host's.
+HOST_WRITTEN = frozenset({CONSOLE, CONSOLE_TAIL, CRASH, KTAP, SUMMARY, STATE, LIVE_LOG, BENCH_CSV, BENCH_MD, BENCH_PNG,
+                          BENCH_CHECKS, BUILD_LOG, RUN_LOG, GUEST_SHARE, MARKER, INCOMPLETE})

@@ -17,7 +17,7 @@ def load(path: Path) -> dict[str, list[float]]:
         return {}
     if not isinstance(data, dict):
         return {}
-    return {k: [float(x) for x in v if isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0]
+    return {k: [float(x) for x in v if isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x < 1e9]
             for k, v in data.items() if isinstance(v, list)}
 
 

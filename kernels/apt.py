@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import signal
 import subprocess
+import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from base import commands
 from base.errors import InfraError
 from base.locks import locked
 from base.safefs import write_atomic
@@ -23,6 +28,14 @@ SUITES = ("sid", "experimental", "trixie", "trixie-backports", "trixie-security"
           "bookworm", "bookworm-backports", "bookworm-security")
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 INDEX_MAX_AGE = 6 * 3600
+# Debian's index for SUITES takes about 65 MB; apt needs room for the new files beside the old.
+INDEX_MIN_FREE = 200 << 20
+# Time limits: apt's own (Acquire::http::Timeout) ends a connection that stalls; these end an
+# apt that stalls for any other reason (a full disk made apt-get update hang without a word).
+QUICK_TIMEOUT = 60.0
+UPDATE_TIMEOUT = 900.0
+DOWNLOAD_TIMEOUT = 300.0
+DOWNLOAD_MIN_RATE = 50_000  # bytes a second: slower than this, a download is given up
 
 
 def system_mirrors() -> tuple[str, str | None]:
@@ -30,11 +43,12 @@ def system_mirrors() -> tuple[str, str | None]:
     override = os.environ.get("OTNS_DEBIAN_MIRROR")
     if override:
         return override.rstrip("/") + "/", os.environ.get("OTNS_DEBIAN_SECURITY_MIRROR")
-    try:
-        out = subprocess.run(["apt-get", "indextargets", "--format", "$(REPO_URI)"],
-                             capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError) as e:
-        raise InfraError(f"cannot read the host's apt configuration: {e}") from None
+    r = commands.run(["apt-get", "indextargets", "--format", "$(REPO_URI)"], "read the host's apt configuration",
+                     timeout=QUICK_TIMEOUT)
+    if r.returncode != 0:
+        raise InfraError(f"cannot read the host's apt configuration: apt-get exited {r.returncode}: "
+                         f"{' '.join(r.stderr.split())[:200]}")
+    out = r.stdout
     uris = sorted(set(out.split()))
     main = next((u for u in uris if "security" not in u), None)
     security = next((u for u in uris if "security" in u), None)
@@ -123,25 +137,35 @@ class PrivateApt:
             if age is not None and age < max_age:
                 return
             (self.root / "status").touch()
-            r = subprocess.run(["apt-get", *self.options(), "-q", "update"],
-                               capture_output=True, text=True)
-            reason = _update_failure(r.stdout + r.stderr)
-            if r.returncode == 0 and reason is None:
-                (self.root / "updated").touch()
-                return
-            reason = reason or f"apt-get update exited {r.returncode}"
+            free = shutil.disk_usage(self.root).free
+            if free < INDEX_MIN_FREE:
+                # apt-get update on a full disk hangs rather than fail (measured: no output, no end).
+                reason = (f"not enough free disk in {self.root}: {free >> 20} MiB free, about "
+                          f"{INDEX_MIN_FREE >> 20} MiB needed")
+            else:
+                try:
+                    r = commands.run(["apt-get", *self.options(), "-q", "update"], "update Debian's index",
+                                     timeout=UPDATE_TIMEOUT)
+                    reason = _update_failure(r.stdout + r.stderr)
+                    if r.returncode == 0 and reason is None:
+                        (self.root / "updated").touch()
+                        return
+                    reason = reason or f"apt-get update exited {r.returncode}"
+                except InfraError as e:
+                    reason = str(e)
             if self._lists():
                 notice(f"otns: cannot refresh Debian's index ({reason}); using the copy from "
                        f"{int((age or 0) / 3600)} h ago")
                 return
-            raise InfraError(f"cannot reach Debian's archive: {reason}")
+            raise InfraError(f"cannot {'update' if free < INDEX_MIN_FREE else 'reach'} Debian's "
+                             f"{'index' if free < INDEX_MIN_FREE else 'archive'}: {reason}")
 
     def indexes(self) -> dict[str, str]:
         """{suite codename: Packages text} for every suite in the private configuration."""
         result = {}
         for codename, path in self._lists():
-            r = subprocess.run(["/usr/lib/apt/apt-helper", "cat-file", str(path)],
-                               capture_output=True, text=True)
+            r = commands.run(["/usr/lib/apt/apt-helper", "cat-file", str(path)], "read Debian's index",
+                             timeout=QUICK_TIMEOUT)
             if r.returncode == 0:
                 result[codename] = r.stdout
         return result
@@ -158,20 +182,41 @@ class PrivateApt:
         rfd, wfd = os.pipe()
         cmd = ["apt-get", *self.options(), "-o", f"APT::Status-Fd={wfd}", "-q", "download",
                *[f"{p.name}={p.version}" for p in pkgs]]
-        proc = subprocess.Popen(cmd, cwd=dest, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, pass_fds=(wfd,))
-        os.close(wfd)
-        with os.fdopen(rfd) as status:
-            for line in status:
-                # dlstatus:ITEM:PERCENT:TEXT
-                parts = line.split(":", 3)
-                if progress and len(parts) >= 3 and parts[0] == "dlstatus":
-                    try:
-                        progress(float(parts[2]))
-                    except ValueError:
-                        pass
-        out = proc.stdout.read() if proc.stdout else ""
-        rc = proc.wait()
+        limit = DOWNLOAD_TIMEOUT + sum(p.size for p in pkgs) / DOWNLOAD_MIN_RATE
+        with tempfile.TemporaryFile() as log:
+            try:
+                proc = commands.start(cmd, "download from Debian's archive", cwd=dest, stdout=log,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, pass_fds=(wfd,))
+            finally:
+                os.close(wfd)
+            # The status lines come as long as apt writes them; the timer ends a download that stalls.
+            timed_out = threading.Event()
+
+            def stop() -> None:
+                timed_out.set()
+                os.killpg(proc.pid, signal.SIGKILL)
+            timer = threading.Timer(limit, stop)
+            timer.start()
+            try:
+                with os.fdopen(rfd) as status:
+                    for line in status:
+                        # dlstatus:ITEM:PERCENT:TEXT
+                        parts = line.split(":", 3)
+                        if progress and len(parts) >= 3 and parts[0] == "dlstatus":
+                            try:
+                                progress(float(parts[2]))
+                            except ValueError:
+                                pass
+                proc.wait()
+            finally:
+                timer.cancel()
+                commands.kill_group(proc)
+            log.seek(0)
+            out = log.read().decode("utf-8", "replace")
+        if timed_out.is_set():
+            raise InfraError(f"cannot download {', '.join(p.name for p in pkgs)}: apt-get did not finish within "
+                             f"{limit:.0f} s (stopped)")
+        rc = proc.returncode
         if rc != 0:
             lines = [ln for ln in out.splitlines() if ln.startswith(("E:", "Err:"))]
             reason = lines[0] if lines else out.strip().splitlines()[-1:] or [f"exit {rc}"]

@@ -5,7 +5,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from base.safefs import write_atomic
+from base.safefs import BadFile, read_json_object, write_atomic
 
 from .apt import INDEX_MAX_AGE, PrivateApt
 from .debian import PARSER_VERSION, DebianKernel, parse_index
@@ -18,10 +18,12 @@ def load(cache_dir: Path, max_age: float = INDEX_MAX_AGE,
     apt.update(max_age=max_age, notice=notice)
     signature = apt.index_signature()
     parsed = cache_dir / "apt" / "kernels.json"
-    if parsed.exists():
-        data = json.loads(parsed.read_text())
+    try:
+        data = read_json_object(parsed)
         if data.get("signature") == signature and data.get("parser") == PARSER_VERSION:
             return apt, [DebianKernel.from_json(k) for k in data["kernels"]]
+    except (OSError, BadFile, KeyError, TypeError, ValueError, AttributeError):
+        pass  # absent or damaged: parsed again below
     kernels = parse_index(apt.indexes())
     write_atomic(parsed, json.dumps({"signature": signature, "parser": PARSER_VERSION,
                                      "kernels": [k.to_json() for k in kernels]}))

@@ -8,14 +8,18 @@ two runs fetching the same kernel wait for each other instead of clashing.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import lzma
+import os
 import shutil
-import subprocess
+import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from base.errors import InfraError
+from base import commands, fdtree, safefs
+from base.errors import BadInput, InfraError
 from base.locks import locked
 from base.safefs import new_folder
 
@@ -27,6 +31,8 @@ from .local import LocalKernel, config_for
 # Modules the guest may need at boot: transports, the console, overlayfs for writable /tmp.
 _GUEST_MODULE_DIRS = ("fs/9p", "net/9p", "fs/fuse", "fs/overlayfs", "fs/netfs")
 _GUEST_MODULE_WORDS = ("virtio",)
+# dpkg-deb and depmod on one kernel take seconds; this much means they are stuck.
+TOOL_TIMEOUT = 600.0
 
 
 def _find_image(root: Path) -> Path | None:
@@ -53,7 +59,7 @@ def _prepare_modules(moddir: Path) -> None:
                 plain = comp.with_suffix("")
                 plain.write_bytes(lzma.decompress(comp.read_bytes()))
                 comp.unlink()
-    r = subprocess.run(["depmod", "-b", str(root), release], capture_output=True, text=True)
+    r = commands.run(["depmod", "-b", str(root), release], f"index {release}'s modules", timeout=TOOL_TIMEOUT)
     if r.returncode != 0:
         raise InfraError(f"depmod failed for {release}: {r.stderr.strip()[:200]}")
     # Dependencies of what we decompressed (e.g. netfs for 9p) must be plain too.
@@ -69,11 +75,87 @@ def _prepare_modules(moddir: Path) -> None:
             comp.with_suffix("").write_bytes(lzma.decompress(comp.read_bytes()))
             comp.unlink()
     if needed:
-        subprocess.run(["depmod", "-b", str(root), release], capture_output=True, check=False)
+        commands.run(["depmod", "-b", str(root), release], f"index {release}'s modules", timeout=TOOL_TIMEOUT)
+
+
+META = "meta.json"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _indexes(rel: str) -> bool:
+    """depmod's index files (modules.dep, ...): regenerated at will, so not inventoried."""
+    return "/modules/" in rel and Path(rel).name.startswith("modules.")
+
+
+def inventory(root: Path) -> dict[str, dict]:
+    """Every regular file under root, by relative path: its size and SHA-256 (recorded at fetch)."""
+    files = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_file() and not path.is_symlink() and not _indexes(rel) and rel != META:
+            files[rel] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+    return files
+
+
+def _fair(rel: object) -> bool:
+    return isinstance(rel, str) and bool(rel) and not rel.startswith("/") and ".." not in rel.split("/")
+
+
+# A kernel cached by an otns that recorded no sizes or checksums: its image's header says its
+# size, so a truncated one is still found; the rest is recorded the next time it is used.
+OLDER = "cached by an older otns"
+
+
+def _whole_image(image: Path) -> bool:
+    try:
+        inspect_image(image)
+    except (BadInput, OSError):
+        return False
+    return True
+
+
+def damage(folder: Path) -> str | None:
+    """What is wrong with a cached kernel folder, or None when it holds what was fetched: every
+    file recorded at fetch is there at its size, and the image and config have their SHA-256.
+    OLDER for a folder from an otns that kept no record, whose image is whole."""
+    try:
+        meta = safefs.read_json_object(folder / META)
+    except FileNotFoundError:
+        return f"no {META}"
+    except safefs.BadFile as e:
+        return str(e)
+    image, release, files = meta.get("image"), meta.get("release"), meta.get("files")
+    if not (_fair(image) and isinstance(release, str) and release):
+        return f"{META} does not name an image and a release"
+    if files is None:
+        return OLDER if _whole_image(folder / image) else f"{image} is damaged"
+    if not isinstance(files, dict) or image not in files:
+        return f"{META} has no record of {image}"
+    for rel, rec in files.items():
+        if not (_fair(rel) and isinstance(rec, dict) and type(rec.get("size")) is int
+                and isinstance(rec.get("sha256"), str)):
+            return f"{META} has a malformed entry"
+        try:
+            st = os.lstat(folder / rel)
+        except OSError:
+            return f"{rel} is missing"
+        if not stat.S_ISREG(st.st_mode) or st.st_size != rec["size"]:
+            return f"{rel} is {st.st_size} bytes, {rec['size']} when fetched"
+        if (rel == image or Path(rel).name.startswith("config")) and _sha256(folder / rel) != rec["sha256"]:
+            return f"{rel} is not the file fetched (SHA-256 differs)"
+    return None
 
 
 def _local_from_cache(folder: Path, kernel: DebianKernel) -> LocalKernel:
-    meta = json.loads((folder / "meta.json").read_text())
+    """A kernel folder that damage() passed."""
+    meta = safefs.read_json_object(folder / META)
     image = folder / meta["image"]
     config, moddir = config_for(image, meta["release"])
     return LocalKernel(image=image, release=meta["release"], source=describe(kernel),
@@ -89,22 +171,45 @@ def cached_folder(cache_dir: Path, kernel: DebianKernel) -> Path:
 
 
 def is_cached(cache_dir: Path, kernel: DebianKernel) -> bool:
-    return (cached_folder(cache_dir, kernel) / "meta.json").is_file()
+    """In the cache and whole (a damaged copy is fetched again)."""
+    return damage(cached_folder(cache_dir, kernel)) in (None, OLDER)
 
 
 def cached(cache_dir: Path, kernel: DebianKernel) -> LocalKernel | None:
-    """The kernel from the cache, or None; touches nothing (for --dry-run)."""
+    """The kernel from the cache, or None (absent or damaged); touches nothing (for --dry-run)."""
     folder = cached_folder(cache_dir, kernel)
-    return _local_from_cache(folder, kernel) if (folder / "meta.json").is_file() else None
+    return _local_from_cache(folder, kernel) if damage(folder) in (None, OLDER) else None
 
 
-def fetch(cache_dir: Path, apt: PrivateApt, kernel: DebianKernel, show_progress: bool = True) -> LocalKernel:
+def _set_aside(final: Path) -> None:
+    """A damaged kernel folder: renamed away at once (a run booting from it keeps its open
+    files), then removed."""
+    aside = f".damaged-{final.name}-{os.getpid()}"
+    dfd = os.open(final.parent, fdtree.DIR_FLAGS)
+    try:
+        fdtree.remove(dfd, aside)
+        os.rename(final.name, aside, src_dir_fd=dfd, dst_dir_fd=dfd)
+        fdtree.remove(dfd, aside)
+    finally:
+        os.close(dfd)
+
+
+def fetch(cache_dir: Path, apt: PrivateApt, kernel: DebianKernel, show_progress: bool = True,
+          notice: Callable[[str], None] = print) -> LocalKernel:
     final = cached_folder(cache_dir, kernel)
     start = time.monotonic()
     with locked(cache_dir / "kernels" / f"{kernel.ident}.lock",
                 f"otns: waiting for another run that is fetching {kernel.ident}"):
-        if (final / "meta.json").is_file():
+        problem = damage(final) if os.path.lexists(final) else "absent"
+        if problem == OLDER:  # record it now: from here on it is checked like a fresh one
+            meta = safefs.read_json_object(final / META)
+            safefs.write_atomic(final / META, json.dumps({**meta, "files": inventory(final)}, indent=1))
+            problem = None
+        if problem is None:
             return _local_from_cache(final, kernel)
+        if problem != "absent":
+            notice(f"otns: the cached {kernel.ident} is damaged ({problem}); fetching it again")
+            _set_aside(final)
         total = sum(p.size for p in kernel.packages())
         free = shutil.disk_usage(cache_dir).free
         if free < total * 4:
@@ -115,7 +220,8 @@ def fetch(cache_dir: Path, apt: PrivateApt, kernel: DebianKernel, show_progress:
                 debs = _download(apt, kernel, tmp / "debs", show_progress)
                 root = tmp / "root"
                 for deb in debs:
-                    r = subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], capture_output=True, text=True)
+                    r = commands.run(["dpkg-deb", "-x", str(deb), str(root)], f"unpack {deb.name}",
+                                     timeout=TOOL_TIMEOUT)
                     if r.returncode != 0:
                         if "No space left" in r.stderr:
                             raise InfraError(f"disk full while unpacking {deb.name}")
@@ -129,8 +235,8 @@ def fetch(cache_dir: Path, apt: PrivateApt, kernel: DebianKernel, show_progress:
                 if moddir is not None:  # even with every module built in (cloud): vng would run depmod in the cache
                     _prepare_modules(moddir)
                 meta = {"image": image.relative_to(tmp).as_posix(), "release": info.release,
-                        "kernel": kernel.to_json(), "fetched": time.time()}
-                (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+                        "kernel": kernel.to_json(), "fetched": time.time(), "files": inventory(tmp)}
+                (tmp / META).write_text(json.dumps(meta, indent=1))
         except OSError as e:
             if e.errno == errno.ENOSPC:
                 raise InfraError(f"disk full while preparing {kernel.release} in {cache_dir}") from None

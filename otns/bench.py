@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from base import safefs
+from base import commands, safefs
 from base.errors import EXIT_CRASH, EXIT_INFRA, BadInput, InfraError, OtnsError
 from kernels.spec import KernelSpec
 
@@ -29,6 +29,9 @@ SOURCE = Path(__file__).with_name("nsbench.c")
 DEFAULT_MOUNTS = (30, 100, 300, 1000, 3000, 10000)
 # raw.txt comes from the guest: read at most this much.
 RAW_MAX = 256 * 1024 * 1024
+
+
+COMPILE_TIMEOUT = 120.0  # compiling otns/nsbench.c takes a second
 
 
 class GuestFailed(OtnsError):
@@ -91,7 +94,7 @@ def compile_helper(cache_dir: Path) -> Path:
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if cc is None:
         raise BadInput("otns bench needs a C compiler: install gcc (scripts/setup does)")
-    version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
+    version = commands.run([cc, "--version"], "ask the C compiler its version", timeout=COMPILE_TIMEOUT).stdout
     key = hashlib.sha256(SOURCE.read_bytes() + version.encode()).hexdigest()[:16]
     out = cache_dir / "bench" / f"nsbench-{key}"
     if out.is_file():
@@ -100,7 +103,8 @@ def compile_helper(cache_dir: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=".nsbench-", dir=out.parent)
     os.close(fd)
     try:
-        r = subprocess.run([cc, "-O2", "-Wall", "-o", tmp, str(SOURCE)], capture_output=True, text=True)
+        r = commands.run([cc, "-O2", "-Wall", "-o", tmp, str(SOURCE)], "compile the bench helper",
+                         timeout=COMPILE_TIMEOUT)
         if r.returncode != 0:
             first = (r.stderr.strip().splitlines() or ["no output"])[0]
             raise InfraError(f"cannot compile the bench helper with {cc}: {first}")
@@ -131,29 +135,29 @@ def execute(opts: BenchOptions, notice: Callable[[str], None], stream: Callable[
     run_opts = RunOptions(spec=opts.spec, cache_dir=opts.cache_dir, cpus=opts.cpus, memory=opts.memory,
                           timeout=opts.timeout, accel=opts.accel, show_progress=opts.show_progress)
     kernel = resolve_kernel(run_opts, notice)
-    folder = resultfiles.new_results_folder(opts.results, f"bench-{kernel.release}", incomplete=False)
-    raw, accel, release = _measure(opts, run_opts, kernel, helper, folder, notice, stream)
-    cs = br.cells(raw)
-    result = br.verdict(cs, raw)
-    rounds = 1
-    # Noise (another VM on the same cores, a host hiccup) disturbs some rounds: measure again
-    # and decide on all samples together rather than on one unlucky round.
-    while result.noisy and not raw.checks and rounds < opts.rounds:
-        rounds += 1
-        notice(f"otns bench: {result.line.split(':')[0]} after {rounds - 1} round(s): measuring round {rounds}")
-        more, _, _ = _measure(opts, run_opts, kernel, helper, folder, notice, stream)
-        raw = merge(raw, more)
+    with resultfiles.results_folder(opts.results, f"bench-{kernel.release}", incomplete=False) as folder:
+        raw, accel, release = _measure(opts, run_opts, kernel, helper, folder, notice, stream)
         cs = br.cells(raw)
         result = br.verdict(cs, raw)
-    title = f"otns bench on {release} ({accel}, {raw.cpus or '?'} CPUs)"
-    if raw.checks:
-        resultfiles.write_checks(folder, raw.checks)
-    else:
-        png = resultfiles.write_bench(folder, br.to_csv(raw),
-                                      br.markdown(cs, raw, title) + f"\nRounds: {rounds}\n\nVerdict: {result.line}\n")
-        if cs:
-            br.plot(cs, png, title)
-    return BenchResult(folder, raw, cs, result, release, accel, time.monotonic() - t0)
+        rounds = 1
+        # Noise (another VM on the same cores, a host hiccup) disturbs some rounds: measure again
+        # and decide on all samples together rather than on one unlucky round.
+        while result.noisy and not raw.checks and rounds < opts.rounds:
+            rounds += 1
+            notice(f"otns bench: {result.line.split(':')[0]} after {rounds - 1} round(s): measuring round {rounds}")
+            more, _, _ = _measure(opts, run_opts, kernel, helper, folder, notice, stream)
+            raw = merge(raw, more)
+            cs = br.cells(raw)
+            result = br.verdict(cs, raw)
+        title = f"otns bench on {release} ({accel}, {raw.cpus or '?'} CPUs)"
+        if raw.checks:
+            resultfiles.write_checks(folder, raw.checks)
+        else:
+            png = resultfiles.write_bench(folder, br.to_csv(raw),
+                                          br.markdown(cs, raw, title) + f"\nRounds: {rounds}\n\nVerdict: {result.line}\n")
+            if cs:
+                br.plot(cs, png, title)
+        return BenchResult(folder, raw, cs, result, release, accel, time.monotonic() - t0)
 
 
 def _measure(opts: BenchOptions, run_opts: RunOptions, kernel, helper: Path, folder: Path,
@@ -172,7 +176,11 @@ def _measure(opts: BenchOptions, run_opts: RunOptions, kernel, helper: Path, fol
     if kernel.is_host:
         if os.geteuid() != 0:
             raise BadInput("--kernel host runs the bench on this machine and needs root")
-        proc = subprocess.run(["sh", "-c", shell], timeout=opts.timeout)
+        try:
+            proc = subprocess.run(["sh", "-c", shell], timeout=opts.timeout)
+        except subprocess.TimeoutExpired:
+            raise KernelCrashed(f"the bench helper on the host did not finish within the {opts.timeout:g} s "
+                                f"timeout") from None
         status, code, accel, release = BootStatus.EXITED, proc.returncode, "none", os.uname().release
     else:
         req = boot_request(run_opts, kernel, folder, notice, stream)
@@ -183,8 +191,8 @@ def _measure(opts: BenchOptions, run_opts: RunOptions, kernel, helper: Path, fol
             raise KernelCrashed(f"{kernel.release}: {res.reason} (console: {folder / CONSOLE})")
         if res.status is BootStatus.NO_BOOT:
             raise GuestFailed(f"{kernel.release}: {res.reason} (console: {folder / CONSOLE})")
-    if not kernel.is_host:
-        safefs.defuse(folder)
+        if res.unsafe:  # swept before its files were moved into the folder (vm.share)
+            raise GuestFailed(f"the guest left {safefs.describe_unsafe(res.unsafe)}; removed or made safe")
     Path(f"{raw_path}.part").unlink(missing_ok=True)
     if status is not BootStatus.EXITED or code != 0 or not raw_path.is_file():
         try:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import signal
 import sys
 from pathlib import Path
 
-from base.errors import EXIT_INFRA, EXIT_INTERRUPTED, EXIT_USAGE, OtnsError
+from base.errors import EXIT_INFRA, EXIT_INTERRUPTED, EXIT_USAGE, BadInput, OtnsError
+from vm.boot import GuestStopped
 
 from .commands import COMMANDS
 from .commands.common import err
@@ -37,6 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _make_cache(cache_dir: Path, given_by: str) -> None:
+    """The cache folder, created if absent: a path that cannot be one is bad usage (exit 2),
+    whether it came from --cache-dir or $XDG_CACHE_HOME."""
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError, PermissionError) as e:
+        raise BadInput(f"cannot use {cache_dir} as the cache folder (from {given_by}): "
+                       f"{e.strerror or e}") from None
+
+
 def _sigterm(signum, frame):
     raise KeyboardInterrupt
 
@@ -46,13 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     cache_dir = (args.cache_dir or default_cache_dir()).resolve()
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        _make_cache(cache_dir, "--cache-dir" if args.cache_dir else "$XDG_CACHE_HOME" if
+                    os.environ.get("XDG_CACHE_HOME") else "the default cache folder")
         return COMMANDS[args.command].handle(args, cache_dir)
     except OtnsError as e:
         err.print(f"otns: error: {e}", markup=False)
         return e.exit_code
-    except KeyboardInterrupt:
-        err.print("otns: interrupted; the guest was stopped", markup=False)
+    except KeyboardInterrupt as e:
+        stopped = "; the guest was stopped" if isinstance(e, GuestStopped) else ""
+        err.print(f"otns: interrupted{stopped}", markup=False)
         return EXIT_INTERRUPTED
     except OSError as e:
         err.print(f"otns: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), markup=False)

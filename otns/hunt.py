@@ -16,6 +16,7 @@ from typing import IO
 from debian.changelog import Changelog
 
 from base.errors import BadInput
+from base.safefs import printable
 from kernels import catalog, fetch
 from kernels.debian import FLAVOURS, DebianKernel, UnknownVersion, newest_per_upstream, resolve, upstream_key
 from kernels.spec import KernelSpec, parse_spec
@@ -47,6 +48,9 @@ def recorded_kernel(folder: Path, summary: dict) -> Recorded:
     written before it existed, the release and the source ("debian 7.2.13-1 cloud (sid)")."""
     deb = summary.get("debian")
     if isinstance(deb, dict) and all(isinstance(deb.get(k), str) for k in ("release", "debian_version", "flavour")):
+        if deb["flavour"] not in FLAVOURS:
+            raise BadInput(f"{folder}: summary.json records the flavour {printable(deb['flavour'], 40)!r}, which otns "
+                           f"does not know ({', '.join(FLAVOURS)})")
         return Recorded(folder, deb["release"], deb["debian_version"], deb["flavour"])
     release, source = summary.get("release"), summary.get("source")
     words = source.split() if isinstance(source, str) else []
@@ -92,8 +96,10 @@ def kernels_between(cache_dir: Path, good: str | Recorded, bad: str | Recorded, 
     span = [k for k in ordered if a <= upstream_key(k.upstream) <= b]
     if upstream_key(lo.upstream) > upstream_key(hi.upstream):
         span.reverse()  # --good may be the newer one (e.g. hunting a fix backwards)
-    if len(span) < 2:
+    if lo.upstream == hi.upstream:
         raise BadInput(f"--good and --bad name the same kernel ({lo.upstream})")
+    if len(span) < 2:
+        raise BadInput(f"the archive lists no {flavour} kernels from {lo.upstream} to {hi.upstream} to search")
     span[0], span[-1] = lo, hi  # the ends are the kernels named, not just their upstream versions
     return span
 

@@ -11,7 +11,7 @@ import json
 import re
 from pathlib import Path
 
-from base.safefs import write_atomic
+from base.safefs import printable, write_atomic
 
 from .resultfiles import KernelResults, summary_verdict
 from .results import Outcome, Verdict
@@ -38,6 +38,12 @@ def test_path(node_id: str) -> str:
     return ".".join([ORIGIN, *(_SEGMENT.sub("_", p).strip("_") or "_" for p in parts)])
 
 
+def _boot_status(summary: dict) -> str:
+    """A verdict names the boot's fate; a kernel a matrix never finished has none: MISS."""
+    verdict = summary_verdict(summary)
+    return "MISS" if verdict is None else BOOT_STATUS.get(verdict, "PASS")
+
+
 def _ids(k: KernelResults) -> tuple[str, str]:
     release = k.summary.get("release") or k.folder.name
     return f"{ORIGIN}:{release}", f"{ORIGIN}:{release}:{k.folder.name}"
@@ -54,7 +60,7 @@ def kernel_objects(k: KernelResults) -> tuple[dict, dict, list[dict]]:
     durations = k.summary.get("durations") or {}
     env = {"comment": f"QEMU ({k.summary.get('accel', '?')}) under virtme-ng"}
     boot = {"id": f"{build_id}:boot", "build_id": build_id, "origin": ORIGIN, "path": "boot",
-            "status": BOOT_STATUS.get(summary_verdict(k.summary), "PASS"), "environment": env,
+            "status": _boot_status(k.summary), "environment": env,
             "misc": {"verdict": k.verdict}}
     if isinstance(durations.get("boot"), (int, float)):
         boot["duration"] = float(durations["boot"])
@@ -64,8 +70,8 @@ def kernel_objects(k: KernelResults) -> tuple[dict, dict, list[dict]]:
                 "status": STATUS[t.outcome], "duration": float(t.seconds), "environment": env,
                 "misc": {"node_id": name, **({"rules": t.rules} if t.rules else {}),
                          **({"fixes": t.fixes} if t.fixes else {})}}
-        if t.message:
-            test["comment"] = t.message.strip().splitlines()[0][:1000]
+        if t.message.strip():
+            test["comment"] = printable(t.message.strip().splitlines()[0], 1000)
         tests.append(test)
     return checkout, build, tests
 
@@ -84,4 +90,5 @@ def report(kernels: list[KernelResults]) -> dict:
 
 
 def write(kernels: list[KernelResults], path: Path) -> None:
-    write_atomic(path, json.dumps(report(kernels), indent=1) + "\n")
+    # allow_nan=False: every number was checked where it was read (bare NaN is not JSON).
+    write_atomic(path, json.dumps(report(kernels), indent=1, allow_nan=False) + "\n")

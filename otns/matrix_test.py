@@ -5,6 +5,7 @@ Each run writes its progress to OUT/KERNEL/state.json (otns.resultfiles) for the
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +25,12 @@ def meets(verdict: Verdict) -> bool:
 
 
 def test_kernel(entry: Entry, plan: Plan) -> None:
-    folder = safefs.prepare_results(plan.out / entry.slug)
+    # Held from before it is emptied until the verdict is in state.json; the run nests in it.
+    with safefs.owned(plan.out / entry.slug) as folder:
+        _run_kernel(entry, plan, safefs.prepare_results(folder))
+
+
+def _run_kernel(entry: Entry, plan: Plan, folder: Path) -> None:
     started = time.monotonic()
     state = {"state": "queued", "kernel": entry.kernel, "expect": entry.expect}
 
@@ -45,6 +51,9 @@ def test_kernel(entry: Entry, plan: Plan) -> None:
         except OtnsError as e:
             set_state("error", verdict="ERROR", detail=str(e))
             pytest.fail(f"{entry.kernel}: {e}")
+        except KeyboardInterrupt:  # SIGTERM or Ctrl-C: the VM is stopped; say so rather than "booting"
+            set_state("interrupted", verdict="INTERRUPTED", detail=f"stopped while {state['state']}")
+            raise
     v = summary.verdict
     if not plan.pytest_args:  # the next matrix starts the longest runs first (otns.matrix_order)
         matrix_order.remember(plan.cache_dir, entry.kernel, entry.flavour, time.monotonic() - started)

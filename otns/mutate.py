@@ -203,13 +203,13 @@ class Mutator:
         start = time.monotonic()
         # An otns results folder (refused otherwise), keeping the fault's build log beside the run's.
         folder = safefs.prepare_results(folder, keep=(BUILD_LOG,))
-        args = ["--color=no"]
-        if tests:  # the guest reads them from a file in its results folder: a list outgrows a kernel command line
-            write_atomic(folder / TESTS_FILE, "".join(t + "\n" for t in tests))
+        args, inputs = ["--color=no"], {}
+        if tests:  # the guest reads them from a file in its folder: a list outgrows a kernel command line
+            inputs[TESTS_FILE] = "".join(t + "\n" for t in tests).encode()
             args += ["-x", f"@{GUEST_RESULTS / TESTS_FILE}"]
         run = RunOptions(spec=parse_spec(str(image)), cache_dir=self.opts.cache_dir, results=folder,
                          timeout=self.opts.timeout, show_progress=False, pytest_args=args,
-                         keep=(BUILD_LOG, RUN_LOG, TESTS_FILE))
+                         keep=(BUILD_LOG, RUN_LOG), guest_inputs=inputs)
         with safefs.open_new(folder / RUN_LOG) as log:
             summary, _ = execute(run, lambda m: log.write(m + "\n"), log.write)
         outcomes = {t.name: t.outcome.value for t in read_tests(folder) or []}

@@ -19,6 +19,7 @@ from pathlib import Path
 from base.errors import BadInput, InfraError
 from vm import pycache
 from vm.guest import CONFORMANCE
+from vm.guest import ROOT as GUEST_ROOT
 from vm.guest import pytest_args as guest_pytest_args
 
 from .paths import REPO_ROOT
@@ -57,7 +58,7 @@ def collect(extra: list[str], cache_dir: Path | None = None) -> tuple[int, str]:
             env = pycache.writer_env(cache_dir, env)
             cmd += ["-p", "vm.bytecode"]  # bundles the bytecode it leaves there for the guest
         try:
-            p = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, errors="replace",
+            p = subprocess.run(cmd, cwd=GUEST_ROOT, env=env, capture_output=True, text=True, errors="replace",
                                timeout=COLLECT_TIMEOUT, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise InfraError(f"collecting the suite on the host took over {COLLECT_TIMEOUT:.0f} s") from None

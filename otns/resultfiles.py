@@ -13,9 +13,12 @@ A results folder may come from the guest or from elsewhere: everything is read a
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,25 +29,23 @@ from defusedxml import ElementTree as SafeET
 from base import safefs
 from base.errors import BadInput
 from vm.boot import BootStatus
-from base.filenames import (BENCH_CHECKS, BENCH_CSV, BENCH_MD, BENCH_PNG, BENCH_RAW, BENCH_STDERR, CONSOLE,
-                          CONSOLE_TAIL, CRASH, FEATURES, GUEST, INCOMPLETE, JUNIT, KTAP, LIVE_LOG, MARKER,
-                          PROGRESS, STATE, SUMMARY)
+from base.filenames import (BENCH_CHECKS, BENCH_CSV, BENCH_MD, BENCH_PNG, BENCH_RAW, BENCH_STDERR, BUILD_LOG,
+                            CONSOLE, CONSOLE_TAIL, CRASH, FEATURES, GUEST, INCOMPLETE, JUNIT, KTAP, LIVE_LOG, MARKER,
+                            PROGRESS, RUN_LOG, STATE, SUMMARY)
 
 from .results import Outcome, RunSummary, TestResult, Verdict, to_ktap
 
-__all__ = ["BENCH_CHECKS", "BENCH_CSV", "BENCH_MD", "BENCH_PNG", "BENCH_RAW", "BENCH_STDERR", "CONSOLE",
+__all__ = ["BENCH_CHECKS", "BENCH_CSV", "BENCH_MD", "BENCH_PNG", "BENCH_RAW", "BENCH_STDERR", "BUILD_LOG", "CONSOLE",
            "CONSOLE_TAIL", "CRASH", "FEATURES", "GUEST", "INCOMPLETE", "JUNIT", "KTAP", "LIVE_LOG", "MARKER",
-           "PROGRESS", "STATE", "SUMMARY", "BootStatus", "Outcome", "Verdict"]
+           "PROGRESS", "RUN_LOG", "STATE", "SUMMARY", "BootStatus", "Outcome", "Verdict"]
 
 FORMAT = 2
 # A matrix output folder: the plan, the runner's log and its own JUnit, one results folder per kernel.
 PLAN = "plan.json"
 MATRIX_LOG = "matrix.log"
 MATRIX_RUNS = "matrix-runs.xml"
-# otns mutate: each fault's results folder also keeps its build's and its run's log; the
-# output folder holds the table of all faults.
-BUILD_LOG = "build.log"
-RUN_LOG = "otns.log"
+# otns mutate: the output folder holds the table of all faults (each fault's results folder
+# also keeps its build's and its run's log, BUILD_LOG and RUN_LOG).
 MUTATE_JSON = "mutate.json"
 MUTATE_MD = "mutate.md"
 # junit.xml comes from the guest or from elsewhere: read at most this much of it.
@@ -63,16 +64,19 @@ def check_format(path: Path, doc: dict) -> int:
     return version
 
 
-def new_results_folder(given: Path | None, name: str, keep: tuple[str, ...] = (), incomplete: bool = True,
-               pid: bool = False) -> Path:
-    """A fresh results folder: the one given, or results/NAME-TIME (-PID); marked as otns's,
+@contextmanager
+def results_folder(given: Path | None, name: str, keep: tuple[str, ...] = (), incomplete: bool = True,
+                   pid: bool = False) -> Iterator[Path]:
+    """A fresh results folder, this run's alone while the block runs (base.safefs.owned: another
+    run that wants it is refused): the one given, or results/NAME-TIME (-PID); marked as otns's,
     emptied (but for `keep`), and marked incomplete until the summary is written."""
     default = f"{name}-{datetime.now():%Y%m%d-%H%M%S}" + (f"-{os.getpid()}" if pid else "")
     folder = given if given is not None else Path("results") / default
-    folder = safefs.prepare_results(folder.resolve(), keep=keep)
-    if incomplete:
-        safefs.mark_incomplete(folder)
-    return folder
+    with safefs.owned(folder.resolve()) as owned:
+        folder = safefs.prepare_results(owned, keep=keep)
+        if incomplete:
+            safefs.mark_incomplete(folder)
+        yield folder
 
 
 # JUnit XML (written by pytest in the guest)
@@ -84,7 +88,7 @@ def _nodeid(case: ET.Element) -> str:
     mod_end = next((i for i, p in enumerate(parts) if p.startswith("test_")), len(parts) - 1)
     path = "/".join(parts[: mod_end + 1]) + ".py"
     rest = parts[mod_end + 1:]
-    return "::".join([path, *rest, name])
+    return safefs.printable("::".join([path, *rest, name]), STRING_MAX)  # shown on terminals
 
 
 def junit_cases(path: Path) -> list[ET.Element]:
@@ -99,9 +103,12 @@ def junit_cases(path: Path) -> list[ET.Element]:
 
 def _seconds(path: Path, case: ET.Element) -> float:
     try:
-        return float(case.get("time", 0) or 0)
+        seconds = float(case.get("time", 0) or 0)
     except ValueError:
-        raise safefs.BadFile(f"{path}: testcase time {case.get('time')[:40]!r} is not a number") from None
+        seconds = math.nan
+    if not 0 <= seconds <= NUMBER_MAX:  # NaN and infinity too
+        raise safefs.BadFile(f"{path}: testcase time {case.get('time')[:40]!r} is not a number of seconds")
+    return seconds
 
 
 _OUTCOME_TAGS = {"failure": Outcome.FAIL, "error": Outcome.ERROR, "skipped": Outcome.SKIP}
@@ -170,6 +177,10 @@ def read_ktap(folder: Path) -> str:
     return safefs.read_text(folder / KTAP, JUNIT_MAX)
 
 
+# A count or a number of seconds in a summary.json is at most this (a billion seconds is 31 years);
+# 10**400 or NaN there is someone's attack or a broken file, not a result.
+NUMBER_MAX = 10 ** 9
+STRING_MAX = 10_000
 _STRINGS = ("kernel", "release", "source", "accel", "verdict", "verdict_line", "detail", "boot_status")
 
 
@@ -184,10 +195,16 @@ def read_summary(path: Path) -> dict:
     for key in _STRINGS:
         if key in doc and not isinstance(doc[key], str):
             raise safefs.BadFile(f"{path}: {key} is not a string")
-    for key in ("counts", "durations"):
+        if key in doc:  # printed on terminals and put in KCIDB: no escape sequence, no NUL
+            doc[key] = safefs.printable(doc[key], STRING_MAX)
+    for key, types in (("counts", (int,)), ("durations", (int, float))):
         values = doc.get(key, {})
-        if not isinstance(values, dict) or not all(type(v) in (int, float) for v in values.values()):
-            raise safefs.BadFile(f"{path}: {key} is not an object of numbers")
+        if not isinstance(values, dict) or not all(type(v) in types for v in values.values()):
+            raise safefs.BadFile(f"{path}: {key} is not an object of {'whole ' if key == 'counts' else ''}numbers")
+        bad = next((k for k, v in values.items() if not 0 <= v <= NUMBER_MAX), None)  # NaN fails too
+        if bad is not None:
+            raise safefs.BadFile(f"{path}: {key}.{safefs.printable(bad, 40)} is {safefs.printable(str(values[bad]), 40)}, "
+                                 f"not a number from 0 to {NUMBER_MAX:g}")
     if "verdict" in doc:
         verdict = Verdict.of(doc["verdict"])
         if version >= 2 and (verdict is None or doc["verdict"] != verdict.name):
@@ -251,9 +268,29 @@ def load_matrix(out: Path) -> list[KernelResults]:
                      for e in entries]
         except (KeyError, TypeError):
             raise safefs.BadFile(f"{plan_file}: not an otns matrix plan") from None
+        # Every kernel the plan lists: one that never finished is shown as such, not left out.
+        return [load_folder(d, name, expect) if is_finished(d) else unfinished(d, name, expect)
+                for d, name, expect in found]
+    found = [(d, None, "") for d in sorted(out.iterdir()) if (d / SUMMARY).is_file()]
+    return [load_folder(d, name, expect) for d, name, expect in found]
+
+
+def unfinished(folder: Path, name: str, expect: str = "") -> KernelResults:
+    """A matrix kernel without summary.json, as its state.json last said: never started, stopped
+    (interrupted, or killed while it ran), or failed before a verdict."""
+    state = read_state(folder) if os.path.isdir(folder) else {"state": "queued"}
+    was = state.get("state", "queued")
+    if was == "queued":
+        line = "NOT RUN (the matrix stopped before it started)"
+    elif was == "error":
+        line = f"ERROR ({state.get('detail', 'no verdict')})"
+    elif was == "interrupted":
+        line = f"INTERRUPTED ({state.get('detail', 'no summary.json')})"
     else:
-        found = [(d, None, "") for d in sorted(out.iterdir()) if (d / SUMMARY).is_file()]
-    return [load_folder(d, name, expect) for d, name, expect in found if (d / SUMMARY).is_file()]
+        line = f"INTERRUPTED (stopped while {was}; no summary.json)"
+    summary = {"format": FORMAT, "kernel": name, "verdict": line.split(" (")[0],
+               "verdict_line": safefs.printable(line, 300), "detail": ""}
+    return KernelResults(name, folder, summary, {}, expect)
 
 
 def load_any(folders: list[Path]) -> list[KernelResults]:

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field
 
 from base.errors import EXIT_CONFORMS, EXIT_CRASH, EXIT_INFRA, EXIT_NONCONFORMING, EXIT_USAGE
+from base.safefs import printable
 from vm.boot import BootStatus
 
 from .absence import ABSENT_OK, FAILING, FeatureState, State, describe
@@ -35,8 +36,8 @@ def counts(results: list[TestResult]) -> dict[str, int]:
 
 
 def _ktap_text(s: str) -> str:
-    # One line, and no '#' that would start a directive.
-    return " ".join(s.split()).replace("#", "(hash)")
+    # One line, no '#' that would start a directive, and no escape sequence (--ktap prints it).
+    return printable(" ".join(s.split()).replace("#", "(hash)"), 10_000)
 
 
 def skip_reason(message: str) -> str:
@@ -126,6 +127,7 @@ class RunSummary:
     features: list[FeatureState] = field(default_factory=list)
     running: list[str] = field(default_factory=list)  # tests still running when the run hung or crashed
     boot_status: BootStatus | None = None  # how the boot (or the run on the host) ended
+    harness: str = ""  # what broke, for a HARNESS ERROR that is not a test's error or a missing probe
 
     def verdict_line(self) -> str:
         v = self.verdict.value
@@ -134,6 +136,8 @@ class RunSummary:
             why += [f"{self.counts['error']} errors"] if self.counts.get("error") else []
             failing = describe([s for s in self.features if s.state in FAILING])
             v += f" ({', '.join(why)}{'; ' if why and failing else ''}{failing})"
+        elif self.verdict is Verdict.HARNESS_ERROR and self.harness:
+            v += f" ({self.harness})"
         elif self.verdict is Verdict.HARNESS_ERROR:
             unprobed = [s.name for s in self.features if s.state is State.UNPROBED] or ["any feature"]
             v += f" ({self.counts['error']} errors)" if self.counts.get("error") else \

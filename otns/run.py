@@ -6,13 +6,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from base import safefs
-from base.errors import EXIT_OK, BadInput
+from base.errors import EXIT_OK, BadInput, InfraError
 from base.locks import locked
 from kernels import catalog, fetch, provenance
 from kernels.arch import host
@@ -22,8 +23,8 @@ from kernels.local import LocalKernel
 from kernels.spec import KernelSpec, local_kernel
 from vm import accel as vm_accel
 from vm import boot_times, progress, pycache, virtiofsd
-from vm.boot import (GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, BootStatus, boot, qemu_command, shell_join,
-                     vng_command)
+from vm.boot import (GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, BootStatus, Capped, boot, pump,
+                     qemu_command, shell_join, vng_command)
 from vm.console import booted_banner
 from vm.vngsafe import memory_mib
 
@@ -53,6 +54,7 @@ class RunOptions:
     keep: tuple[str, ...] = ()  # files the caller already wrote into the results folder (matrix: state.json)
     guest_init: str = "otns"  # the guest's PID 1: otns's (vm/guest_init.sh) or virtme-ng's own
     gcov: bool = False  # keep the kernel's gcov counters of the suite (otns coverage)
+    guest_inputs: dict[str, bytes] = field(default_factory=dict)  # files in the guest's folder when it starts
 
 
 def resolve_kernel(opts: RunOptions, notice: Callable[[str], None]) -> LocalKernel:
@@ -68,7 +70,7 @@ def resolve_kernel(opts: RunOptions, notice: Callable[[str], None]) -> LocalKern
         raise BadInput(str(e)) from None
     if not fetch.is_cached(opts.cache_dir, chosen):
         notice(f"otns: fetching Debian {chosen.debian_version} {chosen.flavour} ({chosen.release})")
-    local = fetch.fetch(opts.cache_dir, apt, chosen, show_progress=opts.show_progress)
+    local = fetch.fetch(opts.cache_dir, apt, chosen, show_progress=opts.show_progress, notice=notice)
     local.fetch_seconds = time.monotonic() - start
     local.extra["debian"] = debian_identity(chosen)
     return local
@@ -124,32 +126,37 @@ def _guest_shell(results: Path, pytest_args: list[str], cache_dir: Path, gcov: b
         guest_command(results, pytest_args, announce=True, gcov=gcov))
 
 
+def require_qemu() -> None:
+    """Without QEMU, vng fails before any kernel starts: say so, not that a guest ran."""
+    if shutil.which(host().qemu) is None:
+        raise InfraError(f"{host().qemu} is not on PATH: QEMU boots the guest (scripts/setup installs it)")
+
+
 def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: Callable[[str], None],
                  stream: Callable[[str], None] | None, vng_home: Path | None = None) -> BootRequest:
     transport = kernel.transport()  # BadInput now, before booting, when the config says it cannot work
+    require_qemu()
     if opts.guest_init == "virtme-ng" and kernel.config is not None and kernel.config.get("CONFIG_ACPI") != "y":
         # virtme-ng's init ends the guest with a power-off; without ACPI that is a halt, and
         # QEMU would wait for the timeout (otns's init reboots instead: docs/environment.md).
         raise BadInput(f"{kernel.release} has no ACPI, so virtme-ng's init could not stop it: "
                        "use --guest-init otns (the default)")
-    prefix: list[str] = []
+    daemon = None
     if transport != "9p":
         if opts.dry_run:  # fetch nothing: use a virtiofsd that is there, or say one would be fetched
-            ready, folder = virtiofsd.ready(opts.cache_dir)
-            if not ready:
+            daemon = virtiofsd.ready(opts.cache_dir)
+            if daemon is None:
                 notice("otns: a real run would first unpack virtiofsd from Debian into the cache")
         else:
             with locked(opts.cache_dir / "tools.lock"):
                 apt = catalog.PrivateApt(opts.cache_dir / "apt")
-                folder = virtiofsd.ensure(opts.cache_dir, apt)
-        if folder:
-            prefix.append(str(folder))
+                daemon = virtiofsd.ensure(opts.cache_dir, apt)
     # Until the accelerator is known (below), the request is the KVM probe's, which boots under KVM.
     req = BootRequest(kernel=kernel, command=_guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir, opts.gcov), rwdir=results,
                       console_log=results / CONSOLE, cpus=opts.cpus or default_cpus("kvm"), memory=opts.memory,
-                      timeout=opts.timeout, transport=transport, path_prefix=prefix,
+                      timeout=opts.timeout, transport=transport, virtiofsd=daemon,
                       vng_home=vng_home or opts.cache_dir / "vng-home", stream=stream,
-                      guest_init=opts.guest_init)
+                      guest_init=opts.guest_init, inputs=opts.guest_inputs)
     if opts.accel == "auto":
         req.accel = "kvm" if (not opts.dry_run and vm_accel.kvm_usable(opts.cache_dir, req, notice)) else "tcg"
     else:
@@ -204,13 +211,12 @@ def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], None]) ->
         raise BadInput("--kernel host runs the suite on this machine and needs root")
     start = time.monotonic()
     proc = subprocess.Popen(guest_command(results, opts.pytest_args), cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    lines = []
-    assert proc.stdout is not None
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    output = Capped()
+    # Read by a thread, so the timeout holds even when the suite prints nothing for a long time.
+    reader = threading.Thread(target=pump, args=(proc.stdout, output, stream, None), daemon=True)
+    reader.start()
     try:
-        for line in proc.stdout:
-            lines.append(line)
-            stream(line)
         proc.wait(timeout=opts.timeout)
         status = BootStatus.EXITED
     except subprocess.TimeoutExpired:
@@ -219,7 +225,8 @@ def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], None]) ->
         if proc.poll() is None:
             os.killpg(proc.pid, 9)
             proc.wait()
-    return BootResult(status, proc.returncode, time.monotonic() - start, "", "".join(lines), [], userspace_at=0.0)
+        reader.join(timeout=5)
+    return BootResult(status, proc.returncode, time.monotonic() - start, "", "".join(output), [], userspace_at=0.0)
 
 
 def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[str], None]) -> tuple[RunSummary, Path]:
@@ -227,7 +234,16 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
     state = opts.on_state or (lambda s: None)
     state("fetching")
     kernel = resolve_kernel(opts, notice)
-    results = resultfiles.new_results_folder(opts.results, kernel.release, keep=opts.keep, pid=True)
+    if not kernel.is_host:
+        require_qemu()  # before a results folder is made for a run that cannot boot
+    # Held until the summary is written: a second run on this folder is refused, not let empty it.
+    with resultfiles.results_folder(opts.results, kernel.release, keep=opts.keep, pid=True) as results:
+        return _run_in(results, opts, kernel, t0, notice, stream), results
+
+
+def _run_in(results: Path, opts: RunOptions, kernel: LocalKernel, t0: float, notice: Callable[[str], None],
+            stream: Callable[[str], None]) -> RunSummary:
+    state = opts.on_state or (lambda s: None)
     seen_output = []
 
     def watch(line: str) -> None:
@@ -248,9 +264,9 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
     if res.status is BootStatus.CRASHED and "Unable to mount root fs" in res.console:
         raise BadInput(f"{kernel.release} cannot mount the host's root in the guest: it has neither "
                        f"virtiofs nor 9p usable (console: {results / CONSOLE})")
-    files = guestfiles.load(results)
-    if not kernel.is_host:
-        safefs.defuse(results)  # no device node, fifo, link or set-id file of the guest's stays
+    if res.log_error:
+        notice(f"otns: the console log is incomplete: {res.log_error}")
+    files = guestfiles.load(results)  # the guest's share was swept before its files were moved here (vm.share)
     guest, tests = files.guest, files.tests
     if guest.get("pytest_exit") == PYTEST_USAGE_ERROR:
         # pytest in the guest refused its arguments: bad usage, not a boot failure.
@@ -275,11 +291,19 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
         detail = res.reason
     else:
         detail = "; ".join(f"{s.name}: {s.detail or s.reason}" for s in states if s.state is not State.PRESENT)
+    harness = ""
     if files.problem and verdict not in (Verdict.CRASHED, Verdict.HUNG):
-        verdict, detail = Verdict.HARNESS_ERROR, files.problem
+        verdict, detail, harness = Verdict.HARNESS_ERROR, files.problem, "a file from the guest was refused"
+    if res.unsafe or res.share_error:
+        # Whatever else happened: a guest that plants these is not to be trusted with any verdict.
+        verdict = Verdict.HARNESS_ERROR
+        harness = "the guest left unsafe files; removed" if res.unsafe else "the guest's folder was not swept"
+        found = f"the guest left {safefs.describe_unsafe(res.unsafe)}; removed or made safe" if res.unsafe else ""
+        detail = "; ".join(filter(None, (found, res.share_error, files.problem)))
     other_kernel = "" if kernel.is_host else not_the_image(kernel, res.console)
     if other_kernel:  # whatever it did, it says nothing about this kernel
-        verdict, detail = Verdict.HARNESS_ERROR, other_kernel
+        detail = "; ".join(filter(None, (other_kernel, detail if verdict is Verdict.HARNESS_ERROR else "")))
+        verdict, harness = Verdict.HARNESS_ERROR, harness or "another kernel booted than the image"
     detail += _streamed_note(streamed)
     suite = guest.get("suite_seconds")
     if suite is None:  # the guest never finished: its suite began when it announced itself
@@ -295,9 +319,9 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
                          feature_present=_open_tree_present(states), detail=detail,
                          attempts=res.attempts, crash_reports=res.reports, features=states,
                          debian=kernel.extra.get("debian"), running=streamed.running if streamed else [],
-                         boot_status=res.status)
+                         boot_status=res.status, harness=harness)
     resultfiles.write_run(results, summary, tests or [], detail if streamed else "", res.console)
-    return summary, results
+    return summary
 
 
 def _open_tree_present(states) -> bool | None:

@@ -71,7 +71,7 @@ def _request(tmp_path: Path, accel: str) -> BootRequest:
 def test_the_vng_command_for_amd64_is_todays(tmp_path):
     assert vng_command(_request(tmp_path, "tcg")) == [
         "vng", "-r", str(tmp_path / "vmlinuz"), "--verbose", "--cpus", "2", "--memory", "1G",
-        "--rwdir", f"/run/otns-results={tmp_path}", "--qemu-opts=-smp sockets=2",
+        "--rwdir", f"/run/otns-results={tmp_path / '.otns-guest' / 'rw'}", "--qemu-opts=-smp sockets=2",
         "--disable-kvm", "--qemu-opts=-accel tcg,thread=single",
         "--append", "loglevel=5", "--exec", "true"]
     assert "--qemu-opts=-accel tcg,thread=single" not in vng_command(_request(tmp_path, "kvm"))

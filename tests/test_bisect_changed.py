@@ -73,3 +73,17 @@ def test_bisect_changed_reads_the_recorded_flavour(otns, tmp_path):
             "source": f"debian {ver} amd64 (trixie-backports)", "verdict": "CONFORMS"}))
     r = otns("bisect", "--changed", str(tmp_path / "a"), str(tmp_path / "b"), "--flavour", "cloud", results=False)
     assert r.code == 2 and "ran the amd64 flavour" in r.stderr, r.stderr
+
+
+def test_an_unknown_recorded_flavour_is_named(otns, tmp_path):
+    # It used to end in "--good and --bad name the same kernel": no kernel of that flavour is listed.
+    import json
+    for name, up in (("a", "7.2.9"), ("b", "7.2.12")):
+        f = tmp_path / name
+        f.mkdir()
+        (f / "summary.json").write_text(json.dumps({
+            "kernel": f"debian:{up}", "release": f"{up}+deb13-rt-amd64", "verdict": "CONFORMS",
+            "debian": {"upstream": up, "debian_version": f"{up}-1", "flavour": "rt-amd64",
+                       "release": f"{up}+deb13-rt-amd64"}}))
+    r = otns("bisect", "--changed", str(tmp_path / "a"), str(tmp_path / "b"), results=False)
+    assert r.code == 2 and "flavour 'rt-amd64'" in r.stderr and "same kernel" not in r.stderr, r.stderr

@@ -4,7 +4,6 @@ outcomes do not depend on which init started the guest."""
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,8 @@ import pytest
 from kernels.spec import parse_spec
 from otns.resultfiles import parse_junit
 from otns.run import RunOptions, boot_request, resolve_kernel
-from vm.boot import BootStatus, boot, staged_vng, vng_command
+from vm.boot import BootStatus, boot, run_dry, staged_vng, vng_command
+from vm import share
 from vm.guest_init import INIT_NAME, SCRIPT, vng_guest_tools
 
 from .conftest import DEFAULT_SPEC
@@ -27,10 +27,11 @@ def _request(cache_dir: Path, results: Path, guest_init: str, command: str = "tr
 
 
 def _dry_run_qemu(req) -> str:
+    share.create(req.rwdir)  # vng --dry-run checks that the folder exists
     with staged_vng(vng_command(req, dry_run=True), req) as (argv, env, cwd):
-        r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
-        assert r.returncode == 0, r.stderr
-        qemu = [ln for ln in r.stdout.splitlines() if "qemu-system" in ln][-1]
+        code, out, err = run_dry(argv, env, cwd)
+        assert code == 0, err
+        qemu = [ln for ln in out.splitlines() if "qemu-system" in ln][-1]
         init = Path(re.search(r"init=([^\s']+)", qemu).group(1))
         # Read while the stage exists: the staged init is removed with it.
         content, resolved = init.read_bytes(), init.resolve()

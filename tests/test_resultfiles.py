@@ -35,8 +35,8 @@ def _summary(tests: list[Result], status: BootStatus) -> RunSummary:
 
 
 def _run_folder(tmp_path: Path, status: BootStatus = BootStatus.EXITED) -> tuple[Path, RunSummary]:
-    folder = rf.new_results_folder(tmp_path / "r", "unused")
-    assert (folder / rf.INCOMPLETE).exists()
+    with rf.results_folder(tmp_path / "r", "unused") as folder:
+        assert (folder / rf.INCOMPLETE).exists()
     summary = _summary(TESTS, status)
     rf.write_run(folder, summary, TESTS, "", "line 1\nline 2\n")
     return folder, summary

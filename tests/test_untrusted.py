@@ -15,7 +15,8 @@ import pytest
 from base import safefs
 from otns.guestfiles import load as load_guest_files
 from otns.resultfiles import parse_junit, read_summary
-from vm.boot import BootRequest, staged_vng, vng_command
+from vm.boot import BootRequest, run_dry, staged_vng, vng_command
+from vm import share, virtiofsd
 from vm.virtiofsd import wrapper_script
 from vm.vngsafe import GUEST_RESULTS, Stage, is_safe_path, memory_mib, remove_stale
 
@@ -47,9 +48,14 @@ def test_bad_memory_is_refused_before_anything_runs(otns, tmp_path, memory):
     _no_marker(tmp_path)
 
 
+@pytest.mark.parametrize("memory", ["999999999T", "100T", "9999G"])
+def test_memory_beyond_the_machine_is_refused(otns, memory):
+    assert_one_line_error(otns("run", "--dry-run", f"--memory={memory}"), 2, "--memory", "of memory")
+
+
 def test_memory_sizes():
     assert memory_mib("1G") == 1024 and memory_mib("1536M") == 1536 and memory_mib("2048") == 2048
-    assert memory_mib("1t") == 1024 * 1024 and memory_mib("262144K") == 256
+    assert memory_mib("2g") == 2048 and memory_mib("262144K") == 256
 
 
 def test_matrix_checks_memory_first(otns):
@@ -82,11 +88,11 @@ def test_odd_cache_dir_runs_nothing(otns, cached_image, cache_dir, tmp_path):
     assert not list((cache / "stage").glob("*")) if (cache / "stage").exists() else True
 
 
-def _request(tmp_path: Path, image: Path, results: Path, cache: Path) -> BootRequest:
+def _request(tmp_path: Path, image: Path, results: Path, cache: Path, virtiofsd: Path | None = None) -> BootRequest:
     from kernels.local import LocalKernel
     return BootRequest(kernel=LocalKernel(image=image, release="x", source="test"), command="true",
                        rwdir=results, console_log=results / "console.log", vng_home=cache / "vng-home",
-                       path_prefix=[str(_odd(tmp_path, "bin"))])
+                       path_prefix=[str(_odd(tmp_path, "bin"))], virtiofsd=virtiofsd)
 
 
 def test_every_value_vng_gets_is_safe(tmp_path):
@@ -112,7 +118,7 @@ def test_every_value_vng_gets_is_safe(tmp_path):
         assert is_safe_path(kimg) and kimg.resolve() == image.resolve()
         assert (kimg.parent / "lib" / "modules" / "7.0.0").resolve() == modules.resolve()  # modules still found
         guest, _, rw = argv[argv.index("--rwdir") + 1].partition("=")
-        assert guest == str(GUEST_RESULTS) and is_safe_path(rw) and Path(rw).resolve() == results.resolve()
+        assert guest == str(GUEST_RESULTS) and is_safe_path(rw) and Path(rw).resolve() == share.folder(results).resolve()
         for key in ("HOME", "TMPDIR"):
             assert is_safe_path(env[key]) and env[key].startswith(str(cwd))
         assert Path(env["HOME"]).resolve() == (cache / "vng-home").resolve()
@@ -126,15 +132,17 @@ def test_virtme_really_gets_safe_names(tmp_path, cached_image, cache_dir):
     results = _odd(tmp_path, "results")
     results.mkdir()
     _odd(tmp_path, "bin").mkdir()
-    unpacked = cache_dir / "tools" / "virtiofsd" / "bin" / "virtiofsd"
-    if unpacked.exists():  # Debian 12: the virtiofsd a real run puts first on PATH, from an odd folder too
-        (_odd(tmp_path, "bin") / "virtiofsd").symlink_to(unpacked)
-    req = _request(tmp_path, cached_image, results, _odd(tmp_path, "cache"))
+    daemon = virtiofsd.ready(cache_dir)
+    assert daemon is not None  # cached_image leaves one in the cache (Debian 12)
+    odd_daemon = _odd(tmp_path, "bin") / "virtiofsd"  # reached through an odd path: the staged wrapper quotes it
+    odd_daemon.symlink_to(daemon)
+    req = _request(tmp_path, cached_image, results, _odd(tmp_path, "cache"), virtiofsd=odd_daemon)
+    share.create(results)
     with staged_vng(vng_command(req, dry_run=True), req) as (argv, env, cwd):
-        r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
-    assert r.returncode == 0, r.stderr
+        code, out, err = run_dry(argv, env, cwd)
+    assert code == 0, err
     _no_marker(tmp_path)
-    qemu = [ln for ln in r.stdout.splitlines() if "qemu-system" in ln][-1]
+    qemu = [ln for ln in out.splitlines() if "qemu-system" in ln][-1]
     assert "virtme_initmount0=" in qemu and "é" not in qemu
 
 
@@ -273,12 +281,93 @@ def test_defuse_removes_what_could_hurt_the_host(tmp_path):
     (tmp_path / "sub" / "link").symlink_to("/etc/shadow")
     (tmp_path / "suid").write_text("")
     os.chmod(tmp_path / "suid", 0o4777)
+    (tmp_path / "theirs").write_text("")
+    os.chown(tmp_path / "theirs", 1000, 1000)
     (tmp_path / "ok.txt").write_text("kept")
-    removed = safefs.defuse(tmp_path)
-    assert sorted(removed) == ["disk", "fifo", "sub/link"]
+    found = safefs.defuse(tmp_path)
+    assert sorted((u.path(), u.what) for u in found) == [
+        ("disk", "block device 8:0"), ("fifo", "fifo"), ("sub/link", "symbolic link"), ("suid", "set-uid file")]
     assert stat.S_IMODE(os.stat(tmp_path / "suid").st_mode) == 0o755
     assert stat.S_IMODE(os.stat(tmp_path / "sub").st_mode) == 0o755
+    assert os.stat(tmp_path / "theirs").st_uid == os.geteuid(), "a file of another user's was left to them"
     assert (tmp_path / "ok.txt").read_text() == "kept"
+    assert safefs.defuse(tmp_path) == []
+
+
+def _nest(top: Path, depth: int, length: int) -> int:
+    """depth folders of `length`-character names below top, made through descriptors (the path
+    is past PATH_MAX); returns a descriptor of the deepest."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for i in range(depth):
+        name = f"{i:05d}".ljust(length, "d")
+        os.mkdir(name, dir_fd=fd)
+        child = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    return fd
+
+
+@pytest.mark.parametrize("depth, length", [(20, 250), (1100, 8)])  # a 5 KB path; deeper than recursion goes
+def test_defuse_and_removal_reach_any_depth_and_length(tmp_path, depth, length):
+    folder = tmp_path / "r"
+    folder.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("x")
+    fd = _nest(folder, depth, length)
+    os.mkfifo("fifo", dir_fd=fd)
+    os.symlink(str(outside), "out", dir_fd=fd)
+    f = os.open("suid", os.O_CREAT | os.O_WRONLY, 0o6777, dir_fd=fd)
+    os.fchmod(f, 0o6777)
+    os.close(f)
+    os.close(fd)
+    found = safefs.defuse(folder)
+    assert sorted(u.what for u in found) == ["fifo", "set-uid and set-gid file", "symbolic link"]
+    assert all(u.path().endswith(u.name) and len(u.path()) < 200 for u in found)
+    unsafe = subprocess.run(["find", str(folder), "(", "-type", "p", "-o", "-type", "l", "-o", "-perm", "/6000", ")"],
+                            capture_output=True, text=True, check=True).stdout
+    assert unsafe == ""
+    (folder / safefs.MARKER).write_text("")
+    safefs.prepare_results(folder)
+    assert os.listdir(folder) == [safefs.MARKER] and (outside / "keep").read_text() == "x"
+
+
+def test_a_cleaning_that_fails_leaves_the_folder_marked(tmp_path, monkeypatch):
+    folder = safefs.prepare_results(tmp_path / "r")
+    (folder / "zz-junit.xml").write_text("")
+    (folder / "a").mkdir()
+    real = safefs.fdtree.remove
+
+    def remove(dir_fd: int, name: str) -> None:
+        if name == "zz-junit.xml":
+            raise PermissionError(1, "Operation not permitted")
+        real(dir_fd, name)
+    monkeypatch.setattr(safefs.fdtree, "remove", remove)
+    with pytest.raises(PermissionError):
+        safefs.prepare_results(folder)
+    assert (folder / safefs.MARKER).exists(), "the mark went first: the folder is now refused"
+    monkeypatch.undo()
+    assert os.listdir(safefs.prepare_results(folder)) == [safefs.MARKER]
+
+
+def test_the_guest_share_is_private_and_its_files_move_in_swept(tmp_path):
+    results = safefs.prepare_results(tmp_path / "r")
+    (results / "console.log").write_text("the host's")
+    share_dir = share.create(results)
+    holder = share_dir.parent
+    assert stat.S_IMODE(holder.stat().st_mode) == 0o700 and holder.parent == results
+    os.chmod(share_dir, 0o777)  # the guest may open up the folder it sees: its parent stays closed
+    (share_dir / "junit.xml").write_text("<testsuite/>")
+    (share_dir / "console.log").write_text("the guest's")  # a name the host writes: dropped
+    (share_dir / "sub").mkdir()
+    (share_dir / "sub" / "tool").write_text("")
+    os.chmod(share_dir / "sub" / "tool", 0o4755)
+    found = share.collect(results)
+    assert [(u.path(), u.what) for u in found] == [("sub/tool", "set-uid file")]
+    assert sorted(os.listdir(results)) == [safefs.MARKER, "console.log", "junit.xml", "sub"]
+    assert (results / "console.log").read_text() == "the host's"
+    assert stat.S_IMODE((results / "sub" / "tool").stat().st_mode) == 0o755
+    assert share.collect(results) == []  # nothing shared: nothing to do
 
 
 def test_a_bad_junit_from_the_guest_is_set_aside(tmp_path):

@@ -13,6 +13,7 @@ import pytest
 
 from otns.cli import build_parser
 
+from .conftest import Run, cache_for_tests, run_in_process
 from .test_bad_input import assert_one_line_error
 
 TEST = "conformance/test_foreign.py::test_foreign_non_recursive_copy_over_children_is_einval"
@@ -132,3 +133,25 @@ def test_accel_default_is_stated():
         for action in parser._actions:
             if "--accel" in action.option_strings:
                 assert "default" in action.help and "auto" in action.help, path
+
+
+@pytest.mark.parametrize("how", ["--cache-dir", "XDG_CACHE_HOME"])
+def test_a_cache_folder_that_is_a_file_is_bad_usage_either_way(tmp_path, capfd, how):
+    # The same mistake gave exit 3 through --cache-dir and exit 2 through $XDG_CACHE_HOME.
+    (tmp_path / "file").write_text("")
+    if how == "--cache-dir":
+        argv, env, where = ["--cache-dir", str(tmp_path / "file"), "kernels", "list"], {}, tmp_path / "file"
+    else:
+        argv, env, where = ["kernels", "list"], {"XDG_CACHE_HOME": str(tmp_path / "file")}, tmp_path / "file" / "otns"
+    r = Run(*run_in_process(argv, capfd, env), None)
+    assert_one_line_error(r, 2, "cache folder", str(where), how)
+
+
+def test_an_interrupt_before_any_guest_says_only_that(capfd, monkeypatch):
+    from otns.commands import COMMANDS
+
+    def handle(args, cache_dir):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(COMMANDS["kernels"], "handle", handle)
+    code, _, err = run_in_process(["--cache-dir", str(cache_for_tests()), "kernels", "list"], capfd)
+    assert code == 130 and err.strip() == "otns: interrupted", err

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from base.safefs import write_atomic
+from base.safefs import BadFile, read_json_object, write_atomic
 from kernels.arch import host
 
 from .boot import BootRequest, BootStatus, boot_once
@@ -27,9 +27,9 @@ PROBE_TIMEOUT = 90.0
 
 def _machine_key() -> str:
     try:
-        qemu = subprocess.run([host().qemu, "--version"], capture_output=True,
-                              text=True).stdout.splitlines()[0]
-    except (OSError, IndexError):
+        qemu = subprocess.run([host().qemu, "--version"], capture_output=True, stdin=subprocess.DEVNULL,
+                              text=True, timeout=30).stdout.splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
         qemu = "no-qemu"
     cpu = ""
     try:
@@ -45,10 +45,9 @@ def kvm_usable(cache_dir: Path, template: BootRequest, notice: Callable[[str], N
         return False
     cache = cache_dir / "kvm-probe.json"
     key = _machine_key()
-    if cache.exists():
-        data = json.loads(cache.read_text())
-        if data.get("key") == key:
-            return bool(data["kvm"])
+    data = _probe_record(cache)
+    if data.get("key") == key and isinstance(data.get("kvm"), bool):
+        return data["kvm"]
     with tempfile.TemporaryDirectory(prefix="otns-kvm-probe-", dir=cache_dir) as tmp:
         probe = replace(template, command="true", accel="kvm", timeout=PROBE_TIMEOUT, stream=None,
                         rwdir=Path(tmp), console_log=Path(tmp) / CONSOLE)
@@ -67,9 +66,13 @@ def kvm_usable(cache_dir: Path, template: BootRequest, notice: Callable[[str], N
 
 def cached_verdict(cache_dir: Path) -> bool:
     """The last probe's verdict on this machine, without probing (False when unknown)."""
-    cache = cache_dir / "kvm-probe.json"
+    data = _probe_record(cache_dir / "kvm-probe.json")
+    return data.get("key") == _machine_key() and data.get("kvm") is True
+
+
+def _probe_record(path: Path) -> dict:
+    """The last probe's record; {} when there is none or it is damaged (then it is probed again)."""
     try:
-        data = json.loads(cache.read_text())
-    except (OSError, ValueError):
-        return False
-    return data.get("key") == _machine_key() and bool(data.get("kvm"))
+        return read_json_object(path)
+    except (OSError, BadFile):
+        return {}

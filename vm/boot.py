@@ -12,6 +12,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections import deque
@@ -21,11 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from base.errors import InfraError
-from base.safefs import open_new
+from base.safefs import Unsafe, open_new, write_atomic
 from kernels.arch import host
 from kernels.local import LocalKernel
 
 from . import console as con
+from . import share
 from .guest import USERSPACE_MARK
 from .vngsafe import GUEST_RESULTS, Stage, staged
 
@@ -39,7 +41,7 @@ EARLY_DEATH_RETRIES = 2
 class BootRequest:
     kernel: LocalKernel
     command: str
-    rwdir: Path  # shared read-write; the guest sees it at GUEST_RESULTS
+    rwdir: Path  # where the guest's files end up; it sees them at GUEST_RESULTS (shared through vm.share)
     console_log: Path
     accel: str = "tcg"  # kvm | tcg
     cpus: int = 2
@@ -49,9 +51,15 @@ class BootRequest:
     typical_boot: float | None = None  # seconds a boot usually takes to reach user space here
     transport: str | None = None  # virtiofs | 9p | None (let vng choose)
     path_prefix: list[str] = field(default_factory=list)  # folders to put first on vng's PATH
+    virtiofsd: Path | None = None  # the virtiofsd to run, with vm.virtiofsd.HARDENING (None: vng's choice)
     vng_home: Path | None = None  # HOME for vng, so a user's vng config cannot change the run
     guest_init: str = "otns"  # otns | virtme-ng: the guest's PID 1 (vm.guest_init)
     stream: Callable[[str], None] | None = None
+    inputs: dict[str, bytes] = field(default_factory=dict)  # files the guest finds in its folder at the start
+
+
+class GuestStopped(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM while a guest ran: it has been stopped (so the command line can say so)."""
 
 
 class BootStatus(enum.Enum):
@@ -77,6 +85,9 @@ class BootResult:
     userspace_seconds: float | None = None  # from starting vng to the guest's first sign of life
     timeout: float = 0.0
     userspace_at: float | None = None  # seconds into the boot when the guest command announced itself
+    unsafe: list[Unsafe] = field(default_factory=list)  # what the guest left that the sweep removed or defused
+    log_error: str = ""  # why the console log stopped short (a full disk), when it did
+    share_error: str = ""  # why the guest's share could not be swept and moved in, when it could not
 
     @property
     def reason(self) -> str:
@@ -105,7 +116,7 @@ def no_boot_reason(console: str) -> str:
 
 def vng_command(req: BootRequest, dry_run: bool = False) -> list[str]:
     cmd = ["vng", "-r", str(req.kernel.image), "--verbose",
-           "--cpus", str(req.cpus), "--memory", req.memory, "--rwdir", f"{GUEST_RESULTS}={req.rwdir}",
+           "--cpus", str(req.cpus), "--memory", req.memory, "--rwdir", f"{GUEST_RESULTS}={share.folder(req.rwdir)}",
            # One vCPU per socket: SeaBIOS's MP table lists one CPU per socket, and a kernel
            # without ACPI (otns build's) finds its CPUs there; QEMU merges this with vng's -smp N.
            f"--qemu-opts=-smp sockets={req.cpus}"]
@@ -129,17 +140,41 @@ def staged_vng(cmd: list[str], req: BootRequest) -> Iterator[tuple[list[str], di
     if req.vng_home:
         req.vng_home.mkdir(parents=True, exist_ok=True)
     with Stage(req.vng_home.parent if req.vng_home else None) as stage:
-        yield (*staged(cmd, dict(os.environ), stage, req.path_prefix, req.vng_home, req.guest_init), stage.root)
+        yield (*staged(cmd, dict(os.environ), stage, req.path_prefix, req.vng_home, req.guest_init, req.virtiofsd),
+               stage.root)
+
+
+DRY_RUN_TIMEOUT = 120.0
 
 
 def qemu_command(req: BootRequest) -> str:
     """The QEMU command vng would run, from vng's own --dry-run (boots nothing)."""
+    share.create(req.rwdir)  # vng --dry-run checks that the folder it would share exists
     with staged_vng(vng_command(req, dry_run=True), req) as (argv, env, cwd):
-        r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
-    lines = [ln for ln in r.stdout.splitlines() if "qemu-system" in ln]
-    if r.returncode != 0 or not lines:
-        raise InfraError(f"vng --dry-run failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
+        code, out, err = run_dry(argv, env, cwd)
+    lines = [ln for ln in out.splitlines() if "qemu-system" in ln]
+    if code != 0 or not lines:
+        raise InfraError(f"vng --dry-run failed: {(err or out).strip().splitlines()[-1:]}")
     return lines[-1]
+
+
+def run_dry(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    """vng --dry-run's exit code, stdout and stderr. Even a dry run starts virtiofsd (in the
+    background, through a shell); one that starts after virtme-run gave up waiting for it
+    outlives it, holding the output pipes: so the output goes to files, and whatever is left
+    of vng's process group afterwards is killed."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=cwd, start_new_session=True,
+                                stdin=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=DRY_RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise InfraError(f"vng --dry-run did not answer within {DRY_RUN_TIMEOUT:.0f} s") from None
+        finally:
+            _stop_group(proc)
+        out.seek(0)
+        err.seek(0)
+        return (proc.returncode, out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"))
 
 
 _PR_SET_CHILD_SUBREAPER = 36
@@ -208,7 +243,7 @@ MEMORY_MAX = 32 * 1024 * 1024
 LOG_MAX = 256 * 1024 * 1024
 
 
-class _Capped:
+class Capped:
     """A stream's lines, bounded: the first half of the budget, then the most recent lines."""
 
     def __init__(self, limit: int = MEMORY_MAX):
@@ -237,15 +272,35 @@ class _Capped:
         yield from self.tail
 
 
-def _pump(stream, sink: _Capped, forward: Callable[[str], None] | None, log) -> None:
-    written = 0
+class _Log:
+    """The console log file, bounded; a write that fails (a full disk) stops the log, not the
+    run: what was written stays, the stream is still read and kept in memory, and the error is
+    kept to be reported with the log's path."""
+
+    def __init__(self, file, path: Path):
+        self.file, self.path, self.written, self.error = file, path, 0, ""
+
+    def write(self, text: str) -> None:
+        if self.error or self.written >= LOG_MAX:
+            return
+        self.written += len(text)
+        try:
+            self.file.write(text if self.written < LOG_MAX else "\n[otns] console log cut here: too large\n")
+            self.file.flush()
+        except OSError as e:
+            self.error = f"{self.path}: {e.strerror or e}; the log stops there"
+            try:
+                self.file.close()  # drops what the failed write left in the buffer
+            except OSError:
+                pass
+
+
+def pump(stream, sink: Capped, forward: Callable[[str], None] | None, log: _Log | None) -> None:
     for raw in iter(lambda: stream.readline(LINE_MAX), b""):
         line = raw.decode("utf-8", "replace")
         sink.append(line)
-        if log is not None and written < LOG_MAX:
-            written += len(line)
-            log.write(line if written < LOG_MAX else "\n[otns] console log cut here: too large\n")
-            log.flush()
+        if log is not None:
+            log.write(line)
         if forward is not None:
             forward(line)
 
@@ -271,8 +326,33 @@ def boot_once(req: BootRequest) -> BootResult:
     req.console_log.parent.mkdir(parents=True, exist_ok=True)
     _become_subreaper()
     start = time.monotonic()
-    out_lines, con_lines = _Capped(), _Capped()
-    with staged_vng(vng_command(req), req) as (cmd, env, cwd), open_new(req.console_log) as log:
+    shared = share.create(req.rwdir)
+    for name, data in req.inputs.items():
+        write_atomic(shared / name, data)
+    try:
+        result = _boot_shared(req, start)
+    except BaseException:
+        _collect_quietly(req.rwdir)  # interrupted: keep what the guest wrote (progress.jsonl), if the sweep can
+        raise
+    try:
+        result.unsafe = share.collect(req.rwdir)
+    except OSError as e:
+        result.share_error = (f"the guest's folder could not be swept ({e.strerror or e}); it stays, private, in "
+                              f"{share.folder(req.rwdir).parent}")
+    return result
+
+
+def _collect_quietly(results: Path) -> None:
+    try:
+        share.collect(results)
+    except (OSError, KeyboardInterrupt):
+        pass  # the share stays in its private folder; the next run in this folder removes it
+
+
+def _boot_shared(req: BootRequest, start: float) -> BootResult:
+    out_lines, con_lines = Capped(), Capped()
+    with staged_vng(vng_command(req), req) as (cmd, env, cwd), open_new(req.console_log) as log_file:
+        log = _Log(log_file, req.console_log)
         try:
             proc = subprocess.Popen(_contained(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, env=env, cwd=cwd, start_new_session=True,
@@ -285,8 +365,8 @@ def boot_once(req: BootRequest) -> BootResult:
             # When the boot ended and the suite began, even if the guest never reports it.
             if not announced and USERSPACE_MARK in line:
                 announced.append(time.monotonic() - start)
-        pumps = [threading.Thread(target=_pump, args=(proc.stdout, out_lines, req.stream, None), daemon=True),
-                 threading.Thread(target=_pump, args=(proc.stderr, con_lines, on_console, log), daemon=True)]
+        pumps = [threading.Thread(target=pump, args=(proc.stdout, out_lines, req.stream, None), daemon=True),
+                 threading.Thread(target=pump, args=(proc.stderr, con_lines, on_console, log), daemon=True)]
         for t in pumps:
             t.start()
         hung = stalled = False
@@ -309,6 +389,8 @@ def boot_once(req: BootRequest) -> BootResult:
                     proc.wait(timeout=0.1)
                 except subprocess.TimeoutExpired:
                     pass
+        except KeyboardInterrupt:
+            raise GuestStopped from None
         finally:
             # Always: on timeout, on Ctrl-C, on SIGTERM (raised as an exception by the CLI).
             _stop_group(proc)
@@ -335,13 +417,14 @@ def boot_once(req: BootRequest) -> BootResult:
         status = BootStatus.BOOT_TIMEOUT
     elif hung:
         status = BootStatus.HUNG
-    elif code == VNG_LOST and not output.strip():
+    elif (code == VNG_LOST and not output.strip()) or (code != 0 and not userspace):
+        # vng failed before the guest command ran (QEMU missing, refused options...): no boot.
         status = BootStatus.NO_BOOT
     else:
         status = BootStatus.EXITED
     return BootResult(status, code, seconds, console, output, reports, userspace,
                       userspace_seconds=userspace_at, timeout=req.timeout,
-                      userspace_at=announced[0] if announced else None)
+                      userspace_at=announced[0] if announced else None, log_error=log.error)
 
 
 # A timeout this many times a usual boot was time enough: no user space by then is a hang.
@@ -352,7 +435,7 @@ def _ample(req: BootRequest) -> bool:
     return req.typical_boot is not None and req.timeout >= AMPLE_FACTOR * req.typical_boot
 
 
-def _in_userspace(out_lines: _Capped, con_lines: _Capped) -> bool:
+def _in_userspace(out_lines: Capped, con_lines: Capped) -> bool:
     return bool(out_lines) or any(USERSPACE_MARK in ln for ln in con_lines)
 
 

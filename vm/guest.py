@@ -25,6 +25,7 @@ from base import filenames
 from vm import progress
 
 CONFORMANCE = Path(__file__).resolve().parent.parent / "conformance"
+ROOT = CONFORMANCE.parent  # the folder pytest runs in (pytest_args)
 # The guest's first line on the console; the host (vm.boot) watches for it to know the kernel
 # reached user space.
 USERSPACE_MARK = "otns-guest: user space reached"
@@ -81,8 +82,9 @@ def pytest_args(results: Path, extra: list[str]) -> list[str]:
     # (@FILE, one argument a line: pytest reads it; the kernel's command line is too short for
     # a long list); otherwise the whole suite.
     selected = any(a.startswith(("conformance/", str(CONFORMANCE), "@")) for a in extra)
-    # --rootdir: node ids are conformance/test_x.py::... wherever otns is installed.
-    args = [*([] if selected else [str(CONFORMANCE)]), "--rootdir", str(CONFORMANCE.parent),
+    # --rootdir: node ids are conformance/test_x.py::... wherever otns is installed. pytest
+    # expands $NAME in it, so it is given as "." and pytest runs in that folder (ROOT).
+    args = [*([] if selected else [str(CONFORMANCE)]), "--rootdir=.",
             "-p", "no:cacheprovider", "-o", "junit_family=xunit2",
             f"--junitxml={results / filenames.JUNIT}", f"--otns-features={results / filenames.FEATURES}",
             "-rfEs", *[x for name in UNUSED_PLUGINS for x in ("-p", f"no:{name}")],
@@ -138,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = ns.pytest_args[1:] if ns.pytest_args[:1] == ["--"] else ns.pytest_args
     prepare_tmp(ns.results)
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    os.chdir(ROOT)  # pytest_args' --rootdir=.
     import pytest
 
     imported = time.monotonic()

@@ -12,19 +12,28 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from base import commands
 from base.errors import InfraError
 from base.safefs import new_folder
 from kernels.apt import PrivateApt
 from kernels.arch import host
 
 _SYSTEM_PATHS = ("/usr/libexec/virtiofsd", "/usr/lib/virtiofsd/virtiofsd", "/usr/lib/virtiofsd")
+# virtiofsd runs as root and does what the guest asks in the folders it shares. It keeps a
+# list of capabilities; these are dropped: mknod (no device node is made on the host), setfcap
+# (no file gets capabilities) and fsetid (a set-gid bit the guest's group does not entitle it
+# to is cleared, as is a set-id bit on a file it writes to). A set-uid bit on a file root owns
+# needs no capability: vm.share keeps such a file private until base.safefs.defuse clears it.
+HARDENING = ("--modcaps=-mknod:-setfcap:-fsetid",)
+TOOL_TIMEOUT = 600.0  # downloading and unpacking virtiofsd
 _PACKAGES = ("virtiofsd", "libc6", "libcap-ng0", "libseccomp2", "libgcc-s1")
 _SUITE = "trixie"
 
 
 def _works(path: str) -> bool:
+    """It runs, and takes the options otns gives it."""
     try:
-        return subprocess.run([path, "--version"], capture_output=True, timeout=20).returncode == 0
+        return subprocess.run([path, *HARDENING, "--version"], capture_output=True, timeout=20).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -36,21 +45,22 @@ def system_virtiofsd() -> str | None:
     return None
 
 
-def ready(cache_dir: Path) -> tuple[bool, Path | None]:
-    """(a working virtiofsd is there, the folder to put first on PATH for it), fetching nothing."""
-    if system_virtiofsd():
-        return True, None
+def ready(cache_dir: Path) -> Path | None:
+    """A working virtiofsd (the system's, or the one unpacked in the cache), fetching nothing."""
+    system = system_virtiofsd()
+    if system:
+        return Path(system)
     wrapper = cache_dir / "tools" / "virtiofsd" / "bin" / "virtiofsd"
     if wrapper.exists() and _works(str(wrapper)):
-        return True, wrapper.parent
-    return False, None
+        return wrapper
+    return None
 
 
-def ensure(cache_dir: Path, apt: PrivateApt) -> Path | None:
-    """A folder to put first on PATH so virtme-ng finds a working virtiofsd; None if the system has one."""
-    ok, folder = ready(cache_dir)
-    if ok:
-        return folder
+def ensure(cache_dir: Path, apt: PrivateApt) -> Path:
+    """A working virtiofsd: the system's, or Debian's unpacked into the cache."""
+    found = ready(cache_dir)
+    if found:
+        return found
     tool = cache_dir / "tools" / "virtiofsd"
     wrapper = tool / "bin" / "virtiofsd"
     try:
@@ -60,16 +70,25 @@ def ensure(cache_dir: Path, apt: PrivateApt) -> Path | None:
             debs = _download_names(apt, names, tmp / "debs")
             root = tmp / "root"
             for deb in debs:
-                subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, capture_output=True)
+                r = commands.run(["dpkg-deb", "-x", str(deb), str(root)], f"unpack {deb.name}", timeout=TOOL_TIMEOUT)
+                if r.returncode != 0:
+                    raise InfraError(f"cannot set up virtiofsd: dpkg-deb cannot unpack {deb.name}: "
+                                     f"{' '.join(r.stderr.split())[:200]}")
             shutil.rmtree(tmp / "debs")
             (tmp / "bin").mkdir()
             (tmp / "bin" / "virtiofsd").write_text(wrapper_script(tool / "root"))
             (tmp / "bin" / "virtiofsd").chmod(0o755)
-    except (subprocess.CalledProcessError, OSError) as e:
+    except OSError as e:
         raise InfraError(f"cannot set up virtiofsd from Debian {_SUITE}: {e}") from None
     if not _works(str(wrapper)):
         raise InfraError(f"the virtiofsd unpacked into {tool} does not run")
-    return wrapper.parent
+    return wrapper
+
+
+def hardened_script(real: Path) -> str:
+    """The `virtiofsd` virtme-ng finds first on its PATH: the real one with HARDENING (the
+    path is quoted for sh: the cache folder's path may hold any byte)."""
+    return f"#!/bin/sh\nexec {shlex.quote(str(real))} {' '.join(HARDENING)} \"$@\"\n"
 
 
 def wrapper_script(root: Path) -> str:
@@ -84,8 +103,8 @@ def wrapper_script(root: Path) -> str:
 
 def _download_names(apt: PrivateApt, names: list[str], dest: Path) -> list[Path]:
     dest.mkdir(parents=True)
-    r = subprocess.run(["apt-get", *apt.options(), "-q", "download", *names], cwd=dest,
-                       capture_output=True, text=True)
+    r = commands.run(["apt-get", *apt.options(), "-q", "download", *names], "download virtiofsd", cwd=dest,
+                     timeout=TOOL_TIMEOUT)
     if r.returncode != 0:
         lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.startswith("E:")]
         raise InfraError(f"cannot download virtiofsd: {lines[0] if lines else r.returncode}")

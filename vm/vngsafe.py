@@ -26,6 +26,7 @@ from base.errors import BadInput
 from kernels.arch import host
 
 from . import guest_init as guest_tools
+from .virtiofsd import hardened_script
 
 
 # Bytes that mean nothing to sh, to the kernel command line (space-separated, '=' splits)
@@ -53,7 +54,15 @@ def memory_mib(text: str) -> int:
     mib = int(int(m.group(1)) * _UNIT_MIB[m.group(2).upper()])
     if mib < MIN_MEMORY_MIB:
         raise BadInput(f"--memory {text!r}: a guest needs at least {MIN_MEMORY_MIB}M")
+    most = host_memory_mib()
+    if mib > most:
+        raise BadInput(f"--memory {text!r}: more than this machine's {most}M of memory")
     return mib
+
+
+def host_memory_mib() -> int:
+    """The machine's memory: no guest gets more (QEMU would fail, or the host would swap)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") >> 20
 
 
 def is_safe_path(path: str | Path) -> bool:
@@ -161,25 +170,33 @@ class Stage:
     def wrapper(self, name: str, module: str, python: Path, prelude: str = "") -> None:
         """An executable `name` on PATH that runs module.main() with the staged Python,
         after `prelude` (Python source)."""
+        code = f"{prelude}import sys; from {module} import main; sys.argv[0] = {name!r}; sys.exit(main())"
+        self.script(name, f"#!/bin/sh\nexec {shlex.quote(str(python))} -c {shlex.quote(code)} \"$@\"\n")
+
+    def script(self, name: str, text: str) -> None:
+        """An executable `name` on PATH (the stage's bin/, first) with this content."""
         bin_dir = self.root / "bin"
         bin_dir.mkdir(exist_ok=True)
-        code = f"{prelude}import sys; from {module} import main; sys.argv[0] = {name!r}; sys.exit(main())"
         script = bin_dir / name
-        script.write_text(f"#!/bin/sh\nexec {shlex.quote(str(python))} -c {shlex.quote(code)} \"$@\"\n")
+        script.write_text(text)
         script.chmod(0o755)
 
 
 def staged(cmd: list[str], env: dict[str, str], stage: Stage, path_prefix: list[str],
-           vng_home: Path | None, guest_init: str = "otns") -> tuple[list[str], dict[str, str]]:
+           vng_home: Path | None, guest_init: str = "otns",
+           virtiofsd: Path | None = None) -> tuple[list[str], dict[str, str]]:
     """The argv and environment that run `cmd` (a `vng ...` list as a user would type it)
     with every path swapped for a safe link and every other value checked. Run it in
     stage.root: vng puts its working folder on the kernel command line too. With
-    guest_init "otns" the guest boots into vm/guest_init.sh instead of virtme-ng's init."""
+    guest_init "otns" the guest boots into vm/guest_init.sh instead of virtme-ng's init.
+    With virtiofsd, the virtiofsd vng finds first runs that one with vm.virtiofsd.HARDENING."""
     python = stage.python()
     prelude = ""
     if guest_init == "otns":
         prelude = guest_tools.prelude(guest_tools.stage_guest_tools(stage.root / "guest"))
     stage.wrapper("virtme-run", "virtme.commands.run", python, prelude)
+    if virtiofsd is not None:
+        stage.script("virtiofsd", hardened_script(virtiofsd))
     out = [str(python), "-c", "import sys; from virtme_ng.run import main; sys.argv[0] = 'vng'; sys.exit(main())"]
     args = iter(cmd[1:])
     for a in args:

@@ -42,7 +42,7 @@ def add_parser(sub) -> None:
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     from .. import report
-    from ..matrix import DEFAULT_WORKERS, Plan, entries_from_ci, parse_entry, run
+    from ..matrix import DEFAULT_WORKERS, Plan, check_unique, entries_from_ci, parse_entry, run
     from ..options import shard
 
     # Every option and kernel is checked before the first boot: a bad one fails now, not in a worker.
@@ -54,6 +54,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     entries += [parse_entry(s) for s in args.specs]
     if not entries:
         raise BadInput("no kernels: name some specs or use --from CI.yml")
+    check_unique(entries)
     total = len(entries)
     entries = shard(entries, args.shard)
     if not entries:
