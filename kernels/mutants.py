@@ -76,6 +76,14 @@ def _early_exit(node: Node) -> bool:
     return body is not None and body.type in ("return_statement", "goto_statement")
 
 
+def _exit_of(node: Node) -> bytes:
+    """The return or goto an early-exit if ends with, as text without spaces."""
+    body = node.child_by_field_name("consequence")
+    if body is not None and body.type == "compound_statement" and body.named_children:
+        body = body.named_children[0]
+    return b"".join(_text(body).split()) if body is not None else b""
+
+
 def _flags(node: Node) -> list[Node]:
     """The operands of a chain of | (a | b | c parses as (a | b) | c)."""
     if node.type == "binary_expression" and _op(node) == "|":
@@ -142,7 +150,9 @@ def sites(fn: csource.Function) -> Iterator[Site]:
         if t == "compound_statement":
             kids = node.named_children
             for a, b in zip(kids, kids[1:]):
-                if _early_exit(a) and _early_exit(b):
+                # Two checks that leave the same way (the same return) cannot be told apart by
+                # their order: such a swap is equivalent by construction.
+                if _early_exit(a) and _early_exit(b) and _exit_of(a) != _exit_of(b):
                     gap = (fn.body.text or b"")[a.end_byte - fn.body.start_byte:b.start_byte - fn.body.start_byte]
                     yield Site(fn.name, line(a), "swap", a.start_byte, b.end_byte, _text(b) + gap + _text(a),
                                f"the checks `{_short(a)}` and `{_short(b)}` run in the other order")

@@ -148,3 +148,9 @@ def test_the_tests_a_fault_meets_first():
     # The guest takes a file of test ids (@FILE) as a selection: it does not add the whole suite.
     assert str(CONFORMANCE) not in pytest_args(Path("/r"), ["-x", "@/run/otns-results/tests.args"])
     assert str(CONFORMANCE) in pytest_args(Path("/r"), ["-x"])
+
+
+def test_checks_that_leave_the_same_way_are_not_swapped(tmp_path):
+    text = SNIPPET.replace(b"\t\treturn -EPERM;\n", b"\t\treturn -EINVAL;\n")
+    tree, files = write(tmp_path, text)
+    assert not [f for f in mutants.generate(tree, files) if f.operator == "swap"]
