@@ -15,6 +15,7 @@ from pathlib import Path
 from base import safefs
 from base.errors import EXIT_OK, BadInput, InfraError
 from base.locks import locked
+from conformance import kconfig
 from kernels import catalog, fetch, provenance
 from kernels.arch import host
 from kernels.debian import UnknownVersion, resolve
@@ -122,6 +123,8 @@ def _guest_shell(results: Path, pytest_args: list[str], cache_dir: Path, gcov: b
     # compiled are read (vm.pycache).
     prefix = pycache.guest_prefix(cache_dir)
     env = f"PYTHONPYCACHEPREFIX={shell_join([str(prefix)])} " if prefix else ""
+    # Where the suite finds the options of the kernel's config it asks about (conformance.kconfig).
+    env += f"{kconfig.ENV}={shell_join([str(results / kconfig.FILE)])} "
     return f"cd {shell_join([str(REPO_ROOT)])} && PYTHONDONTWRITEBYTECODE=1 {env}exec " + shell_join(
         guest_command(results, pytest_args, announce=True, gcov=gcov))
 
@@ -130,6 +133,15 @@ def require_qemu() -> None:
     """Without QEMU, vng fails before any kernel starts: say so, not that a guest ran."""
     if shutil.which(host().qemu) is None:
         raise InfraError(f"{host().qemu} is not on PATH: QEMU boots the guest (scripts/setup installs it)")
+
+
+def _inputs(opts: RunOptions, kernel: LocalKernel) -> dict[str, bytes]:
+    """The files the guest finds in its folder: the caller's, and the options of the kernel's
+    config that the suite's skips are checked against (none when the config is unknown)."""
+    inputs = dict(opts.guest_inputs)
+    if kernel.config is not None:
+        inputs[kconfig.FILE] = kconfig.render(kernel.config)
+    return inputs
 
 
 def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: Callable[[str], None],
@@ -156,7 +168,7 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
                       console_log=results / CONSOLE, cpus=opts.cpus or default_cpus("kvm"), memory=opts.memory,
                       timeout=opts.timeout, transport=transport, virtiofsd=daemon,
                       vng_home=vng_home or opts.cache_dir / "vng-home", stream=stream,
-                      guest_init=opts.guest_init, inputs=opts.guest_inputs)
+                      guest_init=opts.guest_init, inputs=_inputs(opts, kernel))
     if opts.accel == "auto":
         req.accel = "kvm" if (not opts.dry_run and vm_accel.kvm_usable(opts.cache_dir, req, notice)) else "tcg"
     else:
