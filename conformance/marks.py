@@ -98,7 +98,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     crash = getattr(report.longrepr, "reprcrash", None)
     rules, fixes = of(item, RULE), of(item, FIX)
     if report.failed and crash is not None and (rules or fixes):
-        # First on the line: the short summary (-rfEs) cuts a long message at the terminal's width.
+        # First on the line: the short summary (-rfE) cuts a long message at the terminal's width.
         crash.message = f"{tag(rules, fixes, platform.release())} {crash.message}"
         report.sections.append(("rules and known fixes", explain(rules, fixes, platform.release())))
     return report

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from otns.digest import digest, failure_line
 from otns.resultfiles import load_folder
-from otns.results import Outcome, TestResult
+from otns.results import Outcome
+from otns.results import TestResult as Result
 
 DATA = Path(__file__).parent / "data"
 
@@ -51,6 +52,12 @@ def test_a_passing_run_has_only_its_skips() -> None:
 
 
 def test_a_test_without_rule_says_so_and_a_hostile_message_stays_on_one_line() -> None:
-    t = TestResult("conformance/test_x.py::test_y", Outcome.FAIL, message="AssertionError: a\x1b[2Jb\nsecond line")
+    t = Result("conformance/test_x.py::test_y", Outcome.FAIL, message="AssertionError: a\x1b[2Jb\nsecond line")
     line = failure_line(t, "7.0.4+deb13-cloud-amd64")
     assert "[no rule named]" in line and "\x1b" not in line and "\n" not in line and "second" not in line
+
+
+def test_the_guest_lists_no_skipped_line_each() -> None:
+    from vm.guest import pytest_args
+    args = pytest_args(Path("/r"), [])
+    assert "-rfE" in args and not any(a.startswith("-r") and "s" in a for a in args)
