@@ -122,7 +122,7 @@ def collect_once():
     """otns checks pytest arguments by collecting conformance/ on the host (`pytest --collect-only`
     in a child, ~0.5 s of CPU); the answer depends only on the arguments, so in-process otns calls
     reuse it within the session, as one real otns process calls it once."""
-    from otns import preflight
+    from otns.run import preflight
     real, answers = preflight.collect, {}
 
     def collect(extra: list[str], cache_dir: Path | None = None) -> tuple[int, str]:

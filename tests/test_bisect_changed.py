@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from base.errors import BadInput
-from otns.hunt import Recorded, common_flavour, kernels_between, recorded_kernel
+from otns.bisect.hunt import Recorded, common_flavour, kernels_between, recorded_kernel
 
 
 def test_recorded_kernel_from_the_debian_record():

@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from base.errors import BadInput
-from otns.absence import Policy, judge
-from otns.guestfiles import load as load_guest_files
-from otns.resultfiles import parse_junit, read_state, read_summary
-from otns import results
-from otns.results import Outcome, to_ktap
+from otns.results.absence import Policy, judge
+from otns.results.guest import load as load_guest_files
+from otns.results.files import parse_junit, read_state, read_summary
+from otns.results import model as results
+from otns.results.model import Outcome, to_ktap
 from vm import console
 
 FUZZ = settings(deadline=2000, suppress_health_check=[HealthCheck.too_slow])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from otns.matrix import Entry, entries_from_ci, speedup
+from otns.matrix.runner import Entry, entries_from_ci, speedup
 from otns.options import shard
 from otns.paths import REPO_ROOT
 
@@ -74,7 +74,7 @@ def test_html_report_in_chromium(matrix_out, tmp_path) -> None:
     page = out / "report.html"
     dom = chromium(tmp_path / "profile", "--dump-dom", page.as_uri())
     # one row per test: the union of the tests the three kernels ran
-    from otns.report import load_matrix, test_names
+    from otns.report.grid import load_matrix, test_names
     assert dom.count('<tr class="row') == len(test_names(load_matrix(out)))
     header = dom.split("<thead>")[1].split("</thead>")[0]
     assert header.count("<th>") == 1 + 3, "one column per kernel, plus the test names"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from otns.report_html import relative_link
+from otns.report.page import relative_link
 
 HOSTILE = ["javascript:alert(1)", "data:text,x", "a\"onmouseover=alert(1) b", "<script>alert(1)<%2F>", "#top", "?q=1",
            "dir with spaces", "ünïcode"]

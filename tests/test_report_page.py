@@ -19,11 +19,11 @@ import pytest
 from rich.console import Console
 
 from otns.paths import REPO_ROOT
-from otns.report import KernelResults, load_folder, load_matrix, terminal_grid
-from otns.report_html import html_page
-from otns.report_rows import Grade, Section, rows
-from otns.results import Outcome
-from otns.results import TestResult as Result  # not collected as a test class
+from otns.report.grid import KernelResults, load_folder, load_matrix, terminal_grid
+from otns.report.page import html_page
+from otns.report.rows import Grade, Section, rows
+from otns.results.model import Outcome
+from otns.results.model import TestResult as Result  # not collected as a test class
 
 from .conftest import chromium, otns_command
 

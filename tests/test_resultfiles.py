@@ -1,4 +1,4 @@
-"""The results folder's contract (otns.resultfiles): every file written and read back, the
+"""The results folder's contract (otns.results.files): every file written and read back, the
 recorded format-1 folder of a real run, a newer format refused, enums stored by name."""
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import pytest
 from base import safefs
 from base.errors import EXIT_USAGE, BadInput
 from conformance.features import BY_NAME
-from otns import resultfiles as rf
-from otns.absence import Policy, judge
+from otns.results import files as rf
+from otns.results.absence import Policy, judge
 from otns.paths import REPO_ROOT
-from otns.results import Outcome, RunSummary, Verdict, counts, decide
-from otns.results import TestResult as Result
+from otns.results.model import Outcome, RunSummary, Verdict, counts, decide
+from otns.results.model import TestResult as Result
 from vm.boot import BootStatus
 
 RECORDED = Path(__file__).parent / "data" / "results-7.3.4"

@@ -76,7 +76,7 @@ def test_a_missing_test_file_is_named(otns):
 def test_guest_usage_error_message_from_a_real_console():
     # console.log of `otns run -- --no-such-option` before the host checked the arguments
     # (7.2.13 cloud, TCG): pytest's reason must come out of it, not "COULD NOT BOOT".
-    from otns.preflight import usage_message
+    from otns.run.preflight import usage_message
     console = (Path(__file__).parent / "data" / "console-usage-error.log").read_text()
     assert usage_message(console) == "unrecognized arguments: --no-such-option"
 

@@ -10,8 +10,8 @@ from base.errors import EXIT_NOT_AS_EXPECTED, EXIT_OK, BadInput
 from kernels.debian import FLAVOURS
 
 from ..options import check_timeout
-from ..preflight import check_test_ids
-from ..resultfiles import load_folder
+from ..run.preflight import check_test_ids
+from ..results.files import load_folder
 from .common import FLAVOUR_HELP, TIMEOUT_HELP, err, notice
 
 NAME = "bisect"
@@ -41,7 +41,9 @@ def add_parser(sub) -> None:
 
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
-    from .. import cause, hunt, report
+    from ..bisect import cause
+    from ..bisect import hunt
+    from ..report import grid as report
 
     check_timeout(args.timeout)
     out = (args.out or Path("results") / "bisect").resolve()

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from base.errors import EXIT_NOT_AS_EXPECTED, EXIT_OK
 
-from ..resultfiles import load_folder
+from ..results.files import load_folder
 from .common import stdout
 
 NAME = "diff"
@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
 
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
-    from .. import report
+    from ..report import grid as report
     a, b = load_folder(args.a), load_folder(args.b)
     changed = report.diff(a, b)
     table = Table(title=escape(f"{len(changed)} tests differ: {a.name} ({a.summary.get('release')}) -> "

@@ -11,11 +11,11 @@ from base.errors import EXIT_CRASH, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_NOT_AS_EX
 from kernels.spec import parse_spec
 
 from ..options import check_timeout, check_workers
-from ..preflight import (PYTEST_INTERRUPTED, PYTEST_OK, PYTEST_TESTS_FAILED, check_kernels, check_pytest_args,
+from ..run.preflight import (PYTEST_INTERRUPTED, PYTEST_OK, PYTEST_TESTS_FAILED, check_kernels, check_pytest_args,
                          narrowed)
-from ..resultfiles import MATRIX_LOG, STATE, SUMMARY, read_state, read_summary, state_verdict
-from ..results import Verdict
-from ..run import RunOptions, validate_options
+from ..results.files import MATRIX_LOG, STATE, SUMMARY, read_state, read_summary, state_verdict
+from ..results.model import Verdict
+from ..run.execute import RunOptions, validate_options
 from .common import ACCEL_HELP, ACCELS, RUN_CPUS_HELP, MEMORY_HELP, TIMEOUT_HELP, err, notice, stdout
 
 NAME = "matrix"
@@ -41,8 +41,8 @@ def add_parser(sub) -> None:
 
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
-    from .. import report
-    from ..matrix import DEFAULT_WORKERS, Plan, check_unique, entries_from_ci, parse_entry, run
+    from ..report import grid as report
+    from ..matrix.runner import DEFAULT_WORKERS, Plan, check_unique, entries_from_ci, parse_entry, run
     from ..options import shard
 
     # Every option and kernel is checked before the first boot: a bad one fails now, not in a worker.

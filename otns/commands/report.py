@@ -6,7 +6,7 @@ from pathlib import Path
 
 from base.errors import EXIT_OK, BadInput
 
-from ..resultfiles import load_any
+from ..results.files import load_any
 from .common import err, stdout
 
 NAME = "report"
@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
 
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
-    from .. import report
+    from ..report import grid as report
     kernels = load_any(args.folders)
     if not kernels:
         raise BadInput("no result folders found")
@@ -30,7 +30,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     files = report.write_reports(kernels, args.out.resolve())
     err.print(f"reports: {files['html']}  {files['markdown']}  {files['junit']}", markup=False)
     if args.kcidb:
-        from .. import kcidb
+        from ..report import kcidb
         kcidb.write(kernels, args.kcidb)
         err.print(f"KCIDB: {args.kcidb}", markup=False)
     return EXIT_OK

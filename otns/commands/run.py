@@ -13,11 +13,11 @@ from conformance.features import BY_NAME as FEATURE_NAMES
 from kernels.spec import parse_spec
 from vm.guest_init import INITS
 
-from ..absence import Policy
-from ..preflight import check_pytest_args, narrowed
-from ..resultfiles import read_ktap
-from ..results import Verdict
-from ..run import RunOptions, dry_run, execute, validate_options
+from ..results.absence import Policy
+from ..run.preflight import check_pytest_args, narrowed
+from ..results.files import read_ktap
+from ..results.model import Verdict
+from ..run.execute import RunOptions, dry_run, execute, validate_options
 from .common import ACCEL_HELP, ACCELS, RUN_CPUS_HELP, DEFAULT_KERNEL, FLAVOUR_HELP, MEMORY_HELP, TIMEOUT_HELP, err, notice
 
 NAME = "run"

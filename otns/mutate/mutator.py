@@ -32,14 +32,14 @@ from kernels.spec import parse_spec
 from vm.boot import GUEST_RESULTS
 
 from kernels.arch import host
-from .resultfiles import BUILD_LOG, MUTATE_JSON, MUTATE_MD, RUN_LOG, read_tests
+from ..results.files import BUILD_LOG, MUTATE_JSON, MUTATE_MD, RUN_LOG, read_tests
 from .rulemap import rules_of_function
 
 AUTO = "AUTO"  # the rule of a fault generated from the code (kernels/mutants.py)
 KERNELS = ".kernels"
 TESTS_FILE = "tests.args"  # in a fault's results folder: the tests its first run selects  # in the output folder: each built kernel, copied out of the tree until it has booted
-from .results import Outcome, RunSummary, Verdict
-from .run import RunOptions, execute
+from ..results.model import Outcome, RunSummary, Verdict
+from ..run.execute import RunOptions, execute
 
 CAUGHT, SURVIVED, NOT_APPLIED, NOT_REACHED, EQUIVALENT, NO_BUILD, NO_BOOT, CRASHED, HARNESS = (
     "caught", "survived", "not applied", "not reached", "equivalent", "does not build", "does not boot", "crashed",

@@ -2,7 +2,7 @@
 rules a kernel function implements (conformance/rules.py's sources): what `otns mutate` runs
 first on a fault. Read by collecting the suite on the host, as the guest would collect it.
 
-Also a pytest plugin (`-p otns.rulemap`): at the end of the collection it writes
+Also a pytest plugin (`-p otns.mutate.rulemap`): at the end of the collection it writes
 {test id: [rule ids]} to the file $OTNS_RULEMAP_OUT names.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from base.errors import InfraError
 from conformance.rules import RULES
 from vm.guest import pytest_args as guest_pytest_args
 
-from .paths import REPO_ROOT
+from ..paths import REPO_ROOT
 
 ENV = "OTNS_RULEMAP_OUT"
 COLLECT_TIMEOUT = 300.0
@@ -37,7 +37,7 @@ def tests_by_rule() -> dict[str, list[str]]:
     with tempfile.TemporaryDirectory(prefix="otns-rulemap-") as tmp:
         out = Path(tmp) / "rules.json"
         cmd = [sys.executable, "-m", "pytest", *guest_pytest_args(Path(tmp), []), "--collect-only", "-q",
-               "-p", "otns.rulemap"]
+               "-p", "otns.mutate.rulemap"]
         env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONDONTWRITEBYTECODE": "1", ENV: str(out)}
         try:
             p = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, errors="replace",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .results import Verdict
+from ..results.model import Verdict
 
 GOOD, BAD, SKIP = "good", "bad", "skip"
 

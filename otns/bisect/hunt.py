@@ -21,10 +21,10 @@ from kernels import catalog, fetch
 from kernels.debian import FLAVOURS, DebianKernel, UnknownVersion, newest_per_upstream, resolve, upstream_key
 from kernels.spec import KernelSpec, parse_spec
 
-from .bisect import Result, Step, judge_outcome, search
-from .resultfiles import is_finished, load_folder, summary_verdict
-from .results import Verdict
-from .run import RunOptions, execute
+from .search import Result, Step, judge_outcome, search
+from ..results.files import is_finished, load_folder, summary_verdict
+from ..results.model import Verdict
+from ..run.execute import RunOptions, execute
 
 CONFORMANCE_PREFIX = "conformance/"
 

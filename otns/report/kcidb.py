@@ -13,8 +13,8 @@ from pathlib import Path
 
 from base.safefs import printable, write_atomic
 
-from .resultfiles import KernelResults, summary_verdict
-from .results import Outcome, Verdict
+from ..results.files import KernelResults, summary_verdict
+from ..results.model import Outcome, Verdict
 from kernels.arch import host
 
 ORIGIN = "otns"

@@ -1,6 +1,6 @@
 """`otns bench`: kernel -> VM running the compiled helper -> raw samples -> CSV, table, plot, verdict.
 
-The timed loop is C (otns/nsbench.c), compiled here with the system compiler and cached by the
+The timed loop is C (otns/bench/nsbench.c), compiled here with the system compiler and cached by the
 hash of its source; Python only starts it and reads what it wrote.
 """
 from __future__ import annotations
@@ -20,10 +20,10 @@ from base import commands, safefs
 from base.errors import EXIT_CRASH, EXIT_INFRA, BadInput, InfraError, OtnsError
 from kernels.spec import KernelSpec
 
-from . import bench_report as br
-from . import resultfiles
-from .resultfiles import BENCH_RAW, BENCH_STDERR, CONSOLE
-from .run import RunOptions, boot_request, resolve_kernel, validate_options
+from . import report as br
+from ..results import files as resultfiles
+from ..results.files import BENCH_RAW, BENCH_STDERR, CONSOLE
+from ..run.execute import RunOptions, boot_request, resolve_kernel, validate_options
 
 SOURCE = Path(__file__).with_name("nsbench.c")
 DEFAULT_MOUNTS = (30, 100, 300, 1000, 3000, 10000)
@@ -31,7 +31,7 @@ DEFAULT_MOUNTS = (30, 100, 300, 1000, 3000, 10000)
 RAW_MAX = 256 * 1024 * 1024
 
 
-COMPILE_TIMEOUT = 120.0  # compiling otns/nsbench.c takes a second
+COMPILE_TIMEOUT = 120.0  # compiling otns/bench/nsbench.c takes a second
 
 
 class GuestFailed(OtnsError):
@@ -90,7 +90,7 @@ def validate(opts: BenchOptions) -> None:
 
 
 def compile_helper(cache_dir: Path) -> Path:
-    """cc -O2 otns/nsbench.c, once per source and compiler; atomic, so never half-written."""
+    """cc -O2 otns/bench/nsbench.c, once per source and compiler; atomic, so never half-written."""
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if cc is None:
         raise BadInput("otns bench needs a C compiler: install gcc (scripts/setup does)")

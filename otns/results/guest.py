@@ -12,8 +12,8 @@ from pathlib import Path
 
 from base import safefs
 
-from .resultfiles import FEATURES, GUEST, JUNIT, parse_junit, read_object
-from .results import TestResult
+from .files import FEATURES, GUEST, JUNIT, parse_junit, read_object
+from .model import TestResult
 
 REJECTED_SUFFIX = ".rejected"
 
@@ -21,7 +21,7 @@ REJECTED_SUFFIX = ".rejected"
 @dataclass
 class GuestFiles:
     guest: dict  # guest.json; release (str), pytest_exit (int), suite_seconds (float) only when well-formed
-    features: dict  # features.json as the guest left it (an object; otns.absence.judge checks its fields)
+    features: dict  # features.json as the guest left it (an object; otns.results.absence.judge checks its fields)
     tests: list[TestResult] | None  # None: no junit.xml
     problem: str = ""  # why junit.xml was refused
 

@@ -1,7 +1,7 @@
 """report.html: one self-contained page over many kernels' results, rendered from
 templates/report.html.j2. It opens on a head per kernel (verdict, counts, accelerator,
 durations, where the kernel came from, its console log), then the rows that fail, then those
-that differ between kernels (report_rows decides which). Names, messages and verdicts come
+that differ between kernels (rows.py decides which). Names, messages and verdicts come
 from the guest: the template escapes everything, and every link is relative."""
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 
 import jinja2
 
-from .report_rows import Grade, Section, expected_skips, rows
-from .resultfiles import CONSOLE, summary_verdict
-from .results import Outcome, Verdict
+from .rows import Grade, Section, expected_skips, rows
+from ..results.files import CONSOLE, summary_verdict
+from ..results.model import Outcome, Verdict
 
 if TYPE_CHECKING:
-    from .report import KernelResults
+    from .grid import KernelResults
 
 LABEL = {Grade.PASS: "pass", Grade.FAIL: "FAIL", Grade.ERROR: "ERROR", Grade.CRASH: "CRASH", Grade.SKIP: "skip",
          Grade.SKIP_ABSENT: "absent", Grade.SKIP_REQUIRED: "SKIP!", Grade.MISSING: "-"}
@@ -79,7 +79,7 @@ def head(k: KernelResults, base: Path) -> Head:
 
 def _environment() -> jinja2.Environment:
     # autoescape=True whatever the template's file name: every value on the page is data.
-    return jinja2.Environment(loader=jinja2.PackageLoader("otns", "templates"), autoescape=True,
+    return jinja2.Environment(loader=jinja2.PackageLoader("otns.report", "templates"), autoescape=True,
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 

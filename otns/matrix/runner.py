@@ -1,7 +1,7 @@
 """`otns matrix`: the suite on many kernels at once, one VM per pytest-xdist worker.
 
 The plan (kernels, expectations, options) is written to OUT/plan.json; a pytest session
-over otns/matrix_plugin.py makes one test item per kernel and pytest-xdist spreads them
+over otns/matrix/plugin.py makes one test item per kernel and pytest-xdist spreads them
 over workers. Each run reports its state in OUT/KERNEL/state.json, which the live table
 here reads. When all are done, the grid and reports are built from the result folders.
 """
@@ -27,10 +27,10 @@ from base.safefs import printable
 from base.errors import BadInput
 from kernels.debian import FLAVOURS
 
-from .absence import ALLOW_ALL, Policy
-from .matrix_order import XDIST_ARGS, estimates, start_order
-from .paths import REPO_ROOT
-from .resultfiles import MATRIX_LOG, MATRIX_RUNS, PLAN, read_state
+from ..results.absence import ALLOW_ALL, Policy
+from .order import XDIST_ARGS, estimates, start_order
+from ..paths import REPO_ROOT
+from ..results.files import MATRIX_LOG, MATRIX_RUNS, PLAN, read_state
 
 # conform: every feature must be there; may-lack: any may be absent; version: those the
 # kernel's version has must be there (otns run's rule).
@@ -63,7 +63,7 @@ class Plan:
     memory: str = "1G"
     accel: str = "auto"
     pytest_args: list[str] = field(default_factory=list)
-    # The order the runs start in (indices into entries; otns.matrix_order): the table keeps entries' order.
+    # The order the runs start in (indices into entries; otns.matrix.order): the table keeps entries' order.
     order: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict:
@@ -228,8 +228,8 @@ def _run(plan: Plan, workers: int, console: Console) -> int:
     (plan.out / PLAN).write_text(json.dumps(plan.to_json(), indent=1))
     # pytest expands $NAME in --rootdir and --junitxml: both are given relative to the output
     # folder, which pytest runs in, so a path with "$" in it means what it says.
-    cmd = [sys.executable, "-m", "pytest", str(Path(__file__).with_name("matrix_test.py")),
-           "-p", "otns.matrix_plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--rootdir=.",
+    cmd = [sys.executable, "-m", "pytest", str(Path(__file__).with_name("entry_test.py")),
+           "-p", "otns.matrix.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--rootdir=.",
            "--otns-plan", str(plan.out / PLAN), f"--junitxml={MATRIX_RUNS}"]
     if workers > 1:
         cmd += ["-n", str(workers), *XDIST_ARGS]

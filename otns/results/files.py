@@ -33,7 +33,7 @@ from base.filenames import (BENCH_CHECKS, BENCH_CSV, BENCH_MD, BENCH_PNG, BENCH_
                             CONSOLE, CONSOLE_TAIL, CRASH, FEATURES, GUEST, INCOMPLETE, JUNIT, KTAP, LIVE_LOG, MARKER,
                             PROGRESS, RUN_LOG, STATE, SUMMARY)
 
-from .results import Outcome, RunSummary, TestResult, Verdict, to_ktap
+from .model import Outcome, RunSummary, TestResult, Verdict, to_ktap
 
 __all__ = ["BENCH_CHECKS", "BENCH_CSV", "BENCH_MD", "BENCH_PNG", "BENCH_RAW", "BENCH_STDERR", "BUILD_LOG", "CONSOLE",
            "CONSOLE_TAIL", "CRASH", "FEATURES", "GUEST", "INCOMPLETE", "JUNIT", "KTAP", "LIVE_LOG", "MARKER",
@@ -261,7 +261,7 @@ def load_matrix(out: Path) -> list[KernelResults]:
     """Every kernel folder under a matrix output, in the plan's order when there is one."""
     plan_file = out / PLAN
     if os.path.lexists(plan_file):
-        from .matrix import Entry
+        from ..matrix.runner import Entry
         try:
             entries = [Entry(**e) for e in safefs.read_json_object(plan_file)["entries"]]
             found = [(out / e.slug, e.kernel + ("" if e.flavour == "cloud" else f" ({e.flavour})"), e.expect)
@@ -301,7 +301,7 @@ def load_any(folders: list[Path]) -> list[KernelResults]:
     return kernels
 
 
-# A matrix kernel's live state (written by otns.matrix_test, read by otns.matrix and the CLI)
+# A matrix kernel's live state (written by otns.matrix.entry_test, read by otns.matrix.runner and the CLI)
 
 _STATE_TYPES = {"state": str, "kernel": str, "expect": str, "verdict": str, "verdict_name": str, "detail": str,
                 "ok": bool, "counts": dict, "seconds": (int, float)}

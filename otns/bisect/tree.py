@@ -9,10 +9,10 @@ from pathlib import Path
 from base.errors import EXIT_BISECT_SKIP, EXIT_NOT_AS_EXPECTED, EXIT_OK
 from kernels.spec import parse_spec
 
-from .bisect import BAD, GOOD, SKIP, judge_outcome
-from .resultfiles import read_tests
-from .results import Outcome
-from .run import RunOptions, execute
+from .search import BAD, GOOD, SKIP, judge_outcome
+from ..results.files import read_tests
+from ..results.model import Outcome
+from ..run.execute import RunOptions, execute
 
 
 @dataclass(frozen=True)

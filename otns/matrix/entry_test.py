@@ -1,6 +1,6 @@
 """The test item of `otns matrix`: the whole suite on one kernel, judged against its expectation.
 
-Each run writes its progress to OUT/KERNEL/state.json (otns.resultfiles) for the live table of otns.matrix.
+Each run writes its progress to OUT/KERNEL/state.json (otns.results.files) for the live table of otns.matrix.runner.
 """
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ import pytest
 from base import safefs
 from base.errors import OtnsError
 from kernels.spec import parse_spec
-from otns import matrix_order
-from otns.matrix import Entry, Plan, policy
-from otns.resultfiles import LIVE_LOG, STATE, write_state
-from otns.results import Verdict
-from otns.run import RunOptions, execute
+from otns.matrix import order as matrix_order
+from otns.matrix.runner import Entry, Plan, policy
+from otns.results.files import LIVE_LOG, STATE, write_state
+from otns.results.model import Verdict
+from otns.run.execute import RunOptions, execute
 
 
 def meets(verdict: Verdict) -> bool:
-    # The expectation already decided which absences are acceptable (otns.matrix.policy).
+    # The expectation already decided which absences are acceptable (otns.matrix.runner.policy).
     return verdict in (Verdict.CONFORMS, Verdict.FEATURE_ABSENT)
 
 
@@ -55,7 +55,7 @@ def _run_kernel(entry: Entry, plan: Plan, folder: Path) -> None:
             set_state("interrupted", verdict="INTERRUPTED", detail=f"stopped while {state['state']}")
             raise
     v = summary.verdict
-    if not plan.pytest_args:  # the next matrix starts the longest runs first (otns.matrix_order)
+    if not plan.pytest_args:  # the next matrix starts the longest runs first (otns.matrix.order)
         matrix_order.remember(plan.cache_dir, entry.kernel, entry.flavour, time.monotonic() - started)
     set_state("done", verdict=summary.verdict_line(), verdict_name=v.name, counts=summary.counts, ok=meets(v))
     assert meets(v), f"{entry.kernel} (expect {entry.expect}): {summary.verdict_line()}"

@@ -1,6 +1,6 @@
 """Reports over many kernels' result folders: the kernel x test grid (terminal, Markdown, and
-the self-contained HTML page of otns/report_html.py), one combined JUnit file, and the diff
-between two result folders. Which rows come first is otns/report_rows.py's call."""
+the self-contained HTML page of otns/report/page.py), one combined JUnit file, and the diff
+between two result folders. Which rows come first is otns/report/rows.py's call."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -9,10 +9,10 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
-from .report_html import LABEL, html_page
-from .report_rows import Grade, Section, rows, test_names
-from .resultfiles import JUNIT, KernelResults, is_result_folder, junit_cases, load_folder, load_matrix
-from .results import Outcome
+from .page import LABEL, html_page
+from .rows import Grade, Section, rows, test_names
+from ..results.files import JUNIT, KernelResults, is_result_folder, junit_cases, load_folder, load_matrix
+from ..results.model import Outcome
 
 MD_SYMBOL = {Grade.PASS: "✅", Grade.FAIL: "❌", Grade.ERROR: "⚠️", Grade.CRASH: "💥", Grade.SKIP: "⏭️",
              Grade.SKIP_ABSENT: "absent", Grade.SKIP_REQUIRED: "❌ skip", Grade.MISSING: "—"}

@@ -1,5 +1,5 @@
 """pytest plugin for `otns matrix`: the plan, and one test item per kernel of it
-(the item itself is otns/matrix_test.py). pytest-xdist spreads the items over workers, so
+(the item itself is otns/matrix/entry_test.py). pytest-xdist spreads the items over workers, so
 each worker boots one VM at a time."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from otns.matrix import Plan
+from otns.matrix.runner import Plan
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -28,13 +28,14 @@ from vm.boot import (GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, Boo
 from vm.console import booted_banner
 from vm.vngsafe import memory_mib
 
-from . import guestfiles, resultfiles
-from .absence import Policy, State, judge
-from .options import check_cpus, check_timeout, default_cpus
-from .paths import REPO_ROOT
+from ..results import guest as guestfiles
+from ..results import files as resultfiles
+from ..results.absence import Policy, State, judge
+from ..options import check_cpus, check_timeout, default_cpus
+from ..paths import REPO_ROOT
 from .preflight import PYTEST_USAGE_ERROR, usage_message
-from .resultfiles import CONSOLE, PROGRESS
-from .results import Outcome, RunSummary, TestResult, Verdict, counts, decide
+from ..results.files import CONSOLE, PROGRESS
+from ..results.model import Outcome, RunSummary, TestResult, Verdict, counts, decide
 
 
 @dataclass

@@ -27,8 +27,8 @@ from kernels import coverage as kcoverage
 from kernels import csource
 from kernels.spec import parse_spec
 
-from .run import RunOptions, execute
-from .results import RunSummary, Verdict
+from ..run.execute import RunOptions, execute
+from ..results.model import RunSummary, Verdict
 
 UNREACHED = Path(__file__).resolve().parent.parent / "kernels" / "unreached.toml"
 SOURCES = "sources.json"  # {file: sha256} of the sources the coverage was measured on

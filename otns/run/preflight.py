@@ -22,7 +22,7 @@ from vm.guest import CONFORMANCE
 from vm.guest import ROOT as GUEST_ROOT
 from vm.guest import pytest_args as guest_pytest_args
 
-from .paths import REPO_ROOT
+from ..paths import REPO_ROOT
 
 # pytest's exit codes (pytest.ExitCode), as a number so a guest's guest.json can be read too.
 PYTEST_OK = 0

@@ -2,7 +2,7 @@
 
 Each cell gets a grade. A skip whose reason is a guest probe's claim that a feature is absent
 (features.json; the one way a conformance test skips for a feature, see conformance/conftest.py)
-is graded by the state the host judged the feature in (summary.json "features", otns/absence.py): absent and
+is graded by the state the host judged the feature in (summary.json "features", otns/results/absence.py): absent and
 acceptable (its version predates the feature, --allow-absent, =may-lack) is an expected skip,
 neither a failure nor a difference; absent where the kernel must have it is a failure. A test
 that was running when its kernel crashed or hung is a crash.
@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 from conformance.features import BY_PROBE
 
-from .absence import ABSENT_OK
-from .resultfiles import FEATURES, read_object, summary_verdict
-from .results import Outcome, Verdict, marks_line, skip_reason
+from ..results.absence import ABSENT_OK
+from ..results.files import FEATURES, read_object, summary_verdict
+from ..results.model import Outcome, Verdict, marks_line, skip_reason
 
 if TYPE_CHECKING:
-    from .report import KernelResults
+    from .grid import KernelResults
 
 
 class Grade(str, enum.Enum):

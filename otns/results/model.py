@@ -1,5 +1,5 @@
 """Results of one kernel as a typed model: each test's outcome, the boot's fate, the verdict,
-KTAP. otns.resultfiles reads and writes them in a results folder."""
+KTAP. otns.results.files reads and writes them in a results folder."""
 from __future__ import annotations
 
 import enum
@@ -150,7 +150,7 @@ class RunSummary:
         return EXIT_FOR[self.verdict]
 
     def to_json(self) -> dict:
-        """summary.json's fields (otns.resultfiles adds the format): enums by name."""
+        """summary.json's fields (otns.results.files adds the format): enums by name."""
         return {"kernel": self.kernel, "release": self.release, "source": self.source,
                 "accel": self.accel, "verdict": self.verdict.name, "verdict_line": self.verdict_line(),
                 "counts": self.counts, "durations": {k: round(v, 3) for k, v in self.durations.items()},
@@ -164,7 +164,7 @@ class RunSummary:
 
 def decide(results: list[TestResult] | None, features: list[FeatureState], boot_status: BootStatus | str) -> Verdict:
     """One verdict from the boot's fate, the tests' outcomes and each feature's judged state
-    (otns.absence.judge); kernel faults first."""
+    (otns.results.absence.judge); kernel faults first."""
     boot_status = BootStatus(boot_status)
     if boot_status is BootStatus.CRASHED:
         return Verdict.CRASHED
