@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from otns.digest import digest, failure_line
-from otns.resultfiles import load_folder
-from otns.results import Outcome
-from otns.results import TestResult as Result
+from otns.results.digest import digest, failure_line
+from otns.results.files import load_folder
+from otns.results.model import Outcome
+from otns.results.model import TestResult as Result
 
 DATA = Path(__file__).parent / "data"
 

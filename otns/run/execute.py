@@ -8,8 +8,10 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from base import safefs
@@ -56,6 +58,7 @@ class RunOptions:
     guest_init: str = "otns"  # the guest's PID 1: otns's (vm/guest_init.sh) or virtme-ng's own
     gcov: bool = False  # keep the kernel's gcov counters of the suite (otns coverage)
     guest_inputs: dict[str, bytes] = field(default_factory=dict)  # files in the guest's folder when it starts
+    on_phase: Callable[[str, float], None] | None = None  # each phase of the boot, with its time (vm.boot)
 
 
 def resolve_kernel(opts: RunOptions, notice: Callable[[str], None]) -> LocalKernel:
@@ -157,7 +160,7 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
                       console_log=results / CONSOLE, cpus=opts.cpus or default_cpus("kvm"), memory=opts.memory,
                       timeout=opts.timeout, transport=transport, virtiofsd=daemon,
                       vng_home=vng_home or opts.cache_dir / "vng-home", stream=stream,
-                      guest_init=opts.guest_init, inputs=opts.guest_inputs)
+                      guest_init=opts.guest_init, inputs=opts.guest_inputs, phase=opts.on_phase)
     if opts.accel == "auto":
         req.accel = "kvm" if (not opts.dry_run and vm_accel.kvm_usable(opts.cache_dir, req, notice)) else "tcg"
     else:
@@ -232,6 +235,7 @@ def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], None]) ->
 
 def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[str], None]) -> tuple[RunSummary, Path]:
     t0 = time.monotonic()
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     state = opts.on_state or (lambda s: None)
     state("fetching")
     kernel = resolve_kernel(opts, notice)
@@ -239,11 +243,11 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
         require_qemu()  # before a results folder is made for a run that cannot boot
     # Held until the summary is written: a second run on this folder is refused, not let empty it.
     with resultfiles.results_folder(opts.results, kernel.release, keep=opts.keep, pid=True) as results:
-        return _run_in(results, opts, kernel, t0, notice, stream), results
+        return _run_in(results, opts, kernel, t0, notice, stream, started), results
 
 
 def _run_in(results: Path, opts: RunOptions, kernel: LocalKernel, t0: float, notice: Callable[[str], None],
-            stream: Callable[[str], None]) -> RunSummary:
+            stream: Callable[[str], None], started: str) -> RunSummary:
     state = opts.on_state or (lambda s: None)
     seen_output = []
 
@@ -320,7 +324,7 @@ def _run_in(results: Path, opts: RunOptions, kernel: LocalKernel, t0: float, not
                          feature_present=_open_tree_present(states), detail=detail,
                          attempts=res.attempts, crash_reports=res.reports, features=states,
                          debian=kernel.extra.get("debian"), running=streamed.running if streamed else [],
-                         boot_status=res.status, harness=harness)
+                         boot_status=res.status, harness=harness, run_id=str(uuid.uuid4()), started=started)
     resultfiles.write_run(results, summary, tests or [], detail if streamed else "", res.console)
     return summary
 

@@ -17,8 +17,8 @@ from collections import Counter
 from base.safefs import printable
 from conformance.marks import tag
 
-from .resultfiles import KernelResults
-from .results import Outcome, TestResult, skip_reason
+from .files import KernelResults
+from .model import Outcome, TestResult, skip_reason
 
 # The tag conformance/marks.py puts first on a failure's message ("[rule OT-DIR; known fix ...] ").
 _TAG = re.compile(r"^\[(?:rules? |known fix )[^\]]*\] ")
