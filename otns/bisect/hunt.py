@@ -92,16 +92,26 @@ def kernels_between(cache_dir: Path, good: str | Recorded, bad: str | Recorded, 
     except UnknownVersion as e:
         raise BadInput(str(e)) from None
     ordered = sorted(newest_per_upstream(all_kernels, flavour), key=lambda k: upstream_key(k.upstream))
-    a, b = sorted((upstream_key(lo.upstream), upstream_key(hi.upstream)))
-    span = [k for k in ordered if a <= upstream_key(k.upstream) <= b]
-    if upstream_key(lo.upstream) > upstream_key(hi.upstream):
-        span.reverse()  # --good may be the newer one (e.g. hunting a fix backwards)
     if lo.upstream == hi.upstream:
         raise BadInput(f"--good and --bad name the same kernel ({lo.upstream})")
+    if upstream_key(lo.upstream) > upstream_key(hi.upstream):
+        # Said before any boot: booting both ends only to find the old end "not good" costs a
+        # minute and says less. The search runs forward in time, from the old behaviour to the new.
+        raise BadInput(swapped(lo.upstream, hi.upstream))
+    a, b = upstream_key(lo.upstream), upstream_key(hi.upstream)
+    span = [k for k in ordered if a <= upstream_key(k.upstream) <= b]
     if len(span) < 2:
         raise BadInput(f"the archive lists no {flavour} kernels from {lo.upstream} to {hi.upstream} to search")
     span[0], span[-1] = lo, hi  # the ends are the kernels named, not just their upstream versions
     return span
+
+
+def swapped(good: str, bad: str) -> str:
+    """Why a --good newer than --bad is refused, and the command that was likely meant."""
+    return (f"the ends look swapped: --good {good} is newer than --bad {bad}, and bisect searches forward in "
+            f"time from the old behaviour (--good, the older kernel) to the new (--bad). For a failure a later "
+            f"kernel fixed: --find fix --good debian:{bad} --bad debian:{good}; for a regression: "
+            f"--good debian:{bad} --bad debian:{good}")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from kernels.debian import FLAVOURS
 from ..options import check_timeout
 from ..run.preflight import check_test_ids
 from ..results.files import load_folder
-from .common import FLAVOUR_HELP, TIMEOUT_HELP, err, notice
+from .common import FLAVOUR_HELP, TIMEOUT_HELP, err, notice, plural
 
 NAME = "bisect"
 BEHAVIOUR = {"good": "old", "bad": "new", "skip": "skip"}
@@ -68,7 +68,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     kernels = hunt.kernels_between(cache_dir, ends[0], ends[1], flavour, notice)
     runner = hunt.Runner(cache_dir=cache_dir, out=out, timeout=args.timeout, select=select)
     good, bad = hunt.outcome_sets(args.find, args.bad_outcome)
-    err.print(f"bisecting {len(tests)} test(s) over {len(kernels)} Debian kernels "
+    err.print(f"bisecting {plural(len(tests), 'test')} over {plural(len(kernels), 'Debian kernel')} "
               f"{kernels[0].upstream} .. {kernels[-1].upstream} ({flavour}); "
               f"old behaviour: {'/'.join(sorted(good))}, new: {'/'.join(sorted(bad))}", markup=False)
     status = EXIT_OK
@@ -103,5 +103,5 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
         err.print("  all of them, in changelog order:", markup=False)
         for line in relevant[:40]:
             err.print(f"    {line}", markup=False)
-    err.print(f"{runner.boots} boots for {len(kernels)} kernels; results in {out}", markup=False)
+    err.print(f"{plural(runner.boots, 'boot')} for {plural(len(kernels), 'kernel')}; results in {out}", markup=False)
     return status

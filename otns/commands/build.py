@@ -12,7 +12,11 @@ NAME = "build"
 
 
 def add_parser(sub) -> None:
-    bu = sub.add_parser("build", help="build a kernel from a source tree (virtme-ng, the project's config, ccache)")
+    bu = sub.add_parser("build", help="build a kernel from a source tree (virtme-ng, the project's config, ccache)",
+                        description="Build TREE with allnoconfig plus kernels/otns.config (what the guest and the "
+                                    "suite need, built in) through ccache, then prove the bzImage holds the vmlinux "
+                                    "just linked. Then: otns run --kernel TREE. Exit 0 built, 3 when the build or "
+                                    "the proof failed.")
     bu.add_argument("tree", type=Path, nargs="?", default=Path("."),
                     help="a git checkout, a linux-source-X.Y tarball, or an `apt-get source linux` folder")
 

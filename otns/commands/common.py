@@ -98,3 +98,10 @@ def print_lines(stream: TextIO, lines: list[str], bold_last: bool = False) -> No
         stream.flush()
     except BrokenPipeError:
         to_devnull(stream)
+
+
+def plural(n: int, word: str) -> str:
+    """"1 kernel", "2 kernels" (the word as given, upper case included: "2 KERNELS")."""
+    if n == 1:
+        return f"{n} {word}"
+    return f"{n} {word}{'S' if word.isupper() else 's'}"

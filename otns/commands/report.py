@@ -13,7 +13,12 @@ NAME = "report"
 
 
 def add_parser(sub) -> None:
-    rp = sub.add_parser("report", help="grid, HTML and combined JUnit over result folders")
+    rp = sub.add_parser("report", help="grid, HTML and combined JUnit over result folders",
+                        description="Build the kernel x test grid over results folders (of otns run, or matrix "
+                                    "outputs): failing and differing rows on the terminal, and in --out a "
+                                    "self-contained report.html, grid.md and combined-junit.xml; --kcidb adds "
+                                    "KernelCI's JSON. Exit 0 when the reports were written (whatever the "
+                                    "verdicts), 2 for a folder that is not otns results.")
     rp.add_argument("folders", nargs="+", type=Path, help="matrix output folders or single-kernel result folders")
     rp.add_argument("--out", type=Path, required=True, help="where report.html, grid.md, combined-junit.xml go")
     rp.add_argument("--kcidb", type=Path, default=None, metavar="FILE",

@@ -11,7 +11,8 @@ from rich.text import Text
 
 from .page import LABEL, html_page
 from .rows import Grade, Section, rows, test_names
-from ..results.files import JUNIT, KernelResults, is_result_folder, junit_cases, load_folder, load_matrix
+from ..results.files import (JUNIT, KernelResults, is_result_folder, junit_cases, load_folder, load_matrix,
+                             summary_verdict)
 from ..results.model import Outcome
 
 MD_SYMBOL = {Grade.PASS: "✅", Grade.FAIL: "❌", Grade.ERROR: "⚠️", Grade.CRASH: "💥", Grade.SKIP: "⏭️",
@@ -45,8 +46,16 @@ def terminal_grid(kernels: list[KernelResults]) -> Table:
         if r.section is Section.FAILURES and r.marks:
             name.append(f"\n  {r.marks}", style="dim")
         t.add_row(name, *(Text(LABEL[c.grade], style=COLOUR[c.grade]) for c in r.cells))
-    t.add_row(Text("verdict", style="bold"), *(Text(str(k.summary.get("verdict", "?"))) for k in kernels))
+    # The verdict's words, as otns run prints them (DOES NOT CONFORM, not its stored name).
+    t.add_row(Text("verdict", style="bold"), *(Text(verdict_words(k)) for k in kernels))
     return t
+
+def verdict_words(k: KernelResults) -> str:
+    """The kernel's verdict in the words every output uses ("DOES NOT CONFORM"), not its name in
+    summary.json ("NONCONFORMING"); a kernel that never finished keeps what it says."""
+    v = summary_verdict(k.summary)
+    return v.value if v is not None else str(k.summary.get("verdict", "?"))
+
 
 def _md(text: str) -> str:
     """A table cell's text: one line, no cell break, no markup (names come from folder names)."""
