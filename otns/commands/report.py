@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from base.errors import EXIT_OK, BadInput
@@ -23,6 +24,11 @@ def add_parser(sub) -> None:
     rp.add_argument("--out", type=Path, required=True, help="where report.html, grid.md, combined-junit.xml go")
     rp.add_argument("--kcidb", type=Path, default=None, metavar="FILE",
                     help="also write the results as KCIDB JSON (KernelCI's report format, schema 5.3) to FILE")
+    rp.add_argument("--kcidb-origin", default="otns", metavar="NAME",
+                    help="the KCIDB origin the ids start with (your CI's name in KernelCI; default: %(default)s)")
+    rp.add_argument("--kcidb-url", default=None, metavar="URL",
+                    help="where the results folders are published (e.g. a CI artifact's URL): links to each "
+                         "run's console log and files, by the folders' paths below the current folder")
 
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
@@ -36,6 +42,10 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     err.print(f"reports: {files['html']}  {files['markdown']}  {files['junit']}", markup=False)
     if args.kcidb:
         from ..report import kcidb
-        kcidb.write(kernels, args.kcidb)
+        if not re.fullmatch(r"[a-z0-9_]+", args.kcidb_origin):
+            raise BadInput(f"--kcidb-origin {args.kcidb_origin!r}: KCIDB origins are lower-case letters, digits, _")
+        if args.kcidb_url and not re.match(r"https?://[^\s]+$", args.kcidb_url):
+            raise BadInput(f"--kcidb-url {args.kcidb_url!r} is not an http(s) URL")
+        kcidb.write(kernels, args.kcidb, args.kcidb_origin, args.kcidb_url)
         err.print(f"KCIDB: {args.kcidb}", markup=False)
     return EXIT_OK

@@ -133,6 +133,7 @@ class RunSummary:
     harness: str = ""  # what broke, for a HARNESS ERROR that is not a test's error or a missing probe
     run_id: str = ""  # unique to this run (a UUID): KCIDB ids of two runs of one kernel differ
     started: str = ""  # when the run began, ISO 8601 in UTC
+    tree: dict | None = None  # a built tree's name and git facts (otns.run.execute.tree_identity)
 
     def verdict_line(self) -> str:
         v = self.verdict.value
@@ -165,6 +166,7 @@ class RunSummary:
                 "running": self.running,
                 **({"run_id": self.run_id} if self.run_id else {}),
                 **({"started": self.started} if self.started else {}),
+                **({"tree": self.tree} if self.tree else {}),
                 **({"boot_status": self.boot_status.name} if self.boot_status else {}),
                 **({"debian": self.debian} if self.debian else {})}
 

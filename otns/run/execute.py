@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from base import safefs
+from base import commands, safefs
 from base.errors import EXIT_OK, BadInput, InfraError
 from base.locks import locked
 from kernels import catalog, fetch, provenance
@@ -108,6 +108,25 @@ def not_the_image(kernel: LocalKernel, console: str) -> str:
     if provenance.same_build(header, banner):
         return ""
     return f"the kernel that booted is not {kernel.image}: it says {banner[:300]!r}, the image's header {header!r}"
+
+
+def tree_identity(tree: Path) -> dict | None:
+    """A built tree's git facts (KCIDB's checkout: repository, commit, branch), as they were when
+    it ran; None when it is not a git checkout or git cannot tell."""
+    if not (tree / ".git").exists():
+        return None
+    facts = {"name": tree.name}
+    for key, args in (("git_commit_hash", ["rev-parse", "HEAD"]),
+                      ("git_repository_url", ["remote", "get-url", "origin"]),
+                      ("git_repository_branch", ["symbolic-ref", "--short", "-q", "HEAD"])):
+        try:
+            got = commands.run(["git", "-C", str(tree), *args], f"read {tree}'s git {key}", 20)
+        except InfraError:
+            return None  # no git here
+        value = got.stdout.strip() if isinstance(got.stdout, str) else ""
+        if got.returncode == 0 and value and "\n" not in value:
+            facts[key] = value[:300]
+    return facts
 
 
 def debian_identity(k) -> dict:
@@ -324,7 +343,8 @@ def _run_in(results: Path, opts: RunOptions, kernel: LocalKernel, t0: float, not
                          feature_present=_open_tree_present(states), detail=detail,
                          attempts=res.attempts, crash_reports=res.reports, features=states,
                          debian=kernel.extra.get("debian"), running=streamed.running if streamed else [],
-                         boot_status=res.status, harness=harness, run_id=str(uuid.uuid4()), started=started)
+                         boot_status=res.status, harness=harness, run_id=str(uuid.uuid4()), started=started,
+                         tree=tree_identity(Path(opts.spec.value)) if opts.spec.kind == "tree" else None)
     resultfiles.write_run(results, summary, tests or [], detail if streamed else "", res.console)
     return summary
 
