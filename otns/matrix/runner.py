@@ -238,7 +238,8 @@ def _live_table(plan: Plan, started: float, workers: int, final: bool = False,
                   end_section=final and e is plan.entries[-1])
     if final:
         own = [s["seconds"] for s in states.values() if s.get("seconds")]
-        t.add_row(f"wall, {workers} worker{'' if workers == 1 else 's'}", "", "", "", "", "", "", f"{wall:.0f} s",
+        used = min(workers, n)  # one kernel keeps one worker busy, whatever -n says
+        t.add_row(f"wall, {used} worker{'' if used == 1 else 's'}", "", "", "", "", "", "", f"{wall:.0f} s",
                   speedup(wall, own))
     return t
 
