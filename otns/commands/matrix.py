@@ -103,7 +103,8 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
         print_lines(sys.stderr, [f"reports: {files['html']}  {files['markdown']}  {files['junit']}", verdict],
                     bold_last=True)
         return code
-    stdout().print(report.terminal_grid(kernels))
+    out = stdout()
+    out.print(report.terminal_grid(kernels, out.width), crop=False)
     # Under the grid, in a terminal or a CI log alike: each kernel that missed its expectation,
     # its failures one per line with rules and fix, its absences marked expected; the verdict last.
     lines = []

@@ -37,7 +37,8 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     if not kernels:
         raise BadInput("no result folders found")
     args.out.mkdir(parents=True, exist_ok=True)
-    stdout().print(report.terminal_grid(kernels))
+    out = stdout()
+    out.print(report.terminal_grid(kernels, out.width), crop=False)
     files = report.write_reports(kernels, args.out.resolve())
     err.print(f"reports: {files['html']}  {files['markdown']}  {files['junit']}", markup=False)
     if args.kcidb:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -25,15 +26,26 @@ def outcome(k: KernelResults, test: str) -> str | None:
 COLOUR = {Grade.PASS: "green", Grade.FAIL: "bold red", Grade.ERROR: "bold magenta", Grade.CRASH: "bold red",
           Grade.SKIP: "yellow", Grade.SKIP_ABSENT: "dim", Grade.SKIP_REQUIRED: "bold red", Grade.MISSING: "dim"}
 
-def terminal_grid(kernels: list[KernelResults]) -> Table:
+def grid_width(kernels: list[KernelResults], ids: list[str]) -> int:
+    """The columns a table with every id whole on one line needs (borders and padding included)."""
+    cells = [max(len(k.name), len(verdict_words(k)), 5) for k in kernels]
+    return max((len(i) for i in ids), default=4) + sum(cells) + 3 * (len(cells) + 1) + 1
+
+
+def terminal_grid(kernels: list[KernelResults], width: int | None = None) -> Table | Group:
     """The rows that fail, then those that differ between kernels, each test id whole; the
-    verdict lines go under the table, so they do not squeeze the test column."""
+    verdict lines go under the table, so they do not squeeze the test column. Where the table
+    would not fit `width` with each id on one line (a folded id copied into `otns bisect` is no
+    id), each row is listed instead: its id alone on a line, its outcomes on the next."""
     every = rows(kernels)
     shown = [r for r in every if r.section in (Section.FAILURES, Section.DIFFERENCES)]
     by = {s: sum(r.section is s for r in every) for s in Section}
-    t = Table(title=f"{len(every)} tests: {by[Section.FAILURES]} fail, {by[Section.DIFFERENCES]} differ between "
-                    f"kernels; {by[Section.ABSENT_ONLY]} differ only by expected skips (absent features a kernel "
-                    f"may lack), {by[Section.SAME]} have one outcome everywhere",
+    title = (f"{len(every)} tests: {by[Section.FAILURES]} fail, {by[Section.DIFFERENCES]} differ between "
+             f"kernels; {by[Section.ABSENT_ONLY]} differ only by expected skips (absent features a kernel "
+             f"may lack), {by[Section.SAME]} have one outcome everywhere")
+    if width is not None and grid_width(kernels, [r.test for r in shown]) > width:
+        return _listed(kernels, shown, title)
+    t = Table(title=title,
               caption=Text("\n".join(f"{k.name}: {k.verdict}" for k in kernels)), caption_justify="left")
     # Folded, never cut with an ellipsis: a test id is shown whole, its [parameter] included.
     t.add_column("test", overflow="fold")
@@ -49,6 +61,22 @@ def terminal_grid(kernels: list[KernelResults]) -> Table:
     # The verdict's words, as otns run prints them (DOES NOT CONFORM, not its stored name).
     t.add_row(Text("verdict", style="bold"), *(Text(verdict_words(k)) for k in kernels))
     return t
+
+def _listed(kernels: list[KernelResults], shown: list, title: str) -> Group:
+    lines = [Text(title, style="bold")]
+    for r in shown:
+        lines.append(Text(r.test, no_wrap=True, overflow="ignore"))  # alone on its line: whole, at any width
+        cells = Text("    ")
+        for k, c in zip(kernels, r.cells, strict=True):
+            cells.append(f"{k.name} ")
+            cells.append(LABEL[c.grade], style=COLOUR[c.grade])
+            cells.append("  ")
+        lines.append(cells)
+        if r.section is Section.FAILURES and r.marks:
+            lines.append(Text(f"    {r.marks}", style="dim"))
+    lines += [Text(f"{k.name}: {verdict_words(k)} - {k.verdict}") for k in kernels]
+    return Group(*lines)
+
 
 def verdict_words(k: KernelResults) -> str:
     """The kernel's verdict in the words every output uses ("DOES NOT CONFORM"), not its name in
