@@ -18,7 +18,9 @@ NAME = "kernels"
 
 
 def add_parser(sub) -> None:
-    k = sub.add_parser("kernels", help="Debian kernels available now")
+    k = sub.add_parser("kernels", help="Debian kernels available now",
+                       description="The Debian kernels in the archive's index now (refreshed when old), as "
+                                   "otns run --kernel debian:VERSION takes them, and which are in the cache.")
     ksub = k.add_subparsers(dest="kcommand", metavar="list")
     kl = ksub.add_parser("list", help="a table of the Debian kernels in the archive's index")
     kl.add_argument("--all", action="store_true", help="every package version of both flavours")
