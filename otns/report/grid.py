@@ -10,7 +10,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from .page import LABEL, html_page
+from .page import LABEL, bring_consoles, html_page
 from .rows import Grade, Section, rows, test_names
 from ..results.files import (JUNIT, KernelResults, is_result_folder, junit_cases, load_folder, load_matrix,
                              summary_verdict)
@@ -120,7 +120,7 @@ def combined_junit(kernels: list[KernelResults]) -> str:
 def write_reports(kernels: list[KernelResults], out: Path) -> dict[str, Path]:
     files = {"markdown": out / "grid.md", "html": out / "report.html", "junit": out / "combined-junit.xml"}
     files["markdown"].write_text(markdown_grid(kernels))
-    files["html"].write_text(html_page(kernels, out))
+    files["html"].write_text(html_page(kernels, out, bring_consoles(kernels, out)))
     files["junit"].write_text(combined_junit(kernels))
     return files
 
