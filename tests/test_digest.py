@@ -61,3 +61,4 @@ def test_the_guest_lists_no_skipped_line_each() -> None:
     from vm.guest import pytest_args
     args = pytest_args(Path("/r"), [])
     assert "-rfE" in args and not any(a.startswith("-r") and "s" in a for a in args)
+
