@@ -132,6 +132,9 @@ class Runner:
     timeout: float = 300.0
     select: list[str] | None = None  # pytest node ids; None: the whole suite
     boots: int = 0
+    # Told before each boot and at each of its phases: a step is 18-22 s under TCG, not silent.
+    progress: Callable[[str], None] | None = None
+    most: int | None = None  # the boots a search needs when no kernel is skipped: "boot 3 of about 6"
 
     def folder(self, k: DebianKernel) -> Path:
         return self.out / f"{k.upstream}-{k.flavour}"
@@ -144,9 +147,13 @@ class Runner:
         if known is not None and all(t in known.tests for t in tests):
             return {t: known.tests[t] for t in tests}, known, 0.0
         start = time.monotonic()
+        tell = self.progress or (lambda m: None)
+        of = f" of about {self.most}" if self.most else ""
+        tell(f"boot {self.boots + 1}{of}: {k.upstream} ({k.debian_version}) ...")
         opts = RunOptions(spec=parse_spec(f"debian:{k.debian_version}", k.flavour), cache_dir=self.cache_dir,
                           results=folder, timeout=self.timeout, show_progress=False,
-                          pytest_args=["--color=no", *(self.select or [])])
+                          pytest_args=["--color=no", *(self.select or [])],
+                          on_phase=lambda what, s: tell(f"  {k.upstream}: {what} ({s:.1f} s)"))
         self.out.mkdir(parents=True, exist_ok=True)
         with open(self.out / f"{folder.name}.log", "w") as log:
             summary, _ = execute(opts, lambda m: log.write(m + "\n"), log.write)

@@ -66,7 +66,10 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
         select = tests
     check_test_ids(tests, cache_dir)  # a typo must not cost two downloads and two boots
     kernels = hunt.kernels_between(cache_dir, ends[0], ends[1], flavour, notice)
-    runner = hunt.Runner(cache_dir=cache_dir, out=out, timeout=args.timeout, select=select)
+    # Both ends, then a binary search over the kernels between them.
+    most = 2 + (len(kernels) - 2).bit_length()
+    runner = hunt.Runner(cache_dir=cache_dir, out=out, timeout=args.timeout, select=select,
+                         progress=lambda m: err.print(f"  {m}", markup=False, style="dim"), most=most)
     good, bad = hunt.outcome_sets(args.find, args.bad_outcome)
     err.print(f"bisecting {plural(len(tests), 'test')} over {plural(len(kernels), 'Debian kernel')} "
               f"{kernels[0].upstream} .. {kernels[-1].upstream} ({flavour}); "
