@@ -151,3 +151,20 @@ def test_kcidb_from_the_three_kernel_matrix(matrix_out, tmp_path) -> None:
     assert len(data["checkouts"]) == 3 and len(data["builds"]) == 3
     statuses = {t["status"] for t in data["tests"] if t["path"] != "boot"}
     assert {"PASS", "FAIL", "SKIP"} <= statuses  # 7.2.13 passes, 7.2.9 fails, 6.19.14 skips
+
+
+def test_a_running_row_counts_what_its_guest_streamed(tmp_path: Path) -> None:
+    # The guest's progress.jsonl, in its share while it runs: the row moves with the suite.
+    import json as _json
+
+    from otns.matrix.runner import live_counts
+    from vm import share
+    rw = share.folder(tmp_path)
+    rw.mkdir(parents=True)
+    events = [{"event": "collected", "count": 457}, {"event": "start", "test": "a"},
+              {"event": "end", "test": "a", "outcome": "pass", "seconds": 0.1}, {"event": "start", "test": "b"},
+              {"event": "end", "test": "b", "outcome": "fail", "seconds": 0.2}, {"event": "start", "test": "c"}]
+    (rw / "progress.jsonl").write_text("".join(_json.dumps(e) + "\n" for e in events))
+    counts, done = live_counts(tmp_path)
+    assert done == "2/457 tests" and counts["pass"] == 1 and counts["fail"] == 1
+    assert live_counts(tmp_path / "absent") == ({}, "")
