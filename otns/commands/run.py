@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from base.errors import BadInput
+from base.errors import BadInput, OtnsError
 from kernels.debian import FLAVOURS
 from conformance.features import BY_NAME as FEATURE_NAMES
 from kernels.spec import parse_spec
@@ -82,7 +82,10 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     summary, folder = execute(opts, notice, write)
     if args.ktap:
         writer(sys.stdout)(read_ktap(folder))
-    loaded = load_folder(folder)
+    try:
+        loaded = load_folder(folder)
+    except (OtnsError, OSError):  # a file of the guest's that cannot be read: the verdict says so already
+        loaded = KernelResults(summary.kernel, folder, summary.to_json(), {})
     if args.json:
         writer(sys.stdout)(json.dumps(kernel_json(loaded), indent=1) + "\n")
     print_lines(live, ending(summary, loaded, folder), bold_last=True)
