@@ -43,3 +43,31 @@ def test_a_reader_that_stops_early_is_no_failure() -> None:
     lines = p.stdout.splitlines()
     assert lines[0].startswith("conformance/") and lines[-1] == "rc=0", p.stdout[-500:] + p.stderr[-2000:]
     assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr
+
+
+def test_boot_phases_are_lines_when_piped_and_one_live_line_on_a_terminal() -> None:
+    import io
+
+    from otns.commands.run import BootProgress
+    from vm.boot import PHASE_KERNEL, PHASE_QEMU, PHASE_USERSPACE
+
+    piped = io.StringIO()
+    b = BootProgress(piped)
+    for what, s in ((PHASE_QEMU, 0.0), (PHASE_KERNEL, 3.1), (PHASE_USERSPACE, 16.7)):
+        b(what, s)
+    b.close()
+    assert piped.getvalue().splitlines() == ["otns: boot: QEMU started (0.0 s)", "otns: boot: kernel started (3.1 s)",
+                                             "otns: boot: user space reached, the suite starts (16.7 s)"]
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+    tty = Terminal()
+    b = BootProgress(tty)
+    b(PHASE_QEMU, 0.0)
+    b(PHASE_KERNEL, 3.1)
+    b(PHASE_USERSPACE, 16.7)
+    b.close()
+    # The live line is gone; what stays is the time user space came.
+    assert tty.getvalue().endswith("otns: boot: user space reached, the suite starts (16.7 s)\n")
+    assert "kernel started (3.1 s)" in tty.getvalue()

@@ -5,11 +5,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TextIO
+
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from base.errors import BadInput, OtnsError
 from kernels.debian import FLAVOURS
 from conformance.features import BY_NAME as FEATURE_NAMES
 from kernels.spec import parse_spec
+from vm.boot import PHASE_USERSPACE
 from vm.guest_init import INITS
 
 from ..results.absence import Policy
@@ -19,8 +23,8 @@ from ..results.files import KernelResults, load_folder, read_ktap
 from ..results.jsonout import kernel_json
 from ..results.model import RunSummary, Verdict
 from ..run.execute import RunOptions, dry_run, execute, validate_options
-from .common import (ACCEL_HELP, ACCELS, DEFAULT_KERNEL, FLAVOUR_HELP, MEMORY_HELP, RUN_CPUS_HELP, TIMEOUT_HELP, err,
-                     notice, print_lines, writer)
+from .common import (ACCEL_HELP, ACCELS, DEFAULT_KERNEL, FLAVOUR_HELP, MEMORY_HELP, RUN_CPUS_HELP, TIMEOUT_HELP, PipeConsole,
+                     err, notice, print_lines, writer)
 
 NAME = "run"
 
@@ -70,7 +74,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
                       cpus=args.cpus, memory=args.memory, timeout=args.timeout, accel=args.accel,
                       pytest_args=extra, dry_run=args.dry_run, show_progress=err.is_terminal,
                       absence=Policy.from_names(args.allow_absent, args.require_feature),
-                      guest_init=args.guest_init, on_phase=boot_phase(live))
+                      guest_init=args.guest_init, on_phase=(booting := BootProgress(live)))
     validate_options(opts)
     selected = check_pytest_args(extra, "the arguments after --" if args.pytest_args else "-k" if args.keyword
                                  else "no arguments", cache_dir=None if args.dry_run else cache_dir)
@@ -79,7 +83,10 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     if args.dry_run:
         return dry_run(opts, notice, print)
     write = writer(live)
-    summary, folder = execute(opts, notice, write)
+    try:
+        summary, folder = execute(opts, notice, write)
+    finally:
+        booting.close()  # a boot that never reached user space leaves no spinner behind
     if args.ktap:
         writer(sys.stdout)(read_ktap(folder))
     try:
@@ -105,11 +112,30 @@ def ending(summary: RunSummary, loaded: KernelResults, folder: Path) -> list[str
     return lines + [f"{summary.verdict_line()}  results: {folder}"]
 
 
-def boot_phase(live):
-    """A line per phase of the boot, with its time: a boot is 10-30 s under TCG with nothing else
-    to show (pytest's own output takes over once the suite starts)."""
-    write = writer(live)
+class BootProgress:
+    """The boot's phases with their times: a boot is 10-30 s under TCG with nothing else to show
+    (pytest's own output takes over once the suite starts). Piped, a line per phase; in a
+    terminal, one live line with a spinner and the time elapsed, then the time user space came."""
 
-    def phase(what: str, seconds: float) -> None:
-        write(f"otns: boot: {what} ({seconds:.1f} s)\n")
-    return phase
+    def __init__(self, live: TextIO) -> None:
+        self.live, self.write = live, writer(live)
+        self.progress: Progress | None = None
+        self.task = None
+
+    def __call__(self, what: str, seconds: float) -> None:
+        text = f"boot: {what} ({seconds:.1f} s)"
+        if not self.live.isatty() or what == PHASE_USERSPACE:
+            self.close()
+            self.write(f"otns: {text}\n")
+            return
+        if self.progress is None:
+            self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                     console=PipeConsole(file=self.live), transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task(text)
+        self.progress.update(self.task, description=text)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
