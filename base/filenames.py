@@ -1,5 +1,5 @@
 """The names of the files in a results folder. The guest writes some of them and imports
-this module inside the VM (the checkout is on its path), so it stays free of imports; otns.resultfiles reads and writes them."""
+this module inside the VM (the checkout is on its path), so it stays free of imports; otns.results.files reads and writes them."""
 
 # Written by the guest (vm.guest, vm.progress).
 JUNIT = "junit.xml"
@@ -7,7 +7,7 @@ FEATURES = "features.json"
 GUEST = "guest.json"
 PROGRESS = "progress.jsonl"
 GCOV = "gcov"  # a folder: the kernel's gcov counters (.gcda) after the suite, in a coverage run
-# Written by the host around a run (otns.run, otns.matrix_test).
+# Written by the host around a run (otns.run.execute, otns.matrix.entry_test).
 CONSOLE = "console.log"
 CONSOLE_TAIL = "console-tail.txt"
 CRASH = "crash.txt"

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from kernels.arch import host  # noqa: E402
 from kernels.spec import parse_spec  # noqa: E402
 from otns.paths import REPO_ROOT, default_cache_dir  # noqa: E402
-from otns.run import RunOptions, boot_request, resolve_kernel  # noqa: E402
+from otns.run.execute import RunOptions, boot_request, resolve_kernel  # noqa: E402
 from vm.boot import staged_vng  # noqa: E402
 
 ONE_TEST = "test_recursive_alone_is_einval"

@@ -48,7 +48,10 @@ class Run:
 
     @property
     def last_line(self) -> str:
-        lines = [ln for ln in self.stderr.splitlines() if ln.strip()]
+        """The verdict: the last line of stdout (`otns run | tail -1`), or of stderr when the run
+        printed nothing on stdout (it stopped before the suite)."""
+        lines = [ln for ln in self.stdout.splitlines() if ln.strip()] or \
+            [ln for ln in self.stderr.splitlines() if ln.strip()]
         return lines[-1] if lines else ""
 
 
@@ -122,7 +125,7 @@ def collect_once():
     """otns checks pytest arguments by collecting conformance/ on the host (`pytest --collect-only`
     in a child, ~0.5 s of CPU); the answer depends only on the arguments, so in-process otns calls
     reuse it within the session, as one real otns process calls it once."""
-    from otns import preflight
+    from otns.run import preflight
     real, answers = preflight.collect, {}
 
     def collect(extra: list[str], cache_dir: Path | None = None) -> tuple[int, str]:

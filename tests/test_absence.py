@@ -11,10 +11,10 @@ import pytest
 from base.errors import EXIT_CONFORMS, EXIT_NONCONFORMING, EXIT_USAGE, BadInput
 from conformance import probe
 from conformance.features import BY_NAME, BY_PROBE, FEATURES, kernel_version
-from otns.absence import ALLOW_ALL, Policy, State, judge
-from otns.matrix import parse_entry, policy
-from otns.results import Outcome, RunSummary, Verdict, decide
-from otns.results import TestResult as Result
+from otns.results.absence import ALLOW_ALL, Policy, State, judge
+from otns.matrix.runner import parse_entry, policy
+from otns.results.model import Outcome, RunSummary, Verdict, decide
+from otns.results.model import TestResult as Result
 
 DATA = Path(__file__).parent / "data"
 PASSING = [Result("conformance/test_core.py::test_a", Outcome.PASS),

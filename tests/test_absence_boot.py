@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from otns.resultfiles import parse_junit
-from otns.results import Outcome
+from otns.results.files import parse_junit
+from otns.results.model import Outcome
 
 pytestmark = pytest.mark.boot
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from otns import bench
-from otns import bench_report as br
+from otns.bench import measure as bench
+from otns.bench import report as br
 
 from .conftest import DEFAULT_SPEC
 

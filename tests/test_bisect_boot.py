@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from otns.hunt import Runner, kernels_between
+from otns.bisect.hunt import Runner, kernels_between
 from otns.paths import REPO_ROOT
 
 from .conftest import otns_command

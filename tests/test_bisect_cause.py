@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from otns import cause, hunt, rules
+from otns.bisect import cause
+from otns.bisect import hunt
+from otns.bisect import rules
 
 from .suite_marks import collected
 

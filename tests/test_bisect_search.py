@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from otns.bisect import BAD, GOOD, SKIP, Step, judge_outcome, search
+from otns.bisect.search import BAD, GOOD, SKIP, Step, judge_outcome, search
 
 
 def run_search(outcomes: list[str]):

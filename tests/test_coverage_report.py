@@ -13,9 +13,9 @@ import pytest
 from base import filenames
 from base.errors import BadInput
 from kernels.coverage import FeatureFile
-from otns.coverage import (SOURCES, Explanation, markdown, per_function, place_counters, unreached_lines,
+from otns.coverage.gcov import (SOURCES, Explanation, markdown, per_function, place_counters, unreached_lines,
                            CoverageReport)
-from otns.results import RunSummary, Verdict
+from otns.results.model import RunSummary, Verdict
 
 from .test_mutants import SNIPPET
 

@@ -14,10 +14,10 @@ import pytest
 from base.errors import BadInput
 from kernels import faults
 from kernels.faults import Fault, NotApplicable
-from otns import rules
+from otns.bisect import rules
 from otns.paths import REPO_ROOT, default_cache_dir
-from otns.mutate import CAUGHT, CRASHED, HARNESS, NO_BOOT, SURVIVED, classify, kernel_version
-from otns.results import RunSummary, Verdict
+from otns.mutate.mutator import CAUGHT, CRASHED, HARNESS, NO_BOOT, SURVIVED, classify, kernel_version
+from otns.results.model import RunSummary, Verdict
 
 
 SOURCE_VERSION = "7.2.13"
@@ -209,7 +209,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(otns, args, says, tmp_path):
 def test_a_faulty_kernel_must_carry_its_fault(tmp_path):
     """mutate judges a kernel only when the edited file's object was compiled after the edit
     and differs from the pristine one; a byte-identical object is an equivalent fault."""
-    from otns.mutate import EQUIVALENT, NOT_APPLIED, carries
+    from otns.mutate.mutator import EQUIVALENT, NOT_APPLIED, carries
     fault = Fault("x", "OT-DIR", "fs/namespace.c", "a", "b", "t")
     obj = tmp_path / "fs" / "namespace.o"
     obj.parent.mkdir()

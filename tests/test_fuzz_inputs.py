@@ -21,9 +21,9 @@ from base.errors import BadInput
 from kernels.debian import FLAVOURS, UnknownVersion, parse_index, resolve
 from kernels.spec import KernelSpec, parse_spec
 from otns.cli import build_parser
-from otns.matrix import EXPECTATIONS, Entry, entries_from_ci, parse_entry
+from otns.matrix.runner import EXPECTATIONS, Entry, entries_from_ci, parse_entry
 from otns.options import shard
-from otns.run import RunOptions, validate_options
+from otns.run.execute import RunOptions, validate_options
 
 DATA = Path(__file__).parent / "data"
 FUZZ = settings(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow,
@@ -216,7 +216,7 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats
        | st.fixed_dictionaries({"debian": st.dictionaries(
            st.sampled_from(["release", "debian_version", "flavour", "upstream"]), json_values)}))
 def test_recorded_kernel_of_a_summary(summary):
-    from otns.hunt import Recorded, recorded_kernel
+    from otns.bisect.hunt import Recorded, recorded_kernel
     with result_or_bad_input():
         rec = recorded_kernel(Path("r"), summary)
         assert isinstance(rec, Recorded) and isinstance(rec.release, str) and isinstance(rec.flavour, str)
@@ -225,7 +225,7 @@ def test_recorded_kernel_of_a_summary(summary):
 @FUZZ
 @given(output=st.text(max_size=400))
 def test_pytest_usage_message(output):
-    from otns.preflight import usage_message
+    from otns.run.preflight import usage_message
     with no_hang():
         msg = usage_message(output)
     assert isinstance(msg, str) and msg
@@ -245,6 +245,6 @@ def test_remembered_boot_times(tmp_path_factory, content):
 
 @pytest.mark.parametrize("test_id", ["", "-x", "--co", "conformance/../../etc/passwd", "conformance/test_core.py::"])
 def test_odd_test_ids_are_bad_input(test_id):
-    from otns.preflight import check_test_ids
+    from otns.run.preflight import check_test_ids
     with pytest.raises(BadInput):
         check_test_ids([test_id])

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from kernels.spec import parse_spec
-from otns.resultfiles import parse_junit
-from otns.run import RunOptions, boot_request, resolve_kernel
+from otns.results.files import parse_junit
+from otns.run.execute import RunOptions, boot_request, resolve_kernel
 from vm.boot import BootStatus, boot, run_dry, staged_vng, vng_command
 from vm import share
 from vm.guest_init import INIT_NAME, SCRIPT, vng_guest_tools

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from otns.paths import REPO_ROOT
-from otns.preflight import check_pytest_args, collect, narrowed
-from otns.run import _guest_shell
+from otns.run.preflight import check_pytest_args, collect, narrowed
+from otns.run.execute import _guest_shell
 from vm import bytecode, pycache
 from vm.guest import CONFORMANCE
 

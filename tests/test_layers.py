@@ -1,4 +1,6 @@
 """The packages' imports point one way only: cli -> pipeline (otns/) -> vm -> kernels -> base.
+Inside otns/, the workflows (matrix, bisect, bench, mutate, coverage) run kernels through run/,
+report/ reads results/ alone, and results/ (the contract) imports no workflow.
 
 Read from the source with ast (nothing is imported), so a new import against the direction fails
 here with its file, line and the rule it breaks. Imports inside functions count too: a late import
@@ -25,6 +27,20 @@ MAY_IMPORT = {
 }
 # The command-line layer: the only modules that may import otns.cli or otns.commands.
 CLI_MODULES = ("otns.cli", "otns.commands")
+# Inside the pipeline: what each workflow package may import of the other packages of otns/.
+# Modules at otns/'s top (paths, options) are shared by all and import no package of otns/.
+WORKFLOW_MAY_IMPORT = {
+    "otns.results": set(),
+    "otns.run": {"otns.results"},
+    "otns.report": {"otns.results"},
+    "otns.matrix": {"otns.run", "otns.results"},
+    "otns.bisect": {"otns.run", "otns.results"},
+    "otns.bench": {"otns.run", "otns.results"},
+    "otns.mutate": {"otns.run", "otns.results"},
+    "otns.coverage": {"otns.run", "otns.results"},
+}
+# Imports against the workflow direction that are known and scheduled to go: (module, package).
+KNOWN_AGAINST = {("otns.results.files", "otns.matrix")}  # the matrix plan, read by load_matrix
 
 
 def _module_name(path: Path) -> str:
@@ -72,7 +88,7 @@ def _project_module(name: str) -> bool:
 
 def test_every_package_is_scanned():
     names = {_module_name(p) for p in _modules()}
-    assert {"base.errors", "base.safefs", "base.locks", "kernels.fetch", "vm.boot", "otns.run", "otns.cli",
+    assert {"base.errors", "base.safefs", "base.locks", "kernels.fetch", "vm.boot", "otns.run.execute", "otns.cli",
             "conformance.conftest"} <= names
 
 
@@ -99,6 +115,40 @@ def test_only_the_cli_imports_the_cli():
     assert not wrong, "only otns/cli.py and otns/commands/ may import the command line:\n" + "\n".join(wrong)
 
 
+def _workflow(module: str) -> str | None:
+    """The workflow package of an otns module; None for the shared modules at otns/'s top."""
+    parts = module.split(".")
+    package = ".".join(parts[:2])
+    return package if package in WORKFLOW_MAY_IMPORT else None
+
+
+def test_every_workflow_package_is_declared():
+    """A new package under otns/ gets a row in WORKFLOW_MAY_IMPORT (else nothing would check it)."""
+    found = {f"otns.{p.name}" for p in (REPO_ROOT / "otns").iterdir() if (p / "__init__.py").exists()}
+    assert found - {"otns.commands"} == set(WORKFLOW_MAY_IMPORT)
+
+
+def test_workflows_point_one_way():
+    wrong = []
+    for path in _modules():
+        module = _module_name(path)
+        if module.split(".")[0] != "otns" or _under(module, CLI_MODULES):
+            continue
+        own = _workflow(module)
+        for line, name in _imports(path):
+            if name.split(".")[0] != "otns" or _under(name, CLI_MODULES) or name == "otns":
+                continue
+            target = _workflow(name)
+            if target is None or target == own or (module, target) in KNOWN_AGAINST:
+                continue
+            allowed = WORKFLOW_MAY_IMPORT[own] if own else set()
+            if target not in allowed:
+                wrong.append(f"{path.relative_to(REPO_ROOT)}:{line}: {module} imports {name} "
+                             f"({own or 'a shared module'} may import only "
+                             f"{', '.join(sorted(allowed)) or 'no workflow package'})")
+    assert not wrong, "imports against the workflow direction:\n" + "\n".join(wrong)
+
+
 def test_a_wrong_import_is_named(tmp_path, monkeypatch):
     """The check itself: a kernels module importing vm is caught, with its line."""
     import tests.test_layers as me
@@ -116,3 +166,23 @@ def test_a_wrong_import_is_named(tmp_path, monkeypatch):
             assert words in str(e), str(e)
         else:
             raise AssertionError(f"{check.__name__} let a wrong import through")
+
+
+def test_a_wrong_workflow_import_is_named(tmp_path, monkeypatch):
+    """The check itself: report importing matrix is caught, and so is a shared module importing a workflow."""
+    import tests.test_layers as me
+    (tmp_path / "otns" / "report").mkdir(parents=True)
+    bad = tmp_path / "otns" / "report" / "bad.py"
+    bad.write_text("from ..results.model import Verdict\nfrom ..matrix.runner import Plan\n")
+    shared = tmp_path / "otns" / "options.py"
+    shared.write_text("from .run import execute\n")
+    monkeypatch.setattr(me, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(me, "_modules", lambda: [bad, shared])
+    try:
+        test_workflows_point_one_way()
+    except AssertionError as e:
+        assert "otns/report/bad.py:2: otns.report.bad imports otns.matrix.runner" in str(e), str(e)
+        assert "otns/options.py:1: otns.options imports otns.run" in str(e), str(e)
+        assert "bad.py:1" not in str(e), str(e)
+    else:
+        raise AssertionError("test_workflows_point_one_way let a wrong import through")

@@ -13,7 +13,7 @@ import pytest
 from base import commands, safefs
 from base.errors import InfraError
 from kernels.spec import parse_spec
-from otns import run as otns_run
+from otns.run import execute as otns_run
 from otns.paths import REPO_ROOT
 from vm.boot import BootStatus
 

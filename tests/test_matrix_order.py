@@ -1,4 +1,4 @@
-"""The start order of `otns matrix` (otns.matrix_order): longest runs first, checked against the
+"""The start order of `otns matrix` (otns.matrix.order): longest runs first, checked against the
 pytest-xdist that is installed, with items that sleep instead of booting."""
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from otns import matrix_order
-from otns.matrix import Entry, Plan, _live_table, run
-from otns.matrix_order import XDIST_ARGS, by_version, estimates, remember, start_order
+from otns.matrix import order as matrix_order
+from otns.matrix.runner import Entry, Plan, _live_table, run
+from otns.matrix.order import XDIST_ARGS, by_version, estimates, remember, start_order
 from otns.paths import REPO_ROOT
-from otns.resultfiles import PLAN as PLAN_FILE
+from otns.results.files import PLAN as PLAN_FILE
 
 
 def test_longest_first_and_paired_as_lpt_would() -> None:
@@ -81,8 +81,8 @@ def test_the_plugin_collects_in_start_order_and_the_table_keeps_the_users(tmp_pa
     plan.order = start_order(estimates([(e.kernel, e.flavour) for e in entries], plan.cache_dir, True), 2)
     plan.out.mkdir()
     (plan.out / PLAN_FILE).write_text(json.dumps(plan.to_json()))
-    p = subprocess.run([sys.executable, "-m", "pytest", str(REPO_ROOT / "otns" / "matrix_test.py"), "-p",
-                        "otns.matrix_plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "--collect-only", "-q",
+    p = subprocess.run([sys.executable, "-m", "pytest", str(REPO_ROOT / "otns" / "matrix" / "entry_test.py"), "-p",
+                        "otns.matrix.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "--collect-only", "-q",
                         "--rootdir", str(plan.out), "--otns-plan", str(plan.out / PLAN_FILE)],
                        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
@@ -147,7 +147,7 @@ def test_xdist_hands_out_the_rest_as_workers_free_up(tmp_path: Path) -> None:
 
 def test_run_writes_the_start_order_into_the_plan(tmp_path: Path, monkeypatch) -> None:
     # run() decides the order before pytest starts; the plan file carries it to the plugin.
-    monkeypatch.setattr("otns.matrix.subprocess.Popen", _NoRun)
+    monkeypatch.setattr("otns.matrix.runner.subprocess.Popen", _NoRun)
     plan = Plan(entries=[Entry("debian:6.19.14"), Entry("debian:7.3.4")], out=tmp_path / "out",
                 cache_dir=tmp_path / "cache")
     run(plan, 2, Console(file=open("/dev/null", "w")))

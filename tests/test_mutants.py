@@ -137,7 +137,7 @@ def test_feature_code_is_well_formed():
 def test_the_tests_a_fault_meets_first():
     """mutate runs the tests that name a fault's rule first; for a generated fault, the rules whose
     implementation (conformance/rules.py) is the function it breaks."""
-    from otns import rulemap
+    from otns.mutate import rulemap
     from vm.guest import CONFORMANCE, pytest_args
     by_rule = rulemap.tests_by_rule()
     assert "conformance/test_core.py::test_target_must_be_directory" in by_rule["OT-DIR"]

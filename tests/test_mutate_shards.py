@@ -10,7 +10,7 @@ import pytest
 
 from base.errors import BadInput
 from kernels import faults
-from otns.mutate import CAUGHT, SURVIVED, FaultResult, Report, load_report, merge, sample, write_report
+from otns.mutate.mutator import CAUGHT, SURVIVED, FaultResult, Report, load_report, merge, sample, write_report
 from otns.options import shard
 
 from .conftest import run_in_process

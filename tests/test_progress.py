@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from otns.paths import REPO_ROOT
-from otns.resultfiles import parse_junit
+from otns.results.files import parse_junit
 from vm import progress
 
 TESTS = """
@@ -149,5 +149,5 @@ def test_reader_is_bounded(tmp_path: Path) -> None:
 
 
 def test_outcomes_are_the_hosts() -> None:
-    from otns.results import Outcome
+    from otns.results.model import Outcome
     assert set(progress.OUTCOMES) == {o.value for o in Outcome}

@@ -1,6 +1,6 @@
 """The image a build leaves must carry the kernel it linked, and the kernel that boots must be
 that image: the compiler wrapper (kernels/bin/otns-cc), the image proof (kernels/provenance.py)
-and the check of the booted banner (otns.run.not_the_image). No boot: real ccache and gcc on
+and the check of the booted banner (otns.run.execute.not_the_image). No boot: real ccache and gcc on
 small files, real Debian images from the tests' cache, and bzImages laid out by hand."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from kernels import build, provenance
 from kernels.local import LocalKernel
-from otns.run import check_tree_image, not_the_image
+from otns.run.execute import check_tree_image, not_the_image
 
 needs_compilers = pytest.mark.skipif(not (shutil.which("ccache") and shutil.which("gcc")),
                                      reason="ccache and gcc are installed by scripts/setup --build or --dev")

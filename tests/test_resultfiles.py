@@ -1,4 +1,4 @@
-"""The results folder's contract (otns.resultfiles): every file written and read back, the
+"""The results folder's contract (otns.results.files): every file written and read back, the
 recorded format-1 folder of a real run, a newer format refused, enums stored by name."""
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import pytest
 from base import safefs
 from base.errors import EXIT_USAGE, BadInput
 from conformance.features import BY_NAME
-from otns import resultfiles as rf
-from otns.absence import Policy, judge
+from otns.results import files as rf
+from otns.results.absence import Policy, judge
 from otns.paths import REPO_ROOT
-from otns.results import Outcome, RunSummary, Verdict, counts, decide
-from otns.results import TestResult as Result
+from otns.results.model import Outcome, RunSummary, Verdict, counts, decide
+from otns.results.model import TestResult as Result
 from vm.boot import BootStatus
 
 RECORDED = Path(__file__).parent / "data" / "results-7.3.4"
@@ -51,7 +51,8 @@ def test_run_files_round_trip(tmp_path):
     assert doc["verdict_line"] == summary.verdict_line() and doc["counts"] == {"pass": 1, "fail": 1, "skip": 1,
                                                                                  "error": 0}
     ktap = rf.read_ktap(folder).splitlines()
-    assert ktap[:2] == ["KTAP version 1", "1..3"] and ktap[-1] == "ok 3 conformance/test_a.py::test_skip # SKIP kernel lacks it"
+    assert ktap[:2] == ["KTAP version 1", "1..3"] and ktap[-2] == "ok 3 conformance/test_a.py::test_skip # SKIP kernel lacks it"
+    assert ktap[-1] == "# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0"
     assert not (folder / rf.CRASH).exists() and not (folder / rf.CONSOLE_TAIL).exists()
     # No junit.xml (the guest never wrote one): no tests, not an error.
     loaded = rf.load_folder(folder)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from conformance.features import BY_NAME
-from otns.absence import Policy, judge
-from otns.resultfiles import parse_junit
-from otns.results import Outcome, Verdict, counts, decide, skip_reason, to_ktap
+from otns.results.absence import Policy, judge
+from otns.results.files import parse_junit
+from otns.results.model import Outcome, Verdict, counts, decide, skip_reason, to_ktap
 
 SAMPLE = textwrap.dedent('''
     import pytest
@@ -114,8 +114,8 @@ def test_terminal_grid_shows_whole_parametrized_test_ids(tmp_path):
 
     from rich.console import Console
 
-    from otns.report import KernelResults, terminal_grid
-    from otns.results import Outcome, TestResult
+    from otns.report.grid import KernelResults, terminal_grid
+    from otns.results.model import Outcome, TestResult
     names = [f"conformance/test_x.py::TestA::test_b[{p}]" for p in ("basic_root", "bold", "/red")]
     a = KernelResults("debian:7.2 [bold]", tmp_path, {"verdict": "CONFORMS"},
                       {n: TestResult(n, Outcome.PASS) for n in names})

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from base import safefs
-from otns import report
-from otns.matrix import Entry, check_unique
+from otns.report import grid as report
+from otns.matrix.runner import Entry, check_unique
 from otns.paths import REPO_ROOT
-from otns.resultfiles import parse_junit
+from otns.results.files import parse_junit
 
 from .conftest import otns_command
 from .test_bad_input import assert_one_line_error
@@ -112,8 +112,8 @@ def test_report_shows_a_matrix_kernel_that_never_finished(otns, tmp_path, state,
 def test_interrupted_matrix_kernel_says_so(tmp_path, monkeypatch):
     """SIGTERM reaches a matrix worker as KeyboardInterrupt in the middle of its run: its
     state.json then says interrupted (it said "booting" for ever)."""
-    from otns import matrix_test
-    from otns.matrix import Plan
+    from otns.matrix import entry_test as matrix_test
+    from otns.matrix.runner import Plan
 
     def execute(opts, notice, stream):
         opts.on_state("booting")

@@ -12,7 +12,7 @@ import pytest
 from base.errors import BadInput
 from kernels.spec import parse_spec
 from otns.paths import REPO_ROOT
-from otns.run import RunOptions, execute
+from otns.run.execute import RunOptions, execute
 from vm import boot_times
 
 from .conftest import otns_command

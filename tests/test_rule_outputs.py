@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from otns import kcidb, report
-from otns.hunt import Runner
-from otns.report_html import html_page
-from otns.report_rows import Section, rows
-from otns.resultfiles import load_folder, read_tests
-from otns.results import Outcome, to_ktap
+from otns.report import kcidb
+from otns.report import grid as report
+from otns.bisect.hunt import Runner
+from otns.report.page import html_page
+from otns.report.rows import Section, rows
+from otns.results.files import load_folder, read_tests
+from otns.results.model import Outcome, to_ktap
 
 from .suite_marks import collected
 

@@ -15,10 +15,10 @@ import pytest
 from conformance import marks
 from conformance.references import FIXES
 from conformance.rules import BY_ID, RULES
-from otns import rules as host_rules
+from otns.bisect import rules as host_rules
 from otns.paths import REPO_ROOT
-from otns.resultfiles import parse_junit
-from otns.results import to_ktap
+from otns.results.files import parse_junit
+from otns.results.model import to_ktap
 
 from .suite_marks import collected
 

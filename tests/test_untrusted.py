@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from base import safefs
-from otns.guestfiles import load as load_guest_files
-from otns.resultfiles import parse_junit, read_summary
+from otns.results.guest import load as load_guest_files
+from otns.results.files import parse_junit, read_summary
 from vm.boot import BootRequest, run_dry, staged_vng, vng_command
 from vm import share, virtiofsd
 from vm.virtiofsd import wrapper_script

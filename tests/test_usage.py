@@ -76,7 +76,7 @@ def test_a_missing_test_file_is_named(otns):
 def test_guest_usage_error_message_from_a_real_console():
     # console.log of `otns run -- --no-such-option` before the host checked the arguments
     # (7.2.13 cloud, TCG): pytest's reason must come out of it, not "COULD NOT BOOT".
-    from otns.preflight import usage_message
+    from otns.run.preflight import usage_message
     console = (Path(__file__).parent / "data" / "console-usage-error.log").read_text()
     assert usage_message(console) == "unrecognized arguments: --no-such-option"
 
@@ -155,3 +155,9 @@ def test_an_interrupt_before_any_guest_says_only_that(capfd, monkeypatch):
     monkeypatch.setattr(COMMANDS["kernels"], "handle", handle)
     code, _, err = run_in_process(["--cache-dir", str(cache_for_tests()), "kernels", "list"], capfd)
     assert code == 130 and err.strip() == "otns: interrupted", err
+
+
+def test_every_command_describes_itself():
+    # `otns report --help` and the others say what the command does, not only its usage line.
+    bare = [path for path, parser in _parsers(build_parser()) if path.count(" ") == 1 and not parser.description]
+    assert not bare, bare

@@ -3,7 +3,7 @@
 The guest reads each .pyc over virtiofs: an open, a read and a close, each a round trip to
 the host's virtiofsd, about 2-4 ms a file under TCG (docs/environment.md). Python and pytest
 import about 250 modules before the first test. So the host's collection of the suite
-(otns.preflight, with this module as a pytest plugin) also writes the .pyc files it just
+(otns.run.preflight, with this module as a pytest plugin) also writes the .pyc files it just
 left in the bytecode folder (vm.pycache) into one bundle there, and the guest (vm.guest,
 first thing) reads that one file and imports those modules from it.
 
@@ -86,7 +86,7 @@ def write(prefix: str) -> None:
 
 
 def pytest_unconfigure(config) -> None:
-    """pytest hook: the host's collection (otns.preflight) loads this module with -p."""
+    """pytest hook: the host's collection (otns.run.preflight) loads this module with -p."""
     if sys.pycache_prefix:
         write(sys.pycache_prefix)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from base.filenames import PROGRESS as FILE  # the file Writer writes and read() reads
 
-OUTCOMES = ("pass", "fail", "skip", "error")  # as otns.results.Outcome
+OUTCOMES = ("pass", "fail", "skip", "error")  # as otns.results.model.Outcome
 MAX_BYTES = 8 << 20  # a full run writes ~100 KiB
 MAX_NAME = 1000
 MAX_MESSAGE = 2000

@@ -2,7 +2,7 @@
 
 The guest sees the checkout read-only: left alone, its Python compiles every module of the
 checkout and pytest rewrites the asserts of every test module at every boot, seconds under TCG.
-The host's own collection of the suite (otns.preflight, before a boot) writes that bytecode into
+The host's own collection of the suite (otns.run.preflight, before a boot) writes that bytecode into
 a folder of otns's cache instead (Python's PYTHONPYCACHEPREFIX: one .pyc tree for every module
 imported, the interpreter's own included), and the guest reads it from there. Python checks each
 .pyc against its source (size and mtime; pytest's rewritten ones by a hash of the source), so a

@@ -11,9 +11,9 @@ from base.errors import EXIT_NOT_AS_EXPECTED, EXIT_OK
 from kernels.debian import FLAVOURS
 from kernels.spec import parse_spec
 
-from ..bench import DEFAULT_MOUNTS
-from ..bench_report import METHODS
-from ..resultfiles import BENCH_CSV, BENCH_MD, BENCH_PNG
+from ..bench.measure import DEFAULT_MOUNTS
+from ..bench.report import METHODS
+from ..results.files import BENCH_CSV, BENCH_MD, BENCH_PNG
 from .common import (ACCEL_HELP, ACCELS, CPUS_HELP, DEFAULT_KERNEL, FLAVOUR_HELP, MEMORY_HELP, TIMEOUT_HELP, err,
                      int_list, notice, stdout)
 
@@ -49,14 +49,15 @@ def add_parser(sub) -> None:
 
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
-    from .. import bench
-    from .. import bench_report as br
+    from ..bench import measure as bench
+    from ..bench import report as br
 
     opts = bench.BenchOptions(spec=parse_spec(args.kernel, args.flavour), cache_dir=cache_dir, results=args.results,
                               mounts=int_list(args.mounts, "--mounts"), workers=int_list(args.workers, "--workers"),
                               methods=tuple(m for m in args.methods.split(",") if m), seconds=args.seconds,
                               min_iter=args.min_iter, max_iter=args.max_iter, cpus=args.cpus, memory=args.memory,
-                              timeout=args.timeout, accel=args.accel, show_progress=err.is_terminal, check=args.check)
+                              timeout=args.timeout, accel=args.accel, show_progress=err.is_terminal, check=args.check,
+                              progress=lambda m: notice(f"otns {m}"))
     bench.validate(opts)
     res = bench.execute(opts, notice, lambda line: None)
     out = stdout()

@@ -10,9 +10,9 @@ from base.errors import EXIT_NOT_AS_EXPECTED, EXIT_OK, BadInput
 from kernels.debian import FLAVOURS
 
 from ..options import check_timeout
-from ..preflight import check_test_ids
-from ..resultfiles import load_folder
-from .common import FLAVOUR_HELP, TIMEOUT_HELP, err, notice
+from ..run.preflight import check_test_ids
+from ..results.files import load_folder
+from .common import FLAVOUR_HELP, TIMEOUT_HELP, err, notice, plural
 
 NAME = "bisect"
 BEHAVIOUR = {"good": "old", "bad": "new", "skip": "skip"}
@@ -41,7 +41,9 @@ def add_parser(sub) -> None:
 
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
-    from .. import cause, hunt, report
+    from ..bisect import cause
+    from ..bisect import hunt
+    from ..report import grid as report
 
     check_timeout(args.timeout)
     out = (args.out or Path("results") / "bisect").resolve()
@@ -64,9 +66,12 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
         select = tests
     check_test_ids(tests, cache_dir)  # a typo must not cost two downloads and two boots
     kernels = hunt.kernels_between(cache_dir, ends[0], ends[1], flavour, notice)
-    runner = hunt.Runner(cache_dir=cache_dir, out=out, timeout=args.timeout, select=select)
+    # Both ends, then a binary search over the kernels between them.
+    most = 2 + (len(kernels) - 2).bit_length()
+    runner = hunt.Runner(cache_dir=cache_dir, out=out, timeout=args.timeout, select=select,
+                         progress=lambda m: err.print(f"  {m}", markup=False, style="dim"), most=most)
     good, bad = hunt.outcome_sets(args.find, args.bad_outcome)
-    err.print(f"bisecting {len(tests)} test(s) over {len(kernels)} Debian kernels "
+    err.print(f"bisecting {plural(len(tests), 'test')} over {plural(len(kernels), 'Debian kernel')} "
               f"{kernels[0].upstream} .. {kernels[-1].upstream} ({flavour}); "
               f"old behaviour: {'/'.join(sorted(good))}, new: {'/'.join(sorted(bad))}", markup=False)
     status = EXIT_OK
@@ -101,5 +106,5 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
         err.print("  all of them, in changelog order:", markup=False)
         for line in relevant[:40]:
             err.print(f"    {line}", markup=False)
-    err.print(f"{runner.boots} boots for {len(kernels)} kernels; results in {out}", markup=False)
+    err.print(f"{plural(runner.boots, 'boot')} for {plural(len(kernels), 'kernel')}; results in {out}", markup=False)
     return status

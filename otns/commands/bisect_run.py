@@ -1,4 +1,4 @@
-"""`otns bisect-run`: for `git bisect run` in a kernel tree (otns.treebisect judges, this prints)."""
+"""`otns bisect-run`: for `git bisect run` in a kernel tree (otns.bisect.tree judges, this prints)."""
 from __future__ import annotations
 
 import argparse
@@ -28,8 +28,8 @@ def add_parser(sub) -> None:
 
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
-    from .. import hunt
-    from ..treebisect import judge_tree
+    from ..bisect import hunt
+    from ..bisect.tree import judge_tree
 
     test = hunt.normalise_test_id(args.test_id)
     check_timeout(args.timeout)  # bad usage: exit 2, as for argparse's own errors, not a skip

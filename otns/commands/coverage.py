@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     from kernels import build
 
-    from ..coverage import run
+    from ..coverage.gcov import run
 
     check_timeout(args.timeout)
     tree = build.find_tree(args.tree, cache_dir)

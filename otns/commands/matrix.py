@@ -2,21 +2,24 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from datetime import datetime
 from pathlib import Path
-
-from rich.markup import escape
 
 from base.errors import EXIT_CRASH, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_NOT_AS_EXPECTED, EXIT_OK, BadInput
 from kernels.spec import parse_spec
 
 from ..options import check_timeout, check_workers
-from ..preflight import (PYTEST_INTERRUPTED, PYTEST_OK, PYTEST_TESTS_FAILED, check_kernels, check_pytest_args,
+from ..run.preflight import (PYTEST_INTERRUPTED, PYTEST_OK, PYTEST_TESTS_FAILED, check_kernels, check_pytest_args,
                          narrowed)
-from ..resultfiles import MATRIX_LOG, STATE, SUMMARY, read_state, read_summary, state_verdict
-from ..results import Verdict
-from ..run import RunOptions, validate_options
-from .common import ACCEL_HELP, ACCELS, RUN_CPUS_HELP, MEMORY_HELP, TIMEOUT_HELP, err, notice, stdout
+from ..results.files import MATRIX_LOG, STATE, SUMMARY, read_state, read_summary, state_verdict
+from ..results.digest import digest
+from ..results.jsonout import kernel_json
+from ..results.model import Verdict
+from ..run.execute import RunOptions, validate_options
+from .common import (ACCEL_HELP, ACCELS, MEMORY_HELP, RUN_CPUS_HELP, TIMEOUT_HELP, PipeConsole, err, notice, plural,
+                     print_lines, stdout, writer)
 
 NAME = "matrix"
 
@@ -38,11 +41,14 @@ def add_parser(sub) -> None:
     m.add_argument("--memory", default="1G", help=MEMORY_HELP + ", per VM")
     m.add_argument("--accel", choices=ACCELS, default="auto", help=ACCEL_HELP)
     m.add_argument("-k", dest="keyword", default=None, help="only tests matching this pytest -k expression")
+    m.add_argument("--json", action="store_true",
+                   help="print the results as one JSON object on stdout: the verdict and, per kernel, what "
+                        "otns run --json gives (the live table goes to stderr)")
 
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
-    from .. import report
-    from ..matrix import DEFAULT_WORKERS, Plan, check_unique, entries_from_ci, parse_entry, run
+    from ..report import grid as report
+    from ..matrix.runner import DEFAULT_WORKERS, Plan, check_unique, entries_from_ci, parse_entry, run
     from ..options import shard
 
     # Every option and kernel is checked before the first boot: a bad one fails now, not in a worker.
@@ -71,7 +77,8 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     out = (args.out or Path("results") / f"matrix-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     plan = Plan(entries=entries, out=out, cache_dir=cache_dir, timeout=args.timeout, cpus=args.cpus,
                 memory=args.memory, accel=args.accel, pytest_args=keyword)
-    rc = run(plan, workers, stdout(160))
+    rc = run(plan, workers, PipeConsole(stderr=True, width=None if sys.stderr.isatty() else 160) if args.json
+             else stdout(160))
     if rc not in (PYTEST_OK, PYTEST_TESTS_FAILED) or not any((out / e.slug / STATE).exists() for e in entries):
         # A failed test is "some kernel not as expected"; anything else means the runner itself broke.
         log = out / MATRIX_LOG
@@ -80,21 +87,36 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
                   f"(log: {log})", markup=False)
         return EXIT_INTERRUPTED if rc in (PYTEST_INTERRUPTED, EXIT_INTERRUPTED) and not last else EXIT_INFRA
     kernels = report.load_matrix(out)
-    stdout().print(report.terminal_grid(kernels))
     files = report.write_reports(kernels, out)
     states = [read_state(out / e.slug) for e in entries]
     bad = [e.kernel for e, s in zip(entries, states, strict=True) if not s.get("ok")]
     crashed = [e.kernel for e, s in zip(entries, states, strict=True)
                if state_verdict(s) in (Verdict.CRASHED, Verdict.HUNG)]
-    err.print(f"reports: {files['html']}  {files['markdown']}  {files['junit']}", markup=False)
-    if not bad:
-        err.print(f"[bold]ALL {len(entries)} KERNELS AS EXPECTED[/]")
-        return EXIT_OK
-    err.print(f"[bold]{len(bad)} of {len(entries)} KERNELS NOT AS EXPECTED:[/] {escape(', '.join(bad))}")
-    for e, st in zip(entries, states, strict=True):
+    code = EXIT_OK if not bad else EXIT_CRASH if crashed else EXIT_NOT_AS_EXPECTED
+    verdict = (f"ALL {plural(len(entries), 'KERNEL')} AS EXPECTED" if not bad else
+               f"{len(bad)} of {plural(len(entries), 'KERNEL')} NOT AS EXPECTED: {', '.join(bad)}")
+    if args.json:
+        doc = {"verdict": verdict, "exit_code": code, "out": str(out),
+               "kernels": [{**kernel_json(k), "as_expected": bool(st.get("ok"))}
+                           for k, st in zip(kernels, states, strict=True)]}
+        writer(sys.stdout)(json.dumps(doc, indent=1) + "\n")
+        print_lines(sys.stderr, [f"reports: {files['html']}  {files['markdown']}  {files['junit']}", verdict],
+                    bold_last=True)
+        return code
+    out = stdout()
+    out.print(report.terminal_grid(kernels, out.width), crop=False)
+    # Under the grid, in a terminal or a CI log alike: each kernel that missed its expectation,
+    # its failures one per line with rules and fix, its absences marked expected; the verdict last.
+    lines = []
+    for e, st, k in zip(entries, states, kernels, strict=True):
         if not st.get("ok"):
-            err.print(f"  {e.kernel} (expect {e.expect}): {why_not(st, out / e.slug)}", markup=False)
-    return EXIT_CRASH if crashed else EXIT_NOT_AS_EXPECTED
+            failures = digest(k, skips=False)
+            listed = any(ln.startswith(("FAILED ", "ERROR ")) for ln in failures)
+            lines.append(f"{e.kernel} (expect {e.expect}): " + (k.verdict if listed else why_not(st, out / e.slug)))
+            lines += [f"  {ln}" for ln in failures]
+    lines.append(f"reports: {files['html']}  {files['markdown']}  {files['junit']}")
+    print_lines(sys.stdout, lines + [verdict], bold_last=True)
+    return code
 
 
 def why_not(state: dict, folder: Path) -> str:

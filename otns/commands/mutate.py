@@ -1,4 +1,4 @@
-"""`otns mutate`: break one rule at a time in a kernel tree (otns.mutate runs it, this prints)."""
+"""`otns mutate`: break one rule at a time in a kernel tree (otns.mutate.mutator runs it, this prints)."""
 from __future__ import annotations
 
 import argparse
@@ -14,11 +14,11 @@ from kernels import build, faults, mutants
 from kernels.coverage import feature_code
 from kernels.faults import Fault
 
-from ..mutate import SURVIVED, FaultResult, MutateOptions, Mutator, Report, kernel_version, merge, sample, short_id
-from ..coverage import unreached_lines
+from ..mutate.mutator import SURVIVED, FaultResult, MutateOptions, Mutator, Report, kernel_version, merge, sample, short_id
+from ..coverage.gcov import unreached_lines
 from ..options import check_count, check_timeout, shard
-from ..rulemap import tests_by_rule
-from ..resultfiles import MUTATE_JSON, MUTATE_MD
+from ..mutate.rulemap import tests_by_rule
+from ..results.files import MUTATE_JSON, MUTATE_MD
 from .common import err, stdout
 
 NAME = "mutate"

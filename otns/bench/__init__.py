@@ -1,0 +1,2 @@
+"""`otns bench`: the timed C helper (nsbench.c) run in a VM (measure) and its samples reported
+(report)."""

@@ -1,0 +1,2 @@
+"""`otns mutate`: one-rule kernel faults built, run and judged (mutator); which tests guard which rules
+(rulemap)."""

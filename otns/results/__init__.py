@@ -1,0 +1,2 @@
+"""The results contract: each test's outcome and the verdict (model), the files of every output folder
+(files), what the guest left (guest), and which absent features are acceptable (absence)."""

@@ -1,0 +1,348 @@
+"""The results folder as a contract: every file in it is named here (the names themselves in
+base.filenames, which the guest imports too) and read or written only through this module.
+
+summary.json and state.json carry a "format" version (FORMAT). Format 1 is what otns wrote
+before the field existed (verdicts as their words, "DOES NOT CONFORM"); it is read as well.
+Format 2 stores enums by name ("NONCONFORMING") and adds the boot's fate. A newer format is
+refused with a one-line error naming its version. Test outcomes stay the words JUnit and
+KTAP use ("pass", "fail"), as the keys of "counts".
+
+A results folder may come from the guest or from elsewhere: everything is read as untrusted
+(base.safefs), and what is written is written atomically.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as SafeET
+
+from base import safefs
+from base.errors import BadInput
+from vm.boot import BootStatus
+from base.filenames import (BENCH_CHECKS, BENCH_CSV, BENCH_MD, BENCH_PNG, BENCH_RAW, BENCH_STDERR, BUILD_LOG,
+                            CONSOLE, CONSOLE_TAIL, CRASH, FEATURES, GUEST, INCOMPLETE, JUNIT, KTAP, LIVE_LOG, MARKER,
+                            PROGRESS, RUN_LOG, STATE, SUMMARY)
+
+from .model import Outcome, RunSummary, TestResult, Verdict, to_ktap
+
+__all__ = ["BENCH_CHECKS", "BENCH_CSV", "BENCH_MD", "BENCH_PNG", "BENCH_RAW", "BENCH_STDERR", "BUILD_LOG", "CONSOLE",
+           "CONSOLE_TAIL", "CRASH", "FEATURES", "GUEST", "INCOMPLETE", "JUNIT", "KTAP", "LIVE_LOG", "MARKER",
+           "PROGRESS", "RUN_LOG", "STATE", "SUMMARY", "BootStatus", "Outcome", "Verdict"]
+
+FORMAT = 2
+# A matrix output folder: the plan, the runner's log and its own JUnit, one results folder per kernel.
+PLAN = "plan.json"
+MATRIX_LOG = "matrix.log"
+MATRIX_RUNS = "matrix-runs.xml"
+# otns mutate: the output folder holds the table of all faults (each fault's results folder
+# also keeps its build's and its run's log, BUILD_LOG and RUN_LOG).
+MUTATE_JSON = "mutate.json"
+MUTATE_MD = "mutate.md"
+# junit.xml comes from the guest or from elsewhere: read at most this much of it.
+JUNIT_MAX = 64 * safefs.MiB
+
+
+def check_format(path: Path, doc: dict) -> int:
+    """The format version of a summary.json or state.json: 1 when it has none; BadFile (exit 2)
+    for a version this otns does not know."""
+    version = doc.get("format", 1)
+    if type(version) is not int or version < 1:
+        raise safefs.BadFile(f"{path}: format {str(version)[:40]!r} is not a format version")
+    if version > FORMAT:
+        raise safefs.BadFile(f"{path}: results format version {version} is newer than this otns reads "
+                             f"(versions 1 to {FORMAT}): upgrade otns")
+    return version
+
+
+@contextmanager
+def results_folder(given: Path | None, name: str, keep: tuple[str, ...] = (), incomplete: bool = True,
+                   pid: bool = False) -> Iterator[Path]:
+    """A fresh results folder, this run's alone while the block runs (base.safefs.owned: another
+    run that wants it is refused): the one given, or results/NAME-TIME (-PID); marked as otns's,
+    emptied (but for `keep`), and marked incomplete until the summary is written."""
+    default = f"{name}-{datetime.now():%Y%m%d-%H%M%S}" + (f"-{os.getpid()}" if pid else "")
+    folder = given if given is not None else Path("results") / default
+    with safefs.owned(folder.resolve()) as owned:
+        folder = safefs.prepare_results(owned, keep=keep)
+        if incomplete:
+            safefs.mark_incomplete(folder)
+        yield folder
+
+
+# JUnit XML (written by pytest in the guest)
+
+def _nodeid(case: ET.Element) -> str:
+    classname, name = case.get("classname", ""), case.get("name", "")
+    parts = classname.split(".")
+    # pytest writes classname "conformance.test_file[.Class]"; turn it back into a node id.
+    mod_end = next((i for i, p in enumerate(parts) if p.startswith("test_")), len(parts) - 1)
+    path = "/".join(parts[: mod_end + 1]) + ".py"
+    rest = parts[mod_end + 1:]
+    return safefs.printable("::".join([path, *rest, name]), STRING_MAX)  # shown on terminals
+
+
+def junit_cases(path: Path) -> list[ET.Element]:
+    """The testcase elements of a junit.xml, read as untrusted (size-bounded, no link followed,
+    no DTD or entities); FileNotFoundError when absent, safefs.BadFile (exit 2) for anything else wrong."""
+    data = safefs.read_bytes(path, JUNIT_MAX)
+    try:
+        return list(SafeET.fromstring(data).iter("testcase"))
+    except (ET.ParseError, DefusedXmlException, ValueError, RecursionError) as e:
+        raise safefs.BadFile(f"{path}: is not valid JUnit XML ({str(e)[:200] or type(e).__name__})") from None
+
+
+def _seconds(path: Path, case: ET.Element) -> float:
+    try:
+        seconds = float(case.get("time", 0) or 0)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds <= NUMBER_MAX:  # NaN and infinity too
+        raise safefs.BadFile(f"{path}: testcase time {case.get('time')[:40]!r} is not a number of seconds")
+    return seconds
+
+
+_OUTCOME_TAGS = {"failure": Outcome.FAIL, "error": Outcome.ERROR, "skipped": Outcome.SKIP}
+# A testcase's properties the suite writes (conformance/marks.py): its rule ids and known fixes.
+# Anything else, a value that is no id, or more than a test could name, is not read.
+_MARKS = ("rule", "fix")
+_MARK_VALUE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_MARKS_MAX = 32
+
+
+def _marks(case: ET.Element) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {m: [] for m in _MARKS}
+    for prop in case.iterfind("properties/property"):
+        name, value = prop.get("name"), prop.get("value") or ""
+        if (name in found and len(found[name]) < _MARKS_MAX and _MARK_VALUE.fullmatch(value)
+                and value not in found[name]):
+            found[name].append(value)
+    return found
+
+
+def parse_junit(path: Path) -> list[TestResult]:
+    results = []
+    for case in junit_cases(path):
+        outcome, message = Outcome.PASS, ""
+        for child in case:
+            if child.tag in _OUTCOME_TAGS:
+                outcome, message = _OUTCOME_TAGS[child.tag], child.get("message") or (child.text or "")
+        marks = _marks(case)
+        results.append(TestResult(_nodeid(case), outcome, _seconds(path, case), message, marks["rule"], marks["fix"]))
+    return results
+
+
+def read_tests(folder: Path) -> list[TestResult] | None:
+    """The tests of a results folder's junit.xml; None when there is none."""
+    try:
+        return parse_junit(folder / JUNIT)
+    except FileNotFoundError:
+        return None
+
+
+# What the guest wrote besides JUnit
+
+def read_object(path: Path) -> dict | None:
+    """A JSON object the guest wrote (features.json, guest.json); None when absent or not one."""
+    try:
+        return safefs.read_json_object(path)
+    except (OSError, safefs.BadFile):
+        return None
+
+
+# What the host writes at the end of a run
+
+def write_run(folder: Path, summary: RunSummary, tests: list[TestResult], note: str, console: str) -> None:
+    """crash.txt, console-tail.txt (a hang's last lines), ktap.txt and, last, summary.json; then
+    the folder is complete. `note` ends the KTAP output as a diagnostic when not empty."""
+    if summary.crash_reports:
+        safefs.write_atomic(folder / CRASH, "\n\n".join(summary.crash_reports) + "\n")
+    if summary.boot_status is BootStatus.HUNG and console:
+        safefs.write_atomic(folder / CONSOLE_TAIL, "\n".join(console.splitlines()[-60:]) + "\n")
+    safefs.write_atomic(folder / KTAP, to_ktap(tests) + (f"# {' '.join(note.split())}\n" if note else ""))
+    safefs.write_atomic(folder / SUMMARY, json.dumps({"format": FORMAT, **summary.to_json()}, indent=1) + "\n")
+    safefs.mark_complete(folder)
+
+
+def read_ktap(folder: Path) -> str:
+    return safefs.read_text(folder / KTAP, JUNIT_MAX)
+
+
+# A count or a number of seconds in a summary.json is at most this (a billion seconds is 31 years);
+# 10**400 or NaN there is someone's attack or a broken file, not a result.
+NUMBER_MAX = 10 ** 9
+STRING_MAX = 10_000
+_STRINGS = ("kernel", "release", "source", "accel", "verdict", "verdict_line", "detail", "boot_status", "run_id",
+            "started")
+
+
+def read_summary(path: Path) -> dict:
+    """summary.json of a results folder, from here or elsewhere, in the current format: a JSON
+    object whose "verdict" and "boot_status" are names; BadFile (exit 2) when it is not one."""
+    try:
+        doc = safefs.read_json_object(path)
+    except FileNotFoundError:
+        raise safefs.BadFile(f"{path}: not found") from None
+    version = check_format(path, doc)
+    for key in _STRINGS:
+        if key in doc and not isinstance(doc[key], str):
+            raise safefs.BadFile(f"{path}: {key} is not a string")
+        if key in doc:  # printed on terminals and put in KCIDB: no escape sequence, no NUL
+            doc[key] = safefs.printable(doc[key], STRING_MAX)
+    for key, types in (("counts", (int,)), ("durations", (int, float))):
+        values = doc.get(key, {})
+        if not isinstance(values, dict) or not all(type(v) in types for v in values.values()):
+            raise safefs.BadFile(f"{path}: {key} is not an object of {'whole ' if key == 'counts' else ''}numbers")
+        bad = next((k for k, v in values.items() if not 0 <= v <= NUMBER_MAX), None)  # NaN fails too
+        if bad is not None:
+            raise safefs.BadFile(f"{path}: {key}.{safefs.printable(bad, 40)} is {safefs.printable(str(values[bad]), 40)}, "
+                                 f"not a number from 0 to {NUMBER_MAX:g}")
+    if "verdict" in doc:
+        verdict = Verdict.of(doc["verdict"])
+        if version >= 2 and (verdict is None or doc["verdict"] != verdict.name):
+            raise safefs.BadFile(f"{path}: unknown verdict {doc['verdict'][:40]!r}")
+        if verdict is not None:
+            doc["verdict"] = verdict.name
+    if "boot_status" in doc and doc["boot_status"] not in BootStatus.__members__:
+        raise safefs.BadFile(f"{path}: unknown boot_status {doc['boot_status'][:40]!r}")
+    doc["format"] = FORMAT
+    return doc
+
+
+def summary_verdict(summary: dict) -> Verdict | None:
+    """The verdict of a summary read by read_summary (None when it names none)."""
+    return Verdict.of(str(summary.get("verdict", "")))
+
+
+def is_result_folder(folder: Path) -> bool:
+    """One kernel's results (finished or not), as opposed to a matrix output of many."""
+    return any(os.path.lexists(folder / n) for n in (SUMMARY, INCOMPLETE, MARKER))
+
+
+def is_finished(folder: Path) -> bool:
+    return os.path.lexists(folder / SUMMARY)
+
+
+@dataclass
+class KernelResults:
+    """One results folder, loaded."""
+
+    name: str  # column title: the kernel spec
+    folder: Path
+    summary: dict  # summary.json, as read_summary returns it
+    tests: dict[str, TestResult]
+    expect: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return self.summary.get("verdict_line", self.summary.get("verdict", "?"))
+
+
+def load_folder(folder: Path, name: str | None = None, expect: str = "") -> KernelResults:
+    """A finished results folder: its summary and tests (none when it has no junit.xml)."""
+    if not is_finished(folder):
+        if os.path.lexists(folder / INCOMPLETE):
+            raise BadInput(f"{folder} holds an interrupted run (no {SUMMARY})")
+        raise BadInput(f"{folder} is not an otns result folder (no {SUMMARY})")
+    summary = read_summary(folder / SUMMARY)
+    tests = {t.name: t for t in read_tests(folder) or []}
+    return KernelResults(name or summary.get("kernel", folder.name), folder, summary, tests, expect)
+
+
+def load_matrix(out: Path) -> list[KernelResults]:
+    """Every kernel folder under a matrix output, in the plan's order when there is one."""
+    plan_file = out / PLAN
+    if os.path.lexists(plan_file):
+        from ..matrix.runner import Entry
+        try:
+            entries = [Entry(**e) for e in safefs.read_json_object(plan_file)["entries"]]
+            found = [(out / e.slug, e.kernel + ("" if e.flavour == "cloud" else f" ({e.flavour})"), e.expect)
+                     for e in entries]
+        except (KeyError, TypeError):
+            raise safefs.BadFile(f"{plan_file}: not an otns matrix plan") from None
+        # Every kernel the plan lists: one that never finished is shown as such, not left out.
+        return [load_folder(d, name, expect) if is_finished(d) else unfinished(d, name, expect)
+                for d, name, expect in found]
+    found = [(d, None, "") for d in sorted(out.iterdir()) if (d / SUMMARY).is_file()]
+    return [load_folder(d, name, expect) for d, name, expect in found]
+
+
+def unfinished(folder: Path, name: str, expect: str = "") -> KernelResults:
+    """A matrix kernel without summary.json, as its state.json last said: never started, stopped
+    (interrupted, or killed while it ran), or failed before a verdict."""
+    state = read_state(folder) if os.path.isdir(folder) else {"state": "queued"}
+    was = state.get("state", "queued")
+    if was == "queued":
+        line = "NOT RUN (the matrix stopped before it started)"
+    elif was == "error":
+        line = f"ERROR ({state.get('detail', 'no verdict')})"
+    elif was == "interrupted":
+        line = f"INTERRUPTED ({state.get('detail', 'no summary.json')})"
+    else:
+        line = f"INTERRUPTED (stopped while {was}; no summary.json)"
+    summary = {"format": FORMAT, "kernel": name, "verdict": line.split(" (")[0],
+               "verdict_line": safefs.printable(line, 300), "detail": ""}
+    return KernelResults(name, folder, summary, {}, expect)
+
+
+def load_any(folders: list[Path]) -> list[KernelResults]:
+    """Results folders and matrix outputs, each kernel once in the order given."""
+    kernels = []
+    for f in folders:
+        kernels += [load_folder(f)] if is_result_folder(f) else load_matrix(f)
+    return kernels
+
+
+# A matrix kernel's live state (written by otns.matrix.entry_test, read by otns.matrix.runner and the CLI)
+
+_STATE_TYPES = {"state": str, "kernel": str, "expect": str, "verdict": str, "verdict_name": str, "detail": str,
+                "ok": bool, "counts": dict, "seconds": (int, float)}
+
+
+def write_state(folder: Path, state: dict) -> None:
+    """state.json: "verdict" is the verdict line shown in the live table, "verdict_name" the
+    Verdict by name."""
+    safefs.write_atomic(folder / STATE, json.dumps({"format": FORMAT, **state}))
+
+
+def read_state(folder: Path) -> dict:
+    """A kernel's state.json (its folder is shared with the guest: read as untrusted);
+    fields of the wrong type are dropped, a missing or bad file reads as queued."""
+    path = folder / STATE
+    try:
+        doc = safefs.read_json_object(path)
+    except (OSError, safefs.BadFile):
+        return {"state": "queued"}
+    check_format(path, doc)
+    state = {k: v for k, v in doc.items() if k in _STATE_TYPES and isinstance(v, _STATE_TYPES[k])}
+    if "counts" in state:
+        state["counts"] = {k: v for k, v in state["counts"].items() if type(v) is int}
+    return state or {"state": "queued"}
+
+
+def state_verdict(state: dict) -> Verdict | None:
+    """The verdict a state.json records: by name (format 2) or from its verdict line (format 1)."""
+    name = state.get("verdict_name")
+    return Verdict[name] if name in Verdict.__members__ else Verdict.of(state.get("verdict", ""))
+
+
+# otns bench
+
+def write_bench(folder: Path, csv_text: str, markdown: str) -> Path:
+    """bench.csv and bench.md; returns where the plot goes."""
+    safefs.write_atomic(folder / BENCH_CSV, csv_text)
+    safefs.write_atomic(folder / BENCH_MD, markdown)
+    return folder / BENCH_PNG
+
+
+def write_checks(folder: Path, checks: list[dict]) -> None:
+    safefs.write_atomic(folder / BENCH_CHECKS, "\n".join(json.dumps(c) for c in checks) + "\n")
