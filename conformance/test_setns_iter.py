@@ -1,0 +1,223 @@
+"""Entering a feature's namespace every way setns() offers, and finding it among the kernel's mount
+namespaces (nsfs's NS_MNT_GET_NEXT/PREV): the paths `otns coverage` showed no test took.
+
+setns() into a mount namespace ends in mntns_install() (fs/namespace.c): CAP_SYS_ADMIN over the
+namespace's owner and CAP_SYS_CHROOT and CAP_SYS_ADMIN in the caller's own user namespace, else
+EPERM; a caller sharing its fs_struct (a thread, a CLONE_FS child) gets EINVAL. sys_setns()
+(kernel/nsproxy.c) checks the type asked for against the fd's, and takes a pidfd too.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import struct
+import threading
+import time
+
+import pytest
+
+from . import syscalls as k
+from .helpers import enter_userns, fsmount_fd, in_child, private_mount_ns, scratch_tmpfs
+
+NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
+CAP_SYS_CHROOT, CAP_SYS_ADMIN = 18, 21
+CLONE_NEWPID = 0x20000000
+NS_MNT_GET_NEXT = 0x8010B70B  # _IOR(0xb7, 11, struct mnt_ns_info)
+NS_MNT_GET_PREV = 0x8010B70C  # _IOR(0xb7, 12, struct mnt_ns_info)
+_CAP_V3, _NR_CAPGET, _NR_CAPSET = 0x20080522, 125, 126
+
+needs_ot = pytest.mark.needs_feature("open_tree_namespace")
+
+
+def drop_effective(cap: int) -> None:
+    """Clear one capability from the effective set (the rest stay)."""
+    header = ctypes.create_string_buffer(struct.pack("<Ii", _CAP_V3, 0))
+    data = (ctypes.c_uint32 * 6)()
+    if k.libc.syscall(_NR_CAPGET, header, data) < 0:
+        raise OSError(ctypes.get_errno(), "capget")
+    data[0 if cap < 32 else 3] &= ~(1 << (cap % 32))
+    if k.libc.syscall(_NR_CAPSET, header, data) < 0:
+        raise OSError(ctypes.get_errno(), "capset")
+
+
+def own_root_id() -> int:
+    return os.stat("/").st_ino
+
+
+@pytest.mark.rule("OT-SETNS-PERM")
+@needs_ot
+@pytest.mark.parametrize("missing", ["CAP_SYS_CHROOT", "CAP_SYS_ADMIN"])
+def test_setns_needs_chroot_and_admin(missing: str) -> None:
+    def child():
+        private_mount_ns()
+        fd = k.open_tree(k.AT_FDCWD, scratch_tmpfs(), NS)
+        drop_effective(CAP_SYS_CHROOT if missing == "CAP_SYS_CHROOT" else CAP_SYS_ADMIN)
+        before = k.own_mntns_id()
+        got = k.errno_of(k.setns, fd, k.CLONE_NEWNS)
+        return got, k.own_mntns_id() == before
+    got, stayed = in_child(child)
+    assert got == errno.EPERM, (f"setns into an OPEN_TREE_NAMESPACE namespace without {missing} gave "
+                                f"{k.errname(got)}; a conforming kernel EPERM (mntns_install)")
+    assert stayed, "the refused setns moved the caller all the same"
+
+
+@pytest.mark.rule("OT-SETNS-PERM")
+@needs_ot
+def test_setns_from_a_user_namespace_into_roots_copy_is_eperm() -> None:
+    # The copy is owned by the initial user namespace (root made it); a caller whose capabilities
+    # are only its own user namespace's has no CAP_SYS_ADMIN over it.
+    def child():
+        private_mount_ns()
+        fd = k.open_tree(k.AT_FDCWD, scratch_tmpfs(), NS)
+        enter_userns()
+        return k.errno_of(k.setns, fd, k.CLONE_NEWNS)
+    got = in_child(child)
+    assert got == errno.EPERM, (f"setns from a user namespace into a namespace root made gave {k.errname(got)}; "
+                                "a conforming kernel EPERM (no CAP_SYS_ADMIN over its owner)")
+
+
+@pytest.mark.rule("OT-SETNS-SHARED-FS")
+@needs_ot
+def test_setns_from_a_thread_is_einval() -> None:
+    # A thread shares its fs_struct (root, cwd) with the others: entering a mount namespace would
+    # move their root too, so the kernel refuses (fs->users != 1).
+    def child():
+        private_mount_ns()
+        fd = k.open_tree(k.AT_FDCWD, scratch_tmpfs(), NS)
+        before = k.own_mntns_id()
+        out: list[int] = []
+        t = threading.Thread(target=lambda: out.append(k.errno_of(k.setns, fd, k.CLONE_NEWNS)))
+        t.start()
+        t.join(30)
+        return (out[0] if out else None), k.own_mntns_id() == before
+    got, stayed = in_child(child)
+    assert got == errno.EINVAL, (f"setns into the namespace from a thread (shared fs_struct) gave "
+                                 f"{k.errname(got) if got is not None else 'no answer'}; a conforming kernel EINVAL")
+    assert stayed, "the refused setns from a thread moved the process"
+
+
+@pytest.mark.rule("OT-SETNS-TYPE")
+@needs_ot
+def test_setns_checks_the_type_asked_for() -> None:
+    def child():
+        private_mount_ns()
+        fd = k.open_tree(k.AT_FDCWD, scratch_tmpfs(), NS)
+        wrong = k.errno_of(k.setns, fd, CLONE_NEWPID)
+        ns_id = k.mntns_id(fd)
+        any_type = k.errno_of(k.setns, fd, 0)
+        return wrong, any_type, ns_id, k.own_mntns_id()
+    wrong, any_type, ns_id, now = in_child(child)
+    assert wrong == errno.EINVAL, f"setns(mntns fd, CLONE_NEWPID) gave {k.errname(wrong)}; a conforming kernel EINVAL"
+    assert any_type == 0 and now == ns_id, f"setns(fd, 0) (any type) gave {k.errname(any_type)}; it must enter"
+
+
+@pytest.mark.rule("OT-SETNS-PIDFD")
+@needs_ot
+def test_setns_through_a_pidfd_enters_the_members_namespace() -> None:
+    # A process living in the feature's namespace is entered through its pidfd as through the
+    # namespace fd; a pidfd with no type asked for is refused (check_setns_flags).
+    def child():
+        private_mount_ns()
+        fd = k.open_tree(k.AT_FDCWD, scratch_tmpfs(), NS)
+        ns_id = k.mntns_id(fd)
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(w)
+                k.setns(fd, k.CLONE_NEWNS)
+                os.read(r, 1)
+            finally:
+                os._exit(0)
+        os.close(r)
+        pidfd = os.pidfd_open(pid)
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # until the member has entered
+                if os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink(f"/proc/self/fd/{fd}"):
+                    break
+                time.sleep(0.01)
+            no_type = k.errno_of(k.setns, pidfd, 0)
+            got = k.errno_of(k.setns, pidfd, k.CLONE_NEWNS)
+            return no_type, got, ns_id, k.own_mntns_id()
+        finally:
+            os.close(w)
+            os.waitpid(pid, 0)
+    no_type, got, ns_id, now = in_child(child)
+    assert no_type == errno.EINVAL, f"setns(pidfd, 0) gave {k.errname(no_type)}; a conforming kernel EINVAL"
+    assert got == 0, f"setns(pidfd of a member, CLONE_NEWNS) gave {k.errname(got)}; a conforming kernel enters"
+    assert now == ns_id, "setns through the member's pidfd did not land in the feature's namespace"
+
+
+def _adjacent(fd: int, request: int) -> tuple[int, int, int]:
+    """NS_MNT_GET_NEXT/PREV: (the fd it returns, that namespace's id, its mount count)."""
+    buf = bytearray(struct.pack("<IIQ", 16, 0, 0))
+    new = fcntl.ioctl(fd, request, buf)
+    _, nr_mounts, ns_id = struct.unpack("<IIQ", bytes(buf))
+    return new, ns_id, nr_mounts
+
+
+@pytest.mark.rule("OT-NS-LIST")
+@needs_ot
+@pytest.mark.needs_feature("fsmount_namespace")
+def test_new_namespaces_join_the_list_of_mount_namespaces() -> None:
+    # Made one after the other, an OPEN_TREE_NAMESPACE namespace and an FSMOUNT_NAMESPACE one are
+    # neighbours in nsfs's id-ordered walk: NEXT from the first is the second (with its id and
+    # mount count), PREV from the second the first; the newest has no next once the walk ends.
+    def child():
+        private_mount_ns()
+        src = scratch_tmpfs()
+        os.mkdir(f"{src}/sub")
+        k.mount("otns-sub", f"{src}/sub", "tmpfs", 0, "size=1m")
+        a = k.open_tree(k.AT_FDCWD, src, NS | k.AT_RECURSIVE)
+        b = fsmount_fd(k.FSMOUNT_NAMESPACE | k.FSMOUNT_CLOEXEC)
+        a_id, b_id = k.mntns_id(a), k.mntns_id(b)
+        a_mounts, b_mounts = k.mnt_ns_nr_mounts(a), k.mnt_ns_nr_mounts(b)
+        nxt, nxt_id, nxt_mounts = _adjacent(a, NS_MNT_GET_NEXT)
+        prv, prv_id, prv_mounts = _adjacent(b, NS_MNT_GET_PREV)
+        same = os.readlink(f"/proc/self/fd/{nxt}") == os.readlink(f"/proc/self/fd/{b}")
+        last = k.errno_of(lambda: _adjacent(b, NS_MNT_GET_NEXT)[0])
+        return (a_id, b_id, a_mounts, b_mounts, nxt_id, nxt_mounts, prv_id, prv_mounts, same, last)
+    a_id, b_id, a_mounts, b_mounts, nxt_id, nxt_mounts, prv_id, prv_mounts, same, last = in_child(child)
+    assert (nxt_id, nxt_mounts) == (b_id, b_mounts), (
+        f"NS_MNT_GET_NEXT from the open_tree namespace {a_id} gave namespace {nxt_id} ({nxt_mounts} mounts); "
+        f"the next one made was the fsmount namespace {b_id} ({b_mounts} mounts)")
+    assert same, "NS_MNT_GET_NEXT's fd is not the fsmount namespace's"
+    assert (prv_id, prv_mounts) == (a_id, a_mounts), (
+        f"NS_MNT_GET_PREV from {b_id} gave {prv_id} ({prv_mounts} mounts); expected {a_id} ({a_mounts} mounts)")
+    assert last == errno.ENOENT, f"NS_MNT_GET_NEXT from the newest namespace gave {k.errname(last)}, not ENOENT"
+
+
+@pytest.mark.rule("OT-NS-LIST")
+@needs_ot
+def test_walking_mount_namespaces_needs_privilege_over_all() -> None:
+    def child():
+        private_mount_ns()
+        fd = k.open_tree(k.AT_FDCWD, scratch_tmpfs(), NS)
+        enter_userns()
+        return k.errno_of(lambda: _adjacent(fd, NS_MNT_GET_PREV)[0])
+    got = in_child(child)
+    assert got == errno.EPERM, (f"NS_MNT_GET_PREV from a user namespace gave {k.errname(got)}; a conforming "
+                                "kernel EPERM (walking every mount namespace needs CAP_SYS_ADMIN in the initial one)")
+
+
+@pytest.mark.rule("OT-ATTR")
+@needs_ot
+@pytest.mark.parametrize("case", ["unknown-bit", "clone-and-namespace", "size-without-attr", "recursive-with-attr"])
+def test_open_tree_attr_checks_as_open_tree(case: str) -> None:
+    # open_tree_attr() runs open_tree()'s checks first, then its own; a refused call leaves no fd.
+    libc = k.libc
+    flags = {"unknown-bit": NS | 0x2000, "clone-and-namespace": NS | k.OPEN_TREE_CLONE,
+             "size-without-attr": NS, "recursive-with-attr": NS | k.AT_RECURSIVE}[case]
+    attr = k.mount_attr(attr_set=k.MOUNT_ATTR_RDONLY) if case == "recursive-with-attr" else None
+    size = 32 if case in ("size-without-attr", "recursive-with-attr") else 0
+    before = set(os.listdir("/proc/self/fd"))
+    ret = libc.syscall(k.NR_OPEN_TREE_ATTR, ctypes.c_int(k.AT_FDCWD), b"/", ctypes.c_uint(flags),
+                       attr, ctypes.c_size_t(size))
+    err = ctypes.get_errno() if ret < 0 else 0
+    if ret >= 0:
+        os.close(ret)
+    assert err == errno.EINVAL, f"open_tree_attr({case}) gave {k.errname(err)}; a conforming kernel EINVAL"
+    assert set(os.listdir("/proc/self/fd")) == before, f"open_tree_attr({case}) was refused but left an fd"
