@@ -157,6 +157,14 @@ RULES = (
     Rule("OT-MOUNTMAX", OT,
          "`fs.mount-max` is not charged for the copy",
          ("fs/namespace.c: create_new_namespace()",)),
+    Rule("OR-OPEN-TREE", OT,
+         "`open_tree(path, OPEN_TREE_NAMESPACE [| AT_RECURSIVE])` and the classic construction by the same "
+         "caller, `unshare(CLONE_NEWNS)` then a bind mount (`MS_BIND [| MS_REC]`) of the same path, fail with "
+         "the same errno or give trees that agree on every mount below their tops: the whole `statmount()` "
+         "record (peer group and master ids as the mounts they name), its mountinfo line, whether it is "
+         "locked, which flags are locked, whether it is bindable, and where mount events propagate to and "
+         "from it; for every caller, except where an `OR-*` rule below says otherwise",
+         ("fs/namespace.c: create_new_namespace()", "fs/namespace.c: copy_mnt_ns()", "fs/namespace.c: do_loopback()")),
     Rule("FM-FLAGS-UNKNOWN", FM,
          "a flag bit other than `FSMOUNT_CLOEXEC`, `FSMOUNT_NAMESPACE`: EINVAL. Checked first; then `FM-CAP`, "
          "then `FM-ATTR`, then the context fd (EBADF; EINVAL for an fd that is no fs context)",

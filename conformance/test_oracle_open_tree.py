@@ -1,0 +1,174 @@
+"""The differential oracle for OPEN_TREE_NAMESPACE: the feature against the classic construction.
+
+For a generated source tree and one kind of caller, the caller builds the same namespace twice:
+`open_tree(path, OPEN_TREE_NAMESPACE [| AT_RECURSIVE])`, and the classic way, `unshare(CLONE_NEWNS)`
+then a bind mount (`MS_BIND [| MS_REC]`) of the same path onto a private stage. Both must fail
+alike or agree on every mount below their tops (conformance/oracle.py: the whole statmount()
+record, mountinfo, locks and locked flags, bindability) and on where mount events propagate
+(from the source, from its masters, and from inside each copy). The exceptions by design are the
+OR-* rules of docs/semantics.md, and nothing else is left out.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import given
+
+from . import oracle
+from . import syscalls as k
+from .helpers import enter_userns, fds_from_child, in_child, private_mount_ns, scratch_tmpfs
+from .oracle_trees import Layout, Tree, build, trees, userns_fd
+
+NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
+
+pytestmark = pytest.mark.needs_feature("open_tree_namespace")
+
+
+@dataclass(frozen=True)
+class CallerKind:
+    """Who calls: the user namespaces it enters, one unshare() each (always with CLONE_NEWUSER),
+    and whether it mounts the source tree itself, after entering them (else it inherits the
+    tree, mounted by root in the initial namespaces)."""
+    name: str
+    levels: tuple[int, ...]
+    builds: bool = False
+
+
+KINDS = {c.name: c for c in (
+    CallerKind("root", ()),
+    CallerKind("owner", (k.CLONE_NEWNS,), builds=True),  # owns a namespace and filled it itself
+    CallerKind("foreign", (0,)),  # a user namespace alone: its mount namespace is root's
+    CallerKind("inherited", (k.CLONE_NEWNS,)),  # a container: owns a namespace copied from root's, locked
+    CallerKind("nested", (k.CLONE_NEWNS, k.CLONE_NEWNS)),  # the same two user namespaces deep
+    CallerKind("nested-foreign", (0, 0)),  # two user namespaces deep, foreign to root's mount namespace
+)}
+
+
+def exceptions(kind: CallerKind) -> tuple[oracle.Exception_, ...]:
+    """The attributes the two constructions give differently by design (docs/semantics.md, OR-*)."""
+    return ()
+
+
+def _caller(tree: Tree, kind: CallerKind, layout: Layout):
+    """In the caller: both constructions of the same path. The errnos, and the fds of the
+    caller's namespace (the source), the feature's and the classic one."""
+    for also in kind.levels:
+        enter_userns(also=also)
+    if kind.builds:
+        build(tree, layout, None)
+    source = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    path = layout.path(tree)
+    feature = None
+    try:
+        feature = k.open_tree(k.AT_FDCWD, path, NS | (k.AT_RECURSIVE if tree.recursive else 0))
+        err_feature = 0
+    except OSError as e:
+        err_feature = e.errno
+    k.unshare(k.CLONE_NEWNS)
+    k.mount("otns-stage", layout.stage, "tmpfs", 0, "size=64k")
+    k.mount(None, layout.stage, None, k.MS_PRIVATE)
+    os.mkdir(f"{layout.stage}/top")
+    try:
+        k.mount(path, f"{layout.stage}/top", None, k.MS_BIND | (k.MS_REC if tree.recursive else 0))
+        err_classic = 0
+    except OSError as e:
+        err_classic = e.errno
+    classic = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    return (err_feature, err_classic), [source, feature, classic]
+
+
+ORIGINS_A = {"A": "self", "B": "other", "S": "source", "M": "master"}
+ORIGINS_B = {"B": "self", "A": "other", "S": "source", "M": "master"}
+
+
+def run_example(tree: Tree, kind: CallerKind) -> dict:
+    """In a disposable child, root in the initial namespaces: build the tree, have the caller
+    build both namespaces, and observe them."""
+    private_mount_ns()
+    layout = Layout(scratch_tmpfs())
+    users = userns_fd() if any(n.idmap for n in tree.nodes) else None
+    if not kind.builds:
+        build(tree, layout, users)
+    own = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    (err_a, err_b), (fd_s, fd_a, fd_b) = fds_from_child(lambda: _caller(tree, kind, layout))
+    out: dict = {"errors": (k.errname(err_a), k.errname(err_b))}
+    if err_a or err_b:
+        return out
+    stage = f"{layout.stage}/top"
+    tree_ns = fd_s if kind.builds else own
+    # labels for the groups of the namespaces the source lives in: root's, then the caller's
+    oracle.hop(own, "/")
+    known = oracle.labels_of(oracle.records(), "root")
+    oracle.hop(fd_s, "/")
+    for g, name in oracle.labels_of(oracle.records(), "caller").items():
+        known.setdefault(g, name)
+    labeler = oracle.Labeler(known)
+    oracle.hop(fd_a, "/")
+    out["A"] = oracle.observe(proc, labeler)
+    oracle.hop(fd_b, stage)
+    out["B"] = oracle.observe(proc, labeler)
+    # events: on the source's mounts, on the masters of its slaves, then inside each copy
+    oracle.hop(fd_s, layout.path(tree))
+    oracle.mount_events(oracle.observe(proc, labeler, probes=False), "S")
+    oracle.hop(tree_ns, "/")
+    for i in range(-1, len(tree.nodes)):
+        if os.path.isdir(f"{layout.master(i)}/ev"):
+            k.mount(f"{oracle.EVENT}-M-{i}", f"{layout.master(i)}/ev", "tmpfs", 0, "size=64k")
+    oracle.hop(fd_a, "/")
+    oracle.mount_events(out["A"], "A")
+    oracle.hop(fd_b, stage)
+    oracle.mount_events(out["B"], "B")
+    oracle.hop(fd_a, "/")
+    out["A events"] = oracle.arrivals(ORIGINS_A)
+    oracle.hop(fd_b, stage)
+    out["B events"] = oracle.arrivals(ORIGINS_B)
+    oracle.hop(fd_s, layout.path(tree))
+    seen = oracle.arrivals({})
+    out["source events"] = {name: [(p, lv) for o, p, lv in seen if o.startswith(name + "-")] for name in "AB"}
+    # last, as it takes the tree apart: is the top itself locked?
+    oracle.hop(fd_a, "/")
+    out["A top"] = k.errname(k.errno_of(k.umount2, "/", k.MNT_DETACH))
+    oracle.hop(fd_b, stage)
+    out["B top"] = k.errname(k.errno_of(k.umount2, "/", k.MNT_DETACH))
+    return out
+
+
+def differences(out: dict, kind: CallerKind) -> list[str]:
+    names = ("OPEN_TREE_NAMESPACE", "unshare+bind")
+    err_a, err_b = out["errors"]
+    if err_a != err_b:
+        return [f"the call: {names[0]} gave {err_a}, {names[1]} {err_b}"]
+    if err_a != "success":
+        return []
+    diffs = oracle.compare(out["A"], out["B"], names, exceptions(kind))
+    if out["A events"] != out["B events"]:
+        diffs.append(f"events arriving in the copy: {names[0]} {out['A events']}, {names[1]} {out['B events']}")
+    if out["source events"]["A"] != out["source events"]["B"]:
+        diffs.append(f"events from the copy arriving at the source: {names[0]} {out['source events']['A']}, "
+                     f"{names[1]} {out['source events']['B']}")
+    if out["A top"] != out["B top"] and not any(x.attribute == "top umount" for x in exceptions(kind)):
+        diffs.append(f"umount of the top (MNT_DETACH): {names[0]} {out['A top']}, {names[1]} {out['B top']}")
+    return diffs
+
+
+def check(tree: Tree, kind: CallerKind) -> None:
+    out = in_child(lambda: run_example(tree, kind))
+    diffs = differences(out, kind)
+    assert not diffs, (f"the two constructions differ for a {kind.name} caller ({len(diffs)}):\n  "
+                       + "\n  ".join(diffs) + f"\ntree: {tree}")
+
+
+@pytest.mark.rule("OR-OPEN-TREE")
+@given(tree=trees(idmap=True, fstypes=("tmpfs", "ramfs", "bind", "proc")))
+@pytest.mark.parametrize("kind", [n for n, c in KINDS.items() if not c.builds])
+def test_open_tree_ns_matches_unshare_and_bind(kind: str, tree: Tree) -> None:
+    check(tree, KINDS[kind])
+
+
+@pytest.mark.rule("OR-OPEN-TREE")
+@given(tree=trees(idmap=False, fstypes=("tmpfs", "ramfs", "bind")))
+def test_open_tree_ns_matches_for_an_owner_that_built_its_tree(tree: Tree) -> None:
+    check(tree, KINDS["owner"])
