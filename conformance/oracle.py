@@ -221,17 +221,18 @@ def mount_events(view: View, tag: str) -> None:
             k.mount(f"{EVENT}-{tag}-{n}", ev, "tmpfs", 0, "size=64k")
 
 
-def arrivals(tags: dict[str, str]) -> list[tuple[str, str, int]]:
+def arrivals(tags: dict[str, str]) -> list[tuple[str, str]]:
     """Where the event mounts of this namespace sit, below this process's root: (origin, mount
-    point, level), the origin of each tag named by `tags` (tag prefix -> name)."""
+    point), the origin of each tag named by `tags` (tag prefix -> name). Events stacked on one
+    point lie in the order they were mounted, so their levels are left out."""
     recs = records()
     keys = _keys(recs, k.mnt_id_of("/"))
     out = []
-    for i, (point, level) in keys.items():
+    for i, (point, _) in keys.items():
         src = recs[i]["sb_source"] or ""
         if src.startswith(EVENT + "-"):
             tag, _, n = src[len(EVENT) + 1:].partition("-")
-            out.append((f"{tags.get(tag, tag)}-{n}", point, level))
+            out.append((f"{tags.get(tag, tag)}-{n}", point))
     return sorted(out)
 
 

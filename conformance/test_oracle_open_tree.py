@@ -10,16 +10,17 @@ OR-* rules of docs/semantics.md, and nothing else is left out.
 """
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 
 from . import oracle
 from . import syscalls as k
 from .helpers import enter_userns, fds_from_child, in_child, private_mount_ns, scratch_tmpfs
-from .oracle_trees import Layout, Tree, build, trees, userns_fd
+from .oracle_trees import Layout, Node, Tree, build, trees, userns_fd
 
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 
@@ -35,6 +36,11 @@ class CallerKind:
     levels: tuple[int, ...]
     builds: bool = False
 
+    @property
+    def foreign(self) -> bool:
+        """Its user namespace does not own the mount namespace it calls from."""
+        return bool(self.levels) and not self.levels[-1] & k.CLONE_NEWNS
+
 
 KINDS = {c.name: c for c in (
     CallerKind("root", ()),
@@ -44,6 +50,20 @@ KINDS = {c.name: c for c in (
     CallerKind("nested", (k.CLONE_NEWNS, k.CLONE_NEWNS)),  # the same two user namespaces deep
     CallerKind("nested-foreign", (0, 0)),  # two user namespaces deep, foreign to root's mount namespace
 )}
+
+
+# Besides the generated trees, every kind of caller meets one tree with a bit of everything: each
+# propagation type, flags and atime modes, an idmapped bind, a covered mount, a proc mount beside
+# the path, the path below the top's root; copied recursively and not.
+RICH = Tree(Node(-1, "", "tmpfs", "shared", k.MOUNT_ATTR_NOSUID), (
+    Node(-1, "sub", "tmpfs", "shared", k.MOUNT_ATTR_RDONLY | k.MOUNT_ATTR_NODEV, k.MOUNT_ATTR_NOATIME),
+    Node(0, "", "bind", "slave", k.MOUNT_ATTR_NOEXEC, k.MOUNT_ATTR_STRICTATIME, idmap=True),
+    Node(-1, "sub", "ramfs", "slave_shared", k.MOUNT_ATTR_NOSYMFOLLOW, covered=True),
+    Node(-1, "sub", "tmpfs", "unbindable"),
+    Node(-1, "side", "proc", "private", k.MOUNT_ATTR_NODIRATIME),
+), below=True, recursive=True)
+RICH_OWN = Tree(RICH.top, tuple(Node(n.parent, n.place, "tmpfs" if n.fs == "proc" else n.fs, n.propagation,
+                                     n.flags, n.atime, False, n.covered) for n in RICH.nodes), True, True)
 
 
 def exceptions(kind: CallerKind) -> tuple[oracle.Exception_, ...]:
@@ -70,13 +90,16 @@ def _caller(tree: Tree, kind: CallerKind, layout: Layout):
     k.mount("otns-stage", layout.stage, "tmpfs", 0, "size=64k")
     k.mount(None, layout.stage, None, k.MS_PRIVATE)
     os.mkdir(f"{layout.stage}/top")
+    top = f"{layout.stage}/top"
     try:
-        k.mount(path, f"{layout.stage}/top", None, k.MS_BIND | (k.MS_REC if tree.recursive else 0))
+        k.mount(path, top, None, k.MS_BIND | (k.MS_REC if tree.recursive else 0))
         err_classic = 0
     except OSError as e:
         err_classic = e.errno
+    if err_classic == errno.EPERM and kind.foreign and tree.recursive and not tree.below:
+        top = path  # OR-FOREIGN-UNBINDABLE: the unshare()d copy itself, seen from the path
     classic = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-    return (err_feature, err_classic), [source, feature, classic]
+    return (err_feature, err_classic, top), [source, feature, classic]
 
 
 ORIGINS_A = {"A": "self", "B": "other", "S": "source", "M": "master"}
@@ -93,11 +116,10 @@ def run_example(tree: Tree, kind: CallerKind) -> dict:
         build(tree, layout, users)
     own = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    (err_a, err_b), (fd_s, fd_a, fd_b) = fds_from_child(lambda: _caller(tree, kind, layout))
-    out: dict = {"errors": (k.errname(err_a), k.errname(err_b))}
-    if err_a or err_b:
+    (err_a, err_b, stage), (fd_s, fd_a, fd_b) = fds_from_child(lambda: _caller(tree, kind, layout))
+    out: dict = {"errors": (k.errname(err_a), k.errname(err_b)), "classic": stage}
+    if err_a or (err_b and stage != layout.path(tree)):
         return out
-    stage = f"{layout.stage}/top"
     tree_ns = fd_s if kind.builds else own
     # labels for the groups of the namespaces the source lives in: root's, then the caller's
     oracle.hop(own, "/")
@@ -127,7 +149,7 @@ def run_example(tree: Tree, kind: CallerKind) -> dict:
     out["B events"] = oracle.arrivals(ORIGINS_B)
     oracle.hop(fd_s, layout.path(tree))
     seen = oracle.arrivals({})
-    out["source events"] = {name: [(p, lv) for o, p, lv in seen if o.startswith(name + "-")] for name in "AB"}
+    out["source events"] = {name: [p for o, p in seen if o.startswith(name + "-")] for name in "AB"}
     # last, as it takes the tree apart: is the top itself locked?
     oracle.hop(fd_a, "/")
     out["A top"] = k.errname(k.errno_of(k.umount2, "/", k.MNT_DETACH))
@@ -136,12 +158,21 @@ def run_example(tree: Tree, kind: CallerKind) -> dict:
     return out
 
 
-def differences(out: dict, kind: CallerKind) -> list[str]:
+def differences(out: dict, tree: Tree, kind: CallerKind) -> list[str]:
     names = ("OPEN_TREE_NAMESPACE", "unshare+bind")
     err_a, err_b = out["errors"]
-    if err_a != err_b:
+    # OR-FOREIGN-UNBINDABLE: a foreign caller's recursive copy keeps an unbindable child that
+    # the classic bind refuses (EPERM: unbindable and locked); where the path is its mount's
+    # root, the unshare()d copy seen from the path is the classic tree
+    unbindable = (kind.foreign and tree.recursive and (err_a, err_b) == ("success", "EPERM")
+                  and any(n.propagation == "unbindable" for n in tree.nodes))
+    if unbindable and tree.below:
+        return []
+    if unbindable:
+        names = ("OPEN_TREE_NAMESPACE", "unshare")
+    elif err_a != err_b:
         return [f"the call: {names[0]} gave {err_a}, {names[1]} {err_b}"]
-    if err_a != "success":
+    elif err_a != "success":
         return []
     diffs = oracle.compare(out["A"], out["B"], names, exceptions(kind))
     if out["A events"] != out["B events"]:
@@ -149,26 +180,39 @@ def differences(out: dict, kind: CallerKind) -> list[str]:
     if out["source events"]["A"] != out["source events"]["B"]:
         diffs.append(f"events from the copy arriving at the source: {names[0]} {out['source events']['A']}, "
                      f"{names[1]} {out['source events']['B']}")
-    if out["A top"] != out["B top"] and not any(x.attribute == "top umount" for x in exceptions(kind)):
-        diffs.append(f"umount of the top (MNT_DETACH): {names[0]} {out['A top']}, {names[1]} {out['B top']}")
+    # OR-TOP-LOCK: the feature's top is locked for every caller but root in the initial namespaces
+    # (foreign: OT-FOREIGN-LOCK; a caller whose namespace root is locked: OT-ROOT-LOCK); the classic
+    # top is the caller's own new bind mount
+    want = (("EINVAL", "EINVAL") if unbindable else ("EINVAL", "success") if kind.name != "root"
+            else (out["B top"], out["B top"]))
+    if (out["A top"], out["B top"]) != want:
+        diffs.append(f"umount of the top (MNT_DETACH): {names[0]} {out['A top']}, {names[1]} {out['B top']} "
+                     f"(OR-TOP-LOCK expects {want[0]}, {want[1]})")
     return diffs
 
 
 def check(tree: Tree, kind: CallerKind) -> None:
     out = in_child(lambda: run_example(tree, kind))
-    diffs = differences(out, kind)
+    diffs = differences(out, tree, kind)
     assert not diffs, (f"the two constructions differ for a {kind.name} caller ({len(diffs)}):\n  "
                        + "\n  ".join(diffs) + f"\ntree: {tree}")
 
 
+@pytest.mark.timeout(600)  # only a failure takes long: hypothesis shrinks it to the smallest tree
 @pytest.mark.rule("OR-OPEN-TREE")
 @given(tree=trees(idmap=True, fstypes=("tmpfs", "ramfs", "bind", "proc")))
+@example(tree=RICH)  # below the root, recursive
+@example(tree=Tree(RICH.top, RICH.nodes, False, True))
+@example(tree=Tree(RICH.top, RICH.nodes, True, False))
 @pytest.mark.parametrize("kind", [n for n, c in KINDS.items() if not c.builds])
 def test_open_tree_ns_matches_unshare_and_bind(kind: str, tree: Tree) -> None:
     check(tree, KINDS[kind])
 
 
+@pytest.mark.timeout(600)  # only a failure takes long: hypothesis shrinks it to the smallest tree
 @pytest.mark.rule("OR-OPEN-TREE")
 @given(tree=trees(idmap=False, fstypes=("tmpfs", "ramfs", "bind")))
+@example(tree=RICH_OWN)
+@example(tree=Tree(RICH_OWN.top, RICH_OWN.nodes, True, False))
 def test_open_tree_ns_matches_for_an_owner_that_built_its_tree(tree: Tree) -> None:
     check(tree, KINDS["owner"])
