@@ -39,6 +39,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_feature(name): skip only if the probe found the feature (or probe) absent")
+    # pytest-timeout's marker, known also where the plugin is not loaded (the host's collection)
+    config.addinivalue_line("markers", "timeout(seconds): this test's own time limit (pytest-timeout)")
     marks.pytest_configure(config)
     settings.load_profile("otns-deep" if config.getoption("--otns-profile") == "deep" else "otns")
 

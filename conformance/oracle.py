@@ -188,6 +188,7 @@ def observe(proc_fd: int, labeler: Labeler, probes: bool = True) -> View:
         m["parent"] = keys.get(parent, "top's parent") if i != top else "top's parent"
         line = info.get(r["mnt_id_old"])
         m["mountinfo"] = _normal_line(line, label) if line else "not listed"
+        m["mountinfo dev"] = line[2] if line else "not listed"
         view.mounts[keys[i]] = m
     for i in sorted(keys, key=lambda i: keys[i]):
         point = recs[i]["mnt_point"] or "/"
@@ -203,13 +204,14 @@ def observe(proc_fd: int, labeler: Labeler, probes: bool = True) -> View:
 
 
 def _normal_line(f: list[str], label) -> str:
-    """A mountinfo line without its ids (fields 1-2), its optional fields' group ids as labels."""
+    """A mountinfo line without its ids and device (fields 1-3: the device is an attribute of
+    its own), its optional fields' group ids as labels."""
     sep = f.index("-")
     opt = []
     for o in f[6:sep]:
         name, _, num = o.partition(":")
         opt.append(f"{name}:{label(int(num))}" if num.isdigit() else o)
-    return " ".join(f[2:6] + sorted(opt) + f[sep:])
+    return " ".join(f[3:6] + sorted(opt) + f[sep:])
 
 
 def mount_events(view: View, tag: str) -> None:
@@ -238,17 +240,20 @@ def arrivals(tags: dict[str, str]) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class Exception_:
-    """An attribute where the two constructions differ by design: its rule (OR-*) and which mounts."""
+    """An attribute where the two constructions differ by design: its rule (OR-*), the attribute
+    (or the start of its name), and what each construction must show there (None: anything)."""
     rule: str
     attribute: str
-    top_only: bool = False
+    expect: tuple[object, object] | None = None
+
+    def covers(self, attr: str) -> bool:
+        return attr == self.attribute or (self.attribute.endswith("*") and attr.startswith(self.attribute[:-1]))
 
 
 def compare(a: View, b: View, names: tuple[str, str], skip: tuple[Exception_, ...] = ()) -> list[str]:
     """Every difference between two views: a mount only one has, or an attribute of a mount
     whose values differ (with both values)."""
     diffs = []
-    top = ("/", 0)
     for key in sorted(set(a.mounts) | set(b.mounts)):
         ma, mb = a.mounts.get(key), b.mounts.get(key)
         where = f"mount {key[0]}" + (f" (level {key[1]})" if key[1] else "")
@@ -257,9 +262,11 @@ def compare(a: View, b: View, names: tuple[str, str], skip: tuple[Exception_, ..
             diffs.append(f"{where}: only in {has}: {ma or mb}")
             continue
         for attr in sorted(set(ma) | set(mb)):
-            if any(x.attribute == attr and (not x.top_only or key == top) for x in skip):
-                continue
             va, vb = ma.get(attr, "absent"), mb.get(attr, "absent")
-            if va != vb:
+            rule = next((x for x in skip if x.covers(attr)), None)
+            if rule is None and va != vb:
                 diffs.append(f"{where}: {attr}: {names[0]} {va!r}, {names[1]} {vb!r}")
+            elif rule is not None and rule.expect is not None and (va, vb) != rule.expect:
+                diffs.append(f"{where}: {attr}: {names[0]} {va!r}, {names[1]} {vb!r} "
+                             f"({rule.rule} expects {rule.expect[0]!r}, {rule.expect[1]!r})")
     return diffs

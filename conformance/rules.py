@@ -165,6 +165,39 @@ RULES = (
          "locked, which flags are locked, whether it is bindable, and where mount events propagate to and "
          "from it; for every caller, except where an `OR-*` rule below says otherwise",
          ("fs/namespace.c: create_new_namespace()", "fs/namespace.c: copy_mnt_ns()", "fs/namespace.c: do_loopback()")),
+    Rule("OR-TOP-LOCK", OT,
+         "the top of the feature's tree is locked (umount EINVAL) for every caller but root in the "
+         "initial namespaces: a foreign caller's by `OT-FOREIGN-LOCK`, and that of any caller in a user "
+         "namespace by `OT-ROOT-LOCK` (its namespace's root is a locked copy); the classic bind is the "
+         "caller's own new mount and is not locked. The same holds for `fsmount(FSMOUNT_NAMESPACE)` "
+         "against `fsmount()` + `move_mount()`",
+         ("fs/namespace.c: create_new_namespace()", "fs/namespace.c: lock_mnt_tree()")),
+    Rule("OR-FOREIGN-UNBINDABLE", OT,
+         "a foreign caller's recursive copy of a tree with an unbindable child succeeds and keeps the "
+         "child (`OT-FOREIGN-UNBINDABLE`: `CL_COPY_UNBINDABLE`), where the classic bind is EPERM "
+         "(`copy_tree()`: unbindable and locked). Where the path is the root of its mount, the tree then "
+         "agrees with the classic `unshare(CLONE_NEWNS)` copy itself, seen from the path, its top locked "
+         "in both; below a mount's root no classic construction gives the same top",
+         ("fs/namespace.c: create_new_namespace()", "fs/namespace.c: copy_tree()")),
+    Rule("OR-FSMOUNT", FM,
+         "`fsmount(fs, FSMOUNT_NAMESPACE, attrs)` and the classic construction by the same caller, "
+         "`unshare(CLONE_NEWNS)`, then `fsmount(fs, 0, attrs)` and `move_mount()` onto a private stage, "
+         "fail with the same errno or give mounts that agree on everything `OR-OPEN-TREE` compares, but "
+         "their superblocks' device numbers (two calls make two superblocks) and where an `OR-*` rule "
+         "says otherwise",
+         ("fs/namespace.c: fsmount()", "fs/namespace.c: create_new_namespace()")),
+    Rule("OR-FM-FOREIGN", FM,
+         "a foreign caller's new mount has its flags locked (`FM-FOREIGN-LOCK`: clearing a flag that is "
+         "set, or changing the atime setting, is EPERM by `mount_setattr()` and by a bind remount), where "
+         "the classic mount, made in a namespace the caller owns, lets it change them",
+         ("fs/namespace.c: create_new_namespace()", "fs/namespace.c: lock_mnt_tree()")),
+    Rule("OR-EMPTY", EM,
+         "`unshare(UNSHARE_EMPTY_MNTNS)` and `clone3(CLONE_EMPTY_MNTNS)` give the same one mount for "
+         "every caller, whatever its namespace holds; for root in the initial namespaces that mount also "
+         "agrees with the classic construction, `unshare(CLONE_NEWNS)` then `umount2(\"/\", MNT_DETACH)`. A "
+         "caller in a user namespace has no classic construction: what is mounted on its namespace's root "
+         "is locked (umount EINVAL)",
+         ("fs/namespace.c: copy_mnt_ns()", "kernel/nsproxy.c: unshare_nsproxy_namespaces()")),
     Rule("FM-FLAGS-UNKNOWN", FM,
          "a flag bit other than `FSMOUNT_CLOEXEC`, `FSMOUNT_NAMESPACE`: EINVAL. Checked first; then `FM-CAP`, "
          "then `FM-ATTR`, then the context fd (EBADF; EINVAL for an fd that is no fs context)",

@@ -12,44 +12,19 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass
 
 import pytest
 from hypothesis import example, given
 
 from . import oracle
 from . import syscalls as k
-from .helpers import enter_userns, fds_from_child, in_child, private_mount_ns, scratch_tmpfs
+from .helpers import fds_from_child, in_child, private_mount_ns, scratch_tmpfs
+from .oracle_callers import KINDS, CallerKind, become
 from .oracle_trees import Layout, Node, Tree, build, trees, userns_fd
 
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 
 pytestmark = pytest.mark.needs_feature("open_tree_namespace")
-
-
-@dataclass(frozen=True)
-class CallerKind:
-    """Who calls: the user namespaces it enters, one unshare() each (always with CLONE_NEWUSER),
-    and whether it mounts the source tree itself, after entering them (else it inherits the
-    tree, mounted by root in the initial namespaces)."""
-    name: str
-    levels: tuple[int, ...]
-    builds: bool = False
-
-    @property
-    def foreign(self) -> bool:
-        """Its user namespace does not own the mount namespace it calls from."""
-        return bool(self.levels) and not self.levels[-1] & k.CLONE_NEWNS
-
-
-KINDS = {c.name: c for c in (
-    CallerKind("root", ()),
-    CallerKind("owner", (k.CLONE_NEWNS,), builds=True),  # owns a namespace and filled it itself
-    CallerKind("foreign", (0,)),  # a user namespace alone: its mount namespace is root's
-    CallerKind("inherited", (k.CLONE_NEWNS,)),  # a container: owns a namespace copied from root's, locked
-    CallerKind("nested", (k.CLONE_NEWNS, k.CLONE_NEWNS)),  # the same two user namespaces deep
-    CallerKind("nested-foreign", (0, 0)),  # two user namespaces deep, foreign to root's mount namespace
-)}
 
 
 # Besides the generated trees, every kind of caller meets one tree with a bit of everything: each
@@ -74,8 +49,7 @@ def exceptions(kind: CallerKind) -> tuple[oracle.Exception_, ...]:
 def _caller(tree: Tree, kind: CallerKind, layout: Layout):
     """In the caller: both constructions of the same path. The errnos, and the fds of the
     caller's namespace (the source), the feature's and the classic one."""
-    for also in kind.levels:
-        enter_userns(also=also)
+    become(kind)
     if kind.builds:
         build(tree, layout, None)
     source = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
@@ -199,7 +173,7 @@ def check(tree: Tree, kind: CallerKind) -> None:
 
 
 @pytest.mark.timeout(600)  # only a failure takes long: hypothesis shrinks it to the smallest tree
-@pytest.mark.rule("OR-OPEN-TREE")
+@pytest.mark.rule("OR-OPEN-TREE", "OR-TOP-LOCK", "OR-FOREIGN-UNBINDABLE")
 @given(tree=trees(idmap=True, fstypes=("tmpfs", "ramfs", "bind", "proc")))
 @example(tree=RICH)  # below the root, recursive
 @example(tree=Tree(RICH.top, RICH.nodes, False, True))
@@ -210,7 +184,7 @@ def test_open_tree_ns_matches_unshare_and_bind(kind: str, tree: Tree) -> None:
 
 
 @pytest.mark.timeout(600)  # only a failure takes long: hypothesis shrinks it to the smallest tree
-@pytest.mark.rule("OR-OPEN-TREE")
+@pytest.mark.rule("OR-OPEN-TREE", "OR-TOP-LOCK", "OR-FOREIGN-UNBINDABLE")
 @given(tree=trees(idmap=False, fstypes=("tmpfs", "ramfs", "bind")))
 @example(tree=RICH_OWN)
 @example(tree=Tree(RICH_OWN.top, RICH_OWN.nodes, True, False))
