@@ -23,10 +23,6 @@ from .oracle_trees import Layout, Tree, build, trees
 pytestmark = pytest.mark.needs_feature("empty_mntns")
 
 
-def _ns_fd() -> int:
-    return os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-
-
 def _clone3_ns(proc: int) -> int:
     """The mount namespace of a child made by clone3(CLONE_EMPTY_MNTNS), as an fd (read through
     the procfs fd `proc`: the child has none)."""
@@ -78,7 +74,7 @@ def _caller(kind: CallerKind, classic: str):
         err_other = e.errno
     try:
         k.unshare(k.UNSHARE_EMPTY_MNTNS)
-        return (0, err_other), [_ns_fd(), other]
+        return (0, err_other), [os.open("self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc), other]
     except OSError as e:
         return (e.errno, err_other), [None, other]
 

@@ -43,9 +43,14 @@ def _context(case: Case) -> int:
 
 
 def _caller(case: Case, kind: CallerKind, stage: str):
+    # A foreign caller may not fsopen() (may_mount() in its mount namespace): it gets its
+    # contexts from root before it becomes foreign, as a real one would be handed them.
+    contexts = [_context(case), _context(case)] if kind.foreign else []
     become(kind)
+    if not kind.foreign:
+        contexts = [_context(case), _context(case)]
     feature = None
-    fs = _context(case)
+    fs = contexts[0]
     try:
         feature = k.fsmount(fs, k.FSMOUNT_NAMESPACE | k.FSMOUNT_CLOEXEC, case.attrs)
         err_feature = 0
@@ -55,7 +60,7 @@ def _caller(case: Case, kind: CallerKind, stage: str):
     k.mount("otns-stage", stage, "tmpfs", 0, "size=64k")
     k.mount(None, stage, None, k.MS_PRIVATE)
     os.mkdir(f"{stage}/top")
-    fs = _context(case)
+    fs = contexts[1]
     try:
         mnt = k.fsmount(fs, k.FSMOUNT_CLOEXEC, case.attrs)
         k.move_mount(mnt, "", k.AT_FDCWD, f"{stage}/top", k.MOVE_MOUNT_F_EMPTY_PATH)
