@@ -293,6 +293,18 @@ def drop_effective_caps() -> None:
         raise OSError(ctypes.get_errno(), "capset")
 
 
+def raise_effective_caps() -> None:
+    """Make the effective capability set the permitted one again (after drop_effective_caps)."""
+    libc = k.libc
+    header = ctypes.create_string_buffer(struct.pack("<Ii", _CAP_V3, 0))
+    data = (ctypes.c_uint32 * 6)()
+    if libc.syscall(_NR_CAPGET, header, data) < 0:
+        raise OSError(ctypes.get_errno(), "capget")
+    data[0], data[3] = data[1], data[4]  # effective = permitted, low and high words
+    if libc.syscall(_NR_CAPSET, header, data) < 0:
+        raise OSError(ctypes.get_errno(), "capset")
+
+
 def become_nobody() -> None:
     """Drop to an unprivileged uid: no capabilities anywhere."""
     os.setgroups([])
