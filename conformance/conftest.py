@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 # `--otns-profile=deep` (CI). Forked children and boots are slow, so no deadline.
 _ORACLE = dict(derandomize=True, database=None, deadline=None, print_blob=False,
                suppress_health_check=list(HealthCheck))
-settings.register_profile("otns", max_examples=3, **_ORACLE)
+settings.register_profile("otns", max_examples=2, **_ORACLE)
 settings.register_profile("otns-deep", max_examples=40, **_ORACLE)
 settings.load_profile("otns")
 

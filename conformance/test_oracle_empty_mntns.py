@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from . import oracle
 from . import syscalls as k
 from .helpers import fds_from_child, in_child, private_mount_ns, scratch_tmpfs, wait_child
 from .oracle_callers import KINDS, CallerKind, become
-from .oracle_trees import Layout, Tree, build, trees
+from .oracle_trees import Layout, Node, Tree, build, trees
 
 pytestmark = pytest.mark.needs_feature("empty_mntns")
 
@@ -109,9 +110,14 @@ def check(tree: Tree, kind: CallerKind, classic: str) -> None:
                        + "\n  ".join(diffs) + f"\nthe caller's namespace held: {tree}")
 
 
+SHARED = Tree(Node(-1, "", "tmpfs", "shared"), (Node(-1, "sub", "tmpfs", "slave_shared", k.MOUNT_ATTR_RDONLY),),
+              False, True)
+
+
 @pytest.mark.timeout(600)  # only a failure takes long: hypothesis shrinks it
 @pytest.mark.rule("OR-EMPTY")
 @given(tree=trees(max_nodes=2, idmap=False, fstypes=("tmpfs", "bind")))
+@example(tree=SHARED)
 def test_unshare_empty_matches_unshare_and_detach(tree: Tree) -> None:
     check(tree, KINDS["root"], "detach")
 
@@ -119,7 +125,12 @@ def test_unshare_empty_matches_unshare_and_detach(tree: Tree) -> None:
 @pytest.mark.timeout(600)
 @pytest.mark.rule("OR-EMPTY")
 @pytest.mark.needs_feature("clone_empty_mntns")
-@given(tree=trees(max_nodes=2, idmap=False, fstypes=("tmpfs", "bind")))
-@pytest.mark.parametrize("kind", [n for n in KINDS if n != "owner"])
+@given(kind=st.sampled_from([n for n in KINDS if n != "owner"]),
+       tree=trees(max_nodes=2, idmap=False, fstypes=("tmpfs", "bind")))
+@example(kind="root", tree=SHARED)
+@example(kind="foreign", tree=SHARED)
+@example(kind="inherited", tree=SHARED)
+@example(kind="nested", tree=SHARED)
+@example(kind="nested-foreign", tree=SHARED)
 def test_clone3_empty_matches_unshare_empty(kind: str, tree: Tree) -> None:
     check(tree, KINDS[kind], "clone3")

@@ -119,12 +119,20 @@ def differences(out: dict, kind: CallerKind) -> list[str]:
     return diffs
 
 
+ALL = Case("tmpfs", k.MOUNT_ATTR_RDONLY | k.MOUNT_ATTR_NOSUID | k.MOUNT_ATTR_NODEV | k.MOUNT_ATTR_NOEXEC
+           | k.MOUNT_ATTR_NOSYMFOLLOW | k.MOUNT_ATTR_NOATIME)
+KIND_NAMES = [n for n in KINDS if n != "owner"]  # for fsmount, owner is inherited
+
+
+# The caller is part of the generated input; each kind meets every flag at least once.
 @pytest.mark.timeout(600)  # only a failure takes long: hypothesis shrinks it
 @pytest.mark.rule("OR-FSMOUNT", "OR-FM-FOREIGN", "OR-TOP-LOCK")
-@given(case=CASES)
-@example(case=Case("tmpfs", k.MOUNT_ATTR_RDONLY | k.MOUNT_ATTR_NOSUID | k.MOUNT_ATTR_NODEV | k.MOUNT_ATTR_NOEXEC
-                   | k.MOUNT_ATTR_NOATIME))
-@pytest.mark.parametrize("kind", [n for n in KINDS if n != "owner"])  # for fsmount, owner is inherited
+@given(kind=st.sampled_from(KIND_NAMES), case=CASES)
+@example(kind="root", case=ALL)
+@example(kind="foreign", case=ALL)
+@example(kind="inherited", case=Case("ramfs", ALL.attrs ^ k.MOUNT_ATTR_NOATIME | k.MOUNT_ATTR_STRICTATIME))
+@example(kind="nested", case=ALL)
+@example(kind="nested-foreign", case=Case("ramfs", k.MOUNT_ATTR_NODIRATIME | k.MOUNT_ATTR_NOEXEC))
 def test_fsmount_ns_matches_unshare_fsmount_and_move(kind: str, case: Case) -> None:
     out = in_child(lambda: run_example(case, KINDS[kind]))
     diffs = differences(out, KINDS[kind])
