@@ -130,7 +130,5 @@ def test_unshare_empty_matches_unshare_and_detach(tree: Tree) -> None:
 @example(kind="root", tree=SHARED)
 @example(kind="foreign", tree=SHARED)
 @example(kind="inherited", tree=SHARED)
-@example(kind="nested", tree=SHARED)
-@example(kind="nested-foreign", tree=SHARED)
 def test_clone3_empty_matches_unshare_empty(kind: str, tree: Tree) -> None:
     check(tree, KINDS[kind], "clone3")
