@@ -42,11 +42,6 @@ RICH_OWN = Tree(RICH.top, tuple(Node(n.parent, n.place, "tmpfs" if n.fs == "proc
                                      n.flags, n.atime, False, n.covered) for n in RICH.nodes), True, True)
 
 
-def exceptions(kind: CallerKind) -> tuple[oracle.Exception_, ...]:
-    """The attributes the two constructions give differently by design (docs/semantics.md, OR-*)."""
-    return ()
-
-
 def _caller(tree: Tree, kind: CallerKind, layout: Layout):
     """In the caller: both constructions of the same path. The errnos, and the fds of the
     caller's namespace (the source), the feature's and the classic one."""
@@ -149,7 +144,7 @@ def differences(out: dict, tree: Tree, kind: CallerKind) -> list[str]:
         return [f"the call: {names[0]} gave {err_a}, {names[1]} {err_b}"]
     elif err_a != "success":
         return []
-    diffs = oracle.compare(out["A"], out["B"], names, exceptions(kind))
+    diffs = oracle.compare(out["A"], out["B"], names)
     if out["A events"] != out["B events"]:
         diffs.append(f"events arriving in the copy: {names[0]} {out['A events']}, {names[1]} {out['B events']}")
     if out["source events"]["A"] != out["source events"]["B"]:
