@@ -204,15 +204,15 @@ RULES = (
          "caller's non-recursive copy over children, locked children, a locked unbindable child (EPERM), "
          "and after a namespace it made is closed, the caller can make as many namespaces under "
          "`max_mnt_namespaces` as before, holds no new fd and the same mounts, and its source mount can "
-         "be unmounted (no reference on it is left); over many cycles of every failing path, `mnt_cache` "
-         "does not grow",
+         "be unmounted (no reference on it is left); over many cycles of every path that makes mounts, "
+         "`mnt_cache` does not grow",
          ("fs/namespace.c: vfs_open_tree()", "fs/namespace.c: create_new_namespace()", "fs/namespace.c: free_mnt_ns()")),
     Rule("GB-FSMOUNT", FM,
          "every way `fsmount(FSMOUNT_NAMESPACE)` ends gives back what it took: after an unknown flag, "
          "EPERM, an unknown attribute or atime value, EBADF, an fd that is no fs context, a context "
          "without a superblock, a spent context (EBUSY), ENOSPC, and after a namespace it made is closed, "
          "the caller can make as many namespaces under `max_mnt_namespaces` as before and holds no new fd "
-         "and the same mounts; over many cycles of every failing path, `mnt_cache` does not grow",
+         "and the same mounts; over many cycles of every path that makes mounts, `mnt_cache` does not grow",
          ("fs/namespace.c: fsmount()", "fs/namespace.c: create_new_namespace()", "fs/namespace.c: free_mnt_ns()")),
     Rule("GB-FM-CONTEXT-SPENT", FM,
          "`fsmount(FSMOUNT_NAMESPACE)` spends its fs context once the mount is made, also when the "
@@ -223,7 +223,7 @@ RULES = (
          "every way `unshare(UNSHARE_EMPTY_MNTNS)` and `clone3(CLONE_EMPTY_MNTNS)` end gives back what "
          "they took: after EINVAL (`CLONE_FS`), EPERM, ENOSPC, and after the process in the new namespace "
          "exits, the caller can make as many namespaces under `max_mnt_namespaces` as before and holds no "
-         "new fd and the same mounts; over many cycles of every failing path, `mnt_cache` does not grow",
+         "new fd and the same mounts (none of its failures makes a mount)",
          ("fs/namespace.c: copy_mnt_ns()", "kernel/nsproxy.c: unshare_nsproxy_namespaces()", "fs/namespace.c: free_mnt_ns()")),
     Rule("FM-FLAGS-UNKNOWN", FM,
          "a flag bit other than `FSMOUNT_CLOEXEC`, `FSMOUNT_NAMESPACE`: EINVAL. Checked first; then `FM-CAP`, "

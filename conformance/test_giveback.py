@@ -32,8 +32,14 @@ from .helpers import (drop_effective_caps, enter_userns, in_child, private_mount
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 LIMIT = 4  # max_mnt_namespaces in the caller's user namespace: a leaked charge shows at once
 CYCLES = 3  # each path, per test
-SLAB_CYCLES = 60  # each failing path, in the one test that watches mnt_cache (after 20 to warm its caches)
-SLAB_SLACK = SLAB_CYCLES // 2  # one mount leaked per call of a single path exceeds it
+SLAB_CYCLES = 200  # each path that makes mounts, in the one test that watches mnt_cache (after 20 to warm it)
+# mnt_cache moves by up to ~80 objects with no leak (per-CPU slabs, RCU-delayed frees, other
+# processes; seen under load); one mount leaked per call of a single path exceeds the slack.
+SLAB_SLACK = SLAB_CYCLES // 2
+# The paths that make mounts before they end: the others fail before any (their references and
+# charge are checked path by path above).
+MAKES_MOUNTS = ("unbindable source", "source in another namespace", "locked children, not recursive",
+                "a locked unbindable child, recursive", "success, the fd closed")
 
 
 @dataclass
@@ -367,14 +373,12 @@ def _slab(name: str) -> int | None:
 
 @pytest.mark.needs_feature("open_tree_namespace")
 @pytest.mark.needs_feature("fsmount_namespace")
-@pytest.mark.needs_feature("empty_mntns")
-@pytest.mark.rule("GB-OPEN-TREE", "GB-FSMOUNT", "GB-EMPTY")
+@pytest.mark.rule("GB-OPEN-TREE", "GB-FSMOUNT")
 def test_every_path_many_times_leaves_no_mount() -> None:
-    """Each path of the three features that neither forks nor needs the limit held SLAB_CYCLES times, as one caller owning its mount
-    namespace: mnt_cache (every struct mount) may not grow by more than half the cycles (per-CPU
-    caches and RCU-delayed frees), and the charge and the source come back."""
-    paths = [p for p in OPEN_TREE_PATHS + FSMOUNT_PATHS + EMPTY_PATHS  # but those that fork, or hold the limit
-             if p.caller == "owner" and p.errno != errno.ENOSPC and p not in EMPTY_PATHS[3:]]
+    """Each path of open_tree() and fsmount() that makes mounts SLAB_CYCLES times, as one caller
+    owning its mount namespace: mnt_cache (every struct mount) may not grow by more than
+    SLAB_SLACK, and the charge and the source come back."""
+    paths = [p for p in OPEN_TREE_PATHS + FSMOUNT_PATHS if p.name in MAKES_MOUNTS]
     scene_path = Path("all", "owner", lambda s: 0, 0, rooted=_rooted_child(k.MS_UNBINDABLE),
                       own=lambda s: {"unbindable": _unbindable(s.mine), **_other_ns(s)})
 
@@ -393,7 +397,7 @@ def test_every_path_many_times_leaves_no_mount() -> None:
                     wrong[p.name] = sorted(k.errname(e) for e in got)
         grown = None
         if slab is not None:
-            deadline = time.monotonic() + 2.0
+            deadline = time.monotonic() + 3.0
             while True:
                 grown = _slab("mnt_cache") - slab
                 if grown <= SLAB_SLACK or time.monotonic() > deadline:

@@ -31,7 +31,8 @@ pytestmark = pytest.mark.needs_feature("open_tree_namespace")
 # Besides the generated trees, every kind of caller meets one tree with a bit of everything: each
 # propagation type, flags and atime modes, an idmapped bind, a covered mount, a proc mount beside
 # the path, the path below the top's root; copied recursively and not.
-RICH = Tree(Node(-1, "", "tmpfs", "shared", k.MOUNT_ATTR_NOSUID), (
+RICH = Tree(Node(-1, "", "tmpfs", "shared", k.MOUNT_ATTR_NOSUID | k.MOUNT_ATTR_NOSYMFOLLOW | k.MOUNT_ATTR_NODIRATIME,
+                 k.MOUNT_ATTR_NOATIME), (
     Node(-1, "sub", "tmpfs", "shared", k.MOUNT_ATTR_RDONLY | k.MOUNT_ATTR_NODEV, k.MOUNT_ATTR_NOATIME),
     Node(0, "", "bind", "slave", k.MOUNT_ATTR_NOEXEC, k.MOUNT_ATTR_STRICTATIME, idmap=True),
     Node(-1, "sub", "ramfs", "slave_shared", k.MOUNT_ATTR_NOSYMFOLLOW, covered=True),
