@@ -132,3 +132,15 @@ def test_unshare_empty_matches_unshare_and_detach(tree: Tree) -> None:
 @example(kind="inherited", tree=SHARED)
 def test_clone3_empty_matches_unshare_empty(kind: str, tree: Tree) -> None:
     check(tree, KINDS[kind], "clone3")
+
+
+@pytest.mark.rule("OR-EMPTY")
+@pytest.mark.parametrize("kind", ["foreign", "inherited"])
+def test_no_classic_empty_namespace_for_a_caller_in_a_user_namespace(kind: str) -> None:
+    """OR-EMPTY's limit: such a caller may unshare(CLONE_NEWNS) but not detach what is mounted on
+    the root of the copy (it is locked), while UNSHARE_EMPTY_MNTNS works."""
+    out = in_child(lambda: run_example(SHARED, KINDS[kind], "detach"))
+    assert out["errors"] == ("success", "-2"), (
+        f"OR-EMPTY: for a {kind} caller UNSHARE_EMPTY_MNTNS gave {out['errors'][0]} and the classic detach "
+        f"{'failed at unshare()' if out['errors'][1] == '-1' else out['errors'][1]}; a conforming kernel "
+        "makes the empty namespace and refuses to detach the locked root tree (umount EINVAL)")
