@@ -5,9 +5,24 @@ from __future__ import annotations
 import json
 import os
 import platform
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# hypothesis (the oracle's generated trees) writes nothing where the suite runs: in the guest the
+# host's root is read-only. Set before hypothesis is first imported; no example database either.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), f"otns-hypothesis-{os.getuid()}"))
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# The oracle's depth: a fixed seed (a failure is the same failure on the next run, and shrinks to
+# the smallest tree), few examples by default (the suite's time under TCG), more with
+# `--otns-profile=deep` (CI). Forked children and boots are slow, so no deadline.
+_ORACLE = dict(derandomize=True, database=None, deadline=None, print_blob=False,
+               suppress_health_check=list(HealthCheck))
+settings.register_profile("otns", max_examples=2, **_ORACLE)
+settings.register_profile("otns-deep", max_examples=40, **_ORACLE)
+settings.load_profile("otns")
 
 from . import marks, probe
 from .features import BY_NAME, FEATURES
@@ -20,11 +35,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--otns-features", default=None,
                      help="write the run-time feature probes to this JSON file")
     marks.pytest_addoption(parser)
+    parser.addoption("--otns-profile", choices=("default", "deep"), default="default",
+                     help="how many generated examples the oracle tries (deep: CI's)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_feature(name): skip only if the probe found the feature (or probe) absent")
+    # pytest-timeout's marker, known also where the plugin is not loaded (the host's collection)
+    config.addinivalue_line("markers", "timeout(seconds): this test's own time limit (pytest-timeout)")
     marks.pytest_configure(config)
+    settings.load_profile("otns-deep" if config.getoption("--otns-profile") == "deep" else "otns")
 
 
 class Features(dict):

@@ -293,6 +293,18 @@ def drop_effective_caps() -> None:
         raise OSError(ctypes.get_errno(), "capset")
 
 
+def raise_effective_caps() -> None:
+    """Make the effective capability set the permitted one again (after drop_effective_caps)."""
+    libc = k.libc
+    header = ctypes.create_string_buffer(struct.pack("<Ii", _CAP_V3, 0))
+    data = (ctypes.c_uint32 * 6)()
+    if libc.syscall(_NR_CAPGET, header, data) < 0:
+        raise OSError(ctypes.get_errno(), "capget")
+    data[0], data[3] = data[1], data[4]  # effective = permitted, low and high words
+    if libc.syscall(_NR_CAPSET, header, data) < 0:
+        raise OSError(ctypes.get_errno(), "capset")
+
+
 def become_nobody() -> None:
     """Drop to an unprivileged uid: no capabilities anywhere."""
     os.setgroups([])
@@ -352,3 +364,36 @@ def enter_userns_and_mntns() -> None:
     write_file("/proc/self/uid_map", f"0 {uid} 1")
     write_file("/proc/self/setgroups", "deny")
     write_file("/proc/self/gid_map", f"0 {gid} 1")
+
+
+def fds_from_child(fn: Callable[[], tuple[object, list[int | None]]],
+                   timeout: float = CHILD_SECONDS) -> tuple[object, list[int | None]]:
+    """Run fn in a forked child (as in_child); fn returns (a result, a list of fds or None). The
+    result and the fds, as fds of ours in the same places (None where fn gave None)."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        def child() -> object:
+            a.close()
+            result, fds = fn()
+            given = [fd for fd in fds if fd is not None]
+            if given:
+                socket.send_fds(b, [b"fds"], given)
+            return result, [fd is not None for fd in fds]
+        result, present = in_child(child, timeout)
+        b.close()
+        a.setblocking(False)
+        got: list[int] = []
+        if any(present):
+            try:
+                _, got, _, _ = socket.recv_fds(a, 16, len(present))
+            except BlockingIOError:
+                pass
+            if len(got) != sum(present):
+                for fd in got:
+                    os.close(fd)
+                raise AssertionError(f"{fn.__qualname__} passed {len(got)} fds back, not {sum(present)}")
+        it = iter(got)
+        return result, [next(it) if p else None for p in present]
+    finally:
+        a.close()
+        b.close()

@@ -176,6 +176,74 @@ RULES = (
     Rule("OT-MOUNTMAX", OT,
          "`fs.mount-max` is not charged for the copy",
          ("fs/namespace.c: create_new_namespace()",)),
+    Rule("OR-OPEN-TREE", OT,
+         "`open_tree(path, OPEN_TREE_NAMESPACE [| AT_RECURSIVE])` and the classic construction by the same "
+         "caller, `unshare(CLONE_NEWNS)` then a bind mount (`MS_BIND [| MS_REC]`) of the same path, fail with "
+         "the same errno or give trees that agree on every mount below their tops: the whole `statmount()` "
+         "record (peer group and master ids as the mounts they name), its mountinfo line, whether it is "
+         "locked, which flags are locked, whether it is bindable, and where mount events propagate to and "
+         "from it; for every caller, except where an `OR-*` rule below says otherwise",
+         ("fs/namespace.c: create_new_namespace()", "fs/namespace.c: copy_mnt_ns()", "fs/namespace.c: do_loopback()")),
+    Rule("OR-TOP-LOCK", OT,
+         "the top of the feature's tree is locked (umount EINVAL) for every caller but root in the "
+         "initial namespaces: a foreign caller's by `OT-FOREIGN-LOCK`, and that of any caller in a user "
+         "namespace by `OT-ROOT-LOCK` (its namespace's root is a locked copy); the classic bind is the "
+         "caller's own new mount and is not locked. The same holds for `fsmount(FSMOUNT_NAMESPACE)` "
+         "against `fsmount()` + `move_mount()`",
+         ("fs/namespace.c: create_new_namespace()", "fs/namespace.c: lock_mnt_tree()")),
+    Rule("OR-FOREIGN-UNBINDABLE", OT,
+         "a foreign caller's recursive copy of a tree with an unbindable child succeeds and keeps the "
+         "child (`OT-FOREIGN-UNBINDABLE`: `CL_COPY_UNBINDABLE`), where the classic bind is EPERM "
+         "(`copy_tree()`: unbindable and locked). Where the path is the root of its mount, the tree then "
+         "agrees with the classic `unshare(CLONE_NEWNS)` copy itself, seen from the path, its top locked "
+         "in both; below a mount's root no classic construction gives the same top",
+         ("fs/namespace.c: create_new_namespace()", "fs/namespace.c: copy_tree()")),
+    Rule("OR-FSMOUNT", FM,
+         "`fsmount(fs, FSMOUNT_NAMESPACE, attrs)` and the classic construction by the same caller, "
+         "`unshare(CLONE_NEWNS)`, then `fsmount(fs, 0, attrs)` and `move_mount()` onto a private stage, "
+         "fail with the same errno or give mounts that agree on everything `OR-OPEN-TREE` compares, but "
+         "their superblocks' device numbers (two calls make two superblocks) and where an `OR-*` rule "
+         "says otherwise",
+         ("fs/namespace.c: fsmount()", "fs/namespace.c: create_new_namespace()")),
+    Rule("OR-FM-FOREIGN", FM,
+         "a foreign caller's new mount has its flags locked (`FM-FOREIGN-LOCK`: clearing a flag that is "
+         "set, or changing the atime setting, is EPERM by `mount_setattr()` and by a bind remount), where "
+         "the classic mount, made in a namespace the caller owns, lets it change them",
+         ("fs/namespace.c: create_new_namespace()", "fs/namespace.c: lock_mnt_tree()")),
+    Rule("OR-EMPTY", EM,
+         "`unshare(UNSHARE_EMPTY_MNTNS)` and `clone3(CLONE_EMPTY_MNTNS)` give the same one mount for "
+         "every caller, whatever its namespace holds; for root in the initial namespaces that mount also "
+         "agrees with the classic construction, `unshare(CLONE_NEWNS)` then `umount2(\"/\", MNT_DETACH)`. A "
+         "caller in a user namespace has no classic construction: what is mounted on its namespace's root "
+         "is locked (umount EINVAL)",
+         ("fs/namespace.c: copy_mnt_ns()", "kernel/nsproxy.c: unshare_nsproxy_namespaces()")),
+    Rule("GB-OPEN-TREE", OT,
+         "every way `open_tree(OPEN_TREE_NAMESPACE)` ends gives back what it took: after an unknown flag, "
+         "EPERM, ENOENT, ENOTDIR, ENOSPC, an unbindable source, a source in another namespace, a foreign "
+         "caller's non-recursive copy over children, locked children, a locked unbindable child (EPERM), "
+         "and after a namespace it made is closed, the caller can make as many namespaces under "
+         "`max_mnt_namespaces` as before, holds no new fd and the same mounts, and its source mount can "
+         "be unmounted (no reference on it is left); over many cycles of every path that makes mounts, "
+         "`mnt_cache` does not grow",
+         ("fs/namespace.c: vfs_open_tree()", "fs/namespace.c: create_new_namespace()", "fs/namespace.c: free_mnt_ns()")),
+    Rule("GB-FSMOUNT", FM,
+         "every way `fsmount(FSMOUNT_NAMESPACE)` ends gives back what it took: after an unknown flag, "
+         "EPERM, an unknown attribute or atime value, EBADF, an fd that is no fs context, a context "
+         "without a superblock, a spent context (EBUSY), ENOSPC, and after a namespace it made is closed, "
+         "the caller can make as many namespaces under `max_mnt_namespaces` as before and holds no new fd "
+         "and the same mounts; over many cycles of every path that makes mounts, `mnt_cache` does not grow",
+         ("fs/namespace.c: fsmount()", "fs/namespace.c: create_new_namespace()", "fs/namespace.c: free_mnt_ns()")),
+    Rule("GB-FM-CONTEXT-SPENT", FM,
+         "`fsmount(FSMOUNT_NAMESPACE)` spends its fs context once the mount is made, also when the "
+         "namespace then cannot be (ENOSPC): `vfs_clean_context()` runs before `open_new_namespace()`, so "
+         "`fsmount()` again on that context is EBUSY",
+         ("fs/namespace.c: fsmount()",)),
+    Rule("GB-EMPTY", EM,
+         "every way `unshare(UNSHARE_EMPTY_MNTNS)` and `clone3(CLONE_EMPTY_MNTNS)` end gives back what "
+         "they took: after EINVAL (`CLONE_FS`), EPERM, ENOSPC, and after the process in the new namespace "
+         "exits, the caller can make as many namespaces under `max_mnt_namespaces` as before and holds no "
+         "new fd and the same mounts (none of its failures makes a mount)",
+         ("fs/namespace.c: copy_mnt_ns()", "kernel/nsproxy.c: unshare_nsproxy_namespaces()", "fs/namespace.c: free_mnt_ns()")),
     Rule("FM-FLAGS-UNKNOWN", FM,
          "a flag bit other than `FSMOUNT_CLOEXEC`, `FSMOUNT_NAMESPACE`: EINVAL. Checked first; then `FM-CAP`, "
          "then `FM-ATTR`, then the context fd (EBADF; EINVAL for an fd that is no fs context)",

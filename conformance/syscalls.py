@@ -380,3 +380,52 @@ def flag_names(flags: int) -> str:
     if rest:
         names.append(hex(rest))
     return "|".join(names) or "0"
+
+
+# Every STATMOUNT_* request of include/uapi/linux/mount.h (7.2): SB_BASIC .. MNT_GIDMAP.
+STATMOUNT_ALL = 0x7FFF
+_SM_U32 = {"sb_dev_major": 16, "sb_dev_minor": 20, "sb_flags": 32, "mnt_id_old": 56, "mnt_parent_id_old": 60}
+_SM_U64 = {"mask": 8, "sb_magic": 24, "mnt_id": 40, "mnt_parent_id": 48, "mnt_attr": 64, "mnt_propagation": 72,
+           "mnt_peer_group": 80, "mnt_master": 88, "propagate_from": 96, "mnt_ns_id": 112, "supported_mask": 144}
+# [str] fields: (offset of the string's place, offset of its count for an array, or None)
+_SM_STR = {"mnt_opts": (4, None), "fs_type": (36, None), "mnt_root": (104, None), "mnt_point": (108, None),
+           "fs_subtype": (120, None), "sb_source": (124, None), "opt_array": (132, 128),
+           "opt_sec_array": (140, 136), "mnt_uidmap": (156, 152), "mnt_gidmap": (164, 160)}
+_SM_STR_BIT = {"mnt_opts": 0x80, "fs_type": 0x20, "mnt_root": 0x8, "mnt_point": 0x10, "fs_subtype": 0x100,
+               "sb_source": 0x200, "opt_array": 0x400, "opt_sec_array": 0x800, "mnt_uidmap": 0x2000,
+               "mnt_gidmap": 0x4000}
+
+
+def statmount_record(mnt_id: int, ns_id: int = 0, mask: int = STATMOUNT_ALL) -> dict[str, object]:
+    """The whole struct statmount the kernel fills for this mask, field by field: numbers as ints,
+    strings as str, string arrays as tuples; a field the kernel did not write (its bit absent
+    from the returned mask) is None."""
+    size = 1 << 14
+    while True:
+        req = _mnt_id_req(mnt_id, ns_id, mask)
+        buf = ctypes.create_string_buffer(size)
+        ret = libc.syscall(NR_STATMOUNT, req, buf, ctypes.c_size_t(size), ctypes.c_uint(0))
+        if ret < 0 and ctypes.get_errno() == errno.EOVERFLOW and size < 1 << 20:
+            size *= 2
+            continue
+        _check(ret)
+        raw = buf.raw
+        break
+    rec: dict[str, object] = {n: struct.unpack_from("<I", raw, o)[0] for n, o in _SM_U32.items()}
+    rec.update({n: struct.unpack_from("<Q", raw, o)[0] for n, o in _SM_U64.items()})
+    got = rec["mask"]
+    for name, (off, count_off) in _SM_STR.items():
+        if not got & _SM_STR_BIT[name]:
+            rec[name] = None
+            continue
+        pos = STATMOUNT_HEADER + struct.unpack_from("<I", raw, off)[0]
+        if count_off is None:
+            rec[name] = raw[pos:raw.index(b"\0", pos)].decode(errors="replace")
+            continue
+        items = []
+        for _ in range(struct.unpack_from("<I", raw, count_off)[0]):
+            end = raw.index(b"\0", pos)
+            items.append(raw[pos:end].decode(errors="replace"))
+            pos = end + 1
+        rec[name] = tuple(items)
+    return rec
