@@ -30,7 +30,7 @@ from kernels.spec import parse_spec
 from ..run.execute import RunOptions, execute
 from ..results.model import RunSummary, Verdict
 
-UNREACHED = Path(__file__).resolve().parent.parent / "kernels" / "unreached.toml"
+UNREACHED = kcoverage.FEATURE_CODE.with_name("unreached.toml")  # beside the functions it explains
 SOURCES = "sources.json"  # {file: sha256} of the sources the coverage was measured on
 GCDA_MAX = 16 * safefs.MiB
 GCOVR_TIMEOUT = 600
