@@ -1,0 +1,175 @@
+"""Paths `otns coverage` found no test taking: a full fd table, a thread that empties its own
+namespace, a file system user space may not mount, a pidfd as the path, nsfs's own ioctls on the
+new namespace's fd. Each is reachable from user space and each is a way the call can go wrong."""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import resource
+import threading
+
+import pytest
+
+from . import syscalls as k
+from .helpers import enter_userns_and_mntns, in_child, private_mount_ns, scratch_tmpfs, write_file
+
+NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
+FM = k.FSMOUNT_NAMESPACE | k.FSMOUNT_CLOEXEC
+NS_GET_ID = 0x8008B70D  # _IOR(0xb7, 13, __u64)
+NS_GET_PARENT, NS_GET_NSTYPE = 0xB702, 0xB703
+MAX_NS = "/proc/sys/user/max_mnt_namespaces"
+
+
+def _fill_fd_table() -> list[int]:
+    """Lower RLIMIT_NOFILE to just above the open fds and fill every free slot below it."""
+    highest = max(int(n) for n in os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 2, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    fillers = []
+    while True:
+        try:
+            fillers.append(os.open("/", os.O_PATH | os.O_CLOEXEC))
+        except OSError as e:
+            if e.errno != errno.EMFILE:
+                raise
+            return fillers
+
+
+def _full_table_call(call) -> tuple[int, int]:
+    """In a user namespace owning its mount namespace, with room for one more namespace: the
+    call's errno with the fd table full, then with one slot free (0: it worked, so the failed
+    call had given its charge back)."""
+    enter_userns_and_mntns()
+    k.mount(None, "/", None, k.MS_REC | k.MS_PRIVATE)
+    write_file(MAX_NS, "2")  # this user namespace's own mount namespace, and one more
+    prepared = call("prepare")
+    fillers = _fill_fd_table()
+    full = k.errno_of(call, prepared)
+    os.close(fillers.pop())
+    os.close(fillers.pop())  # a slot for what prepare opens, one for the call
+    after = k.errno_of(call, call("prepare"))
+    return full, after
+
+
+@pytest.mark.rule("GB-OPEN-TREE")
+@pytest.mark.needs_feature("open_tree_namespace")
+def test_open_tree_namespace_with_a_full_fd_table() -> None:
+    def child():
+        src = {}
+
+        def call(arg):
+            if arg == "prepare":
+                if "path" not in src:
+                    src["path"] = scratch_tmpfs()
+                return src["path"]
+            return k.open_tree(k.AT_FDCWD, arg, NS)
+        return _full_table_call(call)
+    full, after = in_child(child)
+    assert full == errno.EMFILE, f"open_tree(OPEN_TREE_NAMESPACE) with the fd table full gave {k.errname(full)}, not EMFILE"
+    assert after == 0, (f"with a slot free again open_tree gave {k.errname(after)}: the call refused for want of "
+                        "an fd kept its max_mnt_namespaces charge")
+
+
+@pytest.mark.rule("GB-FSMOUNT")
+@pytest.mark.needs_feature("fsmount_namespace")
+def test_fsmount_namespace_with_a_full_fd_table() -> None:
+    def child():
+        def call(arg):
+            if arg == "prepare":
+                return k.tmpfs_context()
+            return k.fsmount(arg, FM)
+        return _full_table_call(call)
+    full, after = in_child(child)
+    assert full == errno.EMFILE, f"fsmount(FSMOUNT_NAMESPACE) with the fd table full gave {k.errname(full)}, not EMFILE"
+    assert after == 0, (f"with a slot free again fsmount gave {k.errname(after)}: the call refused for want of "
+                        "an fd kept its max_mnt_namespaces charge")
+
+
+@pytest.mark.rule("EM-THREAD")
+@pytest.mark.needs_feature("unshare_empty_mntns")
+def test_a_thread_empties_only_its_own_namespace() -> None:
+    # A thread shares root and cwd with its process; unshare gives it a copy of its own first
+    # (ksys_unshare), so the empty namespace, its root and cwd are the thread's alone.
+    def child():
+        private_mount_ns()
+        own, root = k.own_mntns_id(), os.stat("/")
+        seen: dict = {}
+
+        def thread():
+            try:
+                k.unshare(k.UNSHARE_EMPTY_MNTNS)
+                seen["ns"] = k.statmount(k.listmount()[0]).ns_id
+                seen["mounts"] = len(k.listmount())
+            except OSError as e:
+                seen["err"] = e.errno
+        t = threading.Thread(target=thread)
+        t.start()
+        t.join(30)
+        after = os.stat("/")
+        return own, k.own_mntns_id(), (root.st_dev, root.st_ino) == (after.st_dev, after.st_ino), seen
+    own, now, same_root, seen = in_child(child)
+    assert "err" not in seen, f"unshare(UNSHARE_EMPTY_MNTNS) in a thread gave {k.errname(seen['err'])}"
+    assert seen.get("mounts") == 1 and seen.get("ns") not in (None, own), (
+        f"the thread's new namespace: {seen}; a conforming kernel gives it an empty namespace of its own")
+    assert now == own and same_root, "the other threads lost their namespace or root when one thread emptied its own"
+
+
+@pytest.mark.rule("FM-NOUSER")
+@pytest.mark.needs_feature("fsmount_namespace")
+def test_fsmount_namespace_of_an_internal_filesystem_is_einval() -> None:
+    # pipefs is the kernel's own (SB_NOUSER): no mount of it may reach user space, in a new
+    # namespace or anywhere (sys_fsmount checks after creating the mount).
+    def child():
+        private_mount_ns()
+        fs = k.fs_context("pipefs")
+        before = set(os.listdir("/proc/self/fd"))
+        got = k.errno_of(k.fsmount, fs, FM)
+        return got, set(os.listdir("/proc/self/fd")) == before
+    got, no_fd = in_child(child)
+    assert got == errno.EINVAL, f"fsmount(pipefs, FSMOUNT_NAMESPACE) gave {k.errname(got)}; a conforming kernel EINVAL"
+    assert no_fd, "the refused fsmount left an fd"
+
+
+@pytest.mark.rule("OT-DIR")
+@pytest.mark.needs_feature("open_tree_namespace")
+def test_a_pidfd_is_no_directory() -> None:
+    # A pidfd's file passes may_copy_tree()'s pidfs exception, then meets the directory check.
+    pidfd = os.pidfd_open(os.getpid())
+    try:
+        got = k.errno_of(k.open_tree, pidfd, "", NS | k.AT_EMPTY_PATH)
+    finally:
+        os.close(pidfd)
+    assert got == errno.ENOTDIR, f"open_tree(pidfd, AT_EMPTY_PATH|OPEN_TREE_NAMESPACE) gave {k.errname(got)}, not ENOTDIR"
+
+
+def _ioctl_errno(fd: int, request: int) -> int:
+    """The errno of an ioctl with a NULL argument; 0 when it succeeded (any fd it made closed)."""
+    try:
+        got = fcntl.ioctl(fd, request, 0)
+    except OSError as e:
+        return e.errno
+    if got > 2:
+        os.close(got)
+    return 0
+
+
+@pytest.mark.rule("OT-NSFS-IOCTL")
+@pytest.mark.needs_feature("open_tree_namespace")
+def test_nsfs_answers_on_the_namespace_fd_as_on_any() -> None:
+    fd = k.open_tree(k.AT_FDCWD, "/", NS)
+    try:
+        buf = bytearray(8)
+        fcntl.ioctl(fd, NS_GET_ID, buf)
+        ns_id = int.from_bytes(buf, "little")
+        nstype = fcntl.ioctl(fd, NS_GET_NSTYPE)
+        parent = _ioctl_errno(fd, NS_GET_PARENT)
+        info_null = _ioctl_errno(fd, k.NS_MNT_GET_INFO)
+        mntns_id = k.mntns_id(fd)
+    finally:
+        os.close(fd)
+    assert ns_id == mntns_id, f"NS_GET_ID gave {ns_id}, NS_GET_MNTNS_ID {mntns_id}: one namespace, two ids"
+    assert nstype == k.CLONE_NEWNS, f"NS_GET_NSTYPE gave {nstype:#x}, not CLONE_NEWNS"
+    assert parent == errno.EINVAL, f"NS_GET_PARENT on a mount namespace gave {k.errname(parent)}, not EINVAL (no parent)"
+    assert info_null == errno.EINVAL, f"NS_MNT_GET_INFO without a buffer gave {k.errname(info_null)}, not EINVAL"
+
+
