@@ -23,10 +23,13 @@ from kernels.spec import KernelSpec
 from . import report as br
 from ..results import files as resultfiles
 from ..results.files import BENCH_RAW, BENCH_STDERR, CONSOLE
-from ..run.execute import RunOptions, boot_request, resolve_kernel, validate_options
+from ..options import VmSettings
+from ..run.execute import RunOptions, boot_request, resolve_kernel
 
 SOURCE = Path(__file__).with_name("nsbench.c")
 DEFAULT_MOUNTS = (30, 100, 300, 1000, 3000, 10000)
+# Its machine: two vCPUs (the workers default to 1 and the guest's CPUs), more memory and time than a suite run.
+BENCH_VM = VmSettings(cpus=2, memory="2G", timeout=1800.0)
 # raw.txt comes from the guest: read at most this much.
 RAW_MAX = 256 * 1024 * 1024
 
@@ -54,10 +57,7 @@ class BenchOptions:
     min_iter: int = 5
     max_iter: int = 200
     check: int = 0  # >0: the correctness mode, this many namespaces per method
-    cpus: int = 2
-    memory: str = "2G"
-    timeout: float = 1800.0
-    accel: str = "auto"
+    vm: VmSettings = BENCH_VM
     show_progress: bool = True
     rounds: int = 3  # at most this many measuring rounds while the verdict is too noisy to tell
 
@@ -85,8 +85,6 @@ def validate(opts: BenchOptions) -> None:
         raise BadInput(f"unknown method {', '.join(sorted(unknown))}: choose from {', '.join(br.METHODS)}")
     if opts.seconds <= 0 or opts.min_iter < 1 or opts.max_iter < opts.min_iter:
         raise BadInput("need --seconds > 0 and 1 <= --min-iter <= --max-iter")
-    validate_options(RunOptions(spec=opts.spec, cache_dir=opts.cache_dir, cpus=opts.cpus, accel=opts.accel,
-                                timeout=opts.timeout, memory=opts.memory))
 
 
 def compile_helper(cache_dir: Path) -> Path:
@@ -132,8 +130,7 @@ def merge(a: br.Raw, b: br.Raw) -> br.Raw:
 def execute(opts: BenchOptions, notice: Callable[[str], None], stream: Callable[[str], None]) -> BenchResult:
     t0 = time.monotonic()
     helper = compile_helper(opts.cache_dir)
-    run_opts = RunOptions(spec=opts.spec, cache_dir=opts.cache_dir, cpus=opts.cpus, memory=opts.memory,
-                          timeout=opts.timeout, accel=opts.accel, show_progress=opts.show_progress)
+    run_opts = RunOptions(spec=opts.spec, cache_dir=opts.cache_dir, vm=opts.vm, show_progress=opts.show_progress)
     kernel = resolve_kernel(run_opts, notice)
     with resultfiles.results_folder(opts.results, f"bench-{kernel.release}", incomplete=False) as folder:
         raw, accel, release = _measure(opts, run_opts, kernel, helper, folder, notice, stream)
@@ -167,23 +164,23 @@ def _measure(opts: BenchOptions, run_opts: RunOptions, kernel, helper: Path, fol
 
     raw_path, err_path = folder / BENCH_RAW, folder / BENCH_STDERR
     raw_path.unlink(missing_ok=True)
-    cpus = (os.cpu_count() or 1) if kernel.is_host else opts.cpus
+    req = None if kernel.is_host else boot_request(run_opts, kernel, folder, notice, stream)
+    cpus = (os.cpu_count() or 1) if req is None else req.cpus
     cmd = shlex.join([str(helper), *helper_args(opts, cpus)])
     there = folder if kernel.is_host else GUEST_RESULTS  # the folder as the helper sees it
     raw_q, err_q = shlex.quote(str(there / BENCH_RAW)), shlex.quote(str(there / BENCH_STDERR))
     # The helper writes to a temporary name, renamed when it finishes: a killed run leaves no raw.txt.
     shell = f"{cmd} > {raw_q}.part 2> {err_q} && mv {raw_q}.part {raw_q}"
-    if kernel.is_host:
+    if req is None:
         if os.geteuid() != 0:
             raise BadInput("--kernel host runs the bench on this machine and needs root")
         try:
-            proc = subprocess.run(["sh", "-c", shell], timeout=opts.timeout)
+            proc = subprocess.run(["sh", "-c", shell], timeout=opts.vm.timeout)
         except subprocess.TimeoutExpired:
-            raise KernelCrashed(f"the bench helper on the host did not finish within the {opts.timeout:g} s "
+            raise KernelCrashed(f"the bench helper on the host did not finish within the {opts.vm.timeout:g} s "
                                 f"timeout") from None
         status, code, accel, release = BootStatus.EXITED, proc.returncode, "none", os.uname().release
     else:
-        req = boot_request(run_opts, kernel, folder, notice, stream)
         req.command = shell
         res = boot(req, notice)
         status, code, accel, release = res.status, res.exit_code, req.accel, kernel.release

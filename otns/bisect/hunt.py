@@ -9,7 +9,7 @@ import gzip
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -24,6 +24,7 @@ from kernels.spec import KernelSpec, parse_spec
 from .search import Result, Step, judge_outcome, search
 from ..results.files import is_finished, load_folder, summary_verdict
 from ..results.model import Verdict
+from ..options import VmSettings
 from ..run.execute import RunOptions, execute
 
 CONFORMANCE_PREFIX = "conformance/"
@@ -119,7 +120,7 @@ class Runner:
 
     cache_dir: Path
     out: Path
-    timeout: float = 300.0
+    vm: VmSettings = field(default_factory=VmSettings)
     select: list[str] | None = None  # pytest node ids; None: the whole suite
     boots: int = 0
 
@@ -135,7 +136,7 @@ class Runner:
             return {t: known.tests[t] for t in tests}, known, 0.0
         start = time.monotonic()
         opts = RunOptions(spec=parse_spec(f"debian:{k.debian_version}", k.flavour), cache_dir=self.cache_dir,
-                          results=folder, timeout=self.timeout, show_progress=False,
+                          results=folder, vm=self.vm, show_progress=False,
                           pytest_args=["--color=no", *(self.select or [])])
         self.out.mkdir(parents=True, exist_ok=True)
         with open(self.out / f"{folder.name}.log", "w") as log:

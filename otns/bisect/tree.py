@@ -12,6 +12,7 @@ from kernels.spec import parse_spec
 from .search import BAD, GOOD, SKIP, judge_outcome
 from ..results.files import read_tests
 from ..results.model import Outcome
+from ..options import VmSettings
 from ..run.execute import RunOptions, execute
 
 
@@ -28,7 +29,7 @@ class TreeStep:
         return {GOOD: EXIT_OK, BAD: EXIT_NOT_AS_EXPECTED}.get(self.judged, EXIT_BISECT_SKIP)
 
 
-def judge_tree(tree: Path, cache_dir: Path, test: str, good: set[str], bad: set[str], timeout: float,
+def judge_tree(tree: Path, cache_dir: Path, test: str, good: set[str], bad: set[str], vm: VmSettings,
                build_first: bool, notice: Callable[[str], None], stream: Callable[[str], None]) -> TreeStep:
     """Anything unexpected (a build that fails, a boot that breaks, a bug here) is a skip:
     git bisect run must never see an exit code of 126-255 by accident."""
@@ -39,7 +40,7 @@ def judge_tree(tree: Path, cache_dir: Path, test: str, good: set[str], bad: set[
         if build_first:
             build.build(tree, cache_dir)
         opts = RunOptions(spec=parse_spec(str(tree)), cache_dir=cache_dir, results=cache_dir / "bisect-run" / tree.name,
-                          timeout=timeout, pytest_args=["--color=no", test], show_progress=False)
+                          vm=vm, pytest_args=["--color=no", test], show_progress=False)
         summary, folder = execute(opts, notice, stream)
         got = {t.name: t for t in read_tests(folder) or []}.get(test)
         judged = judge_outcome(got.outcome.value if got else None, summary.verdict, good, bad)

@@ -9,10 +9,9 @@ from rich.markup import escape
 from base.errors import EXIT_NOT_AS_EXPECTED, EXIT_OK, BadInput
 from kernels.debian import FLAVOURS
 
-from ..options import check_timeout
 from ..run.preflight import check_test_ids
 from ..results.files import load_folder
-from .common import FLAVOUR_HELP, TIMEOUT_HELP, err, notice
+from .common import FLAVOUR_HELP, add_vm_opts, err, notice, vm_settings
 
 NAME = "bisect"
 BEHAVIOUR = {"good": "old", "bad": "new", "skip": "skip"}
@@ -37,7 +36,7 @@ def add_parser(sub) -> None:
     b.add_argument("--flavour", choices=FLAVOURS, default=None,
                    help=FLAVOUR_HELP.replace("(default: cloud)", "(default: cloud; with --changed, the results')"))
     b.add_argument("--out", type=Path, default=None, help="where each kernel's results are kept (default: results/bisect)")
-    b.add_argument("--timeout", type=float, default=300.0, help=TIMEOUT_HELP + ", per kernel")
+    add_vm_opts(b, machine=False, per_kernel=True)
 
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
@@ -45,7 +44,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     from ..bisect import hunt
     from ..report import grid as report
 
-    check_timeout(args.timeout)
+    vm = vm_settings(args)
     out = (args.out or Path("results") / "bisect").resolve()
     if args.changed:
         a, b = load_folder(args.changed[0]), load_folder(args.changed[1])
@@ -66,7 +65,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
         select = tests
     check_test_ids(tests, cache_dir)  # a typo must not cost two downloads and two boots
     kernels = hunt.kernels_between(cache_dir, ends[0], ends[1], flavour, notice)
-    runner = hunt.Runner(cache_dir=cache_dir, out=out, timeout=args.timeout, select=select)
+    runner = hunt.Runner(cache_dir=cache_dir, out=out, vm=vm, select=select)
     good, bad = hunt.outcome_sets(args.find, args.bad_outcome)
     err.print(f"bisecting {len(tests)} test(s) over {len(kernels)} Debian kernels "
               f"{kernels[0].upstream} .. {kernels[-1].upstream} ({flavour}); "

@@ -1,14 +1,16 @@
 """What every command's display shares: the consoles, option help texts, table widths."""
 from __future__ import annotations
 
+import argparse
 import sys
+from dataclasses import fields
 
 from rich.console import Console
 
 from base.errors import BadInput
 from kernels.arch import Arch, UnsupportedArch, host
 
-from ..options import MAX_CPUS
+from ..options import ACCELS, MAX_CPUS, VmSettings
 
 DEFAULT_KERNEL = "debian:latest"
 ACCEL_HELP = "auto (default): KVM if a test boot works on this machine, else TCG; kvm or tcg to force one"
@@ -31,7 +33,25 @@ def flavour_help(entry: Arch | None = None) -> str:
 
 
 FLAVOUR_HELP = flavour_help()
-ACCELS = ("auto", "kvm", "tcg")
+
+
+def add_vm_opts(parser: argparse.ArgumentParser, defaults: VmSettings = VmSettings(), *, machine: bool = True,
+                per_kernel: bool = False, per_vm: bool = False) -> None:
+    """--timeout, and with machine --cpus, --memory and --accel: the command's VmSettings (vm_settings)."""
+    vm = ", per VM" if per_vm else ""
+    if machine:
+        parser.add_argument("--cpus", type=int, default=defaults.cpus,
+                            help=(RUN_CPUS_HELP if defaults.cpus is None else CPUS_HELP) + vm)
+        parser.add_argument("--memory", default=defaults.memory, help=MEMORY_HELP + vm)
+    parser.add_argument("--timeout", type=float, default=defaults.timeout,
+                        help=TIMEOUT_HELP + (", per kernel" if per_kernel else ""))
+    if machine:
+        parser.add_argument("--accel", choices=ACCELS, default=defaults.accel, help=ACCEL_HELP)
+
+
+def vm_settings(args: argparse.Namespace) -> VmSettings:
+    """The VmSettings of the options add_vm_opts added (BadInput, one line, when they cannot work)."""
+    return VmSettings(**{f.name: getattr(args, f.name) for f in fields(VmSettings) if hasattr(args, f.name)})
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 # Tables printed to a pipe or a CI log: wide enough that whole test ids are never folded.

@@ -8,15 +8,13 @@ from pathlib import Path
 from rich.markup import escape
 
 from base.errors import EXIT_CRASH, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_NOT_AS_EXPECTED, EXIT_OK, BadInput
-from kernels.spec import parse_spec
 
-from ..options import check_timeout, check_workers
+from ..options import check_workers
 from ..run.preflight import (PYTEST_INTERRUPTED, PYTEST_OK, PYTEST_TESTS_FAILED, check_kernels, check_pytest_args,
                          narrowed)
 from ..results.files import MATRIX_LOG, STATE, SUMMARY, read_state, read_summary, state_verdict
 from ..results.model import Verdict
-from ..run.execute import RunOptions, validate_options
-from .common import ACCEL_HELP, ACCELS, RUN_CPUS_HELP, MEMORY_HELP, TIMEOUT_HELP, err, notice, stdout
+from .common import add_vm_opts, err, notice, stdout, vm_settings
 
 NAME = "matrix"
 
@@ -33,10 +31,7 @@ def add_parser(sub) -> None:
     m.add_argument("--shard", default=None, help="run only the i-th of n slices of the list: i/n")
     m.add_argument("--out", type=Path, default=None, help="output folder (default: results/matrix-TIME)")
     m.add_argument("-n", "--workers", type=int, default=None, help="VMs at once, at least 1 (default: 2)")
-    m.add_argument("--timeout", type=float, default=300.0, help=TIMEOUT_HELP + ", per kernel")
-    m.add_argument("--cpus", type=int, default=None, help=RUN_CPUS_HELP + ", per VM")
-    m.add_argument("--memory", default="1G", help=MEMORY_HELP + ", per VM")
-    m.add_argument("--accel", choices=ACCELS, default="auto", help=ACCEL_HELP)
+    add_vm_opts(m, per_kernel=True, per_vm=True)
     m.add_argument("-k", dest="keyword", default=None, help="only tests matching this pytest -k expression")
 
 
@@ -46,10 +41,8 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     from ..options import shard
 
     # Every option and kernel is checked before the first boot: a bad one fails now, not in a worker.
-    check_timeout(args.timeout)
+    vm = vm_settings(args)
     workers = check_workers(DEFAULT_WORKERS if args.workers is None else args.workers)
-    validate_options(RunOptions(spec=parse_spec("host"), cache_dir=cache_dir, cpus=args.cpus, timeout=args.timeout,
-                                memory=args.memory, accel=args.accel))  # the checks of otns run; spec unused
     entries = entries_from_ci(args.from_ci) if args.from_ci else []
     entries += [parse_entry(s) for s in args.specs]
     if not entries:
@@ -69,8 +62,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     if to_fetch:
         notice(f"otns: {len(to_fetch)} kernel(s) to fetch first: {', '.join(to_fetch)}")
     out = (args.out or Path("results") / f"matrix-{datetime.now():%Y%m%d-%H%M%S}").resolve()
-    plan = Plan(entries=entries, out=out, cache_dir=cache_dir, timeout=args.timeout, cpus=args.cpus,
-                memory=args.memory, accel=args.accel, pytest_args=keyword)
+    plan = Plan(entries=entries, out=out, cache_dir=cache_dir, vm=vm, pytest_args=keyword)
     rc = run(plan, workers, stdout(160))
     if rc not in (PYTEST_OK, PYTEST_TESTS_FAILED) or not any((out / e.slug / STATE).exists() for e in entries):
         # A failed test is "some kernel not as expected"; anything else means the runner itself broke.

@@ -16,10 +16,10 @@ from kernels.faults import Fault
 
 from ..mutate.mutator import SURVIVED, FaultResult, MutateOptions, Mutator, Report, kernel_version, merge, sample, short_id
 from ..coverage.gcov import unreached_lines
-from ..options import check_count, check_timeout, shard
+from ..options import check_count, shard
 from ..mutate.rulemap import tests_by_rule
 from ..results.files import MUTATE_JSON, MUTATE_MD
-from .common import err, stdout
+from .common import add_vm_opts, err, stdout, vm_settings
 
 NAME = "mutate"
 
@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
     mu.add_argument("--table", type=Path, default=None,
                     help="a fault table of your own (TOML, as kernels/faults.toml), e.g. for another kernel version")
     mu.add_argument("--out", type=Path, default=None, help="results folder (default: results/mutate-TIME)")
-    mu.add_argument("--timeout", type=float, default=300.0, help="seconds before a guest counts as hung")
+    add_vm_opts(mu, machine=False)
     mu.add_argument("--sample", type=int, default=None, metavar="N",
                     help="only N of the selected faults, drawn at random (the same N for the same --seed)")
     mu.add_argument("--seed", type=int, default=0, help="the seed of --sample (default 0)")
@@ -64,7 +64,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
         out.print(result_table(report))
         err.print(f"[bold]{escape(report.score_line())}[/] ({report.shard}); table: {escape(str(folder / MUTATE_MD))}")
         return EXIT_NOT_AS_EXPECTED if report.count(SURVIVED) else EXIT_OK
-    check_timeout(args.timeout)
+    vm = vm_settings(args)
     if args.sample is not None:
         check_count(args.sample, "--sample", 1, 1_000_000)
     if args.auto and args.table:
@@ -78,7 +78,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
         out.print(list_table(selected, "generated from the code" if args.auto else args.table or faults.TABLE))
         return EXIT_OK
     assert tree is not None
-    opts = MutateOptions(tree=tree, cache_dir=cache_dir, out=folder, faults=selected, timeout=args.timeout,
+    opts = MutateOptions(tree=tree, cache_dir=cache_dir, out=folder, faults=selected, vm=vm,
                          every_test=args.every_test, shard=args.shard or "",
                          rule_tests={} if args.every_test else tests_by_rule(),
                          unreached=unreached_lines(args.coverage.resolve(), tree) if args.coverage else {})

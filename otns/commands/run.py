@@ -17,8 +17,8 @@ from ..results.absence import Policy
 from ..run.preflight import check_pytest_args, narrowed
 from ..results.files import read_ktap
 from ..results.model import Verdict
-from ..run.execute import RunOptions, dry_run, execute, validate_options
-from .common import ACCEL_HELP, ACCELS, RUN_CPUS_HELP, DEFAULT_KERNEL, FLAVOUR_HELP, MEMORY_HELP, TIMEOUT_HELP, err, notice
+from ..run.execute import RunOptions, dry_run, execute
+from .common import DEFAULT_KERNEL, FLAVOUR_HELP, add_vm_opts, err, notice, vm_settings
 
 NAME = "run"
 
@@ -31,10 +31,7 @@ def add_parser(sub) -> None:
                    help="debian:latest | debian:7.2 | debian:7.0.12 | debian:7.3-rc7 | PATH to an image | "
                         "PATH to a build tree | installed release | host (default: %(default)s)")
     r.add_argument("--flavour", choices=FLAVOURS, default="cloud", help=FLAVOUR_HELP)
-    r.add_argument("--cpus", type=int, default=None, help=RUN_CPUS_HELP)
-    r.add_argument("--memory", default="1G", help=MEMORY_HELP)
-    r.add_argument("--timeout", type=float, default=300.0, help=TIMEOUT_HELP)
-    r.add_argument("--accel", choices=ACCELS, default="auto", help=ACCEL_HELP)
+    add_vm_opts(r)
     r.add_argument("--results", type=Path, default=None, help="results folder (default: results/RELEASE-TIME-PID)")
     r.add_argument("-k", dest="keyword", default=None, help="only tests matching this pytest -k expression")
     r.add_argument("--ktap", action="store_true", help="print KTAP on stdout (live output goes to stderr)")
@@ -59,11 +56,9 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     if args.require_feature and args.allow_absent:
         raise BadInput("--require-feature and --allow-absent contradict each other: choose one")
     opts = RunOptions(spec=parse_spec(args.kernel, args.flavour), cache_dir=cache_dir, results=args.results,
-                      cpus=args.cpus, memory=args.memory, timeout=args.timeout, accel=args.accel,
-                      pytest_args=extra, dry_run=args.dry_run, show_progress=err.is_terminal,
+                      vm=vm_settings(args), pytest_args=extra, dry_run=args.dry_run, show_progress=err.is_terminal,
                       absence=Policy.from_names(args.allow_absent, args.require_feature),
                       guest_init=args.guest_init)
-    validate_options(opts)
     selected = check_pytest_args(extra, "the arguments after --" if args.pytest_args else "-k" if args.keyword
                                  else "no arguments", cache_dir=None if args.dry_run else cache_dir)
     if args.keyword and not args.pytest_args:

@@ -39,8 +39,7 @@ def _run_kernel(entry: Entry, plan: Plan, folder: Path) -> None:
         write_state(folder, state)
 
     opts = RunOptions(spec=parse_spec(entry.kernel, entry.flavour), cache_dir=plan.cache_dir, results=folder,
-                      cpus=plan.cpus, memory=plan.memory, timeout=plan.timeout, accel=plan.accel,
-                      pytest_args=["--color=no", *plan.pytest_args], show_progress=False, on_state=set_state,
+                      vm=plan.vm, pytest_args=["--color=no", *plan.pytest_args], show_progress=False, on_state=set_state,
                       absence=policy(entry.expect), keep=(STATE, LIVE_LOG))
     with safefs.open_new(folder / LIVE_LOG) as live:
         def stream(line: str) -> None:

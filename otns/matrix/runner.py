@@ -29,6 +29,7 @@ from kernels.debian import FLAVOURS
 
 from ..results.absence import ALLOW_ALL, Policy
 from .order import XDIST_ARGS, estimates, start_order
+from ..options import VmSettings
 from ..paths import REPO_ROOT
 from ..results.files import MATRIX_LOG, MATRIX_RUNS, PLAN, read_state
 
@@ -58,10 +59,7 @@ class Plan:
     entries: list[Entry]
     out: Path
     cache_dir: Path
-    timeout: float = 300.0
-    cpus: int | None = None  # None: each run takes options.default_cpus(accel)
-    memory: str = "1G"
-    accel: str = "auto"
+    vm: VmSettings = field(default_factory=VmSettings)  # each kernel's VM
     pytest_args: list[str] = field(default_factory=list)
     # The order the runs start in (indices into entries; otns.matrix.order): the table keeps entries' order.
     order: list[int] = field(default_factory=list)
@@ -69,12 +67,13 @@ class Plan:
     def to_json(self) -> dict:
         d = asdict(self)
         d["out"], d["cache_dir"] = str(self.out), str(self.cache_dir)
+        d.update(d.pop("vm"))  # the VM's settings at the top of plan.json, beside the entries
         return d
 
     @classmethod
     def from_json(cls, d: dict) -> "Plan":
         return cls(entries=[Entry(**e) for e in d["entries"]], out=Path(d["out"]), cache_dir=Path(d["cache_dir"]),
-                   timeout=d["timeout"], cpus=d["cpus"], memory=d["memory"], accel=d["accel"],
+                   vm=VmSettings(timeout=d["timeout"], cpus=d["cpus"], memory=d["memory"], accel=d["accel"]),
                    pytest_args=list(d["pytest_args"]), order=list(d.get("order", [])))
 
     def started_first(self) -> list[Entry]:

@@ -39,6 +39,7 @@ AUTO = "AUTO"  # the rule of a fault generated from the code (kernels/mutants.py
 KERNELS = ".kernels"
 TESTS_FILE = "tests.args"  # in a fault's results folder: the tests its first run selects  # in the output folder: each built kernel, copied out of the tree until it has booted
 from ..results.model import Outcome, RunSummary, Verdict
+from ..options import VmSettings
 from ..run.execute import RunOptions, execute
 
 CAUGHT, SURVIVED, NOT_APPLIED, NOT_REACHED, EQUIVALENT, NO_BUILD, NO_BOOT, CRASHED, HARNESS = (
@@ -125,7 +126,7 @@ class MutateOptions:
     cache_dir: Path
     out: Path
     faults: list[Fault]
-    timeout: float = 300.0
+    vm: VmSettings = field(default_factory=VmSettings)
     rule_tests: dict[str, list[str]] = field(default_factory=dict)  # rule id -> the tests that name it
     every_test: bool = False  # the whole suite for every fault: every catching test, not the first
     shard: str = ""  # "i/n" when this run is one shard of a split list
@@ -208,7 +209,7 @@ class Mutator:
             inputs[TESTS_FILE] = "".join(t + "\n" for t in tests).encode()
             args += ["-x", f"@{GUEST_RESULTS / TESTS_FILE}"]
         run = RunOptions(spec=parse_spec(str(image)), cache_dir=self.opts.cache_dir, results=folder,
-                         timeout=self.opts.timeout, show_progress=False, pytest_args=args,
+                         vm=self.opts.vm, show_progress=False, pytest_args=args,
                          keep=(BUILD_LOG, RUN_LOG), guest_inputs=inputs)
         with safefs.open_new(folder / RUN_LOG) as log:
             summary, _ = execute(run, lambda m: log.write(m + "\n"), log.write)

@@ -26,12 +26,11 @@ from vm import boot_times, progress, pycache, virtiofsd
 from vm.boot import (GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, BootStatus, Capped, boot, pump,
                      qemu_command, shell_join, vng_command)
 from vm.console import booted_banner
-from vm.vngsafe import memory_mib
 
 from ..results import guest as guestfiles
 from ..results import files as resultfiles
 from ..results.absence import Policy, State, judge
-from ..options import check_cpus, check_timeout, default_cpus
+from ..options import VmSettings, default_cpus
 from ..paths import REPO_ROOT
 from .preflight import PYTEST_USAGE_ERROR, usage_message
 from ..results.files import CONSOLE, PROGRESS
@@ -43,10 +42,7 @@ class RunOptions:
     spec: KernelSpec
     cache_dir: Path
     results: Path | None = None
-    cpus: int | None = None  # None: options.default_cpus(accel)
-    memory: str = "1G"
-    timeout: float = 300.0
-    accel: str = "auto"  # auto | kvm | tcg
+    vm: VmSettings = field(default_factory=VmSettings)
     pytest_args: list[str] = field(default_factory=list)
     dry_run: bool = False
     show_progress: bool = True
@@ -154,15 +150,15 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
                 daemon = virtiofsd.ensure(opts.cache_dir, apt)
     # Until the accelerator is known (below), the request is the KVM probe's, which boots under KVM.
     req = BootRequest(kernel=kernel, command=_guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir, opts.gcov), rwdir=results,
-                      console_log=results / CONSOLE, cpus=opts.cpus or default_cpus("kvm"), memory=opts.memory,
-                      timeout=opts.timeout, transport=transport, virtiofsd=daemon,
+                      console_log=results / CONSOLE, cpus=opts.vm.cpus or default_cpus("kvm"),
+                      memory=opts.vm.memory, timeout=opts.vm.timeout, transport=transport, virtiofsd=daemon,
                       vng_home=vng_home or opts.cache_dir / "vng-home", stream=stream,
                       guest_init=opts.guest_init, inputs=opts.guest_inputs)
-    if opts.accel == "auto":
+    if opts.vm.accel == "auto":
         req.accel = "kvm" if (not opts.dry_run and vm_accel.kvm_usable(opts.cache_dir, req, notice)) else "tcg"
     else:
-        req.accel = opts.accel
-    req.cpus = opts.cpus or default_cpus(req.accel)
+        req.accel = opts.vm.accel
+    req.cpus = opts.vm.cpus or default_cpus(req.accel)
     known = boot_times.typical(opts.cache_dir, req.accel)
     req.typical_boot = known[0] if known else None
     return req
@@ -195,7 +191,7 @@ def dry_run(opts: RunOptions, notice: Callable[[str], None], out: Callable[[str]
     try:
         (scratch / "rw").mkdir()
         req = boot_request(opts, kernel, scratch / "rw", notice, None, vng_home=scratch / "home")
-        if opts.accel == "auto":
+        if opts.vm.accel == "auto":
             req.accel = "kvm" if vm_accel.cached_verdict(opts.cache_dir) else "tcg"
         qemu = qemu_command(req)
         req.rwdir, req.console_log = folder, folder / CONSOLE
@@ -218,7 +214,7 @@ def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], None]) ->
     reader = threading.Thread(target=pump, args=(proc.stdout, output, stream, None), daemon=True)
     reader.start()
     try:
-        proc.wait(timeout=opts.timeout)
+        proc.wait(timeout=opts.vm.timeout)
         status = BootStatus.EXITED
     except subprocess.TimeoutExpired:
         status = BootStatus.HUNG
@@ -338,13 +334,3 @@ def _streamed_note(streamed: progress.Progress | None) -> str:
     if streamed.running:
         note += f", running: {', '.join(streamed.running)}"
     return note
-
-
-def validate_options(opts: RunOptions) -> None:
-    """Fail early, before fetching anything, on options that cannot work."""
-    if opts.accel not in ("auto", "kvm", "tcg"):
-        raise BadInput(f"unknown --accel {opts.accel!r}: choose auto, kvm or tcg")
-    check_cpus(opts.cpus)
-    check_timeout(opts.timeout)
-    memory_mib(opts.memory)
-
