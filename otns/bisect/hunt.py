@@ -17,9 +17,10 @@ from debian.changelog import Changelog
 
 from base.errors import BadInput
 from base.safefs import printable
-from kernels import catalog, fetch
-from kernels.debian import FLAVOURS, DebianKernel, UnknownVersion, newest_per_upstream, resolve, upstream_key
-from kernels.spec import KernelSpec, parse_spec
+from kernels import fetch
+from kernels.debian import FLAVOURS, DebianKernel, newest_per_upstream, upstream_key
+from kernels.resolve import Resolver
+from kernels.spec import KernelSpec, Kind, parse_spec
 
 from .search import Result, Step, judge_outcome, search
 from ..results.files import is_finished, load_folder, summary_verdict
@@ -84,14 +85,11 @@ def kernels_between(cache_dir: Path, good: str | Recorded, bad: str | Recorded, 
     """The Debian kernels from good to bad inclusive, one per upstream version, in Debian's order.
     Each end is a spec (debian:VERSION) or the exact kernel a result folder recorded."""
     specs = [parse_spec(s, flavour) if isinstance(s, str) else s for s in (good, bad)]
-    if any(isinstance(s, KernelSpec) and s.kind != "debian" for s in specs):
+    if any(isinstance(s, KernelSpec) and s.kind is not Kind.DEBIAN for s in specs):
         raise BadInput("bisect across releases takes debian:VERSION specs for --good and --bad")
-    _, all_kernels = catalog.load(cache_dir, notice=notice)
-    try:
-        lo, hi = (resolve(all_kernels, s.value, flavour) if isinstance(s, KernelSpec)
-                  else _find_recorded(all_kernels, s) for s in specs)
-    except UnknownVersion as e:
-        raise BadInput(str(e)) from None
+    resolver = Resolver(cache_dir, notice)
+    _, all_kernels = resolver.index()
+    lo, hi = (resolver.debian(s) if isinstance(s, KernelSpec) else _find_recorded(all_kernels, s) for s in specs)
     ordered = sorted(newest_per_upstream(all_kernels, flavour), key=lambda k: upstream_key(k.upstream))
     a, b = sorted((upstream_key(lo.upstream), upstream_key(hi.upstream)))
     span = [k for k in ordered if a <= upstream_key(k.upstream) <= b]

@@ -26,6 +26,7 @@ from base import safefs
 from base.safefs import printable
 from base.errors import BadInput
 from kernels.debian import FLAVOURS
+from kernels.spec import label
 
 from ..results.absence import ALLOW_ALL, Policy
 from .order import XDIST_ARGS, estimates, start_order
@@ -52,6 +53,10 @@ class Entry:
     @property
     def slug(self) -> str:
         return "".join(c if c.isalnum() or c in ".-_" else "_" for c in f"{self.kernel}-{self.flavour}")
+
+    @property
+    def label(self) -> str:
+        return label(self.kernel, self.flavour)
 
 
 @dataclass
@@ -204,7 +209,7 @@ def _live_table(plan: Plan, started: float, workers: int, final: bool = False) -
         s = states[e.slug]
         c = s.get("counts", {})
         took = s.get("seconds")
-        t.add_row(Text(e.kernel + ("" if e.flavour == "cloud" else f" ({e.flavour})")), e.expect,
+        t.add_row(Text(e.label), e.expect,
                   Text(str(s.get("state", "?"))), *(str(c.get(k, "")) for k in ("pass", "fail", "skip", "error")),
                   f"{took:.0f} s" if took else "", Text(str(s.get("verdict", ""))),
                   end_section=final and e is plan.entries[-1])

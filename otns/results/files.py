@@ -264,8 +264,7 @@ def load_matrix(out: Path) -> list[KernelResults]:
         from ..matrix.runner import Entry
         try:
             entries = [Entry(**e) for e in safefs.read_json_object(plan_file)["entries"]]
-            found = [(out / e.slug, e.kernel + ("" if e.flavour == "cloud" else f" ({e.flavour})"), e.expect)
-                     for e in entries]
+            found = [(out / e.slug, e.label, e.expect) for e in entries]
         except (KeyError, TypeError):
             raise safefs.BadFile(f"{plan_file}: not an otns matrix plan") from None
         # Every kernel the plan lists: one that never finished is shown as such, not left out.

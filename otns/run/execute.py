@@ -15,12 +15,12 @@ from pathlib import Path
 from base import safefs
 from base.errors import EXIT_OK, BadInput, InfraError
 from base.locks import locked
-from kernels import catalog, fetch, provenance
+from kernels import catalog, provenance
 from kernels.arch import host
-from kernels.debian import UnknownVersion, resolve
 from kernels.image import inspect_image
 from kernels.local import LocalKernel
-from kernels.spec import KernelSpec, local_kernel
+from kernels.resolve import plan, resolve
+from kernels.spec import KernelSpec, Kind
 from vm import accel as vm_accel
 from vm import boot_times, progress, pycache, virtiofsd
 from vm.boot import (GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, BootStatus, Capped, boot, pump,
@@ -55,22 +55,9 @@ class RunOptions:
 
 
 def resolve_kernel(opts: RunOptions, notice: Callable[[str], None]) -> LocalKernel:
-    if opts.spec.kind == "tree":
+    if opts.spec.kind is Kind.TREE:
         check_tree_image(Path(opts.spec.value), notice)
-    if opts.spec.kind != "debian":
-        return local_kernel(opts.spec)
-    start = time.monotonic()
-    apt, kernels = catalog.load(opts.cache_dir, notice=notice)
-    try:
-        chosen = resolve(kernels, opts.spec.value, opts.spec.flavour)
-    except UnknownVersion as e:
-        raise BadInput(str(e)) from None
-    if not fetch.is_cached(opts.cache_dir, chosen):
-        notice(f"otns: fetching Debian {chosen.debian_version} {chosen.flavour} ({chosen.release})")
-    local = fetch.fetch(opts.cache_dir, apt, chosen, show_progress=opts.show_progress, notice=notice)
-    local.fetch_seconds = time.monotonic() - start
-    local.extra["debian"] = debian_identity(chosen)
-    return local
+    return resolve(opts.spec, opts.cache_dir, notice, show_progress=opts.show_progress)
 
 
 def check_tree_image(tree: Path, notice: Callable[[str], None]) -> None:
@@ -101,11 +88,6 @@ def not_the_image(kernel: LocalKernel, console: str) -> str:
     if provenance.same_build(header, banner):
         return ""
     return f"the kernel that booted is not {kernel.image}: it says {banner[:300]!r}, the image's header {header!r}"
-
-
-def debian_identity(k) -> dict:
-    """What summary.json records of a Debian kernel, so a later bisect finds the very same one."""
-    return {"upstream": k.upstream, "debian_version": k.debian_version, "flavour": k.flavour, "release": k.release}
 
 
 def guest_command(results: Path, pytest_args: list[str], announce: bool = False, gcov: bool = False) -> list[str]:
@@ -168,21 +150,15 @@ def dry_run(opts: RunOptions, notice: Callable[[str], None], out: Callable[[str]
     """Print what a run would do. Nothing changes but the cache's index: no download, no
     results folder (vng --dry-run wants its --rwdir to exist: it gets a scratch one, named
     back to the real folder in what is printed)."""
-    if opts.spec.kind == "debian":
-        _, kernels = catalog.load(opts.cache_dir, notice=notice)
-        try:
-            chosen = resolve(kernels, opts.spec.value, opts.spec.flavour)
-        except UnknownVersion as e:
-            raise BadInput(str(e)) from None
-        kernel = fetch.cached(opts.cache_dir, chosen)
-        if kernel is None:
-            pkgs = chosen.packages()
-            out(f"would fetch Debian {chosen.debian_version} {chosen.flavour} ({chosen.release}): "
-                f"{', '.join(p.name for p in pkgs)}, {sum(p.size for p in pkgs) / 1e6:.0f} MB")
-            out("(the vng and QEMU commands are shown once the kernel is in the cache)")
-            return EXIT_OK
-    else:
-        kernel = local_kernel(opts.spec)
+    planned = plan(opts.spec, opts.cache_dir, notice)
+    kernel = planned.kernel
+    if kernel is None:
+        assert planned.debian is not None  # only a Debian kernel is ever to fetch
+        chosen, pkgs = planned.debian, planned.debian.packages()
+        out(f"would fetch Debian {chosen.debian_version} {chosen.flavour} ({chosen.release}): "
+            f"{', '.join(p.name for p in pkgs)}, {sum(p.size for p in pkgs) / 1e6:.0f} MB")
+        out("(the vng and QEMU commands are shown once the kernel is in the cache)")
+        return EXIT_OK
     if kernel.is_host:
         out(shell_join(guest_command(Path("RESULTS"), opts.pytest_args)))
         return EXIT_OK
