@@ -12,7 +12,8 @@ from base.errors import EXIT_CONFORMS, EXIT_NONCONFORMING, EXIT_USAGE, BadInput
 from conformance import probe
 from conformance.features import BY_NAME, BY_PROBE, FEATURES, kernel_version
 from otns.results.absence import ALLOW_ALL, Policy, State, judge
-from otns.matrix.runner import parse_entry, policy
+from otns.matrix.entries import parse_entry
+from otns.results.plan import policy
 from otns.results.model import Outcome, RunSummary, Verdict, decide
 from otns.results.model import TestResult as Result
 

@@ -21,7 +21,8 @@ from base.errors import BadInput
 from kernels.debian import FLAVOURS, UnknownVersion, parse_index, resolve
 from kernels.spec import KernelSpec, parse_spec
 from otns.cli import build_parser
-from otns.matrix.runner import EXPECTATIONS, Entry, entries_from_ci, parse_entry
+from otns.matrix.entries import entries_from_ci, parse_entry
+from otns.results.plan import EXPECTATIONS, Entry
 from otns.options import VmSettings, shard
 
 DATA = Path(__file__).parent / "data"

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from otns.matrix.runner import Entry, entries_from_ci, speedup
+from otns.matrix.entries import entries_from_ci
+from otns.matrix.runner import speedup
+from otns.results.plan import Entry
 from otns.options import shard
 from otns.paths import REPO_ROOT
 

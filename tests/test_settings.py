@@ -9,7 +9,7 @@ import pytest
 from base.errors import BadInput
 from otns.cli import build_parser
 from otns.commands.common import vm_settings
-from otns.matrix.runner import Entry, Plan
+from otns.results.plan import Entry, Plan
 from otns.options import VmSettings
 
 

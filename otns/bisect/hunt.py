@@ -23,7 +23,7 @@ from kernels.resolve import Resolver
 from kernels.spec import KernelSpec, Kind, parse_spec
 
 from .search import Result, Step, judge_outcome, search
-from ..results.files import is_finished, load_folder, summary_verdict
+from ..results.files import is_finished, load_folder, open_kernel_log, summary_verdict
 from ..results.model import Verdict
 from ..options import VmSettings
 from ..run.execute import RunOptions, execute
@@ -136,8 +136,7 @@ class Runner:
         opts = RunOptions(spec=parse_spec(f"debian:{k.debian_version}", k.flavour), cache_dir=self.cache_dir,
                           results=folder, vm=self.vm, show_progress=False,
                           pytest_args=["--color=no", *(self.select or [])])
-        self.out.mkdir(parents=True, exist_ok=True)
-        with open(self.out / f"{folder.name}.log", "w") as log:
+        with open_kernel_log(self.out, folder) as log:
             summary, _ = execute(opts, lambda m: log.write(m + "\n"), log.write)
         self.boots += 1
         known = self._known(folder) or Known({}, summary.verdict, summary.verdict_line())

@@ -10,7 +10,7 @@ from base.errors import EXIT_NOT_AS_EXPECTED, EXIT_OK, BadInput
 from kernels.debian import FLAVOURS
 
 from ..run.preflight import check_test_ids
-from ..results.files import load_folder
+from ..results.files import load_folder, write_changelog
 from .common import FLAVOUR_HELP, add_vm_opts, err, notice, vm_settings
 
 NAME = "bisect"
@@ -92,8 +92,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
         if not entries:
             err.print("  (the packages of the first new kernel carry no changelog)", markup=False)
             continue
-        full = out / f"changelog-{lg.upstream}-to-{fb.upstream}.txt"
-        full.write_text("\n".join(entries) + "\n")
+        full = write_changelog(out, lg.upstream, fb.upstream, entries)
         relevant = [ln.strip() for ln in entries if hunt.RELEVANT.search(ln)]
         err.print(f"  Debian changelog between them: {len(entries)} lines in {full}; "
                   f"{len(relevant)} about mounts and namespaces", markup=False)

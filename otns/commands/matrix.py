@@ -12,7 +12,7 @@ from base.errors import EXIT_CRASH, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_NOT_AS_EX
 from ..options import check_workers
 from ..run.preflight import (PYTEST_INTERRUPTED, PYTEST_OK, PYTEST_TESTS_FAILED, check_kernels, check_pytest_args,
                          narrowed)
-from ..results.files import MATRIX_LOG, STATE, SUMMARY, read_state, read_summary, state_verdict
+from ..results.files import MATRIX_LOG, STATE, SUMMARY, matrix_log_tail, read_state, read_summary, state_verdict
 from ..results.model import Verdict
 from .common import add_vm_opts, err, notice, stdout, vm_settings
 
@@ -37,7 +37,9 @@ def add_parser(sub) -> None:
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     from ..report import grid as report
-    from ..matrix.runner import DEFAULT_WORKERS, Plan, check_unique, entries_from_ci, parse_entry, run
+    from ..matrix.entries import check_unique, entries_from_ci, parse_entry
+    from ..matrix.runner import DEFAULT_WORKERS, run
+    from ..results.plan import Plan
     from ..options import shard
 
     # Every option and kernel is checked before the first boot: a bad one fails now, not in a worker.
@@ -66,10 +68,9 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     rc = run(plan, workers, stdout(160))
     if rc not in (PYTEST_OK, PYTEST_TESTS_FAILED) or not any((out / e.slug / STATE).exists() for e in entries):
         # A failed test is "some kernel not as expected"; anything else means the runner itself broke.
-        log = out / MATRIX_LOG
-        last = log.read_text().strip().splitlines()[-1:] if log.exists() else []
-        err.print(f"otns: error: the matrix runner stopped (pytest exit {rc}): {last[0] if last else ''} "
-                  f"(log: {log})", markup=False)
+        last = matrix_log_tail(out)
+        err.print(f"otns: error: the matrix runner stopped (pytest exit {rc}): {last} "
+                  f"(log: {out / MATRIX_LOG})", markup=False)
         return EXIT_INTERRUPTED if rc in (PYTEST_INTERRUPTED, EXIT_INTERRUPTED) and not last else EXIT_INFRA
     kernels = report.load_matrix(out)
     stdout().print(report.terminal_grid(kernels))

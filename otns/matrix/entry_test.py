@@ -13,14 +13,14 @@ from base import safefs
 from base.errors import OtnsError
 from kernels.spec import parse_spec
 from otns.matrix import order as matrix_order
-from otns.matrix.runner import Entry, Plan, policy
+from otns.results.plan import Entry, Plan, policy
 from otns.results.files import LIVE_LOG, STATE, write_state
 from otns.results.model import Verdict
 from otns.run.execute import RunOptions, execute
 
 
 def meets(verdict: Verdict) -> bool:
-    # The expectation already decided which absences are acceptable (otns.matrix.runner.policy).
+    # The expectation already decided which absences are acceptable (otns.results.plan.policy).
     return verdict in (Verdict.CONFORMS, Verdict.FEATURE_ABSENT)
 
 
