@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from base import commands, fdtree, safefs
+from base import cachedir, commands, fdtree, safefs
 from base.errors import BadInput, InfraError
 from base.locks import locked
 from base.safefs import new_folder
@@ -167,7 +167,7 @@ def describe(kernel: DebianKernel) -> str:
 
 
 def cached_folder(cache_dir: Path, kernel: DebianKernel) -> Path:
-    return cache_dir / "kernels" / kernel.ident
+    return cache_dir / cachedir.KERNELS / kernel.ident
 
 
 def is_cached(cache_dir: Path, kernel: DebianKernel) -> bool:
@@ -198,7 +198,7 @@ def fetch(cache_dir: Path, apt: PrivateApt, kernel: DebianKernel, show_progress:
           notice: Callable[[str], None] = print) -> LocalKernel:
     final = cached_folder(cache_dir, kernel)
     start = time.monotonic()
-    with locked(cache_dir / "kernels" / f"{kernel.ident}.lock",
+    with locked(cache_dir / cachedir.KERNELS / f"{kernel.ident}.lock",
                 f"otns: waiting for another run that is fetching {kernel.ident}"):
         problem = damage(final) if os.path.lexists(final) else "absent"
         if problem == OLDER:  # record it now: from here on it is checked like a fresh one

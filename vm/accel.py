@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from base import cachedir
 from base.safefs import BadFile, read_json_object, write_atomic
 from kernels.arch import host
 
@@ -43,7 +44,7 @@ def kvm_usable(cache_dir: Path, template: BootRequest, notice: Callable[[str], N
     """Whether KVM really boots guests here; probes with the kernel about to be used."""
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return False
-    cache = cache_dir / "kvm-probe.json"
+    cache = cache_dir / cachedir.KVM_PROBE
     key = _machine_key()
     data = _probe_record(cache)
     if data.get("key") == key and isinstance(data.get("kvm"), bool):
@@ -66,7 +67,7 @@ def kvm_usable(cache_dir: Path, template: BootRequest, notice: Callable[[str], N
 
 def cached_verdict(cache_dir: Path) -> bool:
     """The last probe's verdict on this machine, without probing (False when unknown)."""
-    data = _probe_record(cache_dir / "kvm-probe.json")
+    data = _probe_record(cache_dir / cachedir.KVM_PROBE)
     return data.get("key") == _machine_key() and data.get("kvm") is True
 
 

@@ -22,6 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from base import cachedir
 from base.errors import BadInput
 from kernels.arch import host
 
@@ -119,7 +120,7 @@ class Stage:
 
     def __init__(self, cache_dir: Path | None):
         cache = Path(os.path.abspath(cache_dir)) if cache_dir else None
-        self.base = cache / "stage" if cache and is_safe_path(cache) else FALLBACK_BASE
+        self.base = cache / cachedir.STAGE if cache and is_safe_path(cache) else FALLBACK_BASE
         self.root = Path()
 
     def __enter__(self) -> "Stage":

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from base import commands, safefs
+from base import cachedir, commands, safefs
 from base.errors import EXIT_CRASH, EXIT_INFRA, BadInput, InfraError, OtnsError
 from kernels.spec import KernelSpec
 
@@ -94,7 +94,7 @@ def compile_helper(cache_dir: Path) -> Path:
         raise BadInput("otns bench needs a C compiler: install gcc (scripts/setup does)")
     version = commands.run([cc, "--version"], "ask the C compiler its version", timeout=COMPILE_TIMEOUT).stdout
     key = hashlib.sha256(SOURCE.read_bytes() + version.encode()).hexdigest()[:16]
-    out = cache_dir / "bench" / f"nsbench-{key}"
+    out = cache_dir / cachedir.BENCH / f"nsbench-{key}"
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)

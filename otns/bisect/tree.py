@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from base import cachedir
 from base.errors import EXIT_BISECT_SKIP, EXIT_NOT_AS_EXPECTED, EXIT_OK
 from kernels.spec import parse_spec
 
@@ -39,7 +40,7 @@ def judge_tree(tree: Path, cache_dir: Path, test: str, good: set[str], bad: set[
         tree = build.find_tree(tree, cache_dir)
         if build_first:
             build.build(tree, cache_dir)
-        opts = RunOptions(spec=parse_spec(str(tree)), cache_dir=cache_dir, results=cache_dir / "bisect-run" / tree.name,
+        opts = RunOptions(spec=parse_spec(str(tree)), cache_dir=cache_dir, results=cache_dir / cachedir.BISECT_RUN / tree.name,
                           vm=vm, pytest_args=["--color=no", test], show_progress=False)
         summary, folder = execute(opts, notice, stream)
         got = {t.name: t for t in read_tests(folder) or []}.get(test)

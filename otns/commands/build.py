@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from base import cachedir
 from base.errors import EXIT_OK
 
 from .common import err
@@ -21,7 +22,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     from kernels import build
 
     tree = build.find_tree(args.tree, cache_dir)
-    err.print(f"otns: building {tree} (log: {cache_dir / 'builds' / (tree.name + '.log')})", markup=False)
+    err.print(f"otns: building {tree} (log: {cache_dir / cachedir.BUILDS / (tree.name + '.log')})", markup=False)
     built = build.build(tree, cache_dir)
     err.print(f"built {built.image} in {built.seconds:.0f} s; boot it with: otns run --kernel {tree}", markup=False)
     return EXIT_OK

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from base import safefs
+from base import cachedir, safefs
 from base.errors import EXIT_OK, BadInput, InfraError
 from base.locks import locked
 from kernels import catalog, provenance
@@ -127,14 +127,14 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
             if daemon is None:
                 notice("otns: a real run would first unpack virtiofsd from Debian into the cache")
         else:
-            with locked(opts.cache_dir / "tools.lock"):
-                apt = catalog.PrivateApt(opts.cache_dir / "apt")
+            with locked(opts.cache_dir / cachedir.TOOLS_LOCK):
+                apt = catalog.PrivateApt(opts.cache_dir / cachedir.APT)
                 daemon = virtiofsd.ensure(opts.cache_dir, apt)
     # Until the accelerator is known (below), the request is the KVM probe's, which boots under KVM.
     req = BootRequest(kernel=kernel, command=_guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir, opts.gcov), rwdir=results,
                       console_log=results / CONSOLE, cpus=opts.vm.cpus or default_cpus("kvm"),
                       memory=opts.vm.memory, timeout=opts.vm.timeout, transport=transport, virtiofsd=daemon,
-                      vng_home=vng_home or opts.cache_dir / "vng-home", stream=stream,
+                      vng_home=vng_home or opts.cache_dir / cachedir.VNG_HOME, stream=stream,
                       guest_init=opts.guest_init, inputs=opts.guest_inputs)
     if opts.vm.accel == "auto":
         req.accel = "kvm" if (not opts.dry_run and vm_accel.kvm_usable(opts.cache_dir, req, notice)) else "tcg"
