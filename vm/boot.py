@@ -407,24 +407,31 @@ def _boot_shared(req: BootRequest, start: float) -> BootResult:
     userspace = _in_userspace(out_lines, con_lines)
     if userspace and userspace_at is None:
         userspace_at = seconds  # it came and went between two looks: an upper bound
-    if con.is_crash(console):
-        status = BootStatus.CRASHED
-    elif stalled:
-        status = BootStatus.STALLED
-    elif hung and not userspace and not _ample(req):
-        # The user's timeout ran out before the boot deadline and before the time a boot
-        # takes here: the kernel was not given that time, so this says nothing about a hang.
-        status = BootStatus.BOOT_TIMEOUT
-    elif hung:
-        status = BootStatus.HUNG
-    elif (code == VNG_LOST and not output.strip()) or (code != 0 and not userspace):
-        # vng failed before the guest command ran (QEMU missing, refused options...): no boot.
-        status = BootStatus.NO_BOOT
-    else:
-        status = BootStatus.EXITED
+    status = classify(console, output, code, hung=hung, stalled=stalled, userspace=userspace, ample=_ample(req))
     return BootResult(status, code, seconds, console, output, reports, userspace,
                       userspace_seconds=userspace_at, timeout=req.timeout,
                       userspace_at=announced[0] if announced else None, log_error=log.error)
+
+
+def classify(console: str, output: str, code: int | None, *, hung: bool, stalled: bool, userspace: bool,
+             ample: bool) -> BootStatus:
+    """How a boot ended, from what it printed (the console, the guest's output) and how it was
+    stopped: killed at the timeout (hung) or at the boot deadline (stalled), whether user space
+    was ever seen, and whether the timeout was ample for a boot here."""
+    if con.is_crash(console):
+        return BootStatus.CRASHED
+    if stalled:
+        return BootStatus.STALLED
+    if hung and not userspace and not ample:
+        # The user's timeout ran out before the boot deadline and before the time a boot
+        # takes here: the kernel was not given that time, so this says nothing about a hang.
+        return BootStatus.BOOT_TIMEOUT
+    if hung:
+        return BootStatus.HUNG
+    if (code == VNG_LOST and not output.strip()) or (code != 0 and not userspace):
+        # vng failed before the guest command ran (QEMU missing, refused options...): no boot.
+        return BootStatus.NO_BOOT
+    return BootStatus.EXITED
 
 
 # A timeout this many times a usual boot was time enough: no user space by then is a hang.

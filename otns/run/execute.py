@@ -32,6 +32,7 @@ from ..results import files as resultfiles
 from ..results.absence import Policy, State, judge
 from ..options import VmSettings, default_cpus
 from ..paths import REPO_ROOT
+from .judge import judge
 from .preflight import PYTEST_USAGE_ERROR, usage_message
 from ..results.files import CONSOLE, PROGRESS
 from ..results.model import Outcome, RunSummary, TestResult, Verdict, counts, decide
@@ -251,33 +252,10 @@ def _run_in(results: Path, opts: RunOptions, kernel: LocalKernel, t0: float, not
     states = judge(features.get("groups"), str(features.get("release") or release)[:256], opts.absence)
     # No JUnit XML (the guest hung or crashed mid-way): keep what it streamed test by test.
     streamed = progress.read(results / PROGRESS) if tests is None else None
-    verdict = decide(tests, states, res.status)
-    if verdict is Verdict.NO_BOOT and res.status is BootStatus.EXITED and guest.get("pytest_exit") is None:
-        detail = f"the guest ran but the suite left no results (exit {res.exit_code})"
-    elif res.status is BootStatus.BOOT_TIMEOUT:
-        detail = (f"{res.reason}; {boot_times.describe(opts.cache_dir, accel)}: not judged as a hang, "
-                  f"give a longer --timeout")
-    elif verdict is Verdict.HUNG and not res.userspace:
-        # Beside the usual boot time, so a slow boot is told apart from a hung kernel.
-        detail = f"{res.reason} in {res.seconds:.0f} s; {boot_times.describe(opts.cache_dir, accel)}"
-    elif verdict in (Verdict.NO_BOOT, Verdict.CRASHED, Verdict.HUNG):
-        detail = res.reason
-    else:
-        detail = "; ".join(f"{s.name}: {s.detail or s.reason}" for s in states if s.state is not State.PRESENT)
-    harness = ""
-    if files.problem and verdict not in (Verdict.CRASHED, Verdict.HUNG):
-        verdict, detail, harness = Verdict.HARNESS_ERROR, files.problem, "a file from the guest was refused"
-    if res.unsafe or res.share_error:
-        # Whatever else happened: a guest that plants these is not to be trusted with any verdict.
-        verdict = Verdict.HARNESS_ERROR
-        harness = "the guest left unsafe files; removed" if res.unsafe else "the guest's folder was not swept"
-        found = f"the guest left {safefs.describe_unsafe(res.unsafe)}; removed or made safe" if res.unsafe else ""
-        detail = "; ".join(filter(None, (found, res.share_error, files.problem)))
     other_kernel = "" if kernel.is_host else not_the_image(kernel, res.console)
-    if other_kernel:  # whatever it did, it says nothing about this kernel
-        detail = "; ".join(filter(None, (other_kernel, detail if verdict is Verdict.HARNESS_ERROR else "")))
-        verdict, harness = Verdict.HARNESS_ERROR, harness or "another kernel booted than the image"
-    detail += _streamed_note(streamed)
+    judged = judge(res, tests, states, guest.get("pytest_exit"), files.problem, other_kernel,
+                   lambda: boot_times.describe(opts.cache_dir, accel), streamed)
+    verdict, detail = judged.verdict, judged.detail
     suite = guest.get("suite_seconds")
     if suite is None:  # the guest never finished: its suite began when it announced itself
         suite = res.seconds - res.userspace_at if res.userspace_at is not None else 0.0
@@ -292,7 +270,7 @@ def _run_in(results: Path, opts: RunOptions, kernel: LocalKernel, t0: float, not
                          feature_present=_open_tree_present(states), detail=detail,
                          attempts=res.attempts, crash_reports=res.reports, features=states,
                          debian=kernel.extra.get("debian"), running=streamed.running if streamed else [],
-                         boot_status=res.status, harness=harness)
+                         boot_status=res.status, harness=judged.harness)
     resultfiles.write_run(results, summary, tests or [], detail if streamed else "", res.console)
     return summary
 
@@ -300,13 +278,3 @@ def _run_in(results: Path, opts: RunOptions, kernel: LocalKernel, t0: float, not
 def _open_tree_present(states) -> bool | None:
     s = next(s for s in states if s.name == "open_tree_ns")
     return None if s.state is State.UNPROBED else s.state in (State.PRESENT, State.BROKEN)
-
-
-def _streamed_note(streamed: progress.Progress | None) -> str:
-    if streamed is None:
-        return ""
-    of = f" of {streamed.collected}" if streamed.collected is not None else ""
-    note = f"; {len(streamed.finished)}{of} tests finished"
-    if streamed.running:
-        note += f", running: {', '.join(streamed.running)}"
-    return note
