@@ -18,7 +18,7 @@ from .apt import PrivateApt
 from .debian import DebianKernel, UnknownVersion
 from .debian import resolve as pick
 from .local import LocalKernel
-from .spec import Kind, KernelSpec, local_kernel
+from .spec import KernelSpec, Kind, local_kernel
 
 
 @dataclass(frozen=True)

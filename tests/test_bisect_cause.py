@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from otns.bisect import cause
-from otns.bisect import hunt
-from otns.bisect import rules
+from otns.bisect import cause, hunt, rules
 
 from .suite_marks import collected
 

@@ -22,8 +22,8 @@ from kernels.debian import FLAVOURS, UnknownVersion, parse_index, resolve
 from kernels.spec import KernelSpec, parse_spec
 from otns.cli import build_parser
 from otns.matrix.entries import entries_from_ci, parse_entry
-from otns.results.plan import EXPECTATIONS, Entry
 from otns.options import VmSettings, shard
+from otns.results.plan import EXPECTATIONS, Entry
 
 DATA = Path(__file__).parent / "data"
 FUZZ = settings(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow,

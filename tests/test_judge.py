@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from base.safefs import Unsafe
-from otns.results.absence import Policy, judge as judge_features
+from otns.results.absence import Policy
+from otns.results.absence import judge as judge_features
 from otns.results.files import parse_junit
 from otns.results.model import Verdict
 from otns.run.judge import judge

@@ -13,9 +13,9 @@ import pytest
 from base import commands, safefs
 from base.errors import InfraError
 from kernels.spec import parse_spec
-from otns.run import execute as otns_run
 from otns.options import VmSettings
 from otns.paths import REPO_ROOT
+from otns.run import execute as otns_run
 from vm.boot import BootStatus
 
 from .test_bad_input import assert_one_line_error
@@ -126,8 +126,8 @@ def test_no_qemu_is_named_not_taken_for_a_guest_that_ran(otns, tmp_path, cached_
         assert_one_line_error(r, 3, "qemu-system-x86_64 is not on PATH")
         assert not r.results.exists(), "a results folder for a run that could not boot"
     # Past that check, vng's own failure is a boot that never happened, with vng's reason.
-    from vm.boot import BootRequest, boot_once
     from kernels.local import LocalKernel
+    from vm.boot import BootRequest, boot_once
     monkeypatch.setenv("PATH", path)
     results = safefs.prepare_results(tmp_path / "r")
     res = boot_once(BootRequest(kernel=LocalKernel(image=cached_image, release="x", source="test"), command="true",

@@ -66,7 +66,7 @@ def table_with(tmp_path: Path, fault_id: str) -> Path:
     return path
 
 
-def test_mutate_catches_reports_and_restores(cache_dir, built_tree, tmp_path):
+def test_mutate_catches_reports_and_restores(cache_dir, built_tree, tmp_path):  # noqa: F811 - the fixture
     source = built_tree / "fs" / "namespace.c"
     before = sha(source)
     out = tmp_path / "mutate"
@@ -94,7 +94,7 @@ def test_mutate_catches_reports_and_restores(cache_dir, built_tree, tmp_path):
     assert "rebuilding the pristine tree" in r.stderr
 
 
-def test_interrupted_mutate_restores_the_tree(cache_dir, built_tree, tmp_path):
+def test_interrupted_mutate_restores_the_tree(cache_dir, built_tree, tmp_path):  # noqa: F811 - the fixture
     source = built_tree / "fs" / "namespace.c"
     before = sha(source)
     saved = source.with_name(source.name + faults.PRISTINE_SUFFIX)

@@ -10,7 +10,7 @@ from base.errors import BadInput
 from kernels import catalog
 from kernels.debian import parse_index
 from kernels.resolve import Resolver, identity, plan
-from kernels.spec import Kind, KernelSpec, label, parse_spec
+from kernels.spec import KernelSpec, Kind, label, parse_spec
 
 DATA = Path(__file__).parent / "data"
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from base import safefs
-from otns.report import grid as report
 from otns.matrix.entries import check_unique
-from otns.results.plan import Entry
 from otns.paths import REPO_ROOT
+from otns.report import grid as report
 from otns.results.files import parse_junit
+from otns.results.plan import Entry
 
 from .conftest import otns_command
 from .test_bad_input import assert_one_line_error

@@ -9,8 +9,8 @@ import pytest
 from base.errors import BadInput
 from otns.cli import build_parser
 from otns.commands.common import vm_settings
-from otns.results.plan import Entry, Plan
 from otns.options import VmSettings
+from otns.results.plan import Entry, Plan
 
 
 @pytest.mark.parametrize("fields, words", [

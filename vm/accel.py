@@ -17,11 +17,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from base import cachedir
+from base.filenames import CONSOLE
 from base.safefs import BadFile, read_json_object, write_atomic
 from kernels.arch import host
 
 from .boot import BootRequest, BootStatus, boot_once
-from base.filenames import CONSOLE
 
 PROBE_TIMEOUT = 90.0
 

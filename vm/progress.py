@@ -17,8 +17,6 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from base.filenames import PROGRESS as FILE  # the file Writer writes and read() reads
-
 OUTCOMES = ("pass", "fail", "skip", "error")  # as otns.results.model.Outcome
 MAX_BYTES = 8 << 20  # a full run writes ~100 KiB
 MAX_NAME = 1000

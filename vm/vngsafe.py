@@ -29,7 +29,6 @@ from kernels.arch import host
 from . import guest_init as guest_tools
 from .virtiofsd import hardened_script
 
-
 # Bytes that mean nothing to sh, to the kernel command line (space-separated, '=' splits)
 # and to virtme-run's own mount-path check.
 _SAFE_PATH = re.compile(r"/[A-Za-z0-9_./+-]*")
@@ -123,7 +122,7 @@ class Stage:
         self.base = cache / cachedir.STAGE if cache and is_safe_path(cache) else FALLBACK_BASE
         self.root = Path()
 
-    def __enter__(self) -> "Stage":
+    def __enter__(self) -> Stage:
         self.base.mkdir(parents=True, exist_ok=True)
         remove_stale(self.base)
         self.root = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=self.base))

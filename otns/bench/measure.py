@@ -20,11 +20,11 @@ from base import cachedir, commands, safefs
 from base.errors import EXIT_CRASH, EXIT_INFRA, BadInput, InfraError, OtnsError
 from kernels.spec import KernelSpec
 
-from . import report as br
+from ..options import VmSettings
 from ..results import files as resultfiles
 from ..results.files import BENCH_RAW, BENCH_STDERR, CONSOLE
-from ..options import VmSettings
 from ..run.execute import RunOptions, boot_request, resolve_kernel
+from . import report as br
 
 SOURCE = Path(__file__).with_name("nsbench.c")
 DEFAULT_MOUNTS = (30, 100, 300, 1000, 3000, 10000)

@@ -21,8 +21,8 @@ from pathlib import Path
 from conformance.references import FIXES
 from conformance.rules import BY_ID
 
-from . import rules
 from ..paths import REPO_ROOT
+from . import rules
 
 # How much each source of words counts: the upstream change a test guards says the most.
 W_REFERENCE, W_RULE, W_NAME, W_DOC, W_FEATURE = 4.0, 2.0, 2.0, 1.0, 1.0

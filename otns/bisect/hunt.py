@@ -22,11 +22,11 @@ from kernels.debian import FLAVOURS, DebianKernel, newest_per_upstream, upstream
 from kernels.resolve import Resolver
 from kernels.spec import KernelSpec, Kind, parse_spec
 
-from .search import Result, Step, judge_outcome, search
+from ..options import VmSettings
 from ..results.files import is_finished, load_folder, open_kernel_log, summary_verdict
 from ..results.model import Verdict
-from ..options import VmSettings
 from ..run.execute import RunOptions, execute
+from .search import Result, Step, judge_outcome, search
 
 CONFORMANCE_PREFIX = "conformance/"
 

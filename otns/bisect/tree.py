@@ -10,11 +10,11 @@ from base import cachedir
 from base.errors import EXIT_BISECT_SKIP, EXIT_NOT_AS_EXPECTED, EXIT_OK
 from kernels.spec import parse_spec
 
-from .search import BAD, GOOD, SKIP, judge_outcome
+from ..options import VmSettings
 from ..results.files import read_tests
 from ..results.model import Outcome
-from ..options import VmSettings
 from ..run.execute import RunOptions, execute
+from .search import BAD, GOOD, SKIP, judge_outcome
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,10 @@ def flavour_help(entry: Arch | None = None) -> str:
 FLAVOUR_HELP = flavour_help()
 
 
-def add_vm_opts(parser: argparse.ArgumentParser, defaults: VmSettings = VmSettings(), *, machine: bool = True,
+DEFAULT_VM = VmSettings()
+
+
+def add_vm_opts(parser: argparse.ArgumentParser, defaults: VmSettings = DEFAULT_VM, *, machine: bool = True,
                 per_kernel: bool = False, per_vm: bool = False) -> None:
     """--timeout, and with machine --cpus, --memory and --accel: the command's VmSettings (vm_settings)."""
     vm = ", per VM" if per_vm else ""

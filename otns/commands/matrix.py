@@ -10,10 +10,16 @@ from rich.markup import escape
 from base.errors import EXIT_CRASH, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_NOT_AS_EXPECTED, EXIT_OK, BadInput
 
 from ..options import check_workers
-from ..run.preflight import (PYTEST_INTERRUPTED, PYTEST_OK, PYTEST_TESTS_FAILED, check_kernels, check_pytest_args,
-                         narrowed)
 from ..results.files import MATRIX_LOG, STATE, SUMMARY, matrix_log_tail, read_state, read_summary, state_verdict
 from ..results.model import Verdict
+from ..run.preflight import (
+    PYTEST_INTERRUPTED,
+    PYTEST_OK,
+    PYTEST_TESTS_FAILED,
+    check_kernels,
+    check_pytest_args,
+    narrowed,
+)
 from .common import add_vm_opts, err, notice, stdout, vm_settings
 
 NAME = "matrix"
@@ -36,11 +42,11 @@ def add_parser(sub) -> None:
 
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
-    from ..report import grid as report
     from ..matrix.entries import check_unique, entries_from_ci, parse_entry
     from ..matrix.runner import DEFAULT_WORKERS, run
-    from ..results.plan import Plan
     from ..options import shard
+    from ..report import grid as report
+    from ..results.plan import Plan
 
     # Every option and kernel is checked before the first boot: a bad one fails now, not in a worker.
     vm = vm_settings(args)

@@ -14,10 +14,20 @@ from kernels import build, faults, mutants
 from kernels.coverage import feature_code
 from kernels.faults import Fault
 
-from ..mutate.mutator import SURVIVED, FaultResult, MutateOptions, Mutator, Report, kernel_version, merge, sample, short_id
 from ..coverage.gcov import unreached_lines
-from ..options import check_count, shard
+from ..mutate.mutator import (
+    SURVIVED,
+    FaultResult,
+    MutateOptions,
+    Mutator,
+    Report,
+    kernel_version,
+    merge,
+    sample,
+    short_id,
+)
 from ..mutate.rulemap import tests_by_rule
+from ..options import check_count, shard
 from ..results.files import MUTATE_JSON, MUTATE_MD
 from .common import add_vm_opts, err, stdout, vm_settings
 

@@ -8,16 +8,16 @@ from pathlib import Path
 from rich.markup import escape
 
 from base.errors import BadInput
-from kernels.debian import FLAVOURS
 from conformance.features import BY_NAME as FEATURE_NAMES
+from kernels.debian import FLAVOURS
 from kernels.spec import parse_spec
 from vm.guest_init import INITS
 
 from ..results.absence import Policy
-from ..run.preflight import check_pytest_args, narrowed
 from ..results.files import read_ktap
 from ..results.model import Verdict
 from ..run.execute import RunOptions, dry_run, execute
+from ..run.preflight import check_pytest_args, narrowed
 from .common import DEFAULT_KERNEL, FLAVOUR_HELP, add_vm_opts, err, notice, vm_settings
 
 NAME = "run"

@@ -28,8 +28,8 @@ from kernels import csource
 from kernels.spec import parse_spec
 
 from ..options import VmSettings
-from ..run.execute import RunOptions, execute
 from ..results.model import RunSummary, Verdict
+from ..run.execute import RunOptions, execute
 
 UNREACHED = Path(__file__).resolve().parent.parent / "kernels" / "unreached.toml"
 SOURCES = "sources.json"  # {file: sha256} of the sources the coverage was measured on

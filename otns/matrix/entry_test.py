@@ -13,9 +13,9 @@ from base import safefs
 from base.errors import OtnsError
 from kernels.spec import parse_spec
 from otns.matrix import order as matrix_order
-from otns.results.plan import Entry, Plan, policy
 from otns.results.files import LIVE_LOG, STATE, write_state
 from otns.results.model import Verdict
+from otns.results.plan import Entry, Plan, policy
 from otns.run.execute import RunOptions, execute
 
 

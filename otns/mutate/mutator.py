@@ -20,27 +20,27 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from base import safefs
 from base.errors import BadInput, InfraError
 from base.safefs import write_atomic
 from kernels import build, faults
+from kernels.arch import host
 from kernels.faults import Fault, NotApplicable
 from kernels.spec import parse_spec
 from vm.boot import GUEST_RESULTS
 
-from kernels.arch import host
+from ..options import VmSettings
 from ..results.files import BUILD_LOG, MUTATE_JSON, MUTATE_MD, RUN_LOG, read_tests
+from ..results.model import Outcome, RunSummary, Verdict
+from ..run.execute import RunOptions, execute
 from .rulemap import rules_of_function
 
 AUTO = "AUTO"  # the rule of a fault generated from the code (kernels/mutants.py)
-KERNELS = ".kernels"
-TESTS_FILE = "tests.args"  # in a fault's results folder: the tests its first run selects  # in the output folder: each built kernel, copied out of the tree until it has booted
-from ..results.model import Outcome, RunSummary, Verdict
-from ..options import VmSettings
-from ..run.execute import RunOptions, execute
+KERNELS = ".kernels"  # in the output folder: each built kernel, copied out of the tree until it has booted
+TESTS_FILE = "tests.args"  # in a fault's results folder: the tests its first run selects
 
 CAUGHT, SURVIVED, NOT_APPLIED, NOT_REACHED, EQUIVALENT, NO_BUILD, NO_BOOT, CRASHED, HARNESS = (
     "caught", "survived", "not applied", "not reached", "equivalent", "does not build", "does not boot", "crashed",
@@ -220,7 +220,7 @@ class Mutator:
         opts = self.opts
         start = time.monotonic()
         report = Report(self.tree, opts.out, kernel_version(self.tree),
-                        datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), shard=opts.shard)
+                        datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), shard=opts.shard)
         opts.out.mkdir(parents=True, exist_ok=True)
         left = faults.restore(self.tree, faults.load())
         if left:

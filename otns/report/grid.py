@@ -9,10 +9,10 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
-from .page import LABEL, html_page
-from .rows import Grade, Section, rows, test_names
 from ..results.files import JUNIT, KernelResults, is_result_folder, junit_cases, load_folder, load_matrix
 from ..results.model import Outcome
+from .page import LABEL, html_page
+from .rows import Grade, Section, rows, test_names
 
 MD_SYMBOL = {Grade.PASS: "✅", Grade.FAIL: "❌", Grade.ERROR: "⚠️", Grade.CRASH: "💥", Grade.SKIP: "⏭️",
              Grade.SKIP_ABSENT: "absent", Grade.SKIP_REQUIRED: "❌ skip", Grade.MISSING: "—"}

@@ -12,10 +12,10 @@ import re
 from pathlib import Path
 
 from base.safefs import printable, write_atomic
+from kernels.arch import host
 
 from ..results.files import KernelResults, summary_verdict
 from ..results.model import Outcome, Verdict
-from kernels.arch import host
 
 ORIGIN = "otns"
 SCHEMA = {"major": 5, "minor": 3}

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 import jinja2
 
-from .rows import Grade, Section, expected_skips, rows
 from ..results.files import CONSOLE, summary_verdict
 from ..results.model import Outcome, Verdict
+from .rows import Grade, Section, expected_skips, rows
 
 if TYPE_CHECKING:
     from .grid import KernelResults

@@ -19,21 +19,41 @@ import re
 import stat
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from typing import IO
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
 from base import safefs
 from base.errors import BadInput
+from base.filenames import (
+    BENCH_CHECKS,
+    BENCH_CSV,
+    BENCH_MD,
+    BENCH_PNG,
+    BENCH_RAW,
+    BENCH_STDERR,
+    BUILD_LOG,
+    CONSOLE,
+    CONSOLE_TAIL,
+    CRASH,
+    FEATURES,
+    GUEST,
+    INCOMPLETE,
+    JUNIT,
+    KTAP,
+    LIVE_LOG,
+    MARKER,
+    PROGRESS,
+    RUN_LOG,
+    STATE,
+    SUMMARY,
+)
 from vm.boot import BootStatus
-from base.filenames import (BENCH_CHECKS, BENCH_CSV, BENCH_MD, BENCH_PNG, BENCH_RAW, BENCH_STDERR, BUILD_LOG,
-                            CONSOLE, CONSOLE_TAIL, CRASH, FEATURES, GUEST, INCOMPLETE, JUNIT, KTAP, LIVE_LOG, MARKER,
-                            PROGRESS, RUN_LOG, STATE, SUMMARY)
 
 from .model import Outcome, RunSummary, TestResult, Verdict, to_ktap
 from .plan import Plan

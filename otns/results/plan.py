@@ -48,7 +48,7 @@ class Plan:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "Plan":
+    def from_json(cls, d: dict) -> Plan:
         return cls(entries=[Entry(**e) for e in d["entries"]], out=Path(d["out"]), cache_dir=Path(d["cache_dir"]),
                    vm=VmSettings(timeout=d["timeout"], cpus=d["cpus"], memory=d["memory"], accel=d["accel"]),
                    pytest_args=list(d["pytest_args"]), order=list(d.get("order", [])))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from base import cachedir, safefs
+from base import cachedir
 from base.errors import EXIT_OK, BadInput, InfraError
 from base.locks import locked
 from kernels import catalog, provenance
@@ -23,19 +23,31 @@ from kernels.resolve import plan, resolve
 from kernels.spec import KernelSpec, Kind
 from vm import accel as vm_accel
 from vm import boot_times, progress, pycache, virtiofsd
-from vm.boot import (GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, BootStatus, Capped, boot, pump,
-                     qemu_command, shell_join, vng_command)
+from vm.boot import (
+    GUEST_RESULTS,
+    USERSPACE_MARK,
+    BootRequest,
+    BootResult,
+    BootStatus,
+    Capped,
+    boot,
+    pump,
+    qemu_command,
+    shell_join,
+    vng_command,
+)
 from vm.console import booted_banner
 
-from ..results import guest as guestfiles
-from ..results import files as resultfiles
-from ..results.absence import Policy, State, judge
 from ..options import VmSettings, default_cpus
 from ..paths import REPO_ROOT
+from ..results import files as resultfiles
+from ..results import guest as guestfiles
+from ..results.absence import Policy, State
+from ..results.absence import judge as judge_features
+from ..results.files import CONSOLE, PROGRESS
+from ..results.model import Outcome, RunSummary, TestResult, counts
 from .judge import judge
 from .preflight import PYTEST_USAGE_ERROR, usage_message
-from ..results.files import CONSOLE, PROGRESS
-from ..results.model import Outcome, RunSummary, TestResult, Verdict, counts, decide
 
 
 @dataclass
@@ -132,9 +144,10 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
                 apt = catalog.PrivateApt(opts.cache_dir / cachedir.APT)
                 daemon = virtiofsd.ensure(opts.cache_dir, apt)
     # Until the accelerator is known (below), the request is the KVM probe's, which boots under KVM.
-    req = BootRequest(kernel=kernel, command=_guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir, opts.gcov), rwdir=results,
-                      console_log=results / CONSOLE, cpus=opts.vm.cpus or default_cpus("kvm"),
-                      memory=opts.vm.memory, timeout=opts.vm.timeout, transport=transport, virtiofsd=daemon,
+    command = _guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir, opts.gcov)
+    req = BootRequest(kernel=kernel, command=command, rwdir=results, console_log=results / CONSOLE,
+                      cpus=opts.vm.cpus or default_cpus("kvm"), memory=opts.vm.memory, timeout=opts.vm.timeout,
+                      transport=transport, virtiofsd=daemon,
                       vng_home=vng_home or opts.cache_dir / cachedir.VNG_HOME, stream=stream,
                       guest_init=opts.guest_init, inputs=opts.guest_inputs)
     if opts.vm.accel == "auto":
@@ -249,7 +262,7 @@ def _run_in(results: Path, opts: RunOptions, kernel: LocalKernel, t0: float, not
                        f"(console: {results / CONSOLE})")
     features = files.features
     release = guest.get("release", kernel.release)
-    states = judge(features.get("groups"), str(features.get("release") or release)[:256], opts.absence)
+    states = judge_features(features.get("groups"), str(features.get("release") or release)[:256], opts.absence)
     # No JUnit XML (the guest hung or crashed mid-way): keep what it streamed test by test.
     streamed = progress.read(results / PROGRESS) if tests is None else None
     other_kernel = "" if kernel.is_host else not_the_image(kernel, res.console)
