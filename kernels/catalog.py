@@ -13,7 +13,7 @@ from .debian import PARSER_VERSION, DebianKernel, parse_index
 
 
 def load(cache_dir: Path, max_age: float = INDEX_MAX_AGE,
-         notice: Callable[[str], None] = print) -> tuple[PrivateApt, list[DebianKernel]]:
+         notice: Callable[[str], object] = print) -> tuple[PrivateApt, list[DebianKernel]]:
     """Refresh the index when stale, then parse it (the parse is cached per index version)."""
     apt = PrivateApt(cache_dir / cachedir.APT)
     apt.update(max_age=max_age, notice=notice)

@@ -17,6 +17,7 @@ import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeGuard
 
 from base import cachedir, commands, fdtree, safefs
 from base.errors import BadInput, InfraError
@@ -64,7 +65,7 @@ def _prepare_modules(moddir: Path) -> None:
         raise InfraError(f"depmod failed for {release}: {r.stderr.strip()[:200]}")
     # Dependencies of what we decompressed (e.g. netfs for 9p) must be plain too.
     dep = (moddir / "modules.dep").read_text()
-    needed = set()
+    needed: set[str] = set()
     for line in dep.splitlines():
         target, _, deps = line.partition(":")
         if target.endswith(".ko"):
@@ -104,7 +105,7 @@ def inventory(root: Path) -> dict[str, dict]:
     return files
 
 
-def _fair(rel: object) -> bool:
+def _fair(rel: object) -> TypeGuard[str]:
     return isinstance(rel, str) and bool(rel) and not rel.startswith("/") and ".." not in rel.split("/")
 
 
@@ -195,7 +196,7 @@ def _set_aside(final: Path) -> None:
 
 
 def fetch(cache_dir: Path, apt: PrivateApt, kernel: DebianKernel, show_progress: bool = True,
-          notice: Callable[[str], None] = print) -> LocalKernel:
+          notice: Callable[[str], object] = print) -> LocalKernel:
     final = cached_folder(cache_dir, kernel)
     start = time.monotonic()
     with locked(cache_dir / cachedir.KERNELS / f"{kernel.ident}.lock",

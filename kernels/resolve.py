@@ -40,7 +40,7 @@ def identity(k: DebianKernel) -> dict:
 
 
 class Resolver:
-    def __init__(self, cache_dir: Path, notice: Callable[[str], None]) -> None:
+    def __init__(self, cache_dir: Path, notice: Callable[[str], object]) -> None:
         self.cache_dir, self.notice = cache_dir, notice
         self._index: tuple[PrivateApt, list[DebianKernel]] | None = None
 
@@ -76,9 +76,9 @@ class Resolver:
         return local
 
 
-def resolve(spec: KernelSpec, cache_dir: Path, notice: Callable[[str], None], show_progress: bool = False) -> LocalKernel:
+def resolve(spec: KernelSpec, cache_dir: Path, notice: Callable[[str], object], show_progress: bool = False) -> LocalKernel:
     return Resolver(cache_dir, notice).resolve(spec, show_progress)
 
 
-def plan(spec: KernelSpec, cache_dir: Path, notice: Callable[[str], None]) -> Planned:
+def plan(spec: KernelSpec, cache_dir: Path, notice: Callable[[str], object]) -> Planned:
     return Resolver(cache_dir, notice).plan(spec)

@@ -40,7 +40,7 @@ def _machine_key() -> str:
     return hashlib.sha256(f"{platform.release()}|{qemu}|{cpu}".encode()).hexdigest()[:16]
 
 
-def kvm_usable(cache_dir: Path, template: BootRequest, notice: Callable[[str], None] = print) -> bool:
+def kvm_usable(cache_dir: Path, template: BootRequest, notice: Callable[[str], object] = print) -> bool:
     """Whether KVM really boots guests here; probes with the kernel about to be used."""
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return False

@@ -54,7 +54,7 @@ class BootRequest:
     virtiofsd: Path | None = None  # the virtiofsd to run, with vm.virtiofsd.HARDENING (None: vng's choice)
     vng_home: Path | None = None  # HOME for vng, so a user's vng config cannot change the run
     guest_init: str = "otns"  # otns | virtme-ng: the guest's PID 1 (vm.guest_init)
-    stream: Callable[[str], None] | None = None
+    stream: Callable[[str], object] | None = None
     inputs: dict[str, bytes] = field(default_factory=dict)  # files the guest finds in its folder at the start
 
 
@@ -295,7 +295,7 @@ class _Log:
                 pass
 
 
-def pump(stream, sink: Capped, forward: Callable[[str], None] | None, log: _Log | None) -> None:
+def pump(stream, sink: Capped, forward: Callable[[str], object] | None, log: _Log | None) -> None:
     for raw in iter(lambda: stream.readline(LINE_MAX), b""):
         line = raw.decode("utf-8", "replace")
         sink.append(line)
@@ -446,7 +446,7 @@ def _in_userspace(out_lines: Capped, con_lines: Capped) -> bool:
     return bool(out_lines) or any(USERSPACE_MARK in ln for ln in con_lines)
 
 
-def boot(req: BootRequest, notice: Callable[[str], None] = print) -> BootResult:
+def boot(req: BootRequest, notice: Callable[[str], object] = print) -> BootResult:
     """Boot, retrying what is not the kernel's fault: vng dying before the kernel started
     (seen with two runs at once), and a boot that stalls before user space (seen under TCG
     in a nested VM, about 1 boot in 10: stuck right after SMP bring-up)."""

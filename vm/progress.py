@@ -119,7 +119,8 @@ def read(path: Path) -> Progress | None:
         os.close(fd)
     # The last line may be cut (the guest died while writing it, or the size bound): dropped.
     lines = b"".join(chunks).split(b"\n")[:-1]
-    progress, running = Progress(), {}
+    progress = Progress()
+    running: dict[str, None] = {}  # started and not ended, in order (a dict: an ordered set)
     for line in lines:
         event = _event(line)
         if event is None:

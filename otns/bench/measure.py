@@ -127,7 +127,7 @@ def merge(a: br.Raw, b: br.Raw) -> br.Raw:
                   cpus=b.cpus or a.cpus, checks=a.checks + b.checks)
 
 
-def execute(opts: BenchOptions, notice: Callable[[str], None], stream: Callable[[str], None]) -> BenchResult:
+def execute(opts: BenchOptions, notice: Callable[[str], object], stream: Callable[[str], object]) -> BenchResult:
     t0 = time.monotonic()
     helper = compile_helper(opts.cache_dir)
     run_opts = RunOptions(spec=opts.spec, cache_dir=opts.cache_dir, vm=opts.vm, show_progress=opts.show_progress)
@@ -158,7 +158,7 @@ def execute(opts: BenchOptions, notice: Callable[[str], None], stream: Callable[
 
 
 def _measure(opts: BenchOptions, run_opts: RunOptions, kernel, helper: Path, folder: Path,
-             notice: Callable[[str], None], stream: Callable[[str], None]) -> tuple[br.Raw, str, str]:
+             notice: Callable[[str], object], stream: Callable[[str], object]) -> tuple[br.Raw, str, str]:
     """One round: boot (or the host), run the helper, parse what it wrote."""
     from vm.boot import GUEST_RESULTS, BootStatus, boot
 
@@ -171,6 +171,7 @@ def _measure(opts: BenchOptions, run_opts: RunOptions, kernel, helper: Path, fol
     raw_q, err_q = shlex.quote(str(there / BENCH_RAW)), shlex.quote(str(there / BENCH_STDERR))
     # The helper writes to a temporary name, renamed when it finishes: a killed run leaves no raw.txt.
     shell = f"{cmd} > {raw_q}.part 2> {err_q} && mv {raw_q}.part {raw_q}"
+    code: int | None
     if req is None:
         if os.geteuid() != 0:
             raise BadInput("--kernel host runs the bench on this machine and needs root")

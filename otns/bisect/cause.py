@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +72,7 @@ def profile(test_id: str, rule_ids: Sequence[str] = (), fixes: Sequence[str] = (
     rule_texts = rules.load() if rule_texts is None else rule_texts
     path, _, rest = test_id.partition("::")
     name, _, param = rest.partition("[")
-    weights: Counter[str] = Counter()
+    weights: dict[str, float] = defaultdict(float)
 
     def add(text: str, weight: float) -> None:
         for t in tokens(text):

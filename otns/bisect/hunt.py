@@ -81,7 +81,7 @@ def _find_recorded(all_kernels: list[DebianKernel], rec: Recorded) -> DebianKern
 
 
 def kernels_between(cache_dir: Path, good: str | Recorded, bad: str | Recorded, flavour: str,
-                    notice: Callable[[str], None]) -> list[DebianKernel]:
+                    notice: Callable[[str], object]) -> list[DebianKernel]:
     """The Debian kernels from good to bad inclusive, one per upstream version, in Debian's order.
     Each end is a spec (debian:VERSION) or the exact kernel a result folder recorded."""
     specs = [parse_spec(s, flavour) if isinstance(s, str) else s for s in (good, bad)]

@@ -45,7 +45,7 @@ class Found:
 
 
 def prepare(tests: list[str], ends: list[str] | list[hunt.Recorded], flavour: str, find: str, bad_outcome: str | None,
-            cache_dir: Path, out: Path, vm: VmSettings, notice: Callable[[str], None]) -> Bisect:
+            cache_dir: Path, out: Path, vm: VmSettings, notice: Callable[[str], object]) -> Bisect:
     """Check the tests (a typo must not cost two downloads and two boots) and find the kernels."""
     check_test_ids(tests, cache_dir)
     kernels = hunt.kernels_between(cache_dir, ends[0], ends[1], flavour, notice)

@@ -31,7 +31,7 @@ class TreeStep:
 
 
 def judge_tree(tree: Path, cache_dir: Path, test: str, good: set[str], bad: set[str], vm: VmSettings,
-               build_first: bool, notice: Callable[[str], None], stream: Callable[[str], None]) -> TreeStep:
+               build_first: bool, notice: Callable[[str], object], stream: Callable[[str], object]) -> TreeStep:
     """Anything unexpected (a build that fails, a boot that breaks, a bug here) is a skip:
     git bisect run must never see an exit code of 126-255 by accident."""
     from kernels import build

@@ -32,7 +32,7 @@ def test_kernel(entry: Entry, plan: Plan) -> None:
 
 def _run_kernel(entry: Entry, plan: Plan, folder: Path) -> None:
     started = time.monotonic()
-    state = {"state": "queued", "kernel": entry.kernel, "expect": entry.expect}
+    state: dict[str, object] = {"state": "queued", "kernel": entry.kernel, "expect": entry.expect}
 
     def set_state(s: str, **extra) -> None:
         state.update(state=s, seconds=time.monotonic() - started, **extra)

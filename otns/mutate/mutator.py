@@ -178,7 +178,7 @@ class Mutator:
     one emulates. Each built kernel is copied out of the tree and its source put back at once,
     so the tree is free for the next build while the copy boots."""
 
-    def __init__(self, opts: MutateOptions, notice: Callable[[str], None], on_row: Callable[[FaultResult], None]):
+    def __init__(self, opts: MutateOptions, notice: Callable[[str], object], on_row: Callable[[FaultResult], None]):
         self.opts, self.notice, self.on_row = opts, notice, on_row
         self.tree = opts.tree
         self.dirty = False  # the tree's image may be a fault's
@@ -245,6 +245,7 @@ class Mutator:
                     self.notice(f"otns: the pristine kernel itself: {summary.verdict_line()}; only tests that "
                                 f"pass on it count")
                 for k, (i, fault) in enumerate(todo):
+                    assert pending is not None  # submitted before the baseline, then after each fault
                     staged = pending.result()
                     # The next fault builds while this one boots; after the last, the pristine kernel.
                     pending = builder.submit(*((self._stage, *todo[k + 1]) if k + 1 < len(todo) else
@@ -257,7 +258,7 @@ class Mutator:
                     report.seconds = time.monotonic() - start
                     write_report(report)
                     self.on_row(row)
-                if todo:
+                if todo and pending is not None:
                     self.notice("otns: rebuilding the pristine tree")
                     pending.result()
                     self.dirty = False

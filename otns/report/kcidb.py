@@ -59,14 +59,14 @@ def kernel_objects(k: KernelResults) -> tuple[dict, dict, list[dict]]:
              "misc": {"results_folder": k.folder.name}}
     durations = k.summary.get("durations") or {}
     env = {"comment": f"QEMU ({k.summary.get('accel', '?')}) under virtme-ng"}
-    boot = {"id": f"{build_id}:boot", "build_id": build_id, "origin": ORIGIN, "path": "boot",
+    boot: dict[str, object] = {"id": f"{build_id}:boot", "build_id": build_id, "origin": ORIGIN, "path": "boot",
             "status": _boot_status(k.summary), "environment": env,
             "misc": {"verdict": k.verdict}}
     if isinstance(durations.get("boot"), (int, float)):
         boot["duration"] = float(durations["boot"])
     tests = [boot]
     for name, t in k.tests.items():
-        test = {"id": f"{build_id}:{name}", "build_id": build_id, "origin": ORIGIN, "path": test_path(name),
+        test: dict[str, object] = {"id": f"{build_id}:{name}", "build_id": build_id, "origin": ORIGIN, "path": test_path(name),
                 "status": STATUS[t.outcome], "duration": float(t.seconds), "environment": env,
                 "misc": {"node_id": name, **({"rules": t.rules} if t.rules else {}),
                          **({"fixes": t.fixes} if t.fixes else {})}}

@@ -132,7 +132,7 @@ def _seconds(path: Path, case: ET.Element) -> float:
     except ValueError:
         seconds = math.nan
     if not 0 <= seconds <= NUMBER_MAX:  # NaN and infinity too
-        raise safefs.BadFile(f"{path}: testcase time {case.get('time')[:40]!r} is not a number of seconds")
+        raise safefs.BadFile(f"{path}: testcase time {case.get('time', '')[:40]!r} is not a number of seconds")
     return seconds
 
 
@@ -289,8 +289,7 @@ def load_matrix(out: Path) -> list[KernelResults]:
         # Every kernel the plan lists: one that never finished is shown as such, not left out.
         return [load_folder(d, name, expect) if is_finished(d) else unfinished(d, name, expect)
                 for d, name, expect in found]
-    found = [(d, None, "") for d in sorted(out.iterdir()) if (d / SUMMARY).is_file()]
-    return [load_folder(d, name, expect) for d, name, expect in found]
+    return [load_folder(d) for d in sorted(out.iterdir()) if (d / SUMMARY).is_file()]
 
 
 def unfinished(folder: Path, name: str, expect: str = "") -> KernelResults:
@@ -376,8 +375,9 @@ def write_changelog(out: Path, older: str, newer: str, entries: list[str]) -> Pa
 
 # A matrix kernel's live state (written by otns.matrix.entry_test, read by otns.matrix.runner and the CLI)
 
-_STATE_TYPES = {"state": str, "kernel": str, "expect": str, "verdict": str, "verdict_name": str, "detail": str,
-                "ok": bool, "counts": dict, "seconds": (int, float)}
+_STATE_TYPES: dict[str, type | tuple[type, ...]] = {
+    "state": str, "kernel": str, "expect": str, "verdict": str, "verdict_name": str, "detail": str, "ok": bool,
+    "counts": dict, "seconds": (int, float)}
 
 
 def write_state(folder: Path, state: dict) -> None:
@@ -396,15 +396,15 @@ def read_state(folder: Path) -> dict:
         return {"state": "queued"}
     check_format(path, doc)
     state = {k: v for k, v in doc.items() if k in _STATE_TYPES and isinstance(v, _STATE_TYPES[k])}
-    if "counts" in state:
-        state["counts"] = {k: v for k, v in state["counts"].items() if type(v) is int}
+    if isinstance(counts := state.get("counts"), dict):
+        state["counts"] = {k: v for k, v in counts.items() if type(v) is int}
     return state or {"state": "queued"}
 
 
 def state_verdict(state: dict) -> Verdict | None:
     """The verdict a state.json records: by name (format 2) or from its verdict line (format 1)."""
     name = state.get("verdict_name")
-    return Verdict[name] if name in Verdict.__members__ else Verdict.of(state.get("verdict", ""))
+    return Verdict[name] if isinstance(name, str) and name in Verdict.__members__ else Verdict.of(state.get("verdict", ""))
 
 
 # otns bench

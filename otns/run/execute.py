@@ -59,7 +59,7 @@ class RunOptions:
     pytest_args: list[str] = field(default_factory=list)
     dry_run: bool = False
     show_progress: bool = True
-    on_state: Callable[[str], None] | None = None  # fetching, booting, running: for live tables
+    on_state: Callable[[str], object] | None = None  # fetching, booting, running: for live tables
     absence: Policy = field(default_factory=Policy)  # which absent features are acceptable
     keep: tuple[str, ...] = ()  # files the caller already wrote into the results folder (matrix: state.json)
     guest_init: str = "otns"  # the guest's PID 1: otns's (vm/guest_init.sh) or virtme-ng's own
@@ -67,13 +67,13 @@ class RunOptions:
     guest_inputs: dict[str, bytes] = field(default_factory=dict)  # files in the guest's folder when it starts
 
 
-def resolve_kernel(opts: RunOptions, notice: Callable[[str], None]) -> LocalKernel:
+def resolve_kernel(opts: RunOptions, notice: Callable[[str], object]) -> LocalKernel:
     if opts.spec.kind is Kind.TREE:
         check_tree_image(Path(opts.spec.value), notice)
     return resolve(opts.spec, opts.cache_dir, notice, show_progress=opts.show_progress)
 
 
-def check_tree_image(tree: Path, notice: Callable[[str], None]) -> None:
+def check_tree_image(tree: Path, notice: Callable[[str], object]) -> None:
     """Refuse a tree whose image does not carry its vmlinux; warn when its sources changed since.
 
     Either way the run would judge a kernel other than the one the tree's code makes.
@@ -124,8 +124,8 @@ def require_qemu() -> None:
         raise InfraError(f"{host().qemu} is not on PATH: QEMU boots the guest (scripts/setup installs it)")
 
 
-def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: Callable[[str], None],
-                 stream: Callable[[str], None] | None, vng_home: Path | None = None) -> BootRequest:
+def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: Callable[[str], object],
+                 stream: Callable[[str], object] | None, vng_home: Path | None = None) -> BootRequest:
     transport = kernel.transport()  # BadInput now, before booting, when the config says it cannot work
     require_qemu()
     if opts.guest_init == "virtme-ng" and kernel.config is not None and kernel.config.get("CONFIG_ACPI") != "y":
@@ -160,7 +160,7 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
     return req
 
 
-def dry_run(opts: RunOptions, notice: Callable[[str], None], out: Callable[[str], None]) -> int:
+def dry_run(opts: RunOptions, notice: Callable[[str], object], out: Callable[[str], object]) -> int:
     """Print what a run would do. Nothing changes but the cache's index: no download, no
     results folder (vng --dry-run wants its --rwdir to exist: it gets a scratch one, named
     back to the real folder in what is printed)."""
@@ -193,7 +193,7 @@ def dry_run(opts: RunOptions, notice: Callable[[str], None], out: Callable[[str]
     return EXIT_OK
 
 
-def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], None]) -> BootResult:
+def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], object]) -> BootResult:
     if os.geteuid() != 0:
         raise BadInput("--kernel host runs the suite on this machine and needs root")
     start = time.monotonic()
@@ -216,7 +216,7 @@ def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], None]) ->
     return BootResult(status, proc.returncode, time.monotonic() - start, "", "".join(output), [], userspace_at=0.0)
 
 
-def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[str], None]) -> tuple[RunSummary, Path]:
+def execute(opts: RunOptions, notice: Callable[[str], object], stream: Callable[[str], object]) -> tuple[RunSummary, Path]:
     t0 = time.monotonic()
     state = opts.on_state or (lambda s: None)
     state("fetching")
@@ -228,10 +228,10 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
         return _run_in(results, opts, kernel, t0, notice, stream), results
 
 
-def _run_in(results: Path, opts: RunOptions, kernel: LocalKernel, t0: float, notice: Callable[[str], None],
-            stream: Callable[[str], None]) -> RunSummary:
+def _run_in(results: Path, opts: RunOptions, kernel: LocalKernel, t0: float, notice: Callable[[str], object],
+            stream: Callable[[str], object]) -> RunSummary:
     state = opts.on_state or (lambda s: None)
-    seen_output = []
+    seen_output: list[bool] = []
 
     def watch(line: str) -> None:
         if not seen_output:

@@ -113,7 +113,7 @@ def narrowed(keyword: list[str], selected: list[str]) -> list[str]:
     return [*files, *keyword]
 
 
-def check_kernels(entries: list, cache_dir: Path, notice: Callable[[str], None]) -> list[str]:
+def check_kernels(entries: list, cache_dir: Path, notice: Callable[[str], object]) -> list[str]:
     """Resolve every kernel of a matrix without fetching or booting: BadInput naming the first
     one that cannot work. Returns what would be fetched (for the user's information)."""
     from kernels.resolve import Resolver
