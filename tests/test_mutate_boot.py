@@ -1,4 +1,4 @@
-"""`otns mutate` on the real 7.2.13 tree of tests/test_build.py: four faults only (one the suite
+"""`otns mutate` on the real 7.2.13 tree of tests/test_build_boot.py: four faults only (one the suite
 catches, one it cannot see, one the compiler erases, one whose text is not in the tree), and an
 interrupted run that must leave the tree as it was. With the tree built: 187 s and 81 s measured
 on 2 cores (before the fourth fault)."""
@@ -15,7 +15,7 @@ import pytest
 
 from kernels import faults
 from otns.paths import REPO_ROOT
-from tests.test_build import built_tree, otns, tarball  # noqa: F401 - the shared built tree
+from tests.test_build_boot import built_tree, otns, tarball  # noqa: F401 - the shared built tree
 
 from .conftest import otns_command
 

@@ -17,6 +17,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from base import filenames
+
+FILE = filenames.PROGRESS  # the file Writer writes and read() reads, in a results folder
 OUTCOMES = ("pass", "fail", "skip", "error")  # as otns.results.model.Outcome
 MAX_BYTES = 8 << 20  # a full run writes ~100 KiB
 MAX_NAME = 1000

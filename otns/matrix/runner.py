@@ -25,7 +25,7 @@ from ..results.files import MATRIX_RUNS, open_matrix_log, read_state, write_plan
 from ..results.plan import Plan
 from .order import XDIST_ARGS, estimates, start_order
 
-# Measured on a 2-core machine under TCG (see the closing note of issue 4): 2 VMs at once.
+# 2 VMs at once: the fastest on a 2-core machine under TCG (README.md, "Many kernels"; the speed-ups measured there).
 DEFAULT_WORKERS = 2
 
 
