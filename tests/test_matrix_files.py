@@ -65,3 +65,27 @@ def test_the_changelog_and_a_kernels_log_replace_what_was_there(tmp_path):
     with files.open_kernel_log(tmp_path / "new", tmp_path / "new" / "7.2.9-cloud") as log:
         log.write("booted\n")
     assert (tmp_path / "new" / "7.2.9-cloud.log").read_text() == "booted\n"
+
+
+def test_a_recorded_plan_reads_back(tmp_path):
+    """plan.json as an earlier otns wrote it (tests/data/matrix-3-kernels)."""
+    plan = files.read_plan(Path(__file__).parent / "data" / "matrix-3-kernels" / files.PLAN)
+    assert [e.kernel for e in plan.entries] == ["debian:6.19.14", "debian:7.0.4", "debian:7.2.13"]
+    assert plan.vm == VmSettings(cpus=2, memory="1G", timeout=300.0, accel="auto") and plan.pytest_args == []
+
+
+def test_what_the_runs_came_to(tmp_path):
+    from otns.matrix import session
+    from otns.results.model import Verdict
+
+    plan = _plan(tmp_path)
+    a, b = (tmp_path / e.slug for e in plan.entries)
+    a.mkdir()
+    b.mkdir()
+    files.write_state(a, {"state": "done", "ok": True, "verdict": "CONFORMS", "verdict_name": Verdict.CONFORMS.name})
+    files.write_state(b, {"state": "done", "ok": False, "verdict": "CRASHED", "verdict_name": Verdict.CRASHED.name,
+                          "detail": "Kernel panic - not syncing: x"})
+    end = session.ended(plan)
+    assert [(e.kernel, why) for e, why in end.not_as_expected] == [("debian:7.3.4",
+                                                                   "CRASHED: Kernel panic - not syncing: x")]
+    assert end.crashed and not session.runner_broke(1, plan) and session.runner_broke(3, plan)

@@ -7,19 +7,11 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from base.errors import EXIT_CRASH, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_NOT_AS_EXPECTED, EXIT_OK, BadInput
+from base.errors import EXIT_CRASH, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_NOT_AS_EXPECTED, EXIT_OK
 
 from ..options import check_workers
-from ..results.files import MATRIX_LOG, STATE, SUMMARY, matrix_log_tail, read_state, read_summary, state_verdict
-from ..results.model import Verdict
-from ..run.preflight import (
-    PYTEST_INTERRUPTED,
-    PYTEST_OK,
-    PYTEST_TESTS_FAILED,
-    check_kernels,
-    check_pytest_args,
-    narrowed,
-)
+from ..results.files import MATRIX_LOG, matrix_log_tail
+from ..run.preflight import PYTEST_INTERRUPTED
 from .common import add_vm_opts, err, notice, stdout, vm_settings
 
 NAME = "matrix"
@@ -42,38 +34,16 @@ def add_parser(sub) -> None:
 
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
-    from ..matrix.entries import check_unique, entries_from_ci, parse_entry
+    from ..matrix import session
     from ..matrix.runner import DEFAULT_WORKERS, run
-    from ..options import shard
     from ..report import grid as report
-    from ..results.plan import Plan
 
-    # Every option and kernel is checked before the first boot: a bad one fails now, not in a worker.
     vm = vm_settings(args)
     workers = check_workers(DEFAULT_WORKERS if args.workers is None else args.workers)
-    entries = entries_from_ci(args.from_ci) if args.from_ci else []
-    entries += [parse_entry(s) for s in args.specs]
-    if not entries:
-        raise BadInput("no kernels: name some specs or use --from CI.yml")
-    check_unique(entries)
-    total = len(entries)
-    entries = shard(entries, args.shard)
-    if not entries:
-        raise BadInput(f"shard {args.shard} of {total} kernels is empty")
-    keyword = ["-k", args.keyword] if args.keyword else []
-    # Collected on the host once, with or without -k: that checks -k and leaves every guest the
-    # bytecode it would otherwise read file by file (vm.pycache, vm.bytecode).
-    selected = check_pytest_args(keyword, "-k" if keyword else "no arguments", cache_dir=cache_dir)
-    if keyword:  # each guest gets only the files that hold the selected tests
-        keyword = narrowed(keyword, selected)
-    to_fetch = check_kernels(entries, cache_dir, notice)
-    if to_fetch:
-        notice(f"otns: {len(to_fetch)} kernel(s) to fetch first: {', '.join(to_fetch)}")
     out = (args.out or Path("results") / f"matrix-{datetime.now():%Y%m%d-%H%M%S}").resolve()
-    plan = Plan(entries=entries, out=out, cache_dir=cache_dir, vm=vm, pytest_args=keyword)
+    plan = session.prepare(args.specs, args.from_ci, args.shard, args.keyword, out, cache_dir, vm, notice)
     rc = run(plan, workers, stdout(160))
-    if rc not in (PYTEST_OK, PYTEST_TESTS_FAILED) or not any((out / e.slug / STATE).exists() for e in entries):
-        # A failed test is "some kernel not as expected"; anything else means the runner itself broke.
+    if session.runner_broke(rc, plan):
         last = matrix_log_tail(out)
         err.print(f"otns: error: the matrix runner stopped (pytest exit {rc}): {last} "
                   f"(log: {out / MATRIX_LOG})", markup=False)
@@ -81,31 +51,13 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     kernels = report.load_matrix(out)
     stdout().print(report.terminal_grid(kernels))
     files = report.write_reports(kernels, out)
-    states = [read_state(out / e.slug) for e in entries]
-    bad = [e.kernel for e, s in zip(entries, states, strict=True) if not s.get("ok")]
-    crashed = [e.kernel for e, s in zip(entries, states, strict=True)
-               if state_verdict(s) in (Verdict.CRASHED, Verdict.HUNG)]
     err.print(f"reports: {files['html']}  {files['markdown']}  {files['junit']}", markup=False)
-    if not bad:
-        err.print(f"[bold]ALL {len(entries)} KERNELS AS EXPECTED[/]")
+    end = session.ended(plan)
+    if not end.not_as_expected:
+        err.print(f"[bold]ALL {len(plan.entries)} KERNELS AS EXPECTED[/]")
         return EXIT_OK
-    err.print(f"[bold]{len(bad)} of {len(entries)} KERNELS NOT AS EXPECTED:[/] {escape(', '.join(bad))}")
-    for e, st in zip(entries, states, strict=True):
-        if not st.get("ok"):
-            err.print(f"  {e.kernel} (expect {e.expect}): {why_not(st, out / e.slug)}", markup=False)
-    return EXIT_CRASH if crashed else EXIT_NOT_AS_EXPECTED
-
-
-def why_not(state: dict, folder: Path) -> str:
-    """One line on why a matrix kernel did not go as expected, from its state.json and summary.json."""
-    if not state:
-        return "it never ran"
-    verdict = state.get("verdict") or state.get("state", "?")
-    try:
-        detail = str(read_summary(folder / SUMMARY).get("detail", ""))
-    except (OSError, BadInput):
-        detail = ""
-    detail = state.get("detail") or detail
-    if state_verdict(state) is Verdict.FEATURE_ABSENT and state.get("expect") == "conform":
-        detail = f"marked conform, but {detail or 'the kernel lacks the feature'}"
-    return f"{verdict}: {detail}" if detail else verdict
+    bad = [e.kernel for e, _ in end.not_as_expected]
+    err.print(f"[bold]{len(bad)} of {len(plan.entries)} KERNELS NOT AS EXPECTED:[/] {escape(', '.join(bad))}")
+    for e, why in end.not_as_expected:
+        err.print(f"  {e.kernel} (expect {e.expect}): {why}", markup=False)
+    return EXIT_CRASH if end.crashed else EXIT_NOT_AS_EXPECTED
