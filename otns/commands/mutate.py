@@ -10,11 +10,11 @@ from rich.table import Table
 from rich.text import Text
 
 from base.errors import EXIT_NOT_AS_EXPECTED, EXIT_OK, BadInput
-from kernels import build, faults, mutants
-from kernels.coverage import feature_code
+from kernels import build, faults
 from kernels.faults import Fault
 
 from ..coverage.gcov import unreached_lines
+from ..mutate import selection
 from ..mutate.mutator import (
     SURVIVED,
     FaultResult,
@@ -23,11 +23,10 @@ from ..mutate.mutator import (
     Report,
     kernel_version,
     merge,
-    sample,
     short_id,
 )
 from ..mutate.rulemap import tests_by_rule
-from ..options import check_count, shard
+from ..options import check_count
 from ..results.files import MUTATE_JSON, MUTATE_MD
 from .common import add_vm_opts, err, stdout, vm_settings
 
@@ -80,10 +79,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     if args.auto and args.table:
         raise BadInput("--auto generates its faults: it takes no --table")
     tree = build.find_tree(args.tree, cache_dir) if args.auto or not args.list else None
-    table = mutants.generate(tree, feature_code()) if tree is not None and args.auto else _table(args.table)
-    selected = shard(sample(faults.select(table, args.faults), args.sample, args.seed), args.shard)
-    if not selected:
-        raise BadInput(f"shard {args.shard} of the selected faults is empty")
+    selected = selection.choose(tree, args.auto, args.table, args.faults, args.sample, args.seed, args.shard)
     if args.list:
         out.print(list_table(selected, "generated from the code" if args.auto else args.table or faults.TABLE))
         return EXIT_OK
@@ -123,13 +119,3 @@ def result_table(report: Report):
             if r.caught_by else ""
         table.add_row(r.fault.id, r.fault.rule, r.status, Text("; ".join(x for x in (by, r.detail) if x)))
     return table
-
-
-def _table(path: Path | None) -> list[Fault]:
-    if path is None:
-        return faults.load()
-    try:
-        return faults.load(path)
-    except (OSError, ValueError) as e:
-        msg = str(e)
-        raise BadInput(msg if str(path) in msg else f"cannot read the fault table {path}: {msg}") from None
