@@ -1,4 +1,4 @@
-"""What every command's display shares: the consoles, option help texts, table widths."""
+"""What every command shares: the consoles, the VM options (add_vm_opts -> VmSettings), help texts, table widths."""
 from __future__ import annotations
 
 import argparse
