@@ -11,13 +11,15 @@ import pytest
 
 from . import marks, probe
 from .features import BY_NAME, FEATURES
-from .marks import (pytest_collection_modifyitems, pytest_runtest_makereport,  # noqa: F401 (marks.py's hooks)
+from .marks import (pytest_collection_finish, pytest_collection_modifyitems,  # noqa: F401 (marks.py's hooks)
+                    pytest_runtest_makereport,
                     pytest_terminal_summary)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--otns-features", default=None,
                      help="write the run-time feature probes to this JSON file")
+    marks.pytest_addoption(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:

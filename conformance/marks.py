@@ -10,8 +10,10 @@ A pytest plugin: conftest.py takes its hooks, and `-p conformance.marks` puts th
 """
 from __future__ import annotations
 
+import json
 import platform
 import re
+from pathlib import Path
 
 import pytest
 
@@ -74,6 +76,16 @@ def explain(rules: list[str], fixes: list[str], release: str) -> str:
                      + [f"known fix {f}: {FIXES[f].describe(release)}" for f in fixes if f in FIXES])
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--otns-list", default=None, metavar="FILE",
+                     help="write each selected test's id, rules and known fixes to FILE as JSON (otns tests)")
+
+
+def listing(items: list[pytest.Item]) -> list[dict]:
+    """What `otns tests` shows of each test: its id, rules and known fixes."""
+    return [{"id": item.nodeid, "rules": of(item, RULE), "fixes": of(item, FIX)} for item in items]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for text in HELP.values():
         config.addinivalue_line("markers", text)
@@ -92,13 +104,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.user_properties += properties(item)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # After -k and deselection: the tests that would run.
+    out = session.config.getoption("otns_list", None)
+    if out:
+        Path(out).write_text(json.dumps(listing(session.items), indent=1) + "\n")
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     crash = getattr(report.longrepr, "reprcrash", None)
     rules, fixes = of(item, RULE), of(item, FIX)
     if report.failed and crash is not None and (rules or fixes):
-        # First on the line: the short summary (-rfEs) cuts a long message at the terminal's width.
+        # First on the line: the short summary (-rfE) cuts a long message at the terminal's width.
         crash.message = f"{tag(rules, fixes, platform.release())} {crash.message}"
         report.sections.append(("rules and known fixes", explain(rules, fixes, platform.release())))
     return report

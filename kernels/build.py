@@ -20,6 +20,7 @@ from pathlib import Path
 
 from base import cachedir
 from base.errors import EXIT_INFRA, EXIT_INTERRUPTED, BadInput, OtnsError
+from base.locks import locked
 from base.safefs import new_folder, write_atomic
 
 from . import faults, provenance, source
@@ -227,10 +228,16 @@ def _make(targets: list[str], make_args: list[str] | None) -> list[str]:
             "-j", str(os.cpu_count() or 1)]
 
 
+def tree_locked(tree: Path):
+    """One build at a time in a tree: two makes in one tree overwrite each other's objects (seen:
+    fixdep finding another make's .o.d gone) and the image then holds neither's code."""
+    return locked(tree / ".otns-build.lock", f"otns: waiting for another otns build in {tree}")
+
+
 def compile_object(tree: Path, cache_dir: Path, rel: str, log: Path, stop: threading.Event | None = None) -> None:
     """Make one object of a configured tree (with the variables of a whole build, so that the
     next whole build finds it up to date); BuildFailed if it does not compile."""
-    with open(log, "w") as f:
+    with tree_locked(tree), open(log, "w") as f:
         rc = _run(_make([rel], None), tree, _env(tree, cache_dir, cachedir.CCACHE), f, stop)
     if rc != 0 or not (tree / rel).is_file():
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
@@ -246,6 +253,13 @@ def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: b
     With stop, the build runs in the background (niced; BuildStopped once stop is set).
     extra_options (required config settings beyond kernels/otns.config), make_args and a ccache
     folder of its own serve builds of another kind (a coverage build, kernels/coverage.py)."""
+    with tree_locked(tree):
+        return _build(tree, cache_dir, log, applied_fault, stop, extra_options, make_args, ccache, append_log)
+
+
+def _build(tree: Path, cache_dir: Path, log: Path | None, applied_fault: bool, stop: threading.Event | None,
+           extra_options: dict[str, str] | None, make_args: list[str] | None, ccache: str,
+           append_log: bool) -> Built:
     env = _env(tree, cache_dir, ccache)
     log = log or cache_dir / cachedir.BUILDS / f"{tree.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)

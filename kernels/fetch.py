@@ -14,6 +14,7 @@ import lzma
 import os
 import shutil
 import stat
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -218,7 +219,7 @@ def fetch(cache_dir: Path, apt: PrivateApt, kernel: DebianKernel, show_progress:
                              f"about {(total * 4) >> 20} MiB needed for {kernel.release}")
         try:
             with new_folder(final) as tmp:
-                debs = _download(apt, kernel, tmp / "debs", show_progress)
+                debs = _download(apt, kernel, tmp / "debs", show_progress, notice)
                 root = tmp / "root"
                 for deb in debs:
                     r = commands.run(["dpkg-deb", "-x", str(deb), str(root)], f"unpack {deb.name}",
@@ -247,17 +248,61 @@ def fetch(cache_dir: Path, apt: PrivateApt, kernel: DebianKernel, show_progress:
     return local
 
 
-def _download(apt: PrivateApt, kernel: DebianKernel, dest: Path, show_progress: bool) -> list[Path]:
+def _download(apt: PrivateApt, kernel: DebianKernel, dest: Path, show_progress: bool,
+              notice: Callable[[str], object] = print) -> list[Path]:
+    """The kernel's packages into dest. Progress is the bytes on disk, looked at twice a second
+    (apt's own status moves by whole files), with the time elapsed (most of a small kernel's
+    fetch is the archive's latency, not its bytes): a bar in a terminal; lines otherwise, at each
+    quarter that shows on disk and at the end."""
     pkgs = kernel.packages()
     total = sum(p.size for p in pkgs)
-    if not show_progress:
-        return apt.download(pkgs, dest)
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    stop = threading.Event()
+    said = [0]
 
-    with Progress(TextColumn("[bold]fetch[/] {task.description}"), BarColumn(),
-                  TextColumn("{task.percentage:>5.1f}%"), TimeRemainingColumn(),
-                  transient=True) as progress:
-        task = progress.add_task(f"{kernel.release} ({total >> 20} MiB)", total=100.0)
-        files = apt.download(pkgs, dest, lambda pct: progress.update(task, completed=pct))
-        progress.update(task, completed=100.0)
+    def report(done: int) -> None:
+        quarter = min(4, done * 4 // total) if total else 4
+        if not show_progress and quarter > said[0]:
+            said[0] = quarter
+            notice(f"otns: fetch {kernel.release}: {done >> 20} of {total >> 20} MiB")
+
+    def watch(update: Callable[[int], None]) -> None:
+        while not stop.wait(0.5):
+            update(downloaded(dest))
+    if not show_progress:
+        began = time.monotonic()
+        watcher = threading.Thread(target=watch, args=(report,), daemon=True)
+        watcher.start()
+        try:
+            files = apt.download(pkgs, dest)
+        finally:
+            stop.set()
+            watcher.join(timeout=2)
+        notice(f"otns: fetched {kernel.release}: {total >> 20} MiB in {time.monotonic() - began:.1f} s")
+        return files
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+
+    with Progress(TextColumn("[bold]fetch[/] {task.description}"), BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), TimeElapsedColumn(), transient=True) as progress:
+        task = progress.add_task(f"{kernel.release}", total=total)
+        watcher = threading.Thread(target=watch, args=(lambda n: progress.update(task, completed=min(n, total)),),
+                                   daemon=True)
+        watcher.start()
+        try:
+            files = apt.download(pkgs, dest)
+        finally:
+            stop.set()
+            watcher.join(timeout=2)
+        progress.update(task, completed=total)
     return files
+
+
+def downloaded(dest: Path) -> int:
+    """Bytes under dest so far (apt writes the packages, or their partial files, there)."""
+    done = 0
+    for root, _, names in os.walk(dest):
+        for name in names:
+            try:
+                done += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass  # renamed or removed between the listing and the look
+    return done

@@ -9,11 +9,11 @@ import signal
 import sys
 from pathlib import Path
 
-from base.errors import EXIT_INFRA, EXIT_INTERRUPTED, EXIT_USAGE, BadInput, OtnsError
+from base.errors import EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BadInput, OtnsError
 from vm.boot import GuestStopped
 
 from .commands import COMMANDS
-from .commands.common import err
+from .commands.common import err, to_devnull
 from .paths import default_cache_dir
 
 # An OSError about a path the user gave (absent, forbidden, not a folder, a folder) is bad usage.
@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     except OtnsError as e:
         err.print(f"otns: error: {e}", markup=False)
         return e.exit_code
+    except BrokenPipeError:
+        # `otns kernels list | head`: the reader has what it wanted; not an error of otns.
+        to_devnull(sys.stdout)
+        return EXIT_OK
     except KeyboardInterrupt as e:
         stopped = "; the guest was stopped" if isinstance(e, GuestStopped) else ""
         err.print(f"otns: interrupted{stopped}", markup=False)

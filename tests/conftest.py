@@ -48,7 +48,10 @@ class Run:
 
     @property
     def last_line(self) -> str:
-        lines = [ln for ln in self.stderr.splitlines() if ln.strip()]
+        """The verdict: the last line of stdout (`otns run | tail -1`), or of stderr when the run
+        printed nothing on stdout (it stopped before the suite)."""
+        lines = [ln for ln in self.stdout.splitlines() if ln.strip()] or \
+            [ln for ln in self.stderr.splitlines() if ln.strip()]
         return lines[-1] if lines else ""
 
 

@@ -87,3 +87,12 @@ def test_an_unknown_recorded_flavour_is_named(otns, tmp_path):
                        "release": f"{up}+deb13-rt-amd64"}}))
     r = otns("bisect", "--changed", str(tmp_path / "a"), str(tmp_path / "b"), results=False)
     assert r.code == 2 and "flavour 'rt-amd64'" in r.stderr and "same kernel" not in r.stderr, r.stderr
+
+
+def test_swapped_ends_are_refused_before_any_boot(otns):
+    # --good newer than --bad: one line naming both and the likely command, exit 2, nothing fetched
+    # or booted (the index alone is read).
+    r = otns("bisect", "conformance/test_core.py::test_target_must_be_directory", "--good", "debian:7.2.11",
+             "--bad", "debian:7.2.6", results=False)
+    assert r.code == 2 and "the ends look swapped: --good 7.2.11 is newer than --bad 7.2.6" in r.stderr, r.stderr
+    assert "--find fix --good debian:7.2.6 --bad debian:7.2.11" in r.stderr and "Traceback" not in r.stderr

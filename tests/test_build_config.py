@@ -119,3 +119,21 @@ def test_a_users_own_config_is_kept(tmp_path):
     (tree / ".config").write_text(mine)
     assert _ensure(tree, own=False) == []
     assert (tree / ".config").read_text() == mine and not (tree / build.STAMP).exists()
+
+
+def test_two_builds_of_one_tree_take_turns(tmp_path, monkeypatch):
+    # Two makes in one tree overwrite each other's objects: the second build waits for the first.
+    import threading
+    started = threading.Event()
+
+    def fake_build(*args, **kwargs):
+        started.set()
+        return "built"
+    monkeypatch.setattr(build, "_build", fake_build)
+    results = []
+    with build.tree_locked(tmp_path):
+        t = threading.Thread(target=lambda: results.append(build.build(tmp_path, tmp_path / "cache")), daemon=True)
+        t.start()
+        assert not started.wait(0.5), "a second build began while the tree was being built"
+    t.join(10)
+    assert started.is_set() and results == ["built"]

@@ -89,7 +89,7 @@ def test_junit_properties(props):
     if tests is not None:
         (t,) = tests
         assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", v) for v in t.rules + t.fixes)
-        assert to_ktap(tests).count("\n") <= 4
+        assert to_ktap(tests).count("\n") <= 5
 
 
 @FUZZ
@@ -137,6 +137,9 @@ def test_ktap_is_one_line_per_test(tests):
     assert out[:2] == ["KTAP version 1", f"1..{len(tests)}"]
     lines = [ln for ln in out[2:] if not ln.startswith("# ")]
     assert len(lines) == len(tests)
+    # kselftest's totals last, adding up to the tests.
+    totals = dict(kv.split(":") for kv in out[-1].removeprefix("# Totals: ").split())
+    assert out[-1].startswith("# Totals: ") and sum(map(int, totals.values())) == len(tests)
     for i, line in enumerate(lines, 1):
         assert line.startswith((f"ok {i} ", f"not ok {i} "))
         # The only directives are the ones otns writes.

@@ -51,7 +51,8 @@ def test_run_files_round_trip(tmp_path):
     assert doc["verdict_line"] == summary.verdict_line() and doc["counts"] == {"pass": 1, "fail": 1, "skip": 1,
                                                                                  "error": 0}
     ktap = rf.read_ktap(folder).splitlines()
-    assert ktap[:2] == ["KTAP version 1", "1..3"] and ktap[-1] == "ok 3 conformance/test_a.py::test_skip # SKIP kernel lacks it"
+    assert ktap[:2] == ["KTAP version 1", "1..3"] and ktap[-2] == "ok 3 conformance/test_a.py::test_skip # SKIP kernel lacks it"
+    assert ktap[-1] == "# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0"
     assert not (folder / rf.CRASH).exists() and not (folder / rf.CONSOLE_TAIL).exists()
     # No junit.xml (the guest never wrote one): no tests, not an error.
     loaded = rf.load_folder(folder)

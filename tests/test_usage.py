@@ -155,3 +155,9 @@ def test_an_interrupt_before_any_guest_says_only_that(capfd, monkeypatch):
     monkeypatch.setattr(COMMANDS["kernels"], "handle", handle)
     code, _, err = run_in_process(["--cache-dir", str(cache_for_tests()), "kernels", "list"], capfd)
     assert code == 130 and err.strip() == "otns: interrupted", err
+
+
+def test_every_command_describes_itself():
+    # `otns report --help` and the others say what the command does, not only its usage line.
+    bare = [path for path, parser in _parsers(build_parser()) if path.count(" ") == 1 and not parser.description]
+    assert not bare, bare

@@ -55,6 +55,9 @@ class BootRequest:
     vng_home: Path | None = None  # HOME for vng, so a user's vng config cannot change the run
     guest_init: str = "otns"  # otns | virtme-ng: the guest's PID 1 (vm.guest_init)
     stream: Callable[[str], object] | None = None
+    # Told each phase of the boot as it is reached (QEMU started, the kernel's banner, user space),
+    # with the seconds since the boot began: a boot is 10-30 s without a line of the suite's.
+    phase: Callable[[str, float], object] | None = None
     inputs: dict[str, bytes] = field(default_factory=dict)  # files the guest finds in its folder at the start
 
 
@@ -360,11 +363,21 @@ def _boot_shared(req: BootRequest, start: float) -> BootResult:
         except FileNotFoundError:
             raise InfraError("vng not found: run the README's setup (it installs virtme-ng)") from None
         announced: list[float] = []
+        seen = set()
+
+        def tell(what: str) -> None:
+            if req.phase is not None and what not in seen:
+                seen.add(what)
+                req.phase(what, time.monotonic() - start)
+        tell(PHASE_QEMU)
 
         def on_console(line: str) -> None:
+            if "Linux version" in line:
+                tell(PHASE_KERNEL)
             # When the boot ended and the suite began, even if the guest never reports it.
             if not announced and USERSPACE_MARK in line:
                 announced.append(time.monotonic() - start)
+                tell(PHASE_USERSPACE)
         pumps = [threading.Thread(target=pump, args=(proc.stdout, out_lines, req.stream, None), daemon=True),
                  threading.Thread(target=pump, args=(proc.stderr, con_lines, on_console, log), daemon=True)]
         for t in pumps:
@@ -433,6 +446,11 @@ def classify(console: str, output: str, code: int | None, *, hung: bool, stalled
         return BootStatus.NO_BOOT
     return BootStatus.EXITED
 
+
+# The phases BootRequest.phase is told, in order.
+PHASE_QEMU = "QEMU started"
+PHASE_KERNEL = "kernel started"
+PHASE_USERSPACE = "user space reached, the suite starts"
 
 # A timeout this many times a usual boot was time enough: no user space by then is a hang.
 AMPLE_FACTOR = 3.0

@@ -87,7 +87,9 @@ def pytest_args(results: Path, extra: list[str]) -> list[str]:
     args = [*([] if selected else [str(CONFORMANCE)]), "--rootdir=.",
             "-p", "no:cacheprovider", "-o", "junit_family=xunit2",
             f"--junitxml={results / filenames.JUNIT}", f"--otns-features={results / filenames.FEATURES}",
-            "-rfEs", *[x for name in UNUSED_PLUGINS for x in ("-p", f"no:{name}")],
+            # -rfE, not s: the host counts skips once per reason (otns.digest), rather than a
+            # SKIPPED line each between the last failure and the verdict.
+            "-rfE", *[x for name in UNUSED_PLUGINS for x in ("-p", f"no:{name}")],
             "-p", "pytest_timeout", f"--timeout={TEST_SECONDS}", "--timeout-method=signal"]
     # Plugin autoload is off for speed; load xdist only when parallelism is asked for.
     if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in extra):

@@ -11,6 +11,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from pathlib import Path
 from base import cachedir, commands, safefs
 from base.errors import EXIT_CRASH, EXIT_INFRA, BadInput, InfraError, OtnsError
 from kernels.spec import KernelSpec
+from vm import share
+from vm.boot import BootRequest
 
 from ..options import VmSettings
 from ..results import files as resultfiles
@@ -60,6 +63,7 @@ class BenchOptions:
     vm: VmSettings = BENCH_VM
     show_progress: bool = True
     rounds: int = 3  # at most this many measuring rounds while the verdict is too noisy to tell
+    progress: Callable[[str], None] | None = None  # the boot's phases, then the size and method measured
 
 
 @dataclass
@@ -130,7 +134,9 @@ def merge(a: br.Raw, b: br.Raw) -> br.Raw:
 def execute(opts: BenchOptions, notice: Callable[[str], object], stream: Callable[[str], object]) -> BenchResult:
     t0 = time.monotonic()
     helper = compile_helper(opts.cache_dir)
-    run_opts = RunOptions(spec=opts.spec, cache_dir=opts.cache_dir, vm=opts.vm, show_progress=opts.show_progress)
+    tell = opts.progress or (lambda m: None)
+    run_opts = RunOptions(spec=opts.spec, cache_dir=opts.cache_dir, vm=opts.vm, show_progress=opts.show_progress,
+                          on_phase=lambda what, s: tell(f"boot: {what} ({s:.1f} s)"))
     kernel = resolve_kernel(run_opts, notice)
     with resultfiles.results_folder(opts.results, f"bench-{kernel.release}", incomplete=False) as folder:
         raw, accel, release = _measure(opts, run_opts, kernel, helper, folder, notice, stream)
@@ -160,7 +166,7 @@ def execute(opts: BenchOptions, notice: Callable[[str], object], stream: Callabl
 def _measure(opts: BenchOptions, run_opts: RunOptions, kernel, helper: Path, folder: Path,
              notice: Callable[[str], object], stream: Callable[[str], object]) -> tuple[br.Raw, str, str]:
     """One round: boot (or the host), run the helper, parse what it wrote."""
-    from vm.boot import GUEST_RESULTS, BootStatus, boot
+    from vm.boot import GUEST_RESULTS
 
     raw_path, err_path = folder / BENCH_RAW, folder / BENCH_STDERR
     raw_path.unlink(missing_ok=True)
@@ -171,6 +177,53 @@ def _measure(opts: BenchOptions, run_opts: RunOptions, kernel, helper: Path, fol
     raw_q, err_q = shlex.quote(str(there / BENCH_RAW)), shlex.quote(str(there / BENCH_STDERR))
     # The helper writes to a temporary name, renamed when it finishes: a killed run leaves no raw.txt.
     shell = f"{cmd} > {raw_q}.part 2> {err_q} && mv {raw_q}.part {raw_q}"
+    # What the helper has written so far (its output file grows size by size): said every few seconds.
+    part = Path(f"{raw_path}.part") if kernel.is_host else share.folder(folder) / f"{BENCH_RAW}.part"
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch_part, args=(part, opts.progress, stop), daemon=True)
+    watcher.start()
+    try:
+        return _measure_once(opts, req, kernel, shell, folder, notice, raw_path, err_path)
+    finally:
+        stop.set()
+        watcher.join(timeout=2)
+
+
+WATCH_EVERY = 5.0
+
+
+def where_now(text: str) -> str:
+    """From the helper's output so far: the size it is at, the method it last timed, the samples."""
+    size, method, samples = "", "", 0
+    for line in text.splitlines():
+        if line.startswith("#mounts "):
+            size = line.split()[1]
+        elif line and not line.startswith(("#", "{")):
+            method = line.split(",", 1)[0]
+            samples += 1
+    if not size:
+        return ""
+    return f"bench: {size} mounts" + (f", method {method}, {samples} samples so far" if method else "")
+
+
+def _watch_part(part: Path, progress: Callable[[str], object] | None, stop: threading.Event) -> None:
+    said = ""
+    while progress is not None and not stop.wait(WATCH_EVERY):
+        try:
+            text = safefs.read_text(part, 16 << 20)  # a live look: a larger file is just not shown
+        except (OSError, safefs.BadFile):
+            continue
+        now = where_now(text)
+        if now and now != said:
+            said = now
+            progress(now)
+
+
+def _measure_once(opts: BenchOptions, req: BootRequest | None, kernel, shell: str, folder: Path,
+                  notice: Callable[[str], object], raw_path: Path, err_path: Path) -> tuple[br.Raw, str, str]:
+    """req: the boot's request, None on the host."""
+    from vm.boot import BootStatus, boot
+
     code: int | None
     if req is None:
         if os.geteuid() != 0:

@@ -45,12 +45,15 @@ class Found:
 
 
 def prepare(tests: list[str], ends: list[str] | list[hunt.Recorded], flavour: str, find: str, bad_outcome: str | None,
-            cache_dir: Path, out: Path, vm: VmSettings, notice: Callable[[str], object]) -> Bisect:
+            cache_dir: Path, out: Path, vm: VmSettings, notice: Callable[[str], object],
+            progress: Callable[[str], object] | None = None) -> Bisect:
     """Check the tests (a typo must not cost two downloads and two boots) and find the kernels."""
     check_test_ids(tests, cache_dir)
     kernels = hunt.kernels_between(cache_dir, ends[0], ends[1], flavour, notice)
-    # All the tests at once: one boot per kernel answers them all.
-    runner = hunt.Runner(cache_dir=cache_dir, out=out, vm=vm, select=tests)
+    # All the tests at once: one boot per kernel answers them all. Both ends, then a binary
+    # search over the kernels between them: at most this many boots.
+    most = 2 + (len(kernels) - 2).bit_length()
+    runner = hunt.Runner(cache_dir=cache_dir, out=out, vm=vm, select=tests, progress=progress, most=most)
     good, bad = hunt.outcome_sets(find, bad_outcome)
     return Bisect(tests, flavour, kernels, runner, good, bad)
 

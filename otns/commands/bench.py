@@ -52,7 +52,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
                               mounts=int_list(args.mounts, "--mounts"), workers=int_list(args.workers, "--workers"),
                               methods=tuple(m for m in args.methods.split(",") if m), seconds=args.seconds,
                               min_iter=args.min_iter, max_iter=args.max_iter, vm=vm_settings(args),
-                              show_progress=err.is_terminal, check=args.check)
+                              show_progress=err.is_terminal, check=args.check, progress=lambda m: notice(f"otns {m}"))
     bench.validate(opts)
     res = bench.execute(opts, notice, lambda line: None)
     out = stdout()

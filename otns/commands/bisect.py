@@ -11,7 +11,7 @@ from base.errors import EXIT_NOT_AS_EXPECTED, EXIT_OK, BadInput
 from kernels.debian import FLAVOURS
 
 from ..results.files import load_folder
-from .common import FLAVOUR_HELP, add_vm_opts, err, notice, vm_settings
+from .common import FLAVOUR_HELP, add_vm_opts, err, notice, plural, vm_settings
 
 if TYPE_CHECKING:  # imported when the command runs: `otns --help` needs none of it
     from ..bisect.session import Found
@@ -64,9 +64,10 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
         tests = [hunt.normalise_test_id(args.test_id)]
         flavour = args.flavour or "cloud"
         ends = [args.good, args.bad]
-    plan = session.prepare(tests, ends, flavour, args.find, args.bad_outcome, cache_dir, out, vm, notice)
+    plan = session.prepare(tests, ends, flavour, args.find, args.bad_outcome, cache_dir, out, vm, notice,
+                           lambda m: err.print(f"  {m}", markup=False, style="dim"))
     kernels = plan.kernels
-    err.print(f"bisecting {len(tests)} test(s) over {len(kernels)} Debian kernels "
+    err.print(f"bisecting {plural(len(tests), 'test')} over {plural(len(kernels), 'Debian kernel')} "
               f"{kernels[0].upstream} .. {kernels[-1].upstream} ({flavour}); "
               f"old behaviour: {'/'.join(sorted(plan.good))}, new: {'/'.join(sorted(plan.bad))}", markup=False)
     status = EXIT_OK
@@ -76,7 +77,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
             f"  {st.label:>10}  {st.outcome:<28} {BEHAVIOUR[st.judged]:<5} {st.seconds:5.1f} s", markup=False))
         if not _print_found(found):
             status = EXIT_NOT_AS_EXPECTED
-    err.print(f"{plan.runner.boots} boots for {len(kernels)} kernels; results in {out}", markup=False)
+    err.print(f"{plural(plan.runner.boots, 'boot')} for {plural(len(kernels), 'kernel')}; results in {out}", markup=False)
     return status
 
 

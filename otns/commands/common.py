@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import fields
+from typing import IO, TextIO
 
 from rich.console import Console
 
@@ -56,7 +58,15 @@ def vm_settings(args: argparse.Namespace) -> VmSettings:
     """The VmSettings of the options add_vm_opts added (BadInput, one line, when they cannot work)."""
     return VmSettings(**{f.name: getattr(args, f.name) for f in fields(VmSettings) if hasattr(args, f.name)})
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+class PipeConsole(Console):
+    """A rich Console whose reader may go away (`otns kernels list | head`): rich would exit 1
+    then; this one stops writing and lets the command end with its own exit code."""
+
+    def on_broken_pipe(self) -> None:
+        to_devnull(self.file)
+
+
+err = PipeConsole(stderr=True, highlight=False, soft_wrap=True)
 # Tables printed to a pipe or a CI log: wide enough that whole test ids are never folded.
 PIPE_WIDTH = 400
 
@@ -67,7 +77,7 @@ def notice(msg: str) -> None:
 
 def stdout(pipe_width: int = PIPE_WIDTH) -> Console:
     """stdout as a console: the terminal's width, or pipe_width when it is not a terminal."""
-    return Console(width=None if sys.stdout.isatty() else pipe_width)
+    return PipeConsole(width=None if sys.stdout.isatty() else pipe_width)
 
 
 def int_list(text: str, what: str) -> tuple[int, ...]:
@@ -75,3 +85,46 @@ def int_list(text: str, what: str) -> tuple[int, ...]:
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise BadInput(f"{what} takes comma-separated numbers, not {text!r}") from None
+
+
+def to_devnull(stream: IO[str]) -> None:
+    """The reader of `stream` went away (`otns run | head`): what is still written goes nowhere,
+    so the command finishes and exits with its own code, not a broken pipe's."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def writer(stream: TextIO):
+    """A write-and-flush function for `stream` that survives its reader going away."""
+    def write(text: str) -> None:
+        try:
+            stream.write(text)
+            stream.flush()
+        except BrokenPipeError:
+            to_devnull(stream)
+    return write
+
+
+def print_lines(stream: TextIO, lines: list[str], bold_last: bool = False) -> None:
+    """Lines on `stream` as they are (a guest's text is never markup); the last in bold on a
+    terminal (the verdict). Survives the reader going away."""
+    if not lines:
+        return
+    try:
+        console = PipeConsole(file=stream, highlight=False, soft_wrap=True)
+        for i, line in enumerate(lines):
+            console.print(line, markup=False, style="bold" if bold_last and i == len(lines) - 1 else None)
+        stream.flush()
+    except BrokenPipeError:
+        to_devnull(stream)
+
+
+def plural(n: int, word: str) -> str:
+    """"1 kernel", "2 kernels" (the word as given, upper case included: "2 KERNELS")."""
+    if n == 1:
+        return f"{n} {word}"
+    return f"{n} {word}{'S' if word.isupper() else 's'}"

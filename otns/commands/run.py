@@ -2,23 +2,28 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
+from typing import TextIO
 
-from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from base.errors import BadInput
+from base.errors import BadInput, OtnsError
 from conformance.features import BY_NAME as FEATURE_NAMES
 from kernels.debian import FLAVOURS
 from kernels.spec import parse_spec
+from vm.boot import PHASE_USERSPACE
 from vm.guest_init import INITS
 
 from ..results.absence import Policy
-from ..results.files import read_ktap
-from ..results.model import Verdict
+from ..results.digest import digest
+from ..results.files import KernelResults, load_folder, read_ktap
+from ..results.jsonout import kernel_json
+from ..results.model import RunSummary, Verdict
 from ..run.execute import RunOptions, dry_run, execute
 from ..run.preflight import check_pytest_args, narrowed
-from .common import DEFAULT_KERNEL, FLAVOUR_HELP, add_vm_opts, err, notice, vm_settings
+from .common import DEFAULT_KERNEL, FLAVOUR_HELP, PipeConsole, add_vm_opts, err, notice, print_lines, vm_settings, writer
 
 NAME = "run"
 
@@ -34,7 +39,11 @@ def add_parser(sub) -> None:
     add_vm_opts(r)
     r.add_argument("--results", type=Path, default=None, help="results folder (default: results/RELEASE-TIME-PID)")
     r.add_argument("-k", dest="keyword", default=None, help="only tests matching this pytest -k expression")
-    r.add_argument("--ktap", action="store_true", help="print KTAP on stdout (live output goes to stderr)")
+    out = r.add_mutually_exclusive_group()
+    out.add_argument("--ktap", action="store_true", help="print KTAP on stdout (live output goes to stderr)")
+    out.add_argument("--json", action="store_true",
+                     help="print the results as one JSON object on stdout: verdict, counts, each test's outcome, "
+                          "rules, known fixes and message (live output goes to stderr)")
     r.add_argument("--require-feature", action="store_true",
                    help="no feature may be absent, whatever the kernel's version (else exit 1)")
     r.add_argument("--allow-absent", action="append", default=[], metavar="FEATURE", choices=list(FEATURE_NAMES),
@@ -49,8 +58,10 @@ def add_parser(sub) -> None:
 
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
-    live_tty = (sys.stderr if args.ktap else sys.stdout).isatty()
-    extra = [f"--color={'yes' if live_tty else 'no'}", *args.pytest_args]
+    # stdout carries the run: pytest's live output, the failures, the verdict (`otns run | tail`);
+    # with --ktap or --json it carries that document alone, and the rest goes to stderr.
+    live = sys.stderr if (args.ktap or args.json) else sys.stdout
+    extra = [f"--color={'yes' if live.isatty() else 'no'}", *args.pytest_args]
     if args.keyword:
         extra = ["-k", args.keyword, *extra]
     if args.require_feature and args.allow_absent:
@@ -58,27 +69,68 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     opts = RunOptions(spec=parse_spec(args.kernel, args.flavour), cache_dir=cache_dir, results=args.results,
                       vm=vm_settings(args), pytest_args=extra, dry_run=args.dry_run, show_progress=err.is_terminal,
                       absence=Policy.from_names(args.allow_absent, args.require_feature),
-                      guest_init=args.guest_init)
+                      guest_init=args.guest_init, on_phase=(booting := BootProgress(live)))
     selected = check_pytest_args(extra, "the arguments after --" if args.pytest_args else "-k" if args.keyword
                                  else "no arguments", cache_dir=None if args.dry_run else cache_dir)
     if args.keyword and not args.pytest_args:
         opts.pytest_args = narrowed(extra, selected)  # the same tests, fewer files to collect in the guest
     if args.dry_run:
         return dry_run(opts, notice, print)
-    live = sys.stderr if args.ktap else sys.stdout
-
-    def stream(line: str) -> None:
-        live.write(line)
-        live.flush()
-
-    summary, folder = execute(opts, notice, stream)
+    write = writer(live)
+    try:
+        summary, folder = execute(opts, notice, write)
+    finally:
+        booting.close()  # a boot that never reached user space leaves no spinner behind
     if args.ktap:
-        sys.stdout.write(read_ktap(folder))
-        sys.stdout.flush()
+        writer(sys.stdout)(read_ktap(folder))
+    try:
+        loaded = load_folder(folder)
+    except (OtnsError, OSError):  # a file of the guest's that cannot be read: the verdict says so already
+        loaded = KernelResults(summary.kernel, folder, summary.to_json(), {})
+    if args.json:
+        writer(sys.stdout)(json.dumps(kernel_json(loaded), indent=1) + "\n")
+    print_lines(live, ending(summary, loaded, folder), bold_last=True)
+    return summary.exit_code()
+
+
+def ending(summary: RunSummary, loaded: KernelResults, folder: Path) -> list[str]:
+    """The lines that end a run: skips by reason, each failure with its rules and fix, the
+    absences, the timings, and the verdict last."""
+    lines = digest(loaded)
     d = summary.durations
     timing = f"fetch {d['fetch']:.1f}s, boot {d['boot']:.1f}s, suite {d['suite']:.1f}s, total {d['total']:.1f}s"
-    err.print(f"{summary.release} ({summary.source}, {summary.accel}): {timing}", markup=False)
-    if summary.detail and summary.verdict is not Verdict.CONFORMS:
-        err.print(f"  {summary.detail}", markup=False)
-    err.print(f"[bold]{escape(summary.verdict_line())}[/]  results: {escape(str(folder))}")
-    return summary.exit_code()
+    lines.append(f"{summary.release} ({summary.source}, {summary.accel}): {timing}")
+    listed = any(ln.startswith(("FAILED ", "ERROR ")) for ln in lines)
+    if summary.detail and summary.verdict not in (Verdict.CONFORMS, Verdict.FEATURE_ABSENT) and not listed:
+        lines.append(f"  {summary.detail}")
+    return lines + [f"{summary.verdict_line()}  results: {folder}"]
+
+
+class BootProgress:
+    """The boot's phases with their times: a boot is 10-30 s under TCG with nothing else to show
+    (pytest's own output takes over once the suite starts). Piped, a line per phase; in a
+    terminal, one live line with a spinner and the time elapsed, then the time user space came."""
+
+    def __init__(self, live: TextIO) -> None:
+        self.live, self.write = live, writer(live)
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
+
+    def __call__(self, what: str, seconds: float) -> None:
+        text = f"boot: {what} ({seconds:.1f} s)"
+        if not self.live.isatty() or what == PHASE_USERSPACE:
+            self.close()
+            self.write(f"otns: {text}\n")
+            return
+        if self.progress is None:
+            self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                     console=PipeConsole(file=self.live), transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task(text)
+        if self.task is not None:
+            self.progress.update(self.task, description=text)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None

@@ -82,10 +82,15 @@ def explanations(path: Path = UNREACHED) -> list[Explanation]:
         return []
     out = []
     for e in tomllib.loads(path.read_text()).get("unreached", []):
+        # One reason may cover several lines of a function: "texts" lists them, "text" names one.
+        texts = e.get("texts", [e["text"]] if "text" in e else [])
         try:
-            out.append(Explanation(e["file"], e["function"], e["text"].strip(), e["reason"], e.get("kind", "line")))
+            out += [Explanation(e["file"], e["function"], t.strip(), e["reason"], e.get("kind", "line"))
+                    for t in texts]
         except KeyError as missing:
             raise ValueError(f"{path}: an [[unreached]] entry lacks {missing}") from None
+        if not texts:
+            raise ValueError(f"{path}: an [[unreached]] entry of {e.get('function')} names no line (text or texts)")
     return out
 
 

@@ -19,9 +19,10 @@ from rich.table import Table
 from rich.text import Text
 
 from base import safefs
+from vm import progress, share
 
 from ..paths import REPO_ROOT
-from ..results.files import MATRIX_RUNS, open_matrix_log, read_state, write_plan
+from ..results.files import MATRIX_RUNS, PROGRESS, open_matrix_log, read_state, write_plan
 from ..results.plan import Plan
 from .order import XDIST_ARGS, estimates, start_order
 
@@ -38,15 +39,34 @@ def _states(plan: Plan) -> dict[str, dict]:
 
 def speedup(wall: float, own: list[float]) -> str:
     """The final table's last row: the kernels' own times against the wall time, which is
-    what running them side by side saved over running them one by one."""
+    what running them side by side saved over running them one by one (nothing to say of one)."""
     if not own or wall <= 0:
         return "no kernel finished"
+    if len(own) == 1:
+        return f"the kernel's own time: {own[0]:.0f} s"
     return f"the kernels' own times sum to {sum(own):.0f} s: speed-up x{sum(own) / wall:.2f}"
 
 
-def _live_table(plan: Plan, started: float, workers: int, final: bool = False) -> Table:
-    wall = time.monotonic() - started
-    t = Table(title=f"otns matrix: {len(plan.entries)} kernels, {wall:.0f} s")
+def live_counts(folder: Path) -> tuple[dict[str, int], str]:
+    """A running kernel's counts so far and "done/total", from what its guest streams
+    (vm.progress) into its share: the live table's row moves with the suite."""
+    got = progress.read(share.folder(folder) / PROGRESS)
+    if got is None:
+        return {}, ""
+    c = {o: 0 for o in progress.OUTCOMES}
+    for f in got.finished:
+        c[f.outcome] += 1
+    total = f"/{got.collected}" if got.collected is not None else ""
+    return c, f"{len(got.finished)}{total} tests"
+
+
+def _live_table(plan: Plan, started: float, workers: int, final: bool = False,
+                since: dict[str, float] | None = None) -> Table:
+    now = time.monotonic()
+    wall = now - started
+    since = {} if since is None else since  # when each kernel left the queue, as seen here
+    n = len(plan.entries)
+    t = Table(title=f"otns matrix: {n} kernel{'' if n == 1 else 's'}, {wall:.0f} s")
     for col in ("kernel", "expect", "state", "pass", "fail", "skip", "error", "time", "verdict"):
         t.add_column(col)
     states = _states(plan)
@@ -54,13 +74,22 @@ def _live_table(plan: Plan, started: float, workers: int, final: bool = False) -
         s = states[e.slug]
         c = s.get("counts", {})
         took = s.get("seconds")
+        state = str(s.get("state", "?"))
+        if state not in ("queued", "?"):
+            since.setdefault(e.slug, now)
+        if state == "running" and not c:
+            c, done = live_counts(plan.out / e.slug)
+            state = f"running {done}" if done else state
+        elapsed = f"{took:.0f} s" if took else f"{now - since[e.slug]:.0f} s" if e.slug in since else ""
         t.add_row(Text(e.label), e.expect,
-                  Text(str(s.get("state", "?"))), *(str(c.get(k, "")) for k in ("pass", "fail", "skip", "error")),
-                  f"{took:.0f} s" if took else "", Text(str(s.get("verdict", ""))),
+                  Text(state), *(str(c.get(k, "")) for k in ("pass", "fail", "skip", "error")),
+                  elapsed, Text(str(s.get("verdict", ""))),
                   end_section=final and e is plan.entries[-1])
     if final:
         own = [s["seconds"] for s in states.values() if s.get("seconds")]
-        t.add_row(f"wall, {workers} worker(s)", "", "", "", "", "", "", f"{wall:.0f} s", speedup(wall, own))
+        used = min(workers, n)  # one kernel keeps one worker busy, whatever -n says
+        t.add_row(f"wall, {used} worker{'' if used == 1 else 's'}", "", "", "", "", "", "", f"{wall:.0f} s",
+                  speedup(wall, own))
     return t
 
 
@@ -84,20 +113,21 @@ def _run(plan: Plan, workers: int, console: Console) -> int:
         cmd += ["-n", str(workers), *XDIST_ARGS]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     started = time.monotonic()
+    since: dict[str, float] = {}
     with open_matrix_log(plan.out) as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=plan.out,
                                 start_new_session=True)
         try:
-            with Live(_live_table(plan, started, workers), console=console, refresh_per_second=2,
+            with Live(_live_table(plan, started, workers, since=since), console=console, refresh_per_second=2,
                       transient=not console.is_terminal) as live:
                 while proc.poll() is None:
                     time.sleep(0.5)
-                    live.update(_live_table(plan, started, workers))
-                live.update(_live_table(plan, started, workers, final=True))
+                    live.update(_live_table(plan, started, workers, since=since))
+                live.update(_live_table(plan, started, workers, final=True, since=since))
         except BaseException:
             os.killpg(proc.pid, 15)  # each run stops its own VM on SIGTERM
             proc.wait(60)
             raise
     if not console.is_terminal:
-        console.print(_live_table(plan, started, workers, final=True))
+        console.print(_live_table(plan, started, workers, final=True, since=since))
     return proc.returncode

@@ -6,12 +6,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ..results.files import JUNIT, KernelResults, is_result_folder, junit_cases, load_folder, load_matrix
+from ..results.files import JUNIT, KernelResults, is_result_folder, junit_cases, load_folder, load_matrix, summary_verdict
 from ..results.model import Outcome
-from .page import LABEL, html_page
+from .page import LABEL, bring_consoles, html_page
 from .rows import Grade, Section, rows, test_names
 
 MD_SYMBOL = {Grade.PASS: "✅", Grade.FAIL: "❌", Grade.ERROR: "⚠️", Grade.CRASH: "💥", Grade.SKIP: "⏭️",
@@ -24,15 +25,26 @@ def outcome(k: KernelResults, test: str) -> str | None:
 COLOUR = {Grade.PASS: "green", Grade.FAIL: "bold red", Grade.ERROR: "bold magenta", Grade.CRASH: "bold red",
           Grade.SKIP: "yellow", Grade.SKIP_ABSENT: "dim", Grade.SKIP_REQUIRED: "bold red", Grade.MISSING: "dim"}
 
-def terminal_grid(kernels: list[KernelResults]) -> Table:
+def grid_width(kernels: list[KernelResults], ids: list[str]) -> int:
+    """The columns a table with every id whole on one line needs (borders and padding included)."""
+    cells = [max(len(k.name), len(verdict_words(k)), 5) for k in kernels]
+    return max((len(i) for i in ids), default=4) + sum(cells) + 3 * (len(cells) + 1) + 1
+
+
+def terminal_grid(kernels: list[KernelResults], width: int | None = None) -> Table | Group:
     """The rows that fail, then those that differ between kernels, each test id whole; the
-    verdict lines go under the table, so they do not squeeze the test column."""
+    verdict lines go under the table, so they do not squeeze the test column. Where the table
+    would not fit `width` with each id on one line (a folded id copied into `otns bisect` is no
+    id), each row is listed instead: its id alone on a line, its outcomes on the next."""
     every = rows(kernels)
     shown = [r for r in every if r.section in (Section.FAILURES, Section.DIFFERENCES)]
     by = {s: sum(r.section is s for r in every) for s in Section}
-    t = Table(title=f"{len(every)} tests: {by[Section.FAILURES]} fail, {by[Section.DIFFERENCES]} differ between "
-                    f"kernels; {by[Section.ABSENT_ONLY]} differ only by expected skips (absent features a kernel "
-                    f"may lack), {by[Section.SAME]} have one outcome everywhere",
+    title = (f"{len(every)} tests: {by[Section.FAILURES]} fail, {by[Section.DIFFERENCES]} differ between "
+             f"kernels; {by[Section.ABSENT_ONLY]} differ only by expected skips (absent features a kernel "
+             f"may lack), {by[Section.SAME]} have one outcome everywhere")
+    if width is not None and grid_width(kernels, [r.test for r in shown]) > width:
+        return _listed(kernels, shown, title)
+    t = Table(title=title,
               caption=Text("\n".join(f"{k.name}: {k.verdict}" for k in kernels)), caption_justify="left")
     # Folded, never cut with an ellipsis: a test id is shown whole, its [parameter] included.
     t.add_column("test", overflow="fold")
@@ -45,8 +57,32 @@ def terminal_grid(kernels: list[KernelResults]) -> Table:
         if r.section is Section.FAILURES and r.marks:
             name.append(f"\n  {r.marks}", style="dim")
         t.add_row(name, *(Text(LABEL[c.grade], style=COLOUR[c.grade]) for c in r.cells))
-    t.add_row(Text("verdict", style="bold"), *(Text(str(k.summary.get("verdict", "?"))) for k in kernels))
+    # The verdict's words, as otns run prints them (DOES NOT CONFORM, not its stored name).
+    t.add_row(Text("verdict", style="bold"), *(Text(verdict_words(k)) for k in kernels))
     return t
+
+def _listed(kernels: list[KernelResults], shown: list, title: str) -> Group:
+    lines = [Text(title, style="bold")]
+    for r in shown:
+        lines.append(Text(r.test, no_wrap=True, overflow="ignore"))  # alone on its line: whole, at any width
+        cells = Text("    ")
+        for k, c in zip(kernels, r.cells, strict=True):
+            cells.append(f"{k.name} ")
+            cells.append(LABEL[c.grade], style=COLOUR[c.grade])
+            cells.append("  ")
+        lines.append(cells)
+        if r.section is Section.FAILURES and r.marks:
+            lines.append(Text(f"    {r.marks}", style="dim"))
+    lines += [Text(f"{k.name}: {verdict_words(k)} - {k.verdict}") for k in kernels]
+    return Group(*lines)
+
+
+def verdict_words(k: KernelResults) -> str:
+    """The kernel's verdict in the words every output uses ("DOES NOT CONFORM"), not its name in
+    summary.json ("NONCONFORMING"); a kernel that never finished keeps what it says."""
+    v = summary_verdict(k.summary)
+    return v.value if v is not None else str(k.summary.get("verdict", "?"))
+
 
 def _md(text: str) -> str:
     """A table cell's text: one line, no cell break, no markup (names come from folder names)."""
@@ -83,7 +119,7 @@ def combined_junit(kernels: list[KernelResults]) -> str:
 def write_reports(kernels: list[KernelResults], out: Path) -> dict[str, Path]:
     files = {"markdown": out / "grid.md", "html": out / "report.html", "junit": out / "combined-junit.xml"}
     files["markdown"].write_text(markdown_grid(kernels))
-    files["html"].write_text(html_page(kernels, out))
+    files["html"].write_text(html_page(kernels, out, bring_consoles(kernels, out)))
     files["junit"].write_text(combined_junit(kernels))
     return files
 

@@ -206,7 +206,8 @@ def read_ktap(folder: Path) -> str:
 # 10**400 or NaN there is someone's attack or a broken file, not a result.
 NUMBER_MAX = 10 ** 9
 STRING_MAX = 10_000
-_STRINGS = ("kernel", "release", "source", "accel", "verdict", "verdict_line", "detail", "boot_status")
+_STRINGS = ("kernel", "release", "source", "accel", "verdict", "verdict_line", "detail", "boot_status", "run_id",
+            "started")
 
 
 def read_summary(path: Path) -> dict:

@@ -60,7 +60,7 @@ def marks_line(rules: list[str] | tuple[str, ...], fixes: list[str] | tuple[str,
 
 def to_ktap(results: list[TestResult]) -> str:
     """KTAP version 1: one line per test, '# SKIP reason' for skips, diagnostics for failures
-    (the test's rules and fixes, then its message)."""
+    (the test's rules and fixes, then its message), and kselftest's "# Totals:" line."""
     lines = ["KTAP version 1", f"1..{len(results)}"]
     for i, r in enumerate(results, 1):
         name = _ktap_text(r.name)
@@ -75,6 +75,9 @@ def to_ktap(results: list[TestResult]) -> str:
                 lines.append(f"# {_ktap_text(msg)}")
             error = " # ERROR harness" if r.outcome is Outcome.ERROR else ""
             lines.append(f"not ok {i} {name}{error}")
+    # As kselftest ends its output (tools/testing/selftests/kselftest.h, ksft_print_cnts).
+    c = counts(results)
+    lines.append(f"# Totals: pass:{c['pass']} fail:{c['fail']} xfail:0 xpass:0 skip:{c['skip']} error:{c['error']}")
     return "\n".join(lines) + "\n"
 
 
@@ -129,6 +132,9 @@ class RunSummary:
     running: list[str] = field(default_factory=list)  # tests still running when the run hung or crashed
     boot_status: BootStatus | None = None  # how the boot (or the run on the host) ended
     harness: str = ""  # what broke, for a HARNESS ERROR that is not a test's error or a missing probe
+    run_id: str = ""  # unique to this run (a UUID): KCIDB ids of two runs of one kernel differ
+    started: str = ""  # when the run began, ISO 8601 in UTC
+    tree: dict | None = None  # a built tree's name and git facts (otns.run.execute.tree_identity)
 
     def verdict_line(self) -> str:
         v = self.verdict.value
@@ -159,6 +165,9 @@ class RunSummary:
                 "features": {s.name: s.to_json() for s in self.features},
                 "boot_attempts": self.attempts, "crash_reports": self.crash_reports,
                 "running": self.running,
+                **({"run_id": self.run_id} if self.run_id else {}),
+                **({"started": self.started} if self.started else {}),
+                **({"tree": self.tree} if self.tree else {}),
                 **({"boot_status": self.boot_status.name} if self.boot_status else {}),
                 **({"debian": self.debian} if self.debian else {})}
 

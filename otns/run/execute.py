@@ -8,13 +8,16 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
-from base import cachedir
+from base import cachedir, commands
 from base.errors import EXIT_OK, BadInput, InfraError
 from base.locks import locked
+from conformance import kconfig
 from kernels import catalog, provenance
 from kernels.arch import host
 from kernels.image import inspect_image
@@ -65,6 +68,7 @@ class RunOptions:
     guest_init: str = "otns"  # the guest's PID 1: otns's (vm/guest_init.sh) or virtme-ng's own
     gcov: bool = False  # keep the kernel's gcov counters of the suite (otns coverage)
     guest_inputs: dict[str, bytes] = field(default_factory=dict)  # files in the guest's folder when it starts
+    on_phase: Callable[[str, float], object] | None = None  # each phase of the boot, with its time (vm.boot)
 
 
 def resolve_kernel(opts: RunOptions, notice: Callable[[str], object]) -> LocalKernel:
@@ -103,6 +107,25 @@ def not_the_image(kernel: LocalKernel, console: str) -> str:
     return f"the kernel that booted is not {kernel.image}: it says {banner[:300]!r}, the image's header {header!r}"
 
 
+def tree_identity(tree: Path) -> dict | None:
+    """A built tree's git facts (KCIDB's checkout: repository, commit, branch), as they were when
+    it ran; None when it is not a git checkout or git cannot tell."""
+    if not (tree / ".git").exists():
+        return None
+    facts = {"name": tree.name}
+    for key, args in (("git_commit_hash", ["rev-parse", "HEAD"]),
+                      ("git_repository_url", ["remote", "get-url", "origin"]),
+                      ("git_repository_branch", ["symbolic-ref", "--short", "-q", "HEAD"])):
+        try:
+            got = commands.run(["git", "-C", str(tree), *args], f"read {tree}'s git {key}", 20)
+        except InfraError:
+            return None  # no git here
+        value = got.stdout.strip() if isinstance(got.stdout, str) else ""
+        if got.returncode == 0 and value and "\n" not in value:
+            facts[key] = value[:300]
+    return facts
+
+
 def guest_command(results: Path, pytest_args: list[str], announce: bool = False, gcov: bool = False) -> list[str]:
     # -S: see vm.guest.add_site_packages
     return [sys.executable, "-S", "-m", "vm.guest", "--results", str(results),
@@ -114,6 +137,8 @@ def _guest_shell(results: Path, pytest_args: list[str], cache_dir: Path, gcov: b
     # compiled are read (vm.pycache).
     prefix = pycache.guest_prefix(cache_dir)
     env = f"PYTHONPYCACHEPREFIX={shell_join([str(prefix)])} " if prefix else ""
+    # Where the suite finds the options of the kernel's config it asks about (conformance.kconfig).
+    env += f"{kconfig.ENV}={shell_join([str(results / kconfig.FILE)])} "
     return f"cd {shell_join([str(REPO_ROOT)])} && PYTHONDONTWRITEBYTECODE=1 {env}exec " + shell_join(
         guest_command(results, pytest_args, announce=True, gcov=gcov))
 
@@ -122,6 +147,15 @@ def require_qemu() -> None:
     """Without QEMU, vng fails before any kernel starts: say so, not that a guest ran."""
     if shutil.which(host().qemu) is None:
         raise InfraError(f"{host().qemu} is not on PATH: QEMU boots the guest (scripts/setup installs it)")
+
+
+def _inputs(opts: RunOptions, kernel: LocalKernel) -> dict[str, bytes]:
+    """The files the guest finds in its folder: the caller's, and the options of the kernel's
+    config that the suite's skips are checked against (none when the config is unknown)."""
+    inputs = dict(opts.guest_inputs)
+    if kernel.config is not None:
+        inputs[kconfig.FILE] = kconfig.render(kernel.config)
+    return inputs
 
 
 def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: Callable[[str], object],
@@ -149,7 +183,7 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
                       cpus=opts.vm.cpus or default_cpus("kvm"), memory=opts.vm.memory, timeout=opts.vm.timeout,
                       transport=transport, virtiofsd=daemon,
                       vng_home=vng_home or opts.cache_dir / cachedir.VNG_HOME, stream=stream,
-                      guest_init=opts.guest_init, inputs=opts.guest_inputs)
+                      guest_init=opts.guest_init, inputs=_inputs(opts, kernel), phase=opts.on_phase)
     if opts.vm.accel == "auto":
         req.accel = "kvm" if (not opts.dry_run and vm_accel.kvm_usable(opts.cache_dir, req, notice)) else "tcg"
     else:
@@ -218,6 +252,7 @@ def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], object]) 
 
 def execute(opts: RunOptions, notice: Callable[[str], object], stream: Callable[[str], object]) -> tuple[RunSummary, Path]:
     t0 = time.monotonic()
+    started = datetime.now(UTC).isoformat(timespec="seconds")
     state = opts.on_state or (lambda s: None)
     state("fetching")
     kernel = resolve_kernel(opts, notice)
@@ -225,11 +260,11 @@ def execute(opts: RunOptions, notice: Callable[[str], object], stream: Callable[
         require_qemu()  # before a results folder is made for a run that cannot boot
     # Held until the summary is written: a second run on this folder is refused, not let empty it.
     with resultfiles.results_folder(opts.results, kernel.release, keep=opts.keep, pid=True) as results:
-        return _run_in(results, opts, kernel, t0, notice, stream), results
+        return _run_in(results, opts, kernel, t0, notice, stream, started), results
 
 
 def _run_in(results: Path, opts: RunOptions, kernel: LocalKernel, t0: float, notice: Callable[[str], object],
-            stream: Callable[[str], object]) -> RunSummary:
+            stream: Callable[[str], object], started: str) -> RunSummary:
     state = opts.on_state or (lambda s: None)
     seen_output: list[bool] = []
 
@@ -283,7 +318,8 @@ def _run_in(results: Path, opts: RunOptions, kernel: LocalKernel, t0: float, not
                          feature_present=_open_tree_present(states), detail=detail,
                          attempts=res.attempts, crash_reports=res.reports, features=states,
                          debian=kernel.extra.get("debian"), running=streamed.running if streamed else [],
-                         boot_status=res.status, harness=judged.harness)
+                         boot_status=res.status, harness=judged.harness, run_id=str(uuid.uuid4()), started=started,
+                         tree=tree_identity(Path(opts.spec.value)) if opts.spec.kind is Kind.TREE else None)
     resultfiles.write_run(results, summary, tests or [], detail if streamed else "", res.console)
     return summary
 
