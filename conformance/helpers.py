@@ -278,7 +278,6 @@ def enter_userns(proc_fd: int | None = None, also: int = 0) -> None:
 
 
 _CAP_V3 = 0x20080522
-_NR_CAPGET, _NR_CAPSET = 125, 126
 
 
 def drop_effective_caps() -> None:
@@ -286,10 +285,10 @@ def drop_effective_caps() -> None:
     libc = k.libc
     header = ctypes.create_string_buffer(struct.pack("<Ii", _CAP_V3, 0))
     data = (ctypes.c_uint32 * 6)()
-    if libc.syscall(_NR_CAPGET, header, data) < 0:
+    if libc.syscall(k.NR_CAPGET, header, data) < 0:
         raise OSError(ctypes.get_errno(), "capget")
     data[0] = data[3] = 0  # effective, low and high words
-    if libc.syscall(_NR_CAPSET, header, data) < 0:
+    if libc.syscall(k.NR_CAPSET, header, data) < 0:
         raise OSError(ctypes.get_errno(), "capset")
 
 
@@ -329,7 +328,7 @@ def pivot_into_tmpfs() -> int:
     new_root = tempfile.mkdtemp(prefix="otns-root-")
     k.mount("otns-root", new_root, "tmpfs", 0, "size=4m")
     os.mkdir(os.path.join(new_root, "old"))
-    if k.libc.syscall(155, new_root.encode(), os.path.join(new_root, "old").encode()) < 0:  # pivot_root
+    if k.libc.syscall(k.NR_PIVOT_ROOT, new_root.encode(), os.path.join(new_root, "old").encode()) < 0:
         raise OSError(ctypes.get_errno(), "pivot_root")
     os.chdir("/")
     k.umount2("/old", k.MNT_DETACH)

@@ -1,31 +1,56 @@
-"""Thin ctypes wrappers for the mount-namespace syscalls (x86_64 numbers and uapi layouts)."""
+"""Thin ctypes wrappers for the mount-namespace syscalls (each machine's numbers, uapi layouts)."""
 from __future__ import annotations
 
 import ctypes
 import errno
 import fcntl
 import os
+import platform
 import struct
 from dataclasses import dataclass
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
 
-NR_MOUNT = 165
-NR_UMOUNT2 = 166
-NR_UNSHARE = 272
-NR_SETNS = 308
-NR_OPEN_TREE = 428
-NR_MOVE_MOUNT = 429
-NR_FSOPEN = 430
-NR_FSCONFIG = 431
-NR_FSMOUNT = 432
-NR_CLONE3 = 435
-NR_MOUNT_SETATTR = 442
-NR_STATMOUNT = 457
-NR_LISTMOUNT = 458
-NR_OPEN_TREE_ATTR = 467
-NR_STATX = 332
+# Syscall numbers from 424 (pidfd_send_signal) on are one table for every architecture
+# (include/uapi/asm-generic/unistd.h, scripts/syscall.tbl); older ones differ by machine.
+SHARED_NUMBERS = {
+    "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "clone3": 435,
+    "mount_setattr": 442, "statmount": 457, "listmount": 458, "open_tree_attr": 467,
+}
+# Keyed by `uname -m`: the machines of kernels/arch.py's ARCHES (arch/x86/entry/syscalls/syscall_64.tbl).
+NUMBERS_BY_MACHINE = {
+    "x86_64": {"mount": 165, "umount2": 166, "pivot_root": 155, "capget": 125, "capset": 126, "unshare": 272,
+               "setns": 308, "statx": 332},
+}
+
+
+def numbers(machine: str) -> dict[str, int]:
+    """Every syscall number the suite uses, on this machine (KeyError naming it when there are none)."""
+    if machine not in NUMBERS_BY_MACHINE:
+        raise KeyError(f"conformance/syscalls.py has no syscall numbers for machine {machine!r}")
+    return {**SHARED_NUMBERS, **NUMBERS_BY_MACHINE[machine]}
+
+
+NR = numbers(platform.machine())
+NR_MOUNT = NR["mount"]
+NR_UMOUNT2 = NR["umount2"]
+NR_PIVOT_ROOT = NR["pivot_root"]
+NR_CAPGET = NR["capget"]
+NR_CAPSET = NR["capset"]
+NR_UNSHARE = NR["unshare"]
+NR_SETNS = NR["setns"]
+NR_OPEN_TREE = NR["open_tree"]
+NR_MOVE_MOUNT = NR["move_mount"]
+NR_FSOPEN = NR["fsopen"]
+NR_FSCONFIG = NR["fsconfig"]
+NR_FSMOUNT = NR["fsmount"]
+NR_CLONE3 = NR["clone3"]
+NR_MOUNT_SETATTR = NR["mount_setattr"]
+NR_STATMOUNT = NR["statmount"]
+NR_LISTMOUNT = NR["listmount"]
+NR_OPEN_TREE_ATTR = NR["open_tree_attr"]
+NR_STATX = NR["statx"]
 STATX_MNT_ID_UNIQUE = 0x4000
 
 AT_FDCWD = -100

@@ -126,7 +126,7 @@ class PrivateApt:
         stamp = self.root / "updated"
         return time.time() - stamp.stat().st_mtime if stamp.exists() else None
 
-    def update(self, max_age: float = INDEX_MAX_AGE, notice: Callable[[str], None] = print) -> None:
+    def update(self, max_age: float = INDEX_MAX_AGE, notice: Callable[[str], object] = print) -> None:
         """Refresh the index if it is older than max_age; a stale index beats none."""
         age = self.age()
         if age is not None and age < max_age and self._lists():
@@ -140,7 +140,7 @@ class PrivateApt:
             free = shutil.disk_usage(self.root).free
             if free < INDEX_MIN_FREE:
                 # apt-get update on a full disk hangs rather than fail (measured: no output, no end).
-                reason = (f"not enough free disk in {self.root}: {free >> 20} MiB free, about "
+                reason: str | None = (f"not enough free disk in {self.root}: {free >> 20} MiB free, about "
                           f"{INDEX_MIN_FREE >> 20} MiB needed")
             else:
                 try:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from base import cachedir
 from base.errors import EXIT_INFRA, EXIT_INTERRUPTED, BadInput, OtnsError
 from base.locks import locked
 from base.safefs import new_folder, write_atomic
@@ -74,7 +75,7 @@ def find_tree(path: Path, cache_dir: Path) -> Path:
 
 def _unpack(tarball: Path, cache_dir: Path) -> Path:
     """Unpack a source tarball into the cache once; atomic, so a killed unpack is never reused."""
-    dest = cache_dir / "trees" / tarball.name.split(".tar")[0]
+    dest = cache_dir / cachedir.TREES / tarball.name.split(".tar")[0]
     if _is_tree(dest) or any(_is_tree(d) for d in dest.glob("*") if d.is_dir()):
         return dest if _is_tree(dest) else next(d for d in dest.iterdir() if _is_tree(d))
     with new_folder(dest) as tmp, tarfile.open(tarball) as tf:
@@ -199,7 +200,7 @@ def check_config(tree: Path, unmet: list[str], extra: dict[str, str] | None = No
 
 def compiler_dir(cache_dir: Path) -> Path:
     """A folder holding otns-cc, executable, for PATH (make splits CC on spaces: no path in it)."""
-    folder = cache_dir / "tools" / "cc"
+    folder = cache_dir / cachedir.TOOLS / "cc"
     target, text = folder / COMPILER.name, COMPILER.read_bytes()
     if not target.is_file() or target.read_bytes() != text or not os.access(target, os.X_OK):
         folder.mkdir(parents=True, exist_ok=True)
@@ -237,7 +238,7 @@ def compile_object(tree: Path, cache_dir: Path, rel: str, log: Path, stop: threa
     """Make one object of a configured tree (with the variables of a whole build, so that the
     next whole build finds it up to date); BuildFailed if it does not compile."""
     with tree_locked(tree), open(log, "w") as f:
-        rc = _run(_make([rel], None), tree, _env(tree, cache_dir, "ccache"), f, stop)
+        rc = _run(_make([rel], None), tree, _env(tree, cache_dir, cachedir.CCACHE), f, stop)
     if rc != 0 or not (tree / rel).is_file():
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise BuildFailed(f"{rel} does not compile in {tree} (exit {rc}): {tail[0]} (log: {log})")
@@ -245,7 +246,7 @@ def compile_object(tree: Path, cache_dir: Path, rel: str, log: Path, stop: threa
 
 def build(tree: Path, cache_dir: Path, log: Path | None = None, applied_fault: bool = False,
           stop: threading.Event | None = None, extra_options: dict[str, str] | None = None,
-          make_args: list[str] | None = None, ccache: str = "ccache", append_log: bool = False) -> Built:
+          make_args: list[str] | None = None, ccache: str = cachedir.CCACHE, append_log: bool = False) -> Built:
     """Config, then make in the tree (incremental: make redoes what changed; ccache the
     rest), then the proof that the image carries what was linked (kernels/provenance.py).
 
@@ -260,7 +261,7 @@ def _build(tree: Path, cache_dir: Path, log: Path | None, applied_fault: bool, s
            extra_options: dict[str, str] | None, make_args: list[str] | None, ccache: str,
            append_log: bool) -> Built:
     env = _env(tree, cache_dir, ccache)
-    log = log or cache_dir / "builds" / f"{tree.name}.log"
+    log = log or cache_dir / cachedir.BUILDS / f"{tree.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     restored = [] if applied_fault else faults.restore(tree, faults.load())
     if restored:
@@ -268,7 +269,7 @@ def _build(tree: Path, cache_dir: Path, log: Path | None, applied_fault: bool, s
               file=sys.stderr)
     start = time.monotonic()
     with open(log, "a" if append_log else "w") as f:
-        own = (cache_dir / "trees").resolve() in tree.resolve().parents
+        own = (cache_dir / cachedir.TREES).resolve() in tree.resolve().parents
         check_config(tree, ensure_config(tree, env, f, own=own, stop=stop, extra=extra_options), extra_options)
         rc = _run(_make([Path(host().image).name], make_args), tree, env, f, stop)
     image = tree / host().image

@@ -5,6 +5,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from base import cachedir
 from base.safefs import BadFile, read_json_object, write_atomic
 
 from .apt import INDEX_MAX_AGE, PrivateApt
@@ -12,12 +13,12 @@ from .debian import PARSER_VERSION, DebianKernel, parse_index
 
 
 def load(cache_dir: Path, max_age: float = INDEX_MAX_AGE,
-         notice: Callable[[str], None] = print) -> tuple[PrivateApt, list[DebianKernel]]:
+         notice: Callable[[str], object] = print) -> tuple[PrivateApt, list[DebianKernel]]:
     """Refresh the index when stale, then parse it (the parse is cached per index version)."""
-    apt = PrivateApt(cache_dir / "apt")
+    apt = PrivateApt(cache_dir / cachedir.APT)
     apt.update(max_age=max_age, notice=notice)
     signature = apt.index_signature()
-    parsed = cache_dir / "apt" / "kernels.json"
+    parsed = cache_dir / cachedir.APT / cachedir.INDEX
     try:
         data = read_json_object(parsed)
         if data.get("signature") == signature and data.get("parser") == PARSER_VERSION:

@@ -16,6 +16,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from base import cachedir
 from base.errors import BadInput, InfraError
 
 from . import build
@@ -50,7 +51,7 @@ def profile_args(files: list[FeatureFile]) -> list[str]:
 def coverage_tree(tree: Path, cache_dir: Path) -> Path:
     """The copy of the tree a coverage build uses: cache/coverage/NAME-HASH/NAME (same base name)."""
     key = hashlib.sha256(str(tree.resolve()).encode()).hexdigest()[:12]
-    return cache_dir / "coverage" / f"{tree.name}-{key}" / tree.name
+    return cache_dir / cachedir.COVERAGE / f"{tree.name}-{key}" / tree.name
 
 
 def sync(tree: Path, copy: Path, log) -> None:
@@ -80,4 +81,4 @@ def build_with_gcov(tree: Path, cache_dir: Path, log: Path) -> build.Built:
         shutil.copyfile(config, copy / ".config")
     files = feature_code()
     return build.build(copy, cache_dir, log=log, extra_options=GCOV_OPTIONS, make_args=profile_args(files),
-                       ccache="ccache-gcov", append_log=True)
+                       ccache=cachedir.CCACHE_GCOV, append_log=True)

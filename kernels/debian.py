@@ -74,10 +74,10 @@ class DebianKernel:
         }
 
     @classmethod
-    def from_json(cls, d: dict) -> "DebianKernel":
+    def from_json(cls, d: dict) -> DebianKernel:
         ref = lambda x: PackageRef(**x) if x else None  # noqa: E731
         return cls(d["upstream"], d["debian_version"], d["abi"], d["flavour"], d["layout"],
-                   ref(d["kernel_pkg"]), ref(d["base_pkg"]), ref(d["modules_pkg"]), list(d["suites"]))
+                   PackageRef(**d["kernel_pkg"]), ref(d["base_pkg"]), ref(d["modules_pkg"]), list(d["suites"]))
 
 
 def upstream_version(debian_version: str) -> str:

@@ -18,7 +18,6 @@ from pathlib import Path
 from base.errors import BadInput
 from base.safefs import write_atomic
 
-
 TABLE = Path(__file__).with_name("faults.toml")
 PRISTINE_SUFFIX = ".otns-pristine"
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")

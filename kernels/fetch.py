@@ -18,8 +18,9 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeGuard
 
-from base import commands, fdtree, safefs
+from base import cachedir, commands, fdtree, safefs
 from base.errors import BadInput, InfraError
 from base.locks import locked
 from base.safefs import new_folder
@@ -65,7 +66,7 @@ def _prepare_modules(moddir: Path) -> None:
         raise InfraError(f"depmod failed for {release}: {r.stderr.strip()[:200]}")
     # Dependencies of what we decompressed (e.g. netfs for 9p) must be plain too.
     dep = (moddir / "modules.dep").read_text()
-    needed = set()
+    needed: set[str] = set()
     for line in dep.splitlines():
         target, _, deps = line.partition(":")
         if target.endswith(".ko"):
@@ -105,7 +106,7 @@ def inventory(root: Path) -> dict[str, dict]:
     return files
 
 
-def _fair(rel: object) -> bool:
+def _fair(rel: object) -> TypeGuard[str]:
     return isinstance(rel, str) and bool(rel) and not rel.startswith("/") and ".." not in rel.split("/")
 
 
@@ -168,7 +169,7 @@ def describe(kernel: DebianKernel) -> str:
 
 
 def cached_folder(cache_dir: Path, kernel: DebianKernel) -> Path:
-    return cache_dir / "kernels" / kernel.ident
+    return cache_dir / cachedir.KERNELS / kernel.ident
 
 
 def is_cached(cache_dir: Path, kernel: DebianKernel) -> bool:
@@ -196,10 +197,10 @@ def _set_aside(final: Path) -> None:
 
 
 def fetch(cache_dir: Path, apt: PrivateApt, kernel: DebianKernel, show_progress: bool = True,
-          notice: Callable[[str], None] = print) -> LocalKernel:
+          notice: Callable[[str], object] = print) -> LocalKernel:
     final = cached_folder(cache_dir, kernel)
     start = time.monotonic()
-    with locked(cache_dir / "kernels" / f"{kernel.ident}.lock",
+    with locked(cache_dir / cachedir.KERNELS / f"{kernel.ident}.lock",
                 f"otns: waiting for another run that is fetching {kernel.ident}"):
         problem = damage(final) if os.path.lexists(final) else "absent"
         if problem == OLDER:  # record it now: from here on it is checked like a fresh one
@@ -248,7 +249,7 @@ def fetch(cache_dir: Path, apt: PrivateApt, kernel: DebianKernel, show_progress:
 
 
 def _download(apt: PrivateApt, kernel: DebianKernel, dest: Path, show_progress: bool,
-              notice: Callable[[str], None] = print) -> list[Path]:
+              notice: Callable[[str], object] = print) -> list[Path]:
     """The kernel's packages into dest. Progress is the bytes on disk, looked at twice a second
     (apt's own status moves by whole files), with the time elapsed (most of a small kernel's
     fetch is the archive's latency, not its bytes): a bar in a terminal; lines otherwise, at each

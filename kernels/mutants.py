@@ -149,7 +149,7 @@ def sites(fn: csource.Function) -> Iterator[Site]:
                            f"-{_ERRNO_SWAP[name]}".encode(), f"-{name} becomes -{_ERRNO_SWAP[name]}")
         if t == "compound_statement":
             kids = node.named_children
-            for a, b in zip(kids, kids[1:]):
+            for a, b in zip(kids, kids[1:], strict=False):
                 # Two checks that leave the same way (the same return) cannot be told apart by
                 # their order: such a swap is equivalent by construction.
                 if _early_exit(a) and _early_exit(b) and _exit_of(a) != _exit_of(b):

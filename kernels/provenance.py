@@ -166,7 +166,7 @@ def _same_bytes_as_the_link(tree: Path, kernel: bytes, image: Path, vmlinux: Pat
         raise StaleImage(f"{stripped} is older than {vmlinux}: the build did not remake it from the kernel it linked")
     made = b"".join(p.read_bytes() for p in parts)
     if kernel != made:
-        at = next((i for i, (a, b) in enumerate(zip(kernel, made)) if a != b), min(len(kernel), len(made)))
+        at = next((i for i, (a, b) in enumerate(zip(kernel, made, strict=False)) if a != b), min(len(kernel), len(made)))
         raise StaleImage(f"{image} does not carry the kernel the tree linked: the kernel inside it "
                          f"({len(kernel)} bytes) differs from {stripped.relative_to(tree)} and the rest "
                          f"({len(made)} bytes) from byte {at} on")

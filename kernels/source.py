@@ -14,6 +14,7 @@ from pathlib import Path
 from debian.deb822 import Packages
 from debian.debian_support import Version
 
+from base import cachedir
 from base.errors import BadInput, InfraError
 from base.locks import locked
 
@@ -53,13 +54,13 @@ def fetch(spec: str, cache_dir: Path) -> Path:
     series = spec.removeprefix(PREFIX)
     if not _SERIES.fullmatch(series):
         raise BadInput(f"{spec!r}: debian-source: takes a kernel series, e.g. debian-source:7.2")
-    dest = cache_dir / "sources"
+    dest = cache_dir / cachedir.SOURCES
     tarball = dest / f"linux-source-{series}.tar.xz"
     dest.mkdir(parents=True, exist_ok=True)
     with locked(dest / f"linux-source-{series}.lock", f"otns: waiting for another run fetching linux-source-{series}"):
         if tarball.is_file():
             return tarball
-        apt = PrivateApt(cache_dir / "apt")
+        apt = PrivateApt(cache_dir / cachedir.APT)
         apt.update()
         ref = newest(apt.indexes(), series)
         if ref is None:

@@ -1,15 +1,20 @@
-"""The numeric options every command shares (--timeout, --cpus, -n), checked in one place.
+"""The options every command shares, checked in one place: the machine a kernel boots in
+(VmSettings: --cpus, --memory, --timeout, --accel) and the numbers beside it (-n, --shard).
 
 Each check raises BadInput (exit 2, one line) before anything is fetched or booted.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TypeVar
 
 from base.errors import BadInput
+from vm.vngsafe import memory_mib
 
 T = TypeVar("T")
+
+ACCELS = ("auto", "kvm", "tcg")  # auto: KVM if a test boot works on this machine, else TCG
 
 # The suite needs few CPUs. Under TCG (one host thread for all vCPUs) each vCPU only adds
 # boot time, and under KVM more vCPUs than host CPUs only overcommit; QEMU's pc machine itself
@@ -64,3 +69,21 @@ def shard(items: list[T], spec: str | None) -> list[T]:
     if not 1 <= i <= n:
         raise BadInput(f"--shard {spec}: i must be between 1 and n")
     return items[i - 1::n]
+
+
+@dataclass(frozen=True)
+class VmSettings:
+    """The machine a kernel boots in. Checked when made: a VmSettings that exists is one QEMU
+    can start, so each command builds one from its options before anything is fetched."""
+
+    cpus: int | None = None  # None: default_cpus(accel), once the accelerator is known
+    memory: str = "1G"  # as for QEMU's -m
+    timeout: float = 300.0  # seconds before a guest counts as hung
+    accel: str = "auto"  # one of ACCELS
+
+    def __post_init__(self) -> None:
+        if self.accel not in ACCELS:
+            raise BadInput(f"unknown --accel {self.accel!r}: choose {', '.join(ACCELS[:-1])} or {ACCELS[-1]}")
+        check_cpus(self.cpus)
+        object.__setattr__(self, "timeout", check_timeout(self.timeout))
+        memory_mib(self.memory)

@@ -90,7 +90,7 @@ def main() -> int:
         times: dict[str, list[float]] = {**{name: [] for name in bares}, **{name: [] for name, _ in figures}}
         for i in range(args.repeat):
             for name, bare_cmd in bares.items():
-                for attempt in range(1 + BARE_RETRIES):
+                for _ in range(1 + BARE_RETRIES):
                     with staged_vng(bare_cmd, req) as (argv, env, cwd):
                         t, rc = timed(argv, env=env, cwd=cwd)
                     if rc == 0:

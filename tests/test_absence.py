@@ -11,10 +11,11 @@ import pytest
 from base.errors import EXIT_CONFORMS, EXIT_NONCONFORMING, EXIT_USAGE, BadInput
 from conformance import probe
 from conformance.features import BY_NAME, BY_PROBE, FEATURES, kernel_version
+from otns.matrix.entries import parse_entry
 from otns.results.absence import ALLOW_ALL, Policy, State, judge
-from otns.matrix.runner import parse_entry, policy
 from otns.results.model import Outcome, RunSummary, Verdict, decide
 from otns.results.model import TestResult as Result
+from otns.results.plan import policy
 
 DATA = Path(__file__).parent / "data"
 PASSING = [Result("conformance/test_core.py::test_a", Outcome.PASS),
@@ -25,7 +26,10 @@ def recorded(version: str) -> dict:
     return json.loads((DATA / f"features-{version}.json").read_text())
 
 
-def verdict(groups: dict | None, release: str, policy: Policy = Policy(),
+DEFAULT_POLICY = Policy()
+
+
+def verdict(groups: dict | None, release: str, policy: Policy = DEFAULT_POLICY,
             tests: list[Result] = PASSING) -> RunSummary:
     states = judge(groups, release, policy)
     return RunSummary(kernel="k", release=release, source="s", accel="tcg", verdict=decide(tests, states, "exited"),

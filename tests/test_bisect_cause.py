@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from otns.bisect import cause
-from otns.bisect import hunt
-from otns.bisect import rules
+from otns.bisect import cause, hunt, rules
 
 from .suite_marks import collected
 
@@ -83,3 +81,35 @@ def test_a_test_that_is_not_in_this_checkout_ranks_by_its_name(relevant):
 def test_tokens():
     assert cause.tokens("Keep covered MOUNTS covered in OPEN_TREE_NAMESPACE") == [
         "keep", "cover", "mount", "cover", "open_tree_namespace", "open", "tree", "namespace"]
+
+
+def test_a_bisect_session_explains_where_it_ended(tmp_path, monkeypatch):
+    """otns.bisect.session.find on recorded data: 7.2.6 to 7.2.13 (the recorded index's 7.2.13 cloud
+    kernel, renumbered), outcomes as the fix arrived in 7.2.11, and the recorded changelog."""
+    import dataclasses
+
+    from kernels.debian import parse_index, upstream_key
+    from otns.bisect import session
+    from otns.bisect.hunt import Known, Runner
+
+    index = {p.stem: p.read_text() for p in DATA.parent.glob("*.Packages")}
+    k13 = next(k for k in parse_index(index) if k.upstream == "7.2.13" and k.flavour == "cloud")
+    kernels = [dataclasses.replace(k13, upstream=f"7.2.{n}", debian_version=f"7.2.{n}-1") for n in range(6, 14)]
+
+    class Recorded(Runner):
+        def outcomes(self, k, tests):
+            self.boots += 1
+            fixed = upstream_key(k.upstream) >= upstream_key("7.2.11")
+            return {COVERED: "pass" if fixed else "fail"}, Known({}, None, ""), 0.0
+
+        def marks(self, test, ks):
+            return collected()[test]
+    monkeypatch.setattr(hunt, "changelog_between", lambda cache_dir, older, newer:
+                        hunt.changelog_entries(open(DATA), older.upstream))
+    plan = session.Bisect([COVERED], "cloud", kernels, Recorded(tmp_path, tmp_path), {"fail"}, {"pass"})
+    steps = []
+    found = session.find(plan, COVERED, tmp_path, tmp_path, steps.append)
+    assert (found.last_good.upstream, found.first_bad.upstream) == ("7.2.10", "7.2.11") and not found.skipped
+    assert len(steps) == plan.runner.boots < len(kernels)  # a search, not a scan
+    assert found.changelog_file == tmp_path / "changelog-7.2.10-to-7.2.11.txt" and found.changelog_file.is_file()
+    assert 0 < len(found.relevant) < 28 and FIX in found.causes[0]  # from 7.2.10 on: fewer lines than from 7.2.9

@@ -127,7 +127,7 @@ def test_fd_from_child() -> None:
 @pytest.mark.skipif(os.geteuid() != 0, reason="the conformance test mounts: it needs root")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")  # conformance/'s own marks
 def test_foreign_copy_test_fails_fast_when_the_copy_fails() -> None:
-    """Issue 10: when the foreign caller's open_tree() failed, this test hung the run for good."""
+    """When the foreign caller's open_tree() failed, this test once hung the run for good: it must fail, at once."""
     from conformance.test_propagation import test_foreign_copy_is_a_slave
     if probe.open_tree_namespace().present:
         test_foreign_copy_is_a_slave()  # a kernel with the feature: it passes

@@ -13,8 +13,15 @@ import pytest
 from base import filenames
 from base.errors import BadInput
 from kernels.coverage import FeatureFile
-from otns.coverage.gcov import (SOURCES, Explanation, markdown, per_function, place_counters, unreached_lines,
-                           CoverageReport)
+from otns.coverage.gcov import (
+    SOURCES,
+    CoverageReport,
+    Explanation,
+    markdown,
+    per_function,
+    place_counters,
+    unreached_lines,
+)
 from otns.results.model import RunSummary, Verdict
 
 from .test_mutants import SNIPPET

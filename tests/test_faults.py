@@ -15,10 +15,9 @@ from base.errors import BadInput
 from kernels import faults
 from kernels.faults import Fault, NotApplicable
 from otns.bisect import rules
-from otns.paths import REPO_ROOT, default_cache_dir
 from otns.mutate.mutator import CAUGHT, CRASHED, HARNESS, NO_BOOT, SURVIVED, classify, kernel_version
+from otns.paths import REPO_ROOT, default_cache_dir
 from otns.results.model import RunSummary, Verdict
-
 
 SOURCE_VERSION = "7.2.13"
 TABLE = faults.load()
@@ -130,9 +129,9 @@ def test_restore_undoes_what_a_killed_run_left(tmp_path):
     target = tree / fault.file
     before = target.read_text()
     # A run killed while its fault is in the tree: a process that never leaves the block.
-    code = (f"import os, sys; from kernels import faults; from pathlib import Path\n"
-            f"f = faults.Fault(*sys.argv[2:])\n"
-            f"with faults.applied(Path(sys.argv[1]), f):\n    os._exit(9)\n")
+    code = ("import os, sys; from kernels import faults; from pathlib import Path\n"
+            "f = faults.Fault(*sys.argv[2:])\n"
+            "with faults.applied(Path(sys.argv[1]), f):\n    os._exit(9)\n")
     r = subprocess.run([sys.executable, "-c", code, str(tree), *(getattr(fault, k) for k in faults.KEYS)],
                        cwd=REPO_ROOT)
     assert r.returncode == 9

@@ -5,8 +5,16 @@ import errno
 import itertools
 
 from conformance.model import Caller, Target, expected
-from conformance.syscalls import (AT_EMPTY_PATH, AT_NO_AUTOMOUNT, AT_RECURSIVE, AT_SYMLINK_NOFOLLOW,
-                                  FLAG_NAMES, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, OPEN_TREE_NAMESPACE)
+from conformance.syscalls import (
+    AT_EMPTY_PATH,
+    AT_NO_AUTOMOUNT,
+    AT_RECURSIVE,
+    AT_SYMLINK_NOFOLLOW,
+    FLAG_NAMES,
+    OPEN_TREE_CLOEXEC,
+    OPEN_TREE_CLONE,
+    OPEN_TREE_NAMESPACE,
+)
 
 NS, CLONE, REC = OPEN_TREE_NAMESPACE, OPEN_TREE_CLONE, AT_RECURSIVE
 NOPRIV = Caller(cap_current_userns=False, may_mount=False)

@@ -21,9 +21,9 @@ from base.errors import BadInput
 from kernels.debian import FLAVOURS, UnknownVersion, parse_index, resolve
 from kernels.spec import KernelSpec, parse_spec
 from otns.cli import build_parser
-from otns.matrix.runner import EXPECTATIONS, Entry, entries_from_ci, parse_entry
-from otns.options import shard
-from otns.run.execute import RunOptions, validate_options
+from otns.matrix.entries import entries_from_ci, parse_entry
+from otns.options import VmSettings, shard
+from otns.results.plan import EXPECTATIONS, Entry
 
 DATA = Path(__file__).parent / "data"
 FUZZ = settings(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow,
@@ -183,8 +183,7 @@ def test_run_options(timeout, cpus, memory):
         except SystemExit as e:
             assert e.code == 2
             return
-        validate_options(RunOptions(spec=KernelSpec("host", ""), cache_dir=Path("/nonexistent"), cpus=args.cpus,
-                                    memory=args.memory, timeout=args.timeout))
+        VmSettings(cpus=args.cpus, memory=args.memory, timeout=args.timeout)
         assert 0 < args.timeout < float("inf") and 1 <= args.cpus <= 64
 
 

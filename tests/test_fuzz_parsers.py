@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from base.errors import BadInput
-from otns.results.absence import Policy, judge
-from otns.results.guest import load as load_guest_files
-from otns.results.files import parse_junit, read_state, read_summary
 from otns.results import model as results
+from otns.results.absence import Policy, judge
+from otns.results.files import parse_junit, read_state, read_summary
+from otns.results.guest import load as load_guest_files
 from otns.results.model import Outcome, to_ktap
 from vm import console
 

@@ -11,8 +11,8 @@ import pytest
 from kernels.spec import parse_spec
 from otns.results.files import parse_junit
 from otns.run.execute import RunOptions, boot_request, resolve_kernel
-from vm.boot import BootStatus, boot, run_dry, staged_vng, vng_command
 from vm import share
+from vm.boot import BootStatus, boot, run_dry, staged_vng, vng_command
 from vm.guest_init import INIT_NAME, SCRIPT, vng_guest_tools
 
 from .conftest import DEFAULT_SPEC

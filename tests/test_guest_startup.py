@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from otns.paths import REPO_ROOT
-from otns.run.preflight import check_pytest_args, collect, narrowed
 from otns.run.execute import _guest_shell
+from otns.run.preflight import check_pytest_args, collect, narrowed
 from vm import bytecode, pycache
 from vm.guest import CONFORMANCE
 
@@ -28,7 +28,8 @@ def test_collection_leaves_the_guest_bytecode_it_then_loads(tmp_path: Path):
     assert code == 0, output
     prefix = pycache.folder(cache)
     assert (prefix / pycache.READY).is_file()
-    rewritten = prefix / CONFORMANCE.relative_to("/") / f"test_core.{sys.implementation.cache_tag}-pytest-{pytest.__version__}.pyc"
+    pyc = f"test_core.{sys.implementation.cache_tag}-pytest-{pytest.__version__}.pyc"
+    rewritten = prefix / CONFORMANCE.relative_to("/") / pyc
     assert rewritten.is_file(), "pytest's assert-rewritten test module is not in the folder"
     # The guest's own entry point: loaded from the folder, compiled from nothing.
     env = {**os.environ, "PYTHONPYCACHEPREFIX": str(prefix), "PYTHONDONTWRITEBYTECODE": "1"}

@@ -9,8 +9,8 @@ from pathlib import Path
 import kcidb_io
 import pytest
 
-from otns.report import kcidb
 from otns.report import grid as report
+from otns.report import kcidb
 
 RECORDED = Path(__file__).parent / "data" / "results-7.3.4"
 

@@ -39,8 +39,6 @@ WORKFLOW_MAY_IMPORT = {
     "otns.mutate": {"otns.run", "otns.results"},
     "otns.coverage": {"otns.run", "otns.results"},
 }
-# Imports against the workflow direction that are known and scheduled to go: (module, package).
-KNOWN_AGAINST = {("otns.results.files", "otns.matrix")}  # the matrix plan, read by load_matrix
 
 
 def _module_name(path: Path) -> str:
@@ -139,7 +137,7 @@ def test_workflows_point_one_way():
             if name.split(".")[0] != "otns" or _under(name, CLI_MODULES) or name == "otns":
                 continue
             target = _workflow(name)
-            if target is None or target == own or (module, target) in KNOWN_AGAINST:
+            if target is None or target == own:
                 continue
             allowed = WORKFLOW_MAY_IMPORT[own] if own else set()
             if target not in allowed:
@@ -186,3 +184,19 @@ def test_a_wrong_workflow_import_is_named(tmp_path, monkeypatch):
         assert "bad.py:1" not in str(e), str(e)
     else:
         raise AssertionError("test_workflows_point_one_way let a wrong import through")
+
+
+def _boots_whole(path: Path) -> bool:
+    """Whether every test of the file is boot-tier (a module-level `pytestmark = pytest.mark.boot`)."""
+    for node in ast.parse(path.read_text(), filename=str(path)).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets):
+            return ast.unparse(node.value) == "pytest.mark.boot"
+    return False
+
+
+def test_a_test_file_is_named_boot_when_all_of_it_boots():
+    """tests/*_boot.py: every test boots; a file that boots only some (mark.boot on each) has another name."""
+    wrong = [f"{p.name}: {'every test boots: name it *_boot.py' if whole else 'not every test boots'}"
+             for p in sorted((REPO_ROOT / "tests").glob("test_*.py"))
+             if (whole := _boots_whole(p)) != p.stem.endswith("_boot")]
+    assert not wrong, "\n".join(wrong)

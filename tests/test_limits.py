@@ -13,8 +13,9 @@ import pytest
 from base import commands, safefs
 from base.errors import InfraError
 from kernels.spec import parse_spec
-from otns.run import execute as otns_run
+from otns.options import VmSettings
 from otns.paths import REPO_ROOT
+from otns.run import execute as otns_run
 from vm.boot import BootStatus
 
 from .test_bad_input import assert_one_line_error
@@ -24,7 +25,7 @@ def test_a_silent_suite_on_the_host_is_stopped_at_the_timeout(tmp_path, monkeypa
     # The output loop used to block on a suite that printed nothing, past any --timeout.
     monkeypatch.setattr(otns_run, "guest_command", lambda results, args, announce=False:
                         ["sh", "-c", "echo started; exec sleep 60"])
-    opts = otns_run.RunOptions(spec=parse_spec("host"), cache_dir=tmp_path, timeout=1.5)
+    opts = otns_run.RunOptions(spec=parse_spec("host"), cache_dir=tmp_path, vm=VmSettings(timeout=1.5))
     seen: list[str] = []
     start = time.monotonic()
     res = otns_run._run_host(opts, tmp_path, seen.append)
@@ -34,7 +35,7 @@ def test_a_silent_suite_on_the_host_is_stopped_at_the_timeout(tmp_path, monkeypa
 
 def test_a_suite_on_the_host_that_ends_is_exited(tmp_path, monkeypatch):
     monkeypatch.setattr(otns_run, "guest_command", lambda results, args, announce=False: ["sh", "-c", "echo x; exit 3"])
-    opts = otns_run.RunOptions(spec=parse_spec("host"), cache_dir=tmp_path, timeout=30)
+    opts = otns_run.RunOptions(spec=parse_spec("host"), cache_dir=tmp_path, vm=VmSettings(timeout=30))
     res = otns_run._run_host(opts, Path(tmp_path), lambda line: None)
     assert res.status is BootStatus.EXITED and res.exit_code == 3 and res.guest_output == "x\n"
 
@@ -125,8 +126,8 @@ def test_no_qemu_is_named_not_taken_for_a_guest_that_ran(otns, tmp_path, cached_
         assert_one_line_error(r, 3, "qemu-system-x86_64 is not on PATH")
         assert not r.results.exists(), "a results folder for a run that could not boot"
     # Past that check, vng's own failure is a boot that never happened, with vng's reason.
-    from vm.boot import BootRequest, boot_once
     from kernels.local import LocalKernel
+    from vm.boot import BootRequest, boot_once
     monkeypatch.setenv("PATH", path)
     results = safefs.prepare_results(tmp_path / "r")
     res = boot_once(BootRequest(kernel=LocalKernel(image=cached_image, release="x", source="test"), command="true",

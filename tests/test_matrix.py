@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from otns.matrix.runner import Entry, entries_from_ci, speedup
+from otns.matrix.entries import entries_from_ci
+from otns.matrix.runner import speedup
 from otns.options import shard
 from otns.paths import REPO_ROOT
+from otns.results.plan import Entry
 
 from .conftest import ABSENT_SPEC, DEFAULT_SPEC, chromium, otns_command
 

@@ -13,10 +13,11 @@ from pathlib import Path
 from rich.console import Console
 
 from otns.matrix import order as matrix_order
-from otns.matrix.runner import Entry, Plan, _live_table, run
 from otns.matrix.order import XDIST_ARGS, by_version, estimates, remember, start_order
+from otns.matrix.runner import _live_table, run
 from otns.paths import REPO_ROOT
 from otns.results.files import PLAN as PLAN_FILE
+from otns.results.plan import Entry, Plan
 
 
 def test_longest_first_and_paired_as_lpt_would() -> None:

@@ -1,4 +1,4 @@
-"""`otns mutate` on the real 7.2.13 tree of tests/test_build.py: four faults only (one the suite
+"""`otns mutate` on the real 7.2.13 tree of tests/test_build_boot.py: four faults only (one the suite
 catches, one it cannot see, one the compiler erases, one whose text is not in the tree), and an
 interrupted run that must leave the tree as it was. With the tree built: 187 s and 81 s measured
 on 2 cores (before the fourth fault)."""
@@ -15,7 +15,7 @@ import pytest
 
 from kernels import faults
 from otns.paths import REPO_ROOT
-from tests.test_build import built_tree, otns, tarball  # noqa: F401 - the shared built tree
+from tests.test_build_boot import built_tree, otns, tarball  # noqa: F401 - the shared built tree
 
 from .conftest import otns_command
 
@@ -66,7 +66,7 @@ def table_with(tmp_path: Path, fault_id: str) -> Path:
     return path
 
 
-def test_mutate_catches_reports_and_restores(cache_dir, built_tree, tmp_path):
+def test_mutate_catches_reports_and_restores(cache_dir, built_tree, tmp_path):  # noqa: F811 - the fixture
     source = built_tree / "fs" / "namespace.c"
     before = sha(source)
     out = tmp_path / "mutate"
@@ -94,7 +94,7 @@ def test_mutate_catches_reports_and_restores(cache_dir, built_tree, tmp_path):
     assert "rebuilding the pristine tree" in r.stderr
 
 
-def test_interrupted_mutate_restores_the_tree(cache_dir, built_tree, tmp_path):
+def test_interrupted_mutate_restores_the_tree(cache_dir, built_tree, tmp_path):  # noqa: F811 - the fixture
     source = built_tree / "fs" / "namespace.c"
     before = sha(source)
     saved = source.with_name(source.name + faults.PRISTINE_SUFFIX)

@@ -32,6 +32,19 @@ def test_shards_split_without_overlap_and_cover_everything():
     assert sorted(ids) == sorted(f.id for f in TABLE) and len(set(ids)) == len(ids)
 
 
+def test_the_choice_is_the_table_selected_sampled_then_sharded(tmp_path):
+    from otns.mutate import selection
+
+    chosen = selection.choose(None, False, None, None, 10, 7, "2/3")
+    assert chosen == shard(sample(TABLE, 10, seed=7), "2/3") and chosen
+    assert {f.rule for f in selection.choose(None, False, None, "OT-DIR", None, 0, None)} == {"OT-DIR"}
+    with pytest.raises(BadInput, match="shard 3/3 of the selected faults is empty"):
+        selection.choose(None, False, None, TABLE[0].id, None, 0, "3/3")
+    (tmp_path / "bad.toml").write_text("[[fault]\n")
+    with pytest.raises(BadInput, match="bad.toml"):
+        selection.table(tmp_path / "bad.toml")
+
+
 def _shard_report(tmp_path: Path, i: int, n: int, rows: list, version: str = "7.2.13") -> Path:
     out = tmp_path / f"shard-{i}"
     out.mkdir()

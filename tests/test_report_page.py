@@ -12,7 +12,6 @@ import json
 import re
 import shutil
 import subprocess
-import urllib.parse
 from html.parser import HTMLParser
 from pathlib import Path
 

@@ -13,9 +13,9 @@ import pytest
 from base import safefs
 from base.errors import EXIT_USAGE, BadInput
 from conformance.features import BY_NAME
+from otns.paths import REPO_ROOT
 from otns.results import files as rf
 from otns.results.absence import Policy, judge
-from otns.paths import REPO_ROOT
 from otns.results.model import Outcome, RunSummary, Verdict, counts, decide
 from otns.results.model import TestResult as Result
 from vm.boot import BootStatus

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from base import safefs
-from otns.report import grid as report
-from otns.matrix.runner import Entry, check_unique
+from otns.matrix.entries import check_unique
 from otns.paths import REPO_ROOT
+from otns.report import grid as report
 from otns.results.files import parse_junit
+from otns.results.plan import Entry
 
 from .conftest import otns_command
 from .test_bad_input import assert_one_line_error
@@ -113,7 +114,7 @@ def test_interrupted_matrix_kernel_says_so(tmp_path, monkeypatch):
     """SIGTERM reaches a matrix worker as KeyboardInterrupt in the middle of its run: its
     state.json then says interrupted (it said "booting" for ever)."""
     from otns.matrix import entry_test as matrix_test
-    from otns.matrix.runner import Plan
+    from otns.results.plan import Plan
 
     def execute(opts, notice, stream):
         opts.on_state("booting")

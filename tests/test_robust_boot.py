@@ -11,6 +11,7 @@ import pytest
 
 from base.errors import BadInput
 from kernels.spec import parse_spec
+from otns.options import VmSettings
 from otns.paths import REPO_ROOT
 from otns.run.execute import RunOptions, execute
 from vm import boot_times
@@ -47,7 +48,7 @@ def test_pytest_refusing_its_arguments_in_the_guest_is_bad_usage(cache_dir, tmp_
     # Past the host's own check (otns run would refuse these before booting): the guest's answer.
     before = boot_times.typical(cache_dir, "tcg")
     opts = RunOptions(spec=parse_spec(KERNEL), cache_dir=cache_dir, results=tmp_path / "r",
-                      pytest_args=["--no-such-option"], show_progress=False, accel="tcg")
+                      pytest_args=["--no-such-option"], show_progress=False, vm=VmSettings(accel="tcg"))
     with pytest.raises(BadInput) as e:
         execute(opts, lambda m: None, lambda line: None)
     assert "unrecognized arguments: --no-such-option" in str(e.value)

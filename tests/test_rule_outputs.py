@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from otns.report import kcidb
-from otns.report import grid as report
 from otns.bisect.hunt import Runner
+from otns.report import grid as report
+from otns.report import kcidb
 from otns.report.page import html_page
 from otns.report.rows import Section, rows
 from otns.results.files import load_folder, read_tests

@@ -1,7 +1,6 @@
 """scripts/setup: it waits (bounded) for another apt holding the dpkg lock, and a re-run only checks."""
 from __future__ import annotations
 
-import fcntl
 import subprocess
 import sys
 import time

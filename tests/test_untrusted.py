@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from base import safefs
-from otns.results.guest import load as load_guest_files
 from otns.results.files import parse_junit, read_summary
-from vm.boot import BootRequest, run_dry, staged_vng, vng_command
+from otns.results.guest import load as load_guest_files
 from vm import share, virtiofsd
+from vm.boot import BootRequest, run_dry, staged_vng, vng_command
 from vm.virtiofsd import wrapper_script
 from vm.vngsafe import GUEST_RESULTS, Stage, is_safe_path, memory_mib, remove_stale
 

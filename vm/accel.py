@@ -16,11 +16,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from base import cachedir
+from base.filenames import CONSOLE
 from base.safefs import BadFile, read_json_object, write_atomic
 from kernels.arch import host
 
 from .boot import BootRequest, BootStatus, boot_once
-from base.filenames import CONSOLE
 
 PROBE_TIMEOUT = 90.0
 
@@ -39,11 +40,11 @@ def _machine_key() -> str:
     return hashlib.sha256(f"{platform.release()}|{qemu}|{cpu}".encode()).hexdigest()[:16]
 
 
-def kvm_usable(cache_dir: Path, template: BootRequest, notice: Callable[[str], None] = print) -> bool:
+def kvm_usable(cache_dir: Path, template: BootRequest, notice: Callable[[str], object] = print) -> bool:
     """Whether KVM really boots guests here; probes with the kernel about to be used."""
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return False
-    cache = cache_dir / "kvm-probe.json"
+    cache = cache_dir / cachedir.KVM_PROBE
     key = _machine_key()
     data = _probe_record(cache)
     if data.get("key") == key and isinstance(data.get("kvm"), bool):
@@ -66,7 +67,7 @@ def kvm_usable(cache_dir: Path, template: BootRequest, notice: Callable[[str], N
 
 def cached_verdict(cache_dir: Path) -> bool:
     """The last probe's verdict on this machine, without probing (False when unknown)."""
-    data = _probe_record(cache_dir / "kvm-probe.json")
+    data = _probe_record(cache_dir / cachedir.KVM_PROBE)
     return data.get("key") == _machine_key() and data.get("kvm") is True
 
 

@@ -54,10 +54,10 @@ class BootRequest:
     virtiofsd: Path | None = None  # the virtiofsd to run, with vm.virtiofsd.HARDENING (None: vng's choice)
     vng_home: Path | None = None  # HOME for vng, so a user's vng config cannot change the run
     guest_init: str = "otns"  # otns | virtme-ng: the guest's PID 1 (vm.guest_init)
-    stream: Callable[[str], None] | None = None
+    stream: Callable[[str], object] | None = None
     # Told each phase of the boot as it is reached (QEMU started, the kernel's banner, user space),
     # with the seconds since the boot began: a boot is 10-30 s without a line of the suite's.
-    phase: Callable[[str, float], None] | None = None
+    phase: Callable[[str, float], object] | None = None
     inputs: dict[str, bytes] = field(default_factory=dict)  # files the guest finds in its folder at the start
 
 
@@ -298,7 +298,7 @@ class _Log:
                 pass
 
 
-def pump(stream, sink: Capped, forward: Callable[[str], None] | None, log: _Log | None) -> None:
+def pump(stream, sink: Capped, forward: Callable[[str], object] | None, log: _Log | None) -> None:
     for raw in iter(lambda: stream.readline(LINE_MAX), b""):
         line = raw.decode("utf-8", "replace")
         sink.append(line)
@@ -420,24 +420,31 @@ def _boot_shared(req: BootRequest, start: float) -> BootResult:
     userspace = _in_userspace(out_lines, con_lines)
     if userspace and userspace_at is None:
         userspace_at = seconds  # it came and went between two looks: an upper bound
-    if con.is_crash(console):
-        status = BootStatus.CRASHED
-    elif stalled:
-        status = BootStatus.STALLED
-    elif hung and not userspace and not _ample(req):
-        # The user's timeout ran out before the boot deadline and before the time a boot
-        # takes here: the kernel was not given that time, so this says nothing about a hang.
-        status = BootStatus.BOOT_TIMEOUT
-    elif hung:
-        status = BootStatus.HUNG
-    elif (code == VNG_LOST and not output.strip()) or (code != 0 and not userspace):
-        # vng failed before the guest command ran (QEMU missing, refused options...): no boot.
-        status = BootStatus.NO_BOOT
-    else:
-        status = BootStatus.EXITED
+    status = classify(console, output, code, hung=hung, stalled=stalled, userspace=userspace, ample=_ample(req))
     return BootResult(status, code, seconds, console, output, reports, userspace,
                       userspace_seconds=userspace_at, timeout=req.timeout,
                       userspace_at=announced[0] if announced else None, log_error=log.error)
+
+
+def classify(console: str, output: str, code: int | None, *, hung: bool, stalled: bool, userspace: bool,
+             ample: bool) -> BootStatus:
+    """How a boot ended, from what it printed (the console, the guest's output) and how it was
+    stopped: killed at the timeout (hung) or at the boot deadline (stalled), whether user space
+    was ever seen, and whether the timeout was ample for a boot here."""
+    if con.is_crash(console):
+        return BootStatus.CRASHED
+    if stalled:
+        return BootStatus.STALLED
+    if hung and not userspace and not ample:
+        # The user's timeout ran out before the boot deadline and before the time a boot
+        # takes here: the kernel was not given that time, so this says nothing about a hang.
+        return BootStatus.BOOT_TIMEOUT
+    if hung:
+        return BootStatus.HUNG
+    if (code == VNG_LOST and not output.strip()) or (code != 0 and not userspace):
+        # vng failed before the guest command ran (QEMU missing, refused options...): no boot.
+        return BootStatus.NO_BOOT
+    return BootStatus.EXITED
 
 
 # The phases BootRequest.phase is told, in order.
@@ -457,7 +464,7 @@ def _in_userspace(out_lines: Capped, con_lines: Capped) -> bool:
     return bool(out_lines) or any(USERSPACE_MARK in ln for ln in con_lines)
 
 
-def boot(req: BootRequest, notice: Callable[[str], None] = print) -> BootResult:
+def boot(req: BootRequest, notice: Callable[[str], object] = print) -> BootResult:
     """Boot, retrying what is not the kernel's fault: vng dying before the kernel started
     (seen with two runs at once), and a boot that stalls before user space (seen under TCG
     in a nested VM, about 1 boot in 10: stuck right after SMP bring-up)."""

@@ -9,9 +9,9 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from base import samples
+from base import cachedir, samples
 
-FILE = "boot-times.json"
+FILE = cachedir.BOOT_TIMES
 KEEP = 20  # the most recent boots per acceleration
 # Said when no boot was recorded yet: measured on a 2-core machine under TCG with Debian's
 # 7.2.13 cloud kernel, start of vng to the guest's first line, idle to busy.

@@ -98,7 +98,7 @@ class _Loader(SourceFileLoader):
 
     def __init__(self, fullname: str, source: str, pyc: bytes) -> None:
         super().__init__(fullname, source)
-        self._pyc = pyc
+        self._pyc: bytes | None = pyc
 
     def get_data(self, path: str) -> bytes:
         if self._pyc is not None and path == cache_from_source(self.path):

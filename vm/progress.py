@@ -17,8 +17,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from base.filenames import PROGRESS as FILE  # the file Writer writes and read() reads
+from base import filenames
 
+FILE = filenames.PROGRESS  # the file Writer writes and read() reads, in a results folder
 OUTCOMES = ("pass", "fail", "skip", "error")  # as otns.results.model.Outcome
 MAX_BYTES = 8 << 20  # a full run writes ~100 KiB
 MAX_NAME = 1000
@@ -121,7 +122,8 @@ def read(path: Path) -> Progress | None:
         os.close(fd)
     # The last line may be cut (the guest died while writing it, or the size bound): dropped.
     lines = b"".join(chunks).split(b"\n")[:-1]
-    progress, running = Progress(), {}
+    progress = Progress()
+    running: dict[str, None] = {}  # started and not ended, in order (a dict: an ordered set)
     for line in lines:
         event = _event(line)
         if event is None:

@@ -15,6 +15,8 @@ import py_compile
 import sys
 from pathlib import Path
 
+from base import cachedir
+
 # Written when a collection has filled the folder: before that, pointing the guest at it would
 # make it compile even the interpreter's own modules, whose usual .pyc files it then ignores.
 READY = "ready"
@@ -24,7 +26,7 @@ _GUEST_ENTRY = ("vm/__init__.py", "vm/guest.py", "vm/progress.py", "base/__init_
 
 
 def folder(cache_dir: Path) -> Path:
-    return (cache_dir / "pycache").absolute()  # used from other working folders (the checkout's)
+    return (cache_dir / cachedir.PYCACHE).absolute()  # used from other working folders (the checkout's)
 
 
 def writer_env(cache_dir: Path, env: dict[str, str]) -> dict[str, str]:

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from base import commands
+from base import cachedir, commands
 from base.errors import InfraError
 from base.safefs import new_folder
 from kernels.apt import PrivateApt
@@ -50,7 +50,7 @@ def ready(cache_dir: Path) -> Path | None:
     system = system_virtiofsd()
     if system:
         return Path(system)
-    wrapper = cache_dir / "tools" / "virtiofsd" / "bin" / "virtiofsd"
+    wrapper = cache_dir / cachedir.TOOLS / "virtiofsd" / "bin" / "virtiofsd"
     if wrapper.exists() and _works(str(wrapper)):
         return wrapper
     return None
@@ -61,7 +61,7 @@ def ensure(cache_dir: Path, apt: PrivateApt) -> Path:
     found = ready(cache_dir)
     if found:
         return found
-    tool = cache_dir / "tools" / "virtiofsd"
+    tool = cache_dir / cachedir.TOOLS / "virtiofsd"
     wrapper = tool / "bin" / "virtiofsd"
     try:
         with new_folder(tool, replace=True) as tmp:

@@ -22,12 +22,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from base import cachedir
 from base.errors import BadInput
 from kernels.arch import host
 
 from . import guest_init as guest_tools
 from .virtiofsd import hardened_script
-
 
 # Bytes that mean nothing to sh, to the kernel command line (space-separated, '=' splits)
 # and to virtme-run's own mount-path check.
@@ -119,10 +119,10 @@ class Stage:
 
     def __init__(self, cache_dir: Path | None):
         cache = Path(os.path.abspath(cache_dir)) if cache_dir else None
-        self.base = cache / "stage" if cache and is_safe_path(cache) else FALLBACK_BASE
+        self.base = cache / cachedir.STAGE if cache and is_safe_path(cache) else FALLBACK_BASE
         self.root = Path()
 
-    def __enter__(self) -> "Stage":
+    def __enter__(self) -> Stage:
         self.base.mkdir(parents=True, exist_ok=True)
         remove_stale(self.base)
         self.root = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=self.base))

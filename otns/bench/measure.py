@@ -17,18 +17,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from base import commands, safefs
+from base import cachedir, commands, safefs
 from base.errors import EXIT_CRASH, EXIT_INFRA, BadInput, InfraError, OtnsError
 from kernels.spec import KernelSpec
 from vm import share
+from vm.boot import BootRequest
 
-from . import report as br
+from ..options import VmSettings
 from ..results import files as resultfiles
 from ..results.files import BENCH_RAW, BENCH_STDERR, CONSOLE
-from ..run.execute import RunOptions, boot_request, resolve_kernel, validate_options
+from ..run.execute import RunOptions, boot_request, resolve_kernel
+from . import report as br
 
 SOURCE = Path(__file__).with_name("nsbench.c")
 DEFAULT_MOUNTS = (30, 100, 300, 1000, 3000, 10000)
+# Its machine: two vCPUs (the workers default to 1 and the guest's CPUs), more memory and time than a suite run.
+BENCH_VM = VmSettings(cpus=2, memory="2G", timeout=1800.0)
 # raw.txt comes from the guest: read at most this much.
 RAW_MAX = 256 * 1024 * 1024
 
@@ -56,10 +60,7 @@ class BenchOptions:
     min_iter: int = 5
     max_iter: int = 200
     check: int = 0  # >0: the correctness mode, this many namespaces per method
-    cpus: int = 2
-    memory: str = "2G"
-    timeout: float = 1800.0
-    accel: str = "auto"
+    vm: VmSettings = BENCH_VM
     show_progress: bool = True
     rounds: int = 3  # at most this many measuring rounds while the verdict is too noisy to tell
     progress: Callable[[str], None] | None = None  # the boot's phases, then the size and method measured
@@ -88,8 +89,6 @@ def validate(opts: BenchOptions) -> None:
         raise BadInput(f"unknown method {', '.join(sorted(unknown))}: choose from {', '.join(br.METHODS)}")
     if opts.seconds <= 0 or opts.min_iter < 1 or opts.max_iter < opts.min_iter:
         raise BadInput("need --seconds > 0 and 1 <= --min-iter <= --max-iter")
-    validate_options(RunOptions(spec=opts.spec, cache_dir=opts.cache_dir, cpus=opts.cpus, accel=opts.accel,
-                                timeout=opts.timeout, memory=opts.memory))
 
 
 def compile_helper(cache_dir: Path) -> Path:
@@ -99,7 +98,7 @@ def compile_helper(cache_dir: Path) -> Path:
         raise BadInput("otns bench needs a C compiler: install gcc (scripts/setup does)")
     version = commands.run([cc, "--version"], "ask the C compiler its version", timeout=COMPILE_TIMEOUT).stdout
     key = hashlib.sha256(SOURCE.read_bytes() + version.encode()).hexdigest()[:16]
-    out = cache_dir / "bench" / f"nsbench-{key}"
+    out = cache_dir / cachedir.BENCH / f"nsbench-{key}"
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -132,12 +131,11 @@ def merge(a: br.Raw, b: br.Raw) -> br.Raw:
                   cpus=b.cpus or a.cpus, checks=a.checks + b.checks)
 
 
-def execute(opts: BenchOptions, notice: Callable[[str], None], stream: Callable[[str], None]) -> BenchResult:
+def execute(opts: BenchOptions, notice: Callable[[str], object], stream: Callable[[str], object]) -> BenchResult:
     t0 = time.monotonic()
     helper = compile_helper(opts.cache_dir)
     tell = opts.progress or (lambda m: None)
-    run_opts = RunOptions(spec=opts.spec, cache_dir=opts.cache_dir, cpus=opts.cpus, memory=opts.memory,
-                          timeout=opts.timeout, accel=opts.accel, show_progress=opts.show_progress,
+    run_opts = RunOptions(spec=opts.spec, cache_dir=opts.cache_dir, vm=opts.vm, show_progress=opts.show_progress,
                           on_phase=lambda what, s: tell(f"boot: {what} ({s:.1f} s)"))
     kernel = resolve_kernel(run_opts, notice)
     with resultfiles.results_folder(opts.results, f"bench-{kernel.release}", incomplete=False) as folder:
@@ -166,13 +164,14 @@ def execute(opts: BenchOptions, notice: Callable[[str], None], stream: Callable[
 
 
 def _measure(opts: BenchOptions, run_opts: RunOptions, kernel, helper: Path, folder: Path,
-             notice: Callable[[str], None], stream: Callable[[str], None]) -> tuple[br.Raw, str, str]:
+             notice: Callable[[str], object], stream: Callable[[str], object]) -> tuple[br.Raw, str, str]:
     """One round: boot (or the host), run the helper, parse what it wrote."""
     from vm.boot import GUEST_RESULTS
 
     raw_path, err_path = folder / BENCH_RAW, folder / BENCH_STDERR
     raw_path.unlink(missing_ok=True)
-    cpus = (os.cpu_count() or 1) if kernel.is_host else opts.cpus
+    req = None if kernel.is_host else boot_request(run_opts, kernel, folder, notice, stream)
+    cpus = (os.cpu_count() or 1) if req is None else req.cpus
     cmd = shlex.join([str(helper), *helper_args(opts, cpus)])
     there = folder if kernel.is_host else GUEST_RESULTS  # the folder as the helper sees it
     raw_q, err_q = shlex.quote(str(there / BENCH_RAW)), shlex.quote(str(there / BENCH_STDERR))
@@ -184,7 +183,7 @@ def _measure(opts: BenchOptions, run_opts: RunOptions, kernel, helper: Path, fol
     watcher = threading.Thread(target=_watch_part, args=(part, opts.progress, stop), daemon=True)
     watcher.start()
     try:
-        return _measure_once(opts, run_opts, kernel, shell, folder, notice, stream, raw_path, err_path)
+        return _measure_once(opts, req, kernel, shell, folder, notice, raw_path, err_path)
     finally:
         stop.set()
         watcher.join(timeout=2)
@@ -207,7 +206,7 @@ def where_now(text: str) -> str:
     return f"bench: {size} mounts" + (f", method {method}, {samples} samples so far" if method else "")
 
 
-def _watch_part(part: Path, progress: Callable[[str], None] | None, stop: threading.Event) -> None:
+def _watch_part(part: Path, progress: Callable[[str], object] | None, stop: threading.Event) -> None:
     said = ""
     while progress is not None and not stop.wait(WATCH_EVERY):
         try:
@@ -220,22 +219,22 @@ def _watch_part(part: Path, progress: Callable[[str], None] | None, stop: thread
             progress(now)
 
 
-def _measure_once(opts: BenchOptions, run_opts: RunOptions, kernel, shell: str, folder: Path,
-                  notice: Callable[[str], None], stream: Callable[[str], None], raw_path: Path,
-                  err_path: Path) -> tuple[br.Raw, str, str]:
+def _measure_once(opts: BenchOptions, req: BootRequest | None, kernel, shell: str, folder: Path,
+                  notice: Callable[[str], object], raw_path: Path, err_path: Path) -> tuple[br.Raw, str, str]:
+    """req: the boot's request, None on the host."""
     from vm.boot import BootStatus, boot
 
-    if kernel.is_host:
+    code: int | None
+    if req is None:
         if os.geteuid() != 0:
             raise BadInput("--kernel host runs the bench on this machine and needs root")
         try:
-            proc = subprocess.run(["sh", "-c", shell], timeout=opts.timeout)
+            proc = subprocess.run(["sh", "-c", shell], timeout=opts.vm.timeout)
         except subprocess.TimeoutExpired:
-            raise KernelCrashed(f"the bench helper on the host did not finish within the {opts.timeout:g} s "
+            raise KernelCrashed(f"the bench helper on the host did not finish within the {opts.vm.timeout:g} s "
                                 f"timeout") from None
         status, code, accel, release = BootStatus.EXITED, proc.returncode, "none", os.uname().release
     else:
-        req = boot_request(run_opts, kernel, folder, notice, stream)
         req.command = shell
         res = boot(req, notice)
         status, code, accel, release = res.status, res.exit_code, req.accel, kernel.release

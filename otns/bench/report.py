@@ -133,18 +133,18 @@ def slope(raw: Raw, method: str, workers: int) -> Slope | None:
     import numpy as np
 
     groups: dict[int, list[int]] = {}
-    for m, mounts, p, _, _, ns in raw.samples:
-        if m == method and p == workers and ns > 0:
+    for meth, mounts, p, _, _, ns in raw.samples:
+        if meth == method and p == workers and ns > 0:
             groups.setdefault(mounts, []).append(ns)
     sizes = sorted(groups)
     if len(sizes) < 2:
         return None
     logm = np.log(np.array(sizes, dtype=float))
-    point = np.log(np.array([[statistics.median(groups[m]) for m in sizes]]))
+    point = np.log(np.array([[statistics.median(groups[size]) for size in sizes]]))
     rng = np.random.default_rng(SEED)
     boots = np.empty((BOOTSTRAP, len(sizes)))
-    for k, m in enumerate(sizes):
-        v = np.array(groups[m], dtype=float)
+    for k, size in enumerate(sizes):
+        v = np.array(groups[size], dtype=float)
         boots[:, k] = np.median(v[rng.integers(0, len(v), size=(BOOTSTRAP, len(v)))], axis=1)
     spread = _theil_sen(logm, np.log(boots))
     tail = (1 - CONFIDENCE) / 2 * 100

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +21,8 @@ from pathlib import Path
 from conformance.references import FIXES
 from conformance.rules import BY_ID
 
-from . import rules
 from ..paths import REPO_ROOT
+from . import rules
 
 # How much each source of words counts: the upstream change a test guards says the most.
 W_REFERENCE, W_RULE, W_NAME, W_DOC, W_FEATURE = 4.0, 2.0, 2.0, 1.0, 1.0
@@ -72,7 +72,7 @@ def profile(test_id: str, rule_ids: Sequence[str] = (), fixes: Sequence[str] = (
     rule_texts = rules.load() if rule_texts is None else rule_texts
     path, _, rest = test_id.partition("::")
     name, _, param = rest.partition("[")
-    weights: Counter[str] = Counter()
+    weights: dict[str, float] = defaultdict(float)
 
     def add(text: str, weight: float) -> None:
         for t in tokens(text):

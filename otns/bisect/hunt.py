@@ -9,7 +9,7 @@ import gzip
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -17,14 +17,16 @@ from debian.changelog import Changelog
 
 from base.errors import BadInput
 from base.safefs import printable
-from kernels import catalog, fetch
-from kernels.debian import FLAVOURS, DebianKernel, UnknownVersion, newest_per_upstream, resolve, upstream_key
-from kernels.spec import KernelSpec, parse_spec
+from kernels import fetch
+from kernels.debian import FLAVOURS, DebianKernel, newest_per_upstream, upstream_key
+from kernels.resolve import Resolver
+from kernels.spec import KernelSpec, Kind, parse_spec
 
-from .search import Result, Step, judge_outcome, search
-from ..results.files import is_finished, load_folder, summary_verdict
+from ..options import VmSettings
+from ..results.files import is_finished, load_folder, open_kernel_log, summary_verdict
 from ..results.model import Verdict
 from ..run.execute import RunOptions, execute
+from .search import Result, Step, judge_outcome, search
 
 CONFORMANCE_PREFIX = "conformance/"
 
@@ -79,18 +81,15 @@ def _find_recorded(all_kernels: list[DebianKernel], rec: Recorded) -> DebianKern
 
 
 def kernels_between(cache_dir: Path, good: str | Recorded, bad: str | Recorded, flavour: str,
-                    notice: Callable[[str], None]) -> list[DebianKernel]:
+                    notice: Callable[[str], object]) -> list[DebianKernel]:
     """The Debian kernels from good to bad inclusive, one per upstream version, in Debian's order.
     Each end is a spec (debian:VERSION) or the exact kernel a result folder recorded."""
     specs = [parse_spec(s, flavour) if isinstance(s, str) else s for s in (good, bad)]
-    if any(isinstance(s, KernelSpec) and s.kind != "debian" for s in specs):
+    if any(isinstance(s, KernelSpec) and s.kind is not Kind.DEBIAN for s in specs):
         raise BadInput("bisect across releases takes debian:VERSION specs for --good and --bad")
-    _, all_kernels = catalog.load(cache_dir, notice=notice)
-    try:
-        lo, hi = (resolve(all_kernels, s.value, flavour) if isinstance(s, KernelSpec)
-                  else _find_recorded(all_kernels, s) for s in specs)
-    except UnknownVersion as e:
-        raise BadInput(str(e)) from None
+    resolver = Resolver(cache_dir, notice)
+    _, all_kernels = resolver.index()
+    lo, hi = (resolver.debian(s) if isinstance(s, KernelSpec) else _find_recorded(all_kernels, s) for s in specs)
     ordered = sorted(newest_per_upstream(all_kernels, flavour), key=lambda k: upstream_key(k.upstream))
     if lo.upstream == hi.upstream:
         raise BadInput(f"--good and --bad name the same kernel ({lo.upstream})")
@@ -129,11 +128,11 @@ class Runner:
 
     cache_dir: Path
     out: Path
-    timeout: float = 300.0
+    vm: VmSettings = field(default_factory=VmSettings)
     select: list[str] | None = None  # pytest node ids; None: the whole suite
     boots: int = 0
     # Told before each boot and at each of its phases: a step is 18-22 s under TCG, not silent.
-    progress: Callable[[str], None] | None = None
+    progress: Callable[[str], object] | None = None
     most: int | None = None  # the boots a search needs when no kernel is skipped: "boot 3 of about 6"
 
     def folder(self, k: DebianKernel) -> Path:
@@ -151,11 +150,10 @@ class Runner:
         of = f" of about {self.most}" if self.most else ""
         tell(f"boot {self.boots + 1}{of}: {k.upstream} ({k.debian_version}) ...")
         opts = RunOptions(spec=parse_spec(f"debian:{k.debian_version}", k.flavour), cache_dir=self.cache_dir,
-                          results=folder, timeout=self.timeout, show_progress=False,
+                          results=folder, vm=self.vm, show_progress=False,
                           pytest_args=["--color=no", *(self.select or [])],
                           on_phase=lambda what, s: tell(f"  {k.upstream}: {what} ({s:.1f} s)"))
-        self.out.mkdir(parents=True, exist_ok=True)
-        with open(self.out / f"{folder.name}.log", "w") as log:
+        with open_kernel_log(self.out, folder) as log:
             summary, _ = execute(opts, lambda m: log.write(m + "\n"), log.write)
         self.boots += 1
         known = self._known(folder) or Known({}, summary.verdict, summary.verdict_line())

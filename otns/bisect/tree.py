@@ -6,13 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from base import cachedir
 from base.errors import EXIT_BISECT_SKIP, EXIT_NOT_AS_EXPECTED, EXIT_OK
 from kernels.spec import parse_spec
 
-from .search import BAD, GOOD, SKIP, judge_outcome
+from ..options import VmSettings
 from ..results.files import read_tests
 from ..results.model import Outcome
 from ..run.execute import RunOptions, execute
+from .search import BAD, GOOD, SKIP, judge_outcome
 
 
 @dataclass(frozen=True)
@@ -28,8 +30,8 @@ class TreeStep:
         return {GOOD: EXIT_OK, BAD: EXIT_NOT_AS_EXPECTED}.get(self.judged, EXIT_BISECT_SKIP)
 
 
-def judge_tree(tree: Path, cache_dir: Path, test: str, good: set[str], bad: set[str], timeout: float,
-               build_first: bool, notice: Callable[[str], None], stream: Callable[[str], None]) -> TreeStep:
+def judge_tree(tree: Path, cache_dir: Path, test: str, good: set[str], bad: set[str], vm: VmSettings,
+               build_first: bool, notice: Callable[[str], object], stream: Callable[[str], object]) -> TreeStep:
     """Anything unexpected (a build that fails, a boot that breaks, a bug here) is a skip:
     git bisect run must never see an exit code of 126-255 by accident."""
     from kernels import build
@@ -38,8 +40,8 @@ def judge_tree(tree: Path, cache_dir: Path, test: str, good: set[str], bad: set[
         tree = build.find_tree(tree, cache_dir)
         if build_first:
             build.build(tree, cache_dir)
-        opts = RunOptions(spec=parse_spec(str(tree)), cache_dir=cache_dir, results=cache_dir / "bisect-run" / tree.name,
-                          timeout=timeout, pytest_args=["--color=no", test], show_progress=False)
+        opts = RunOptions(spec=parse_spec(str(tree)), cache_dir=cache_dir, results=cache_dir / cachedir.BISECT_RUN / tree.name,
+                          vm=vm, pytest_args=["--color=no", test], show_progress=False)
         summary, folder = execute(opts, notice, stream)
         got = {t.name: t for t in read_tests(folder) or []}.get(test)
         judged = judge_outcome(got.outcome.value if got else None, summary.verdict, good, bad)

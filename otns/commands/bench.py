@@ -11,11 +11,10 @@ from base.errors import EXIT_NOT_AS_EXPECTED, EXIT_OK
 from kernels.debian import FLAVOURS
 from kernels.spec import parse_spec
 
-from ..bench.measure import DEFAULT_MOUNTS
+from ..bench.measure import BENCH_VM, DEFAULT_MOUNTS
 from ..bench.report import METHODS
 from ..results.files import BENCH_CSV, BENCH_MD, BENCH_PNG
-from .common import (ACCEL_HELP, ACCELS, CPUS_HELP, DEFAULT_KERNEL, FLAVOUR_HELP, MEMORY_HELP, TIMEOUT_HELP, err,
-                     int_list, notice, stdout)
+from .common import DEFAULT_KERNEL, FLAVOUR_HELP, add_vm_opts, err, int_list, notice, stdout, vm_settings
 
 NAME = "bench"
 
@@ -38,10 +37,7 @@ def add_parser(sub) -> None:
                     help="samples per worker and cell even past --seconds (default: %(default)s)")
     be.add_argument("--max-iter", type=int, default=200,
                     help="samples per worker and cell at most, even within --seconds (default: %(default)s)")
-    be.add_argument("--cpus", type=int, default=2, help=CPUS_HELP)
-    be.add_argument("--memory", default="2G", help=MEMORY_HELP)
-    be.add_argument("--timeout", type=float, default=1800.0, help=TIMEOUT_HELP)
-    be.add_argument("--accel", choices=ACCELS, default="auto", help=ACCEL_HELP)
+    add_vm_opts(be, BENCH_VM)
     be.add_argument("--results", type=Path, default=None, help="results folder (default: results/bench-RELEASE-TIME)")
     be.add_argument("--check", type=int, default=0, metavar="N",
                     help="time nothing: create N namespaces per method, look inside each, and check that "
@@ -55,9 +51,8 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     opts = bench.BenchOptions(spec=parse_spec(args.kernel, args.flavour), cache_dir=cache_dir, results=args.results,
                               mounts=int_list(args.mounts, "--mounts"), workers=int_list(args.workers, "--workers"),
                               methods=tuple(m for m in args.methods.split(",") if m), seconds=args.seconds,
-                              min_iter=args.min_iter, max_iter=args.max_iter, cpus=args.cpus, memory=args.memory,
-                              timeout=args.timeout, accel=args.accel, show_progress=err.is_terminal, check=args.check,
-                              progress=lambda m: notice(f"otns {m}"))
+                              min_iter=args.min_iter, max_iter=args.max_iter, vm=vm_settings(args),
+                              show_progress=err.is_terminal, check=args.check, progress=lambda m: notice(f"otns {m}"))
     bench.validate(opts)
     res = bench.execute(opts, notice, lambda line: None)
     out = stdout()

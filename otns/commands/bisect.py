@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
 from base.errors import EXIT_NOT_AS_EXPECTED, EXIT_OK, BadInput
 from kernels.debian import FLAVOURS
 
-from ..options import check_timeout
-from ..run.preflight import check_test_ids
 from ..results.files import load_folder
-from .common import FLAVOUR_HELP, TIMEOUT_HELP, err, notice, plural
+from .common import FLAVOUR_HELP, add_vm_opts, err, notice, plural, vm_settings
+
+if TYPE_CHECKING:  # imported when the command runs: `otns --help` needs none of it
+    from ..bisect.session import Found
 
 NAME = "bisect"
 BEHAVIOUR = {"good": "old", "bad": "new", "skip": "skip"}
@@ -37,16 +39,16 @@ def add_parser(sub) -> None:
     b.add_argument("--flavour", choices=FLAVOURS, default=None,
                    help=FLAVOUR_HELP.replace("(default: cloud)", "(default: cloud; with --changed, the results')"))
     b.add_argument("--out", type=Path, default=None, help="where each kernel's results are kept (default: results/bisect)")
-    b.add_argument("--timeout", type=float, default=300.0, help=TIMEOUT_HELP + ", per kernel")
+    add_vm_opts(b, machine=False, per_kernel=True)
 
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
-    from ..bisect import cause
-    from ..bisect import hunt
+    from ..bisect import hunt, session
     from ..report import grid as report
 
-    check_timeout(args.timeout)
+    vm = vm_settings(args)
     out = (args.out or Path("results") / "bisect").resolve()
+    ends: list[str] | list[hunt.Recorded]
     if args.changed:
         a, b = load_folder(args.changed[0]), load_folder(args.changed[1])
         tests = [name for name, _, _ in report.diff(a, b)]
@@ -56,55 +58,49 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
         if not tests:
             err.print("no test differs between the two result folders: nothing to bisect", markup=False)
             return EXIT_OK
-        select = tests  # all the differing tests at once: one boot per kernel answers them all
     else:
         if not (args.test_id and args.good and args.bad):
             raise BadInput("bisect needs TEST_ID --good SPEC --bad SPEC (or --changed RESULTS_A RESULTS_B)")
         tests = [hunt.normalise_test_id(args.test_id)]
         flavour = args.flavour or "cloud"
         ends = [args.good, args.bad]
-        select = tests
-    check_test_ids(tests, cache_dir)  # a typo must not cost two downloads and two boots
-    kernels = hunt.kernels_between(cache_dir, ends[0], ends[1], flavour, notice)
-    # Both ends, then a binary search over the kernels between them.
-    most = 2 + (len(kernels) - 2).bit_length()
-    runner = hunt.Runner(cache_dir=cache_dir, out=out, timeout=args.timeout, select=select,
-                         progress=lambda m: err.print(f"  {m}", markup=False, style="dim"), most=most)
-    good, bad = hunt.outcome_sets(args.find, args.bad_outcome)
+    plan = session.prepare(tests, ends, flavour, args.find, args.bad_outcome, cache_dir, out, vm, notice,
+                           lambda m: err.print(f"  {m}", markup=False, style="dim"))
+    kernels = plan.kernels
     err.print(f"bisecting {plural(len(tests), 'test')} over {plural(len(kernels), 'Debian kernel')} "
               f"{kernels[0].upstream} .. {kernels[-1].upstream} ({flavour}); "
-              f"old behaviour: {'/'.join(sorted(good))}, new: {'/'.join(sorted(bad))}", markup=False)
+              f"old behaviour: {'/'.join(sorted(plan.good))}, new: {'/'.join(sorted(plan.bad))}", markup=False)
     status = EXIT_OK
     for test in tests:
         err.print(f"[bold]{escape(test)}[/]")
-        res = hunt.bisect_test(runner, kernels, test, good, bad, lambda st: err.print(
+        found = session.find(plan, test, cache_dir, out, lambda st: err.print(
             f"  {st.label:>10}  {st.outcome:<28} {BEHAVIOUR[st.judged]:<5} {st.seconds:5.1f} s", markup=False))
-        if res.error:
-            err.print(f"  cannot bisect: {res.error}", markup=False)
+        if not _print_found(found):
             status = EXIT_NOT_AS_EXPECTED
-            continue
-        lg, fb = kernels[res.last_good], kernels[res.first_bad]
-        seen = ", ".join(f"{s.label}={s.outcome}" for s in sorted(res.steps, key=lambda s: s.index))
-        err.print(f"  last with the old behaviour: {lg.upstream} ({lg.debian_version}); "
-                  f"first with the new: {fb.upstream} ({fb.debian_version})", markup=False)
-        err.print(f"  outcomes seen: {seen}", markup=False)
-        if res.ambiguous:
-            skipped = ", ".join(kernels[i].upstream for i in res.skipped_between)
-            err.print(f"  AMBIGUOUS: {skipped} could not be tested and lies between them", markup=False)
-            status = EXIT_NOT_AS_EXPECTED
-        entries = hunt.changelog_between(cache_dir, lg, fb)
-        if not entries:
-            err.print("  (the packages of the first new kernel carry no changelog)", markup=False)
-            continue
-        full = out / f"changelog-{lg.upstream}-to-{fb.upstream}.txt"
-        full.write_text("\n".join(entries) + "\n")
-        relevant = [ln.strip() for ln in entries if hunt.RELEVANT.search(ln)]
-        err.print(f"  Debian changelog between them: {len(entries)} lines in {full}; "
-                  f"{len(relevant)} about mounts and namespaces", markup=False)
-        for line in cause.likely_causes(test, relevant, *runner.marks(test, [fb, lg])):
-            err.print(f"  {line}", markup=False)
-        err.print("  all of them, in changelog order:", markup=False)
-        for line in relevant[:40]:
-            err.print(f"    {line}", markup=False)
-    err.print(f"{plural(runner.boots, 'boot')} for {plural(len(kernels), 'kernel')}; results in {out}", markup=False)
+    err.print(f"{plural(plan.runner.boots, 'boot')} for {plural(len(kernels), 'kernel')}; results in {out}", markup=False)
     return status
+
+
+def _print_found(found: Found) -> bool:
+    """Prints what one test's search found; False when it could not tell."""
+    res, lg, fb = found.result, found.last_good, found.first_bad
+    if lg is None or fb is None:
+        err.print(f"  cannot bisect: {res.error}", markup=False)
+        return False
+    seen = ", ".join(f"{s.label}={s.outcome}" for s in sorted(res.steps, key=lambda s: s.index))
+    err.print(f"  last with the old behaviour: {lg.upstream} ({lg.debian_version}); "
+              f"first with the new: {fb.upstream} ({fb.debian_version})", markup=False)
+    err.print(f"  outcomes seen: {seen}", markup=False)
+    if res.ambiguous:
+        err.print(f"  AMBIGUOUS: {', '.join(found.skipped)} could not be tested and lies between them", markup=False)
+    if not found.changelog:
+        err.print("  (the packages of the first new kernel carry no changelog)", markup=False)
+        return not res.ambiguous
+    err.print(f"  Debian changelog between them: {len(found.changelog)} lines in {found.changelog_file}; "
+              f"{len(found.relevant)} about mounts and namespaces", markup=False)
+    for line in found.causes:
+        err.print(f"  {line}", markup=False)
+    err.print("  all of them, in changelog order:", markup=False)
+    for line in found.relevant[:40]:
+        err.print(f"    {line}", markup=False)
+    return not res.ambiguous

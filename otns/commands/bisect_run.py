@@ -5,9 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..options import check_timeout
 from .bisect import OUTCOMES
-from .common import TIMEOUT_HELP, err, notice
+from .common import add_vm_opts, err, notice, vm_settings
 
 NAME = "bisect-run"
 
@@ -24,7 +23,7 @@ def add_parser(sub) -> None:
     br.add_argument("--bad-outcome", choices=OUTCOMES, default=None,
                     help="the outcome that counts as bad (the new behaviour), instead of --find's")
     br.add_argument("--no-build", action="store_true", help="boot the tree's existing bzImage")
-    br.add_argument("--timeout", type=float, default=300.0, help=TIMEOUT_HELP)
+    add_vm_opts(br, machine=False)
 
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
@@ -32,9 +31,9 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     from ..bisect.tree import judge_tree
 
     test = hunt.normalise_test_id(args.test_id)
-    check_timeout(args.timeout)  # bad usage: exit 2, as for argparse's own errors, not a skip
+    vm = vm_settings(args)  # bad usage: exit 2, as for argparse's own errors, not a skip
     good, bad = hunt.outcome_sets(args.find, args.bad_outcome)
-    step = judge_tree(args.tree, cache_dir, test, good, bad, args.timeout, not args.no_build, notice, sys.stderr.write)
+    step = judge_tree(args.tree, cache_dir, test, good, bad, vm, not args.no_build, notice, sys.stderr.write)
     if step.error:
         err.print(f"otns bisect-run: skip: {step.error}", markup=False)
     else:

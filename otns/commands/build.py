@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+from base import cachedir
 from base.errors import EXIT_OK
 
 from .common import err
@@ -29,8 +30,8 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     from kernels import build
 
     tree = build.find_tree(args.tree, cache_dir)
-    log = cache_dir / "builds" / f"{tree.name}.log"
-    counts = cache_dir / "builds" / f"{tree.name}.objects"  # how many the last full build of this tree compiled
+    log = cache_dir / cachedir.BUILDS / f"{tree.name}.log"
+    counts = cache_dir / cachedir.BUILDS / f"{tree.name}.objects"  # how many the last full build of this tree compiled
     err.print(f"otns: building {tree} (log: {log})", markup=False)
     stop = threading.Event()
     watcher = threading.Thread(target=_watch, args=(log, _last_count(counts), stop), daemon=True)

@@ -1,16 +1,18 @@
-"""What every command's display shares: the consoles, option help texts, table widths."""
+"""What every command shares: the consoles, the VM options (add_vm_opts -> VmSettings), help texts, table widths."""
 from __future__ import annotations
 
+import argparse
 import os
 import sys
-from typing import TextIO
+from dataclasses import fields
+from typing import IO, TextIO
 
 from rich.console import Console
 
 from base.errors import BadInput
 from kernels.arch import Arch, UnsupportedArch, host
 
-from ..options import MAX_CPUS
+from ..options import ACCELS, MAX_CPUS, VmSettings
 
 DEFAULT_KERNEL = "debian:latest"
 ACCEL_HELP = "auto (default): KVM if a test boot works on this machine, else TCG; kvm or tcg to force one"
@@ -33,7 +35,28 @@ def flavour_help(entry: Arch | None = None) -> str:
 
 
 FLAVOUR_HELP = flavour_help()
-ACCELS = ("auto", "kvm", "tcg")
+
+
+DEFAULT_VM = VmSettings()
+
+
+def add_vm_opts(parser: argparse.ArgumentParser, defaults: VmSettings = DEFAULT_VM, *, machine: bool = True,
+                per_kernel: bool = False, per_vm: bool = False) -> None:
+    """--timeout, and with machine --cpus, --memory and --accel: the command's VmSettings (vm_settings)."""
+    vm = ", per VM" if per_vm else ""
+    if machine:
+        parser.add_argument("--cpus", type=int, default=defaults.cpus,
+                            help=(RUN_CPUS_HELP if defaults.cpus is None else CPUS_HELP) + vm)
+        parser.add_argument("--memory", default=defaults.memory, help=MEMORY_HELP + vm)
+    parser.add_argument("--timeout", type=float, default=defaults.timeout,
+                        help=TIMEOUT_HELP + (", per kernel" if per_kernel else ""))
+    if machine:
+        parser.add_argument("--accel", choices=ACCELS, default=defaults.accel, help=ACCEL_HELP)
+
+
+def vm_settings(args: argparse.Namespace) -> VmSettings:
+    """The VmSettings of the options add_vm_opts added (BadInput, one line, when they cannot work)."""
+    return VmSettings(**{f.name: getattr(args, f.name) for f in fields(VmSettings) if hasattr(args, f.name)})
 
 class PipeConsole(Console):
     """A rich Console whose reader may go away (`otns kernels list | head`): rich would exit 1
@@ -64,7 +87,7 @@ def int_list(text: str, what: str) -> tuple[int, ...]:
         raise BadInput(f"{what} takes comma-separated numbers, not {text!r}") from None
 
 
-def to_devnull(stream: TextIO) -> None:
+def to_devnull(stream: IO[str]) -> None:
     """The reader of `stream` went away (`otns run | head`): what is still written goes nowhere,
     so the command finishes and exits with its own code, not a broken pipe's."""
     try:

@@ -9,10 +9,12 @@ from rich.table import Table
 
 from base.errors import EXIT_NOT_AS_EXPECTED, EXIT_OK
 
-from ..options import check_timeout
-from .common import err, stdout
+from ..options import VmSettings
+from .common import add_vm_opts, err, stdout, vm_settings
 
 NAME = "coverage"
+# gcov's counters slow every function of the features down: twice otns run's time limit.
+COVERAGE_VM = VmSettings(timeout=600.0)
 
 
 def add_parser(sub) -> None:
@@ -26,7 +28,7 @@ def add_parser(sub) -> None:
                     help="a kernel tree, as for otns build (e.g. debian-source:7.2)")
     co.add_argument("--out", type=Path, default=None, help="output folder (default: results/coverage-TIME)")
     co.add_argument("-k", dest="keyword", default=None, help="only the tests pytest's -k selects")
-    co.add_argument("--timeout", type=float, default=600.0, help="seconds before the guest counts as hung")
+    add_vm_opts(co, COVERAGE_VM, machine=False)
 
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
@@ -34,10 +36,10 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
 
     from ..coverage.gcov import run
 
-    check_timeout(args.timeout)
+    vm = vm_settings(args)
     tree = build.find_tree(args.tree, cache_dir)
     out = (args.out or Path("results") / f"coverage-{datetime.now():%Y%m%d-%H%M%S}").resolve()
-    report = run(tree, cache_dir, out, ["-k", args.keyword] if args.keyword else [], args.timeout,
+    report = run(tree, cache_dir, out, ["-k", args.keyword] if args.keyword else [], vm,
                  lambda m: err.print(m, markup=False))
     table = Table(title=f"otns coverage {report.summary.release}: the features' functions")
     for col in ("file", "function", "lines", "branches", "unexplained gaps"):

@@ -10,16 +10,25 @@ from rich.table import Table
 from rich.text import Text
 
 from base.errors import EXIT_NOT_AS_EXPECTED, EXIT_OK, BadInput
-from kernels import build, faults, mutants
-from kernels.coverage import feature_code
+from kernels import build, faults
 from kernels.faults import Fault
 
-from ..mutate.mutator import SURVIVED, FaultResult, MutateOptions, Mutator, Report, kernel_version, merge, sample, short_id
 from ..coverage.gcov import unreached_lines
-from ..options import check_count, check_timeout, shard
+from ..mutate import selection
+from ..mutate.mutator import (
+    SURVIVED,
+    FaultResult,
+    MutateOptions,
+    Mutator,
+    Report,
+    kernel_version,
+    merge,
+    short_id,
+)
 from ..mutate.rulemap import tests_by_rule
+from ..options import check_count
 from ..results.files import MUTATE_JSON, MUTATE_MD
-from .common import err, stdout
+from .common import add_vm_opts, err, stdout, vm_settings
 
 NAME = "mutate"
 
@@ -36,7 +45,7 @@ def add_parser(sub) -> None:
     mu.add_argument("--table", type=Path, default=None,
                     help="a fault table of your own (TOML, as kernels/faults.toml), e.g. for another kernel version")
     mu.add_argument("--out", type=Path, default=None, help="results folder (default: results/mutate-TIME)")
-    mu.add_argument("--timeout", type=float, default=300.0, help="seconds before a guest counts as hung")
+    add_vm_opts(mu, machine=False)
     mu.add_argument("--sample", type=int, default=None, metavar="N",
                     help="only N of the selected faults, drawn at random (the same N for the same --seed)")
     mu.add_argument("--seed", type=int, default=0, help="the seed of --sample (default 0)")
@@ -64,21 +73,18 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
         out.print(result_table(report))
         err.print(f"[bold]{escape(report.score_line())}[/] ({report.shard}); table: {escape(str(folder / MUTATE_MD))}")
         return EXIT_NOT_AS_EXPECTED if report.count(SURVIVED) else EXIT_OK
-    check_timeout(args.timeout)
+    vm = vm_settings(args)
     if args.sample is not None:
         check_count(args.sample, "--sample", 1, 1_000_000)
     if args.auto and args.table:
         raise BadInput("--auto generates its faults: it takes no --table")
     tree = build.find_tree(args.tree, cache_dir) if args.auto or not args.list else None
-    table = mutants.generate(tree, feature_code()) if tree is not None and args.auto else _table(args.table)
-    selected = shard(sample(faults.select(table, args.faults), args.sample, args.seed), args.shard)
-    if not selected:
-        raise BadInput(f"shard {args.shard} of the selected faults is empty")
+    selected = selection.choose(tree, args.auto, args.table, args.faults, args.sample, args.seed, args.shard)
     if args.list:
         out.print(list_table(selected, "generated from the code" if args.auto else args.table or faults.TABLE))
         return EXIT_OK
     assert tree is not None
-    opts = MutateOptions(tree=tree, cache_dir=cache_dir, out=folder, faults=selected, timeout=args.timeout,
+    opts = MutateOptions(tree=tree, cache_dir=cache_dir, out=folder, faults=selected, vm=vm,
                          every_test=args.every_test, shard=args.shard or "",
                          rule_tests={} if args.every_test else tests_by_rule(),
                          unreached=unreached_lines(args.coverage.resolve(), tree) if args.coverage else {})
@@ -113,13 +119,3 @@ def result_table(report: Report):
             if r.caught_by else ""
         table.add_row(r.fault.id, r.fault.rule, r.status, Text("; ".join(x for x in (by, r.detail) if x)))
     return table
-
-
-def _table(path: Path | None) -> list[Fault]:
-    if path is None:
-        return faults.load()
-    try:
-        return faults.load(path)
-    except (OSError, ValueError) as e:
-        msg = str(e)
-        raise BadInput(msg if str(path) in msg else f"cannot read the fault table {path}: {msg}") from None

@@ -7,24 +7,23 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from base.errors import BadInput, OtnsError
-from kernels.debian import FLAVOURS
 from conformance.features import BY_NAME as FEATURE_NAMES
+from kernels.debian import FLAVOURS
 from kernels.spec import parse_spec
 from vm.boot import PHASE_USERSPACE
 from vm.guest_init import INITS
 
 from ..results.absence import Policy
-from ..run.preflight import check_pytest_args, narrowed
 from ..results.digest import digest
 from ..results.files import KernelResults, load_folder, read_ktap
 from ..results.jsonout import kernel_json
 from ..results.model import RunSummary, Verdict
-from ..run.execute import RunOptions, dry_run, execute, validate_options
-from .common import (ACCEL_HELP, ACCELS, DEFAULT_KERNEL, FLAVOUR_HELP, MEMORY_HELP, RUN_CPUS_HELP, TIMEOUT_HELP, PipeConsole,
-                     err, notice, print_lines, writer)
+from ..run.execute import RunOptions, dry_run, execute
+from ..run.preflight import check_pytest_args, narrowed
+from .common import DEFAULT_KERNEL, FLAVOUR_HELP, PipeConsole, add_vm_opts, err, notice, print_lines, vm_settings, writer
 
 NAME = "run"
 
@@ -37,10 +36,7 @@ def add_parser(sub) -> None:
                    help="debian:latest | debian:7.2 | debian:7.0.12 | debian:7.3-rc7 | PATH to an image | "
                         "PATH to a build tree | installed release | host (default: %(default)s)")
     r.add_argument("--flavour", choices=FLAVOURS, default="cloud", help=FLAVOUR_HELP)
-    r.add_argument("--cpus", type=int, default=None, help=RUN_CPUS_HELP)
-    r.add_argument("--memory", default="1G", help=MEMORY_HELP)
-    r.add_argument("--timeout", type=float, default=300.0, help=TIMEOUT_HELP)
-    r.add_argument("--accel", choices=ACCELS, default="auto", help=ACCEL_HELP)
+    add_vm_opts(r)
     r.add_argument("--results", type=Path, default=None, help="results folder (default: results/RELEASE-TIME-PID)")
     r.add_argument("-k", dest="keyword", default=None, help="only tests matching this pytest -k expression")
     out = r.add_mutually_exclusive_group()
@@ -71,11 +67,9 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     if args.require_feature and args.allow_absent:
         raise BadInput("--require-feature and --allow-absent contradict each other: choose one")
     opts = RunOptions(spec=parse_spec(args.kernel, args.flavour), cache_dir=cache_dir, results=args.results,
-                      cpus=args.cpus, memory=args.memory, timeout=args.timeout, accel=args.accel,
-                      pytest_args=extra, dry_run=args.dry_run, show_progress=err.is_terminal,
+                      vm=vm_settings(args), pytest_args=extra, dry_run=args.dry_run, show_progress=err.is_terminal,
                       absence=Policy.from_names(args.allow_absent, args.require_feature),
                       guest_init=args.guest_init, on_phase=(booting := BootProgress(live)))
-    validate_options(opts)
     selected = check_pytest_args(extra, "the arguments after --" if args.pytest_args else "-k" if args.keyword
                                  else "no arguments", cache_dir=None if args.dry_run else cache_dir)
     if args.keyword and not args.pytest_args:
@@ -120,7 +114,7 @@ class BootProgress:
     def __init__(self, live: TextIO) -> None:
         self.live, self.write = live, writer(live)
         self.progress: Progress | None = None
-        self.task = None
+        self.task: TaskID | None = None
 
     def __call__(self, what: str, seconds: float) -> None:
         text = f"boot: {what} ({seconds:.1f} s)"
@@ -133,7 +127,8 @@ class BootProgress:
                                      console=PipeConsole(file=self.live), transient=True)
             self.progress.start()
             self.task = self.progress.add_task(text)
-        self.progress.update(self.task, description=text)
+        if self.task is not None:
+            self.progress.update(self.task, description=text)
 
     def close(self) -> None:
         if self.progress is not None:

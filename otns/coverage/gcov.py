@@ -27,8 +27,9 @@ from kernels import coverage as kcoverage
 from kernels import csource
 from kernels.spec import parse_spec
 
-from ..run.execute import RunOptions, execute
+from ..options import VmSettings
 from ..results.model import RunSummary, Verdict
+from ..run.execute import RunOptions, execute
 
 UNREACHED = kcoverage.FEATURE_CODE.with_name("unreached.toml")  # beside the functions it explains
 SOURCES = "sources.json"  # {file: sha256} of the sources the coverage was measured on
@@ -215,7 +216,7 @@ def _pct(a: int, b: int) -> str:
     return f"{100 * a / b:.1f} %" if b else "n/a"
 
 
-def run(tree: Path, cache_dir: Path, out: Path, pytest_args: list[str], timeout: float,
+def run(tree: Path, cache_dir: Path, out: Path, pytest_args: list[str], vm: VmSettings,
         notice) -> CoverageReport:
     files = kcoverage.feature_code()
     out.mkdir(parents=True, exist_ok=True)
@@ -227,7 +228,7 @@ def run(tree: Path, cache_dir: Path, out: Path, pytest_args: list[str], timeout:
         stale.unlink()
     notice("otns: running the suite on the coverage kernel")
     results = safefs.prepare_results(out / "run")
-    opts = RunOptions(spec=parse_spec(str(copy)), cache_dir=cache_dir, results=results, timeout=timeout,
+    opts = RunOptions(spec=parse_spec(str(copy)), cache_dir=cache_dir, results=results, vm=vm,
                       show_progress=False, pytest_args=["--color=no", *pytest_args], gcov=True)
     with safefs.open_new(out / "run.log") as log:
         summary, _ = execute(opts, lambda m: log.write(m + "\n"), log.write)

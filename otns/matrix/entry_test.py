@@ -13,14 +13,14 @@ from base import safefs
 from base.errors import OtnsError
 from kernels.spec import parse_spec
 from otns.matrix import order as matrix_order
-from otns.matrix.runner import Entry, Plan, policy
 from otns.results.files import LIVE_LOG, STATE, write_state
 from otns.results.model import Verdict
+from otns.results.plan import Entry, Plan, policy
 from otns.run.execute import RunOptions, execute
 
 
 def meets(verdict: Verdict) -> bool:
-    # The expectation already decided which absences are acceptable (otns.matrix.runner.policy).
+    # The expectation already decided which absences are acceptable (otns.results.plan.policy).
     return verdict in (Verdict.CONFORMS, Verdict.FEATURE_ABSENT)
 
 
@@ -32,15 +32,14 @@ def test_kernel(entry: Entry, plan: Plan) -> None:
 
 def _run_kernel(entry: Entry, plan: Plan, folder: Path) -> None:
     started = time.monotonic()
-    state = {"state": "queued", "kernel": entry.kernel, "expect": entry.expect}
+    state: dict[str, object] = {"state": "queued", "kernel": entry.kernel, "expect": entry.expect}
 
     def set_state(s: str, **extra) -> None:
         state.update(state=s, seconds=time.monotonic() - started, **extra)
         write_state(folder, state)
 
     opts = RunOptions(spec=parse_spec(entry.kernel, entry.flavour), cache_dir=plan.cache_dir, results=folder,
-                      cpus=plan.cpus, memory=plan.memory, timeout=plan.timeout, accel=plan.accel,
-                      pytest_args=["--color=no", *plan.pytest_args], show_progress=False, on_state=set_state,
+                      vm=plan.vm, pytest_args=["--color=no", *plan.pytest_args], show_progress=False, on_state=set_state,
                       absence=policy(entry.expect), keep=(STATE, LIVE_LOG))
     with safefs.open_new(folder / LIVE_LOG) as live:
         def stream(line: str) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from base import samples
+from base import cachedir, samples
 from conformance.features import FEATURES, kernel_version
 
-FILE = "matrix-times.json"
+FILE = cachedir.MATRIX_TIMES
 KEEP = 5  # the most recent whole-suite runs per kernel
 # Seconds of a whole-suite run by how many of the features its version has (0 to 3; no release has
 # exactly 2): Debian's 6.19.14, 7.0.4 and 7.1-7.3 cloud kernels under TCG on a 2-core machine, 2 VMs

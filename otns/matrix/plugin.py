@@ -3,13 +3,13 @@
 each worker boots one VM at a time."""
 from __future__ import annotations
 
-import json
 import signal
 from pathlib import Path
 
 import pytest
 
-from otns.matrix.runner import Plan
+from otns.results.files import read_plan
+from otns.results.plan import Plan
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -25,11 +25,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "entry" in metafunc.fixturenames:
-        plan = Plan.from_json(json.loads(Path(metafunc.config.getoption("--otns-plan")).read_text()))
+        plan = read_plan(Path(metafunc.config.getoption("--otns-plan")))
         entries = plan.started_first()
         metafunc.parametrize("entry", entries, ids=[e.slug for e in entries])
 
 
 @pytest.fixture(scope="session")
 def plan(request: pytest.FixtureRequest) -> Plan:
-    return Plan.from_json(json.loads(Path(request.config.getoption("--otns-plan")).read_text()))
+    return read_plan(Path(request.config.getoption("--otns-plan")))

@@ -1,2 +1,2 @@
-"""`otns mutate`: one-rule kernel faults built, run and judged (mutator); which tests guard which rules
-(rulemap)."""
+"""`otns mutate`: which faults (selection); one-rule kernel faults built, run and judged (mutator);
+which tests guard which rules (rulemap)."""

@@ -20,26 +20,27 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from base import safefs
 from base.errors import BadInput, InfraError
 from base.safefs import write_atomic
 from kernels import build, faults
+from kernels.arch import host
 from kernels.faults import Fault, NotApplicable
 from kernels.spec import parse_spec
 from vm.boot import GUEST_RESULTS
 
-from kernels.arch import host
+from ..options import VmSettings
 from ..results.files import BUILD_LOG, MUTATE_JSON, MUTATE_MD, RUN_LOG, read_tests
+from ..results.model import Outcome, RunSummary, Verdict
+from ..run.execute import RunOptions, execute
 from .rulemap import rules_of_function
 
 AUTO = "AUTO"  # the rule of a fault generated from the code (kernels/mutants.py)
-KERNELS = ".kernels"
-TESTS_FILE = "tests.args"  # in a fault's results folder: the tests its first run selects  # in the output folder: each built kernel, copied out of the tree until it has booted
-from ..results.model import Outcome, RunSummary, Verdict
-from ..run.execute import RunOptions, execute
+KERNELS = ".kernels"  # in the output folder: each built kernel, copied out of the tree until it has booted
+TESTS_FILE = "tests.args"  # in a fault's results folder: the tests its first run selects
 
 CAUGHT, SURVIVED, NOT_APPLIED, NOT_REACHED, EQUIVALENT, NO_BUILD, NO_BOOT, CRASHED, HARNESS = (
     "caught", "survived", "not applied", "not reached", "equivalent", "does not build", "does not boot", "crashed",
@@ -125,7 +126,7 @@ class MutateOptions:
     cache_dir: Path
     out: Path
     faults: list[Fault]
-    timeout: float = 300.0
+    vm: VmSettings = field(default_factory=VmSettings)
     rule_tests: dict[str, list[str]] = field(default_factory=dict)  # rule id -> the tests that name it
     every_test: bool = False  # the whole suite for every fault: every catching test, not the first
     shard: str = ""  # "i/n" when this run is one shard of a split list
@@ -177,7 +178,7 @@ class Mutator:
     one emulates. Each built kernel is copied out of the tree and its source put back at once,
     so the tree is free for the next build while the copy boots."""
 
-    def __init__(self, opts: MutateOptions, notice: Callable[[str], None], on_row: Callable[[FaultResult], None]):
+    def __init__(self, opts: MutateOptions, notice: Callable[[str], object], on_row: Callable[[FaultResult], None]):
         self.opts, self.notice, self.on_row = opts, notice, on_row
         self.tree = opts.tree
         self.dirty = False  # the tree's image may be a fault's
@@ -208,7 +209,7 @@ class Mutator:
             inputs[TESTS_FILE] = "".join(t + "\n" for t in tests).encode()
             args += ["-x", f"@{GUEST_RESULTS / TESTS_FILE}"]
         run = RunOptions(spec=parse_spec(str(image)), cache_dir=self.opts.cache_dir, results=folder,
-                         timeout=self.opts.timeout, show_progress=False, pytest_args=args,
+                         vm=self.opts.vm, show_progress=False, pytest_args=args,
                          keep=(BUILD_LOG, RUN_LOG), guest_inputs=inputs)
         with safefs.open_new(folder / RUN_LOG) as log:
             summary, _ = execute(run, lambda m: log.write(m + "\n"), log.write)
@@ -219,7 +220,7 @@ class Mutator:
         opts = self.opts
         start = time.monotonic()
         report = Report(self.tree, opts.out, kernel_version(self.tree),
-                        datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), shard=opts.shard)
+                        datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), shard=opts.shard)
         opts.out.mkdir(parents=True, exist_ok=True)
         left = faults.restore(self.tree, faults.load())
         if left:
@@ -244,6 +245,7 @@ class Mutator:
                     self.notice(f"otns: the pristine kernel itself: {summary.verdict_line()}; only tests that "
                                 f"pass on it count")
                 for k, (i, fault) in enumerate(todo):
+                    assert pending is not None  # submitted before the baseline, then after each fault
                     staged = pending.result()
                     # The next fault builds while this one boots; after the last, the pristine kernel.
                     pending = builder.submit(*((self._stage, *todo[k + 1]) if k + 1 < len(todo) else
@@ -256,7 +258,7 @@ class Mutator:
                     report.seconds = time.monotonic() - start
                     write_report(report)
                     self.on_row(row)
-                if todo:
+                if todo and pending is not None:
                     self.notice("otns: rebuilding the pristine tree")
                     pending.result()
                     self.dirty = False

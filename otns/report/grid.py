@@ -10,11 +10,10 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from ..results.files import JUNIT, KernelResults, is_result_folder, junit_cases, load_folder, load_matrix, summary_verdict
+from ..results.model import Outcome
 from .page import LABEL, bring_consoles, html_page
 from .rows import Grade, Section, rows, test_names
-from ..results.files import (JUNIT, KernelResults, is_result_folder, junit_cases, load_folder, load_matrix,
-                             summary_verdict)
-from ..results.model import Outcome
 
 MD_SYMBOL = {Grade.PASS: "✅", Grade.FAIL: "❌", Grade.ERROR: "⚠️", Grade.CRASH: "💥", Grade.SKIP: "⏭️",
              Grade.SKIP_ABSENT: "absent", Grade.SKIP_REQUIRED: "❌ skip", Grade.MISSING: "—"}

@@ -18,10 +18,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 from base.safefs import printable, write_atomic
+from kernels.arch import host
 
 from ..results.files import CONSOLE, JUNIT, KTAP, SUMMARY, KernelResults, summary_verdict
 from ..results.model import Outcome, Verdict
-from kernels.arch import host
 
 ORIGIN = "otns"
 SCHEMA = {"major": 5, "minor": 3}
@@ -76,7 +76,7 @@ def _tree(k: KernelResults) -> dict:
     """The checkout's tree: Debian's packages, or the git facts otns recorded of a built tree."""
     if isinstance(k.summary.get("debian"), dict):
         return {"tree_name": "debian"}
-    tree = k.summary.get("tree") if isinstance(k.summary.get("tree"), dict) else {}
+    tree = t if isinstance(t := k.summary.get("tree"), dict) else {}
     out = {key: printable(str(tree[key]), 300) for key in ("git_repository_url", "git_commit_hash",
                                                           "git_repository_branch") if isinstance(tree.get(key), str)}
     if "git_commit_hash" in out and not re.fullmatch(r"[0-9a-f]{40}", out["git_commit_hash"]):
@@ -107,7 +107,7 @@ def kernel_objects(k: KernelResults, origin: str = ORIGIN, url: str | None = Non
     log = _url(url, k, CONSOLE)
     durations = k.summary.get("durations") or {}
     env = {"comment": f"QEMU ({k.summary.get('accel', '?')}) under virtme-ng"}
-    boot = {"id": f"{build_id}:boot", "build_id": build_id, "origin": origin, "path": "boot",
+    boot: dict[str, object] = {"id": f"{build_id}:boot", "build_id": build_id, "origin": origin, "path": "boot",
             "status": _boot_status(k.summary), "environment": env, **when,
             "misc": {"verdict": k.verdict}}
     if log:
@@ -118,7 +118,8 @@ def kernel_objects(k: KernelResults, origin: str = ORIGIN, url: str | None = Non
         boot["duration"] = float(durations["boot"])
     tests = [boot]
     for name, t in k.tests.items():
-        test = {"id": f"{build_id}:{name}", "build_id": build_id, "origin": origin, "path": test_path(name),
+        test: dict[str, object] = {
+                "id": f"{build_id}:{name}", "build_id": build_id, "origin": origin, "path": test_path(name),
                 "status": STATUS[t.outcome], "duration": float(t.seconds), "environment": env,
                 "misc": {"node_id": name, **({"rules": t.rules} if t.rules else {}),
                          **({"fixes": t.fixes} if t.fixes else {})}}

@@ -18,9 +18,9 @@ import jinja2
 
 from conformance.references import FIXES
 
-from .rows import Grade, Section, expected_skips, rows
 from ..results.files import CONSOLE, summary_verdict
 from ..results.model import Outcome, Verdict
+from .rows import Grade, Section, expected_skips, rows
 
 if TYPE_CHECKING:
     from .grid import KernelResults
@@ -110,8 +110,8 @@ def head(k: KernelResults, base: Path) -> Head:
     s = k.summary
     verdict = summary_verdict(s)
     tone = "good" if verdict in GOOD else "bad" if verdict in KERNEL_FAULT else "broken"
-    counts = s.get("counts") if isinstance(s.get("counts"), dict) else {}
-    durations = s.get("durations") if isinstance(s.get("durations"), dict) else {}
+    counts = c if isinstance(c := s.get("counts"), dict) else {}
+    durations = d if isinstance(d := s.get("durations"), dict) else {}
     # source names a Debian kernel's package version and suite, or a built tree's path.
     origin = [("spec", _text(s, "kernel") or k.name), ("source", _text(s, "source")), ("release", _text(s, "release"))]
     console = k.folder / CONSOLE

@@ -77,9 +77,9 @@ def absence_claims(k: KernelResults) -> dict[str, tuple[str, str]]:
     """Each probe's claim that a feature is absent (its detail, the skip reason of the tests that
     need it), from the guest's features.json, with the feature and the state the host judged it
     in (summary.json "features")."""
-    probes = read_object(k.folder / FEATURES) or {}
-    probes = probes.get("features") if isinstance(probes.get("features"), dict) else {}
-    judged = k.summary.get("features") if isinstance(k.summary.get("features"), dict) else {}
+    found = read_object(k.folder / FEATURES) or {}
+    probes = listed if isinstance(listed := found.get("features"), dict) else {}
+    judged = j if isinstance(j := k.summary.get("features"), dict) else {}
     claims = {}
     for probe, p in probes.items():
         spec = BY_PROBE.get(probe)

@@ -50,7 +50,7 @@ def failure_line(t: TestResult, release: str) -> str:
 def skip_lines(tests: list[TestResult], features: dict) -> list[str]:
     """One line per reason, the most frequent first: "  63  the kernel lacks X (...) - expected
     (Linux 7.0 predates it ...)"."""
-    reasons = Counter()
+    reasons: Counter[str] = Counter()
     for t in tests:
         if t.outcome is Outcome.SKIP:
             why = skip_reason(t.message).strip().splitlines()[0] if t.message.strip() else "(no reason)"

@@ -16,24 +16,47 @@ import json
 import math
 import os
 import re
+import stat
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
 from base import safefs
 from base.errors import BadInput
+from base.filenames import (
+    BENCH_CHECKS,
+    BENCH_CSV,
+    BENCH_MD,
+    BENCH_PNG,
+    BENCH_RAW,
+    BENCH_STDERR,
+    BUILD_LOG,
+    CONSOLE,
+    CONSOLE_TAIL,
+    CRASH,
+    FEATURES,
+    GUEST,
+    INCOMPLETE,
+    JUNIT,
+    KTAP,
+    LIVE_LOG,
+    MARKER,
+    PROGRESS,
+    RUN_LOG,
+    STATE,
+    SUMMARY,
+)
 from vm.boot import BootStatus
-from base.filenames import (BENCH_CHECKS, BENCH_CSV, BENCH_MD, BENCH_PNG, BENCH_RAW, BENCH_STDERR, BUILD_LOG,
-                            CONSOLE, CONSOLE_TAIL, CRASH, FEATURES, GUEST, INCOMPLETE, JUNIT, KTAP, LIVE_LOG, MARKER,
-                            PROGRESS, RUN_LOG, STATE, SUMMARY)
 
 from .model import Outcome, RunSummary, TestResult, Verdict, to_ktap
+from .plan import Plan
 
 __all__ = ["BENCH_CHECKS", "BENCH_CSV", "BENCH_MD", "BENCH_PNG", "BENCH_RAW", "BENCH_STDERR", "BUILD_LOG", "CONSOLE",
            "CONSOLE_TAIL", "CRASH", "FEATURES", "GUEST", "INCOMPLETE", "JUNIT", "KTAP", "LIVE_LOG", "MARKER",
@@ -50,6 +73,8 @@ MUTATE_JSON = "mutate.json"
 MUTATE_MD = "mutate.md"
 # junit.xml comes from the guest or from elsewhere: read at most this much of it.
 JUNIT_MAX = 64 * safefs.MiB
+# The last lines of matrix.log, read to say why a matrix runner stopped.
+LOG_TAIL_MAX = 64 * 1024
 
 
 def check_format(path: Path, doc: dict) -> int:
@@ -107,7 +132,7 @@ def _seconds(path: Path, case: ET.Element) -> float:
     except ValueError:
         seconds = math.nan
     if not 0 <= seconds <= NUMBER_MAX:  # NaN and infinity too
-        raise safefs.BadFile(f"{path}: testcase time {case.get('time')[:40]!r} is not a number of seconds")
+        raise safefs.BadFile(f"{path}: testcase time {case.get('time', '')[:40]!r} is not a number of seconds")
     return seconds
 
 
@@ -260,20 +285,12 @@ def load_folder(folder: Path, name: str | None = None, expect: str = "") -> Kern
 
 def load_matrix(out: Path) -> list[KernelResults]:
     """Every kernel folder under a matrix output, in the plan's order when there is one."""
-    plan_file = out / PLAN
-    if os.path.lexists(plan_file):
-        from ..matrix.runner import Entry
-        try:
-            entries = [Entry(**e) for e in safefs.read_json_object(plan_file)["entries"]]
-            found = [(out / e.slug, e.kernel + ("" if e.flavour == "cloud" else f" ({e.flavour})"), e.expect)
-                     for e in entries]
-        except (KeyError, TypeError):
-            raise safefs.BadFile(f"{plan_file}: not an otns matrix plan") from None
+    if os.path.lexists(out / PLAN):
+        found = [(out / e.slug, e.label, e.expect) for e in read_plan(out / PLAN).entries]
         # Every kernel the plan lists: one that never finished is shown as such, not left out.
         return [load_folder(d, name, expect) if is_finished(d) else unfinished(d, name, expect)
                 for d, name, expect in found]
-    found = [(d, None, "") for d in sorted(out.iterdir()) if (d / SUMMARY).is_file()]
-    return [load_folder(d, name, expect) for d, name, expect in found]
+    return [load_folder(d) for d in sorted(out.iterdir()) if (d / SUMMARY).is_file()]
 
 
 def unfinished(folder: Path, name: str, expect: str = "") -> KernelResults:
@@ -302,10 +319,66 @@ def load_any(folders: list[Path]) -> list[KernelResults]:
     return kernels
 
 
+# A matrix output folder: its plan and the runner's log
+
+def write_plan(plan: Plan) -> Path:
+    """OUT/plan.json, atomically: the runner's workers read it as they start."""
+    path = plan.out / PLAN
+    safefs.write_atomic(path, json.dumps(plan.to_json(), indent=1))
+    return path
+
+
+def read_plan(path: Path) -> Plan:
+    """A plan.json (BadFile, one line, when it is not a plan this otns wrote)."""
+    doc = safefs.read_json_object(path)
+    try:
+        return Plan.from_json(doc)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise safefs.BadFile(f"{path}: not an otns matrix plan") from None
+    except BadInput as e:  # settings no VM could boot with
+        raise safefs.BadFile(f"{path}: {e}") from None
+
+
+def open_matrix_log(out: Path) -> IO[str]:
+    """matrix.log, new: the output of the runner's pytest session."""
+    return safefs.open_new(out / MATRIX_LOG)
+
+
+def matrix_log_tail(out: Path) -> str:
+    """The last line of matrix.log, from its last LOG_TAIL_MAX bytes ("" when there is none or it
+    is not a regular file)."""
+    try:
+        fd = os.open(out / MATRIX_LOG, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as f:
+        size = os.fstat(fd).st_size
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
+        f.seek(max(0, size - LOG_TAIL_MAX))
+        lines = f.read(LOG_TAIL_MAX).decode("utf-8", "replace").strip().splitlines()
+    return safefs.printable(lines[-1], 300) if lines else ""
+
+
+# otns bisect: each kernel's run log beside its results folder, and the changelog between two kernels
+
+def open_kernel_log(out: Path, folder: Path) -> IO[str]:
+    """OUT/NAME.log, new, beside the kernel's results folder OUT/NAME."""
+    out.mkdir(parents=True, exist_ok=True)
+    return safefs.open_new(out / f"{folder.name}.log")
+
+
+def write_changelog(out: Path, older: str, newer: str, entries: list[str]) -> Path:
+    path = out / f"changelog-{older}-to-{newer}.txt"
+    safefs.write_atomic(path, "\n".join(entries) + "\n")
+    return path
+
+
 # A matrix kernel's live state (written by otns.matrix.entry_test, read by otns.matrix.runner and the CLI)
 
-_STATE_TYPES = {"state": str, "kernel": str, "expect": str, "verdict": str, "verdict_name": str, "detail": str,
-                "ok": bool, "counts": dict, "seconds": (int, float)}
+_STATE_TYPES: dict[str, type | tuple[type, ...]] = {
+    "state": str, "kernel": str, "expect": str, "verdict": str, "verdict_name": str, "detail": str, "ok": bool,
+    "counts": dict, "seconds": (int, float)}
 
 
 def write_state(folder: Path, state: dict) -> None:
@@ -324,15 +397,15 @@ def read_state(folder: Path) -> dict:
         return {"state": "queued"}
     check_format(path, doc)
     state = {k: v for k, v in doc.items() if k in _STATE_TYPES and isinstance(v, _STATE_TYPES[k])}
-    if "counts" in state:
-        state["counts"] = {k: v for k, v in state["counts"].items() if type(v) is int}
+    if isinstance(counts := state.get("counts"), dict):
+        state["counts"] = {k: v for k, v in counts.items() if type(v) is int}
     return state or {"state": "queued"}
 
 
 def state_verdict(state: dict) -> Verdict | None:
     """The verdict a state.json records: by name (format 2) or from its verdict line (format 1)."""
     name = state.get("verdict_name")
-    return Verdict[name] if name in Verdict.__members__ else Verdict.of(state.get("verdict", ""))
+    return Verdict[name] if isinstance(name, str) and name in Verdict.__members__ else Verdict.of(state.get("verdict", ""))
 
 
 # otns bench

@@ -11,6 +11,7 @@ from vm.boot import BootStatus
 
 from .absence import ABSENT_OK, FAILING, FeatureState, State, describe
 
+
 class Outcome(str, enum.Enum):
     PASS = "pass"
     FAIL = "fail"

@@ -1,2 +1,2 @@
-"""`otns run`: one kernel booted, the suite run in it, one results folder (execute); the host's
-collection of the suite before a boot (preflight)."""
+"""`otns run`: one kernel booted, the suite run in it, one results folder (execute); the verdict
+(judge); the host's checks and collection of the suite before a boot (preflight)."""

@@ -11,34 +11,46 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from base import commands, safefs
+from base import cachedir, commands
 from base.errors import EXIT_OK, BadInput, InfraError
 from base.locks import locked
 from conformance import kconfig
-from kernels import catalog, fetch, provenance
+from kernels import catalog, provenance
 from kernels.arch import host
-from kernels.debian import UnknownVersion, resolve
 from kernels.image import inspect_image
 from kernels.local import LocalKernel
-from kernels.spec import KernelSpec, local_kernel
+from kernels.resolve import plan, resolve
+from kernels.spec import KernelSpec, Kind
 from vm import accel as vm_accel
 from vm import boot_times, progress, pycache, virtiofsd
-from vm.boot import (GUEST_RESULTS, USERSPACE_MARK, BootRequest, BootResult, BootStatus, Capped, boot, pump,
-                     qemu_command, shell_join, vng_command)
+from vm.boot import (
+    GUEST_RESULTS,
+    USERSPACE_MARK,
+    BootRequest,
+    BootResult,
+    BootStatus,
+    Capped,
+    boot,
+    pump,
+    qemu_command,
+    shell_join,
+    vng_command,
+)
 from vm.console import booted_banner
-from vm.vngsafe import memory_mib
 
-from ..results import guest as guestfiles
-from ..results import files as resultfiles
-from ..results.absence import Policy, State, judge
-from ..options import check_cpus, check_timeout, default_cpus
+from ..options import VmSettings, default_cpus
 from ..paths import REPO_ROOT
-from .preflight import PYTEST_USAGE_ERROR, usage_message
+from ..results import files as resultfiles
+from ..results import guest as guestfiles
+from ..results.absence import Policy, State
+from ..results.absence import judge as judge_features
 from ..results.files import CONSOLE, PROGRESS
-from ..results.model import Outcome, RunSummary, TestResult, Verdict, counts, decide
+from ..results.model import Outcome, RunSummary, TestResult, counts
+from .judge import judge
+from .preflight import PYTEST_USAGE_ERROR, usage_message
 
 
 @dataclass
@@ -46,42 +58,26 @@ class RunOptions:
     spec: KernelSpec
     cache_dir: Path
     results: Path | None = None
-    cpus: int | None = None  # None: options.default_cpus(accel)
-    memory: str = "1G"
-    timeout: float = 300.0
-    accel: str = "auto"  # auto | kvm | tcg
+    vm: VmSettings = field(default_factory=VmSettings)
     pytest_args: list[str] = field(default_factory=list)
     dry_run: bool = False
     show_progress: bool = True
-    on_state: Callable[[str], None] | None = None  # fetching, booting, running: for live tables
+    on_state: Callable[[str], object] | None = None  # fetching, booting, running: for live tables
     absence: Policy = field(default_factory=Policy)  # which absent features are acceptable
     keep: tuple[str, ...] = ()  # files the caller already wrote into the results folder (matrix: state.json)
     guest_init: str = "otns"  # the guest's PID 1: otns's (vm/guest_init.sh) or virtme-ng's own
     gcov: bool = False  # keep the kernel's gcov counters of the suite (otns coverage)
     guest_inputs: dict[str, bytes] = field(default_factory=dict)  # files in the guest's folder when it starts
-    on_phase: Callable[[str, float], None] | None = None  # each phase of the boot, with its time (vm.boot)
+    on_phase: Callable[[str, float], object] | None = None  # each phase of the boot, with its time (vm.boot)
 
 
-def resolve_kernel(opts: RunOptions, notice: Callable[[str], None]) -> LocalKernel:
-    if opts.spec.kind == "tree":
+def resolve_kernel(opts: RunOptions, notice: Callable[[str], object]) -> LocalKernel:
+    if opts.spec.kind is Kind.TREE:
         check_tree_image(Path(opts.spec.value), notice)
-    if opts.spec.kind != "debian":
-        return local_kernel(opts.spec)
-    start = time.monotonic()
-    apt, kernels = catalog.load(opts.cache_dir, notice=notice)
-    try:
-        chosen = resolve(kernels, opts.spec.value, opts.spec.flavour)
-    except UnknownVersion as e:
-        raise BadInput(str(e)) from None
-    if not fetch.is_cached(opts.cache_dir, chosen):
-        notice(f"otns: fetching Debian {chosen.debian_version} {chosen.flavour} ({chosen.release})")
-    local = fetch.fetch(opts.cache_dir, apt, chosen, show_progress=opts.show_progress, notice=notice)
-    local.fetch_seconds = time.monotonic() - start
-    local.extra["debian"] = debian_identity(chosen)
-    return local
+    return resolve(opts.spec, opts.cache_dir, notice, show_progress=opts.show_progress)
 
 
-def check_tree_image(tree: Path, notice: Callable[[str], None]) -> None:
+def check_tree_image(tree: Path, notice: Callable[[str], object]) -> None:
     """Refuse a tree whose image does not carry its vmlinux; warn when its sources changed since.
 
     Either way the run would judge a kernel other than the one the tree's code makes.
@@ -130,11 +126,6 @@ def tree_identity(tree: Path) -> dict | None:
     return facts
 
 
-def debian_identity(k) -> dict:
-    """What summary.json records of a Debian kernel, so a later bisect finds the very same one."""
-    return {"upstream": k.upstream, "debian_version": k.debian_version, "flavour": k.flavour, "release": k.release}
-
-
 def guest_command(results: Path, pytest_args: list[str], announce: bool = False, gcov: bool = False) -> list[str]:
     # -S: see vm.guest.add_site_packages
     return [sys.executable, "-S", "-m", "vm.guest", "--results", str(results),
@@ -167,8 +158,8 @@ def _inputs(opts: RunOptions, kernel: LocalKernel) -> dict[str, bytes]:
     return inputs
 
 
-def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: Callable[[str], None],
-                 stream: Callable[[str], None] | None, vng_home: Path | None = None) -> BootRequest:
+def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: Callable[[str], object],
+                 stream: Callable[[str], object] | None, vng_home: Path | None = None) -> BootRequest:
     transport = kernel.transport()  # BadInput now, before booting, when the config says it cannot work
     require_qemu()
     if opts.guest_init == "virtme-ng" and kernel.config is not None and kernel.config.get("CONFIG_ACPI") != "y":
@@ -183,44 +174,39 @@ def boot_request(opts: RunOptions, kernel: LocalKernel, results: Path, notice: C
             if daemon is None:
                 notice("otns: a real run would first unpack virtiofsd from Debian into the cache")
         else:
-            with locked(opts.cache_dir / "tools.lock"):
-                apt = catalog.PrivateApt(opts.cache_dir / "apt")
+            with locked(opts.cache_dir / cachedir.TOOLS_LOCK):
+                apt = catalog.PrivateApt(opts.cache_dir / cachedir.APT)
                 daemon = virtiofsd.ensure(opts.cache_dir, apt)
     # Until the accelerator is known (below), the request is the KVM probe's, which boots under KVM.
-    req = BootRequest(kernel=kernel, command=_guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir, opts.gcov), rwdir=results,
-                      console_log=results / CONSOLE, cpus=opts.cpus or default_cpus("kvm"), memory=opts.memory,
-                      timeout=opts.timeout, transport=transport, virtiofsd=daemon,
-                      vng_home=vng_home or opts.cache_dir / "vng-home", stream=stream,
+    command = _guest_shell(GUEST_RESULTS, opts.pytest_args, opts.cache_dir, opts.gcov)
+    req = BootRequest(kernel=kernel, command=command, rwdir=results, console_log=results / CONSOLE,
+                      cpus=opts.vm.cpus or default_cpus("kvm"), memory=opts.vm.memory, timeout=opts.vm.timeout,
+                      transport=transport, virtiofsd=daemon,
+                      vng_home=vng_home or opts.cache_dir / cachedir.VNG_HOME, stream=stream,
                       guest_init=opts.guest_init, inputs=_inputs(opts, kernel), phase=opts.on_phase)
-    if opts.accel == "auto":
+    if opts.vm.accel == "auto":
         req.accel = "kvm" if (not opts.dry_run and vm_accel.kvm_usable(opts.cache_dir, req, notice)) else "tcg"
     else:
-        req.accel = opts.accel
-    req.cpus = opts.cpus or default_cpus(req.accel)
+        req.accel = opts.vm.accel
+    req.cpus = opts.vm.cpus or default_cpus(req.accel)
     known = boot_times.typical(opts.cache_dir, req.accel)
     req.typical_boot = known[0] if known else None
     return req
 
 
-def dry_run(opts: RunOptions, notice: Callable[[str], None], out: Callable[[str], None]) -> int:
+def dry_run(opts: RunOptions, notice: Callable[[str], object], out: Callable[[str], object]) -> int:
     """Print what a run would do. Nothing changes but the cache's index: no download, no
     results folder (vng --dry-run wants its --rwdir to exist: it gets a scratch one, named
     back to the real folder in what is printed)."""
-    if opts.spec.kind == "debian":
-        _, kernels = catalog.load(opts.cache_dir, notice=notice)
-        try:
-            chosen = resolve(kernels, opts.spec.value, opts.spec.flavour)
-        except UnknownVersion as e:
-            raise BadInput(str(e)) from None
-        kernel = fetch.cached(opts.cache_dir, chosen)
-        if kernel is None:
-            pkgs = chosen.packages()
-            out(f"would fetch Debian {chosen.debian_version} {chosen.flavour} ({chosen.release}): "
-                f"{', '.join(p.name for p in pkgs)}, {sum(p.size for p in pkgs) / 1e6:.0f} MB")
-            out("(the vng and QEMU commands are shown once the kernel is in the cache)")
-            return EXIT_OK
-    else:
-        kernel = local_kernel(opts.spec)
+    planned = plan(opts.spec, opts.cache_dir, notice)
+    kernel = planned.kernel
+    if kernel is None:
+        assert planned.debian is not None  # only a Debian kernel is ever to fetch
+        chosen, pkgs = planned.debian, planned.debian.packages()
+        out(f"would fetch Debian {chosen.debian_version} {chosen.flavour} ({chosen.release}): "
+            f"{', '.join(p.name for p in pkgs)}, {sum(p.size for p in pkgs) / 1e6:.0f} MB")
+        out("(the vng and QEMU commands are shown once the kernel is in the cache)")
+        return EXIT_OK
     if kernel.is_host:
         out(shell_join(guest_command(Path("RESULTS"), opts.pytest_args)))
         return EXIT_OK
@@ -229,7 +215,7 @@ def dry_run(opts: RunOptions, notice: Callable[[str], None], out: Callable[[str]
     try:
         (scratch / "rw").mkdir()
         req = boot_request(opts, kernel, scratch / "rw", notice, None, vng_home=scratch / "home")
-        if opts.accel == "auto":
+        if opts.vm.accel == "auto":
             req.accel = "kvm" if vm_accel.cached_verdict(opts.cache_dir) else "tcg"
         qemu = qemu_command(req)
         req.rwdir, req.console_log = folder, folder / CONSOLE
@@ -241,7 +227,7 @@ def dry_run(opts: RunOptions, notice: Callable[[str], None], out: Callable[[str]
     return EXIT_OK
 
 
-def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], None]) -> BootResult:
+def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], object]) -> BootResult:
     if os.geteuid() != 0:
         raise BadInput("--kernel host runs the suite on this machine and needs root")
     start = time.monotonic()
@@ -252,7 +238,7 @@ def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], None]) ->
     reader = threading.Thread(target=pump, args=(proc.stdout, output, stream, None), daemon=True)
     reader.start()
     try:
-        proc.wait(timeout=opts.timeout)
+        proc.wait(timeout=opts.vm.timeout)
         status = BootStatus.EXITED
     except subprocess.TimeoutExpired:
         status = BootStatus.HUNG
@@ -264,9 +250,9 @@ def _run_host(opts: RunOptions, results: Path, stream: Callable[[str], None]) ->
     return BootResult(status, proc.returncode, time.monotonic() - start, "", "".join(output), [], userspace_at=0.0)
 
 
-def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[str], None]) -> tuple[RunSummary, Path]:
+def execute(opts: RunOptions, notice: Callable[[str], object], stream: Callable[[str], object]) -> tuple[RunSummary, Path]:
     t0 = time.monotonic()
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = datetime.now(UTC).isoformat(timespec="seconds")
     state = opts.on_state or (lambda s: None)
     state("fetching")
     kernel = resolve_kernel(opts, notice)
@@ -277,10 +263,10 @@ def execute(opts: RunOptions, notice: Callable[[str], None], stream: Callable[[s
         return _run_in(results, opts, kernel, t0, notice, stream, started), results
 
 
-def _run_in(results: Path, opts: RunOptions, kernel: LocalKernel, t0: float, notice: Callable[[str], None],
-            stream: Callable[[str], None], started: str) -> RunSummary:
+def _run_in(results: Path, opts: RunOptions, kernel: LocalKernel, t0: float, notice: Callable[[str], object],
+            stream: Callable[[str], object], started: str) -> RunSummary:
     state = opts.on_state or (lambda s: None)
-    seen_output = []
+    seen_output: list[bool] = []
 
     def watch(line: str) -> None:
         if not seen_output:
@@ -311,36 +297,13 @@ def _run_in(results: Path, opts: RunOptions, kernel: LocalKernel, t0: float, not
                        f"(console: {results / CONSOLE})")
     features = files.features
     release = guest.get("release", kernel.release)
-    states = judge(features.get("groups"), str(features.get("release") or release)[:256], opts.absence)
+    states = judge_features(features.get("groups"), str(features.get("release") or release)[:256], opts.absence)
     # No JUnit XML (the guest hung or crashed mid-way): keep what it streamed test by test.
     streamed = progress.read(results / PROGRESS) if tests is None else None
-    verdict = decide(tests, states, res.status)
-    if verdict is Verdict.NO_BOOT and res.status is BootStatus.EXITED and guest.get("pytest_exit") is None:
-        detail = f"the guest ran but the suite left no results (exit {res.exit_code})"
-    elif res.status is BootStatus.BOOT_TIMEOUT:
-        detail = (f"{res.reason}; {boot_times.describe(opts.cache_dir, accel)}: not judged as a hang, "
-                  f"give a longer --timeout")
-    elif verdict is Verdict.HUNG and not res.userspace:
-        # Beside the usual boot time, so a slow boot is told apart from a hung kernel.
-        detail = f"{res.reason} in {res.seconds:.0f} s; {boot_times.describe(opts.cache_dir, accel)}"
-    elif verdict in (Verdict.NO_BOOT, Verdict.CRASHED, Verdict.HUNG):
-        detail = res.reason
-    else:
-        detail = "; ".join(f"{s.name}: {s.detail or s.reason}" for s in states if s.state is not State.PRESENT)
-    harness = ""
-    if files.problem and verdict not in (Verdict.CRASHED, Verdict.HUNG):
-        verdict, detail, harness = Verdict.HARNESS_ERROR, files.problem, "a file from the guest was refused"
-    if res.unsafe or res.share_error:
-        # Whatever else happened: a guest that plants these is not to be trusted with any verdict.
-        verdict = Verdict.HARNESS_ERROR
-        harness = "the guest left unsafe files; removed" if res.unsafe else "the guest's folder was not swept"
-        found = f"the guest left {safefs.describe_unsafe(res.unsafe)}; removed or made safe" if res.unsafe else ""
-        detail = "; ".join(filter(None, (found, res.share_error, files.problem)))
     other_kernel = "" if kernel.is_host else not_the_image(kernel, res.console)
-    if other_kernel:  # whatever it did, it says nothing about this kernel
-        detail = "; ".join(filter(None, (other_kernel, detail if verdict is Verdict.HARNESS_ERROR else "")))
-        verdict, harness = Verdict.HARNESS_ERROR, harness or "another kernel booted than the image"
-    detail += _streamed_note(streamed)
+    judged = judge(res, tests, states, guest.get("pytest_exit"), files.problem, other_kernel,
+                   lambda: boot_times.describe(opts.cache_dir, accel), streamed)
+    verdict, detail = judged.verdict, judged.detail
     suite = guest.get("suite_seconds")
     if suite is None:  # the guest never finished: its suite began when it announced itself
         suite = res.seconds - res.userspace_at if res.userspace_at is not None else 0.0
@@ -355,8 +318,8 @@ def _run_in(results: Path, opts: RunOptions, kernel: LocalKernel, t0: float, not
                          feature_present=_open_tree_present(states), detail=detail,
                          attempts=res.attempts, crash_reports=res.reports, features=states,
                          debian=kernel.extra.get("debian"), running=streamed.running if streamed else [],
-                         boot_status=res.status, harness=harness, run_id=str(uuid.uuid4()), started=started,
-                         tree=tree_identity(Path(opts.spec.value)) if opts.spec.kind == "tree" else None)
+                         boot_status=res.status, harness=judged.harness, run_id=str(uuid.uuid4()), started=started,
+                         tree=tree_identity(Path(opts.spec.value)) if opts.spec.kind is Kind.TREE else None)
     resultfiles.write_run(results, summary, tests or [], detail if streamed else "", res.console)
     return summary
 
@@ -364,23 +327,3 @@ def _run_in(results: Path, opts: RunOptions, kernel: LocalKernel, t0: float, not
 def _open_tree_present(states) -> bool | None:
     s = next(s for s in states if s.name == "open_tree_ns")
     return None if s.state is State.UNPROBED else s.state in (State.PRESENT, State.BROKEN)
-
-
-def _streamed_note(streamed: progress.Progress | None) -> str:
-    if streamed is None:
-        return ""
-    of = f" of {streamed.collected}" if streamed.collected is not None else ""
-    note = f"; {len(streamed.finished)}{of} tests finished"
-    if streamed.running:
-        note += f", running: {', '.join(streamed.running)}"
-    return note
-
-
-def validate_options(opts: RunOptions) -> None:
-    """Fail early, before fetching anything, on options that cannot work."""
-    if opts.accel not in ("auto", "kvm", "tcg"):
-        raise BadInput(f"unknown --accel {opts.accel!r}: choose auto, kvm or tcg")
-    check_cpus(opts.cpus)
-    check_timeout(opts.timeout)
-    memory_mib(opts.memory)
-

@@ -113,30 +113,21 @@ def narrowed(keyword: list[str], selected: list[str]) -> list[str]:
     return [*files, *keyword]
 
 
-def check_kernels(entries: list, cache_dir: Path, notice: Callable[[str], None]) -> list[str]:
+def check_kernels(entries: list, cache_dir: Path, notice: Callable[[str], object]) -> list[str]:
     """Resolve every kernel of a matrix without fetching or booting: BadInput naming the first
     one that cannot work. Returns what would be fetched (for the user's information)."""
-    from kernels import catalog, fetch
-    from kernels.debian import UnknownVersion, resolve
-    from kernels.spec import local_kernel, parse_spec
+    from kernels.resolve import Resolver
+    from kernels.spec import parse_spec
 
-    kernels = None
+    resolver = Resolver(cache_dir, notice)
     to_fetch = []
     for e in entries:
         try:
-            spec = parse_spec(e.kernel, e.flavour)
-            if spec.kind == "debian":
-                if kernels is None:
-                    _, kernels = catalog.load(cache_dir, notice=notice)
-                chosen = resolve(kernels, spec.value, spec.flavour)
-                if not fetch.is_cached(cache_dir, chosen):
-                    to_fetch.append(chosen.release)
-            else:
-                local = local_kernel(spec)
-                if not local.is_host:
-                    local.transport()  # a config that says neither virtiofs nor 9p can work
-        except UnknownVersion as err:
-            raise BadInput(f"kernel {e.kernel!r}: {err}") from None
+            planned = resolver.plan(parse_spec(e.kernel, e.flavour))
+            if planned.debian is not None and planned.to_fetch:
+                to_fetch.append(planned.debian.release)
+            elif planned.debian is None and planned.kernel is not None and not planned.kernel.is_host:
+                planned.kernel.transport()  # a config that says neither virtiofs nor 9p can work
         except BadInput as err:
             raise BadInput(f"kernel {e.kernel!r}: {err}") from None
     return to_fetch
