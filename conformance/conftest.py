@@ -24,11 +24,9 @@ settings.register_profile("otns", max_examples=2, **_ORACLE)
 settings.register_profile("otns-deep", max_examples=40, **_ORACLE)
 settings.load_profile("otns")
 
-from . import marks, probe
-from .features import BY_NAME, FEATURES
-from .marks import (pytest_collection_finish, pytest_collection_modifyitems,  # noqa: F401 (marks.py's hooks)
-                    pytest_runtest_makereport,
-                    pytest_terminal_summary)
+from . import marks, probe  # noqa: E402 (after hypothesis's storage is set)
+from .features import BY_NAME, FEATURES  # noqa: E402
+from .marks import pytest_collection_finish, pytest_collection_modifyitems, pytest_runtest_makereport, pytest_terminal_summary  # noqa: E402, F401 (marks.py's hooks)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -17,7 +17,7 @@ class FeatureSpec:
 
     @property
     def since(self) -> str:
-        return "%d.%d" % self.mainline
+        return "{}.{}".format(*self.mainline)
 
 
 FEATURES = (

@@ -297,10 +297,10 @@ def raise_effective_caps() -> None:
     libc = k.libc
     header = ctypes.create_string_buffer(struct.pack("<Ii", _CAP_V3, 0))
     data = (ctypes.c_uint32 * 6)()
-    if libc.syscall(_NR_CAPGET, header, data) < 0:
+    if libc.syscall(k.NR_CAPGET, header, data) < 0:
         raise OSError(ctypes.get_errno(), "capget")
     data[0], data[3] = data[1], data[4]  # effective = permitted, low and high words
-    if libc.syscall(_NR_CAPSET, header, data) < 0:
+    if libc.syscall(k.NR_CAPSET, header, data) < 0:
         raise OSError(ctypes.get_errno(), "capset")
 
 

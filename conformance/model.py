@@ -10,8 +10,15 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass, field
 
-from .syscalls import (AT_EMPTY_PATH, AT_NO_AUTOMOUNT, AT_RECURSIVE, AT_SYMLINK_NOFOLLOW, OPEN_TREE_CLOEXEC,
-                       OPEN_TREE_CLONE, OPEN_TREE_NAMESPACE)
+from .syscalls import (
+    AT_EMPTY_PATH,
+    AT_NO_AUTOMOUNT,
+    AT_RECURSIVE,
+    AT_SYMLINK_NOFOLLOW,
+    OPEN_TREE_CLOEXEC,
+    OPEN_TREE_CLONE,
+    OPEN_TREE_NAMESPACE,
+)
 
 # The bits open_tree() knew before OPEN_TREE_NAMESPACE existed.
 BASE_FLAGS = (OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT

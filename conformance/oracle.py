@@ -217,7 +217,7 @@ def _normal_line(f: list[str], label) -> str:
 def mount_events(view: View, tag: str) -> None:
     """Mount a tagged tmpfs on the `ev` directory of every mount of the view that has one; where
     each copy arrives shows what propagates."""
-    for n, (key, path) in enumerate(sorted(view.paths.items())):
+    for n, (_key, path) in enumerate(sorted(view.paths.items())):
         ev = os.path.join(path, "ev")
         if os.path.isdir(ev):
             k.mount(f"{EVENT}-{tag}-{n}", ev, "tmpfs", 0, "size=64k")

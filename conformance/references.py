@@ -29,7 +29,7 @@ class Fix:
     def where_fixed(self, release: str) -> str:
         """Where the fix is, said for the line of `release` (a `uname -r`): "fixed in 7.0.13"."""
         version = kernel_version(release)
-        line = "%d.%d" % version if version else ""
+        line = "{}.{}".format(*version) if version else ""
         if line in self.fixed:
             first = self.fixed[line]
             if line in self.lacking:

@@ -14,8 +14,7 @@ import tempfile
 import pytest
 
 from . import syscalls as k
-from .helpers import (become_nobody, drop_effective_caps, enter_userns, in_child, in_clone3,
-                      private_mount_ns)
+from .helpers import become_nobody, drop_effective_caps, enter_userns, in_child, in_clone3, private_mount_ns
 
 UNKNOWN_UNSHARE_BITS = [1 << b for b in range(64) if not (1 << b) & k.UNSHARE_KNOWN]
 UNKNOWN_CLONE3_BITS = [1 << b for b in range(64) if not (1 << b) & k.CLONE3_KNOWN]

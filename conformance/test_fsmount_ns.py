@@ -15,8 +15,18 @@ from pathlib import Path
 import pytest
 
 from . import syscalls as k
-from .helpers import (become_nobody, drop_effective_caps, enter_userns, fsmount_errno_in_child, fsmount_fd, in_child,
-                      pivot_into_tmpfs, private_mount_ns, wait_child, write_file)
+from .helpers import (
+    become_nobody,
+    drop_effective_caps,
+    enter_userns,
+    fsmount_errno_in_child,
+    fsmount_fd,
+    in_child,
+    pivot_into_tmpfs,
+    private_mount_ns,
+    wait_child,
+    write_file,
+)
 
 NS = k.FSMOUNT_NAMESPACE | k.FSMOUNT_CLOEXEC
 UNKNOWN_FLAG_BITS = [1 << b for b in range(32) if not (1 << b) & k.FSMOUNT_KNOWN]

@@ -26,8 +26,16 @@ from dataclasses import dataclass
 import pytest
 
 from . import syscalls as k
-from .helpers import (drop_effective_caps, enter_userns, in_child, private_mount_ns, raise_effective_caps,
-                      scratch_tmpfs, wait_child, write_file)
+from .helpers import (
+    drop_effective_caps,
+    enter_userns,
+    in_child,
+    private_mount_ns,
+    raise_effective_caps,
+    scratch_tmpfs,
+    wait_child,
+    write_file,
+)
 
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 LIMIT = 4  # max_mnt_namespaces in the caller's user namespace: a leaked charge shows at once

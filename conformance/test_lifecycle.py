@@ -9,8 +9,7 @@ import time
 import pytest
 
 from . import syscalls as k
-from .helpers import (CHILD_SECONDS, enter_userns, in_child, private_mount_ns, scratch_tmpfs, wait_child,
-                      write_file)
+from .helpers import CHILD_SECONDS, enter_userns, in_child, private_mount_ns, scratch_tmpfs, wait_child, write_file
 
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 CYCLES = 3_000

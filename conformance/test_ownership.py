@@ -7,8 +7,7 @@ import os
 import pytest
 
 from . import syscalls as k
-from .helpers import (become_nobody, drop_effective_caps, enter_userns, enter_userns_and_mntns, in_child,
-                      scratch_tmpfs, wait_child)
+from .helpers import become_nobody, drop_effective_caps, enter_userns, enter_userns_and_mntns, in_child, scratch_tmpfs, wait_child
 
 NS_REC = k.OPEN_TREE_NAMESPACE | k.AT_RECURSIVE | k.OPEN_TREE_CLOEXEC
 

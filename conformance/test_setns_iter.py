@@ -26,7 +26,7 @@ CAP_SYS_CHROOT, CAP_SYS_ADMIN = 18, 21
 CLONE_NEWPID = 0x20000000
 NS_MNT_GET_NEXT = 0x8010B70B  # _IOR(0xb7, 11, struct mnt_ns_info)
 NS_MNT_GET_PREV = 0x8010B70C  # _IOR(0xb7, 12, struct mnt_ns_info)
-_CAP_V3, _NR_CAPGET, _NR_CAPSET = 0x20080522, 125, 126
+_CAP_V3 = 0x20080522
 
 needs_ot = pytest.mark.needs_feature("open_tree_namespace")
 
@@ -35,10 +35,10 @@ def drop_effective(cap: int) -> None:
     """Clear one capability from the effective set (the rest stay)."""
     header = ctypes.create_string_buffer(struct.pack("<Ii", _CAP_V3, 0))
     data = (ctypes.c_uint32 * 6)()
-    if k.libc.syscall(_NR_CAPGET, header, data) < 0:
+    if k.libc.syscall(k.NR_CAPGET, header, data) < 0:
         raise OSError(ctypes.get_errno(), "capget")
     data[0 if cap < 32 else 3] &= ~(1 << (cap % 32))
-    if k.libc.syscall(_NR_CAPSET, header, data) < 0:
+    if k.libc.syscall(k.NR_CAPSET, header, data) < 0:
         raise OSError(ctypes.get_errno(), "capset")
 
 

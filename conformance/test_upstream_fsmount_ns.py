@@ -18,8 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from . import syscalls as k
-from .helpers import (drop_effective_caps, enter_userns, fd_kind, fsmount_errno_in_child, fsmount_fd, in_child,
-                      slave_mount_ns)
+from .helpers import drop_effective_caps, enter_userns, fd_kind, fsmount_errno_in_child, fsmount_fd, in_child, slave_mount_ns
 
 NS = k.FSMOUNT_NAMESPACE | k.FSMOUNT_CLOEXEC
 

@@ -14,8 +14,15 @@ from dataclasses import dataclass
 import pytest
 
 from . import syscalls as k
-from .helpers import (drop_effective_caps, enter_userns, in_child, pivot_into_tmpfs, private_mount_ns,
-                      scratch_tmpfs, slave_mount_ns)
+from .helpers import (
+    drop_effective_caps,
+    enter_userns,
+    in_child,
+    pivot_into_tmpfs,
+    private_mount_ns,
+    scratch_tmpfs,
+    slave_mount_ns,
+)
 
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 NS_REC = NS | k.AT_RECURSIVE
