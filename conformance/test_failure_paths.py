@@ -173,3 +173,34 @@ def test_nsfs_answers_on_the_namespace_fd_as_on_any() -> None:
     assert info_null == errno.EINVAL, f"NS_MNT_GET_INFO without a buffer gave {k.errname(info_null)}, not EINVAL"
 
 
+
+
+@pytest.mark.rule("OT-NSFS-IOCTL")
+@pytest.mark.needs_feature("open_tree_namespace")
+def test_an_unknown_nsfs_ioctl_is_enotty() -> None:
+    fd = k.open_tree(k.AT_FDCWD, "/", NS)
+    try:
+        unknown = _ioctl_errno(fd, 0xB7FE)  # _IO(NSIO, 0xfe): no such nsfs request
+        unknown_sized = _ioctl_errno(fd, 0x8010B7FE)  # an extensible-looking one nsfs does not know
+    finally:
+        os.close(fd)
+    assert unknown == errno.ENOTTY, f"an unknown nsfs ioctl gave {k.errname(unknown)}, not ENOTTY"
+    assert unknown_sized == errno.ENOTTY, f"an unknown sized nsfs ioctl gave {k.errname(unknown_sized)}, not ENOTTY"
+
+
+@pytest.mark.rule("EM-USERNS-FAIL")
+@pytest.mark.needs_feature("unshare_empty_mntns")
+def test_a_refused_empty_namespace_keeps_the_callers_user_namespace() -> None:
+    # unshare(CLONE_NEWUSER | UNSHARE_EMPTY_MNTNS) makes the credentials of the new user namespace
+    # first; when the empty namespace cannot be charged (max_mnt_namespaces), neither is installed.
+    def child():
+        enter_userns_and_mntns()
+        write_file(MAX_NS, "1")  # its own mount namespace: no room for another, here or below
+        userns, uid = os.readlink("/proc/self/ns/user"), os.getuid()
+        own = k.own_mntns_id()
+        got = k.errno_of(k.unshare, k.CLONE_NEWUSER | k.UNSHARE_EMPTY_MNTNS)
+        return got, os.readlink("/proc/self/ns/user") == userns, os.getuid() == uid, k.own_mntns_id() == own
+    got, same_userns, same_uid, same_mntns = in_child(child)
+    assert got == errno.ENOSPC, (f"unshare(CLONE_NEWUSER|UNSHARE_EMPTY_MNTNS) at max_mnt_namespaces gave "
+                                 f"{k.errname(got)}, not ENOSPC")
+    assert same_userns and same_uid and same_mntns, "the refused unshare installed part of what it was asked for"

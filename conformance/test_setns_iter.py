@@ -221,3 +221,40 @@ def test_open_tree_attr_checks_as_open_tree(case: str) -> None:
         os.close(ret)
     assert err == errno.EINVAL, f"open_tree_attr({case}) gave {k.errname(err)}; a conforming kernel EINVAL"
     assert set(os.listdir("/proc/self/fd")) == before, f"open_tree_attr({case}) was refused but left an fd"
+
+
+@pytest.mark.rule("OT-SETNS-TYPE")
+@needs_ot
+def test_setns_refuses_what_is_neither_namespace_nor_pidfd() -> None:
+    def child():
+        private_mount_ns()
+        fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+        plain = k.errno_of(k.setns, fd, k.CLONE_NEWNS)
+        pidfd = os.pidfd_open(os.getpid())
+        not_a_namespace = k.errno_of(k.setns, pidfd, k.CLONE_NEWNS | 0x100)  # CLONE_VM is no namespace
+        return plain, not_a_namespace
+    plain, not_a_namespace = in_child(child)
+    assert plain == errno.EINVAL, f"setns(directory fd, CLONE_NEWNS) gave {k.errname(plain)}, not EINVAL"
+    assert not_a_namespace == errno.EINVAL, f"setns(pidfd, CLONE_NEWNS|CLONE_VM) gave {k.errname(not_a_namespace)}, not EINVAL"
+
+
+@pytest.mark.rule("OT-NS-LIST")
+@needs_ot
+def test_walk_with_a_bad_buffer_is_efault_and_leaves_no_fd() -> None:
+    # NS_MNT_GET_NEXT prepares the next namespace's fd, then copies the information out: a buffer
+    # it cannot write fails the call, and the prepared fd must not reach the caller.
+    def child():
+        private_mount_ns()
+        a = k.open_tree(k.AT_FDCWD, scratch_tmpfs(), NS)
+        b = k.open_tree(k.AT_FDCWD, "/", NS)
+        before = set(os.listdir("/proc/self/fd"))
+        ret = k.libc.ioctl(ctypes.c_int(a), ctypes.c_ulong(NS_MNT_GET_NEXT), ctypes.c_void_p(8))
+        err = ctypes.get_errno() if ret < 0 else 0
+        if ret >= 0:
+            os.close(ret)
+        clean = set(os.listdir("/proc/self/fd")) == before
+        os.close(b)
+        return err, clean
+    err, clean = in_child(child)
+    assert err == errno.EFAULT, f"NS_MNT_GET_NEXT into an unwritable buffer gave {k.errname(err)}, not EFAULT"
+    assert clean, "the failed NS_MNT_GET_NEXT left the next namespace's fd open"
