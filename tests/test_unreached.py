@@ -16,7 +16,7 @@ from otns.coverage.gcov import UNREACHED, explanations
 RECORDED = Path(__file__).parent / "data" / "coverage-functions-7.2.13.json"
 
 # The causes a reason may give, as the file's header lists them.
-CAUSES = ("invariant", "macro", "race", "allocation", "deprecated", "other-namespace", "other-api")
+CAUSES = ("invariant", "macro", "race", "allocation", "deprecated", "other-namespace", "other-api", "todo")
 KEYS = {"file", "function", "kind", "text", "texts", "reason"}
 
 
