@@ -166,7 +166,7 @@ RULES = (
          "the namespaces `OPEN_TREE_NAMESPACE` and `FSMOUNT_NAMESPACE` make join the kernel's id-ordered list of mount namespaces: nsfs's `NS_MNT_GET_NEXT` from the one made before returns the new one (its id and mount count), `NS_MNT_GET_PREV` walks back, the newest has no next (ENOENT); walking needs `CAP_SYS_ADMIN` in the initial user namespace (EPERM)",
          ("fs/namespace.c: create_new_namespace()", "fs/nsfs.c: ns_ioctl()", "fs/namespace.c: get_sequential_mnt_ns()")),
     Rule("OT-NSFS-IOCTL", OT,
-         "on the namespace's fd nsfs answers as for any mount namespace: `NS_GET_ID` equals `NS_GET_MNTNS_ID`, `NS_GET_NSTYPE` is `CLONE_NEWNS`, `NS_GET_PARENT` is EINVAL (no parent), `NS_MNT_GET_INFO` without a buffer is EINVAL",
+         "on the namespace's fd nsfs answers as for any mount namespace: `NS_GET_ID` equals `NS_GET_MNTNS_ID`, `NS_GET_NSTYPE` is `CLONE_NEWNS`, `NS_GET_USERNS` the owner's, `NS_GET_PARENT` is EINVAL (no parent), `NS_MNT_GET_INFO` without a buffer is EINVAL",
          ("fs/nsfs.c: ns_ioctl()",)),
     Rule("OT-LIFETIME", OT,
          "the namespace lives while an fd or a member process holds it, and is freed (no leak) after",

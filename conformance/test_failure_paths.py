@@ -17,7 +17,7 @@ from .helpers import enter_userns_and_mntns, in_child, private_mount_ns, scratch
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 FM = k.FSMOUNT_NAMESPACE | k.FSMOUNT_CLOEXEC
 NS_GET_ID = 0x8008B70D  # _IOR(0xb7, 13, __u64)
-NS_GET_PARENT, NS_GET_NSTYPE = 0xB702, 0xB703
+NS_GET_USERNS, NS_GET_PARENT, NS_GET_NSTYPE = 0xB701, 0xB702, 0xB703
 MAX_NS = "/proc/sys/user/max_mnt_namespaces"
 
 
@@ -68,6 +68,23 @@ def test_open_tree_namespace_with_a_full_fd_table() -> None:
     assert full == errno.EMFILE, f"open_tree(OPEN_TREE_NAMESPACE) with the fd table full gave {k.errname(full)}, not EMFILE"
     assert after == 0, (f"with a slot free again open_tree gave {k.errname(after)}: the call refused for want of "
                         "an fd kept its max_mnt_namespaces charge")
+
+
+@pytest.mark.rule("GB-OPEN-TREE")
+@pytest.mark.needs_feature("open_tree_namespace")
+def test_open_tree_attr_namespace_with_a_full_fd_table() -> None:
+    def child():
+        src = {}
+
+        def call(arg):
+            if arg == "prepare":  # a tmpfs of its own: "/" holds locked children, which refuse the copy
+                return src.setdefault("path", scratch_tmpfs())
+            return k.open_tree_attr(k.AT_FDCWD, arg, NS)
+        return _full_table_call(call)
+    full, after = in_child(child)
+    assert full == errno.EMFILE, f"open_tree_attr(OPEN_TREE_NAMESPACE) with the fd table full gave {k.errname(full)}, not EMFILE"
+    assert after == 0, (f"with a slot free again open_tree_attr gave {k.errname(after)}: the call refused for want "
+                        "of an fd kept its max_mnt_namespaces charge")
 
 
 @pytest.mark.rule("GB-FSMOUNT")
@@ -162,6 +179,9 @@ def test_nsfs_answers_on_the_namespace_fd_as_on_any() -> None:
         fcntl.ioctl(fd, NS_GET_ID, buf)
         ns_id = int.from_bytes(buf, "little")
         nstype = fcntl.ioctl(fd, NS_GET_NSTYPE)
+        owner = fcntl.ioctl(fd, NS_GET_USERNS)
+        owner_is_ours = os.fstat(owner).st_ino == os.stat("/proc/self/ns/user").st_ino
+        os.close(owner)
         parent = _ioctl_errno(fd, NS_GET_PARENT)
         info_null = _ioctl_errno(fd, k.NS_MNT_GET_INFO)
         mntns_id = k.mntns_id(fd)
@@ -169,6 +189,7 @@ def test_nsfs_answers_on_the_namespace_fd_as_on_any() -> None:
         os.close(fd)
     assert ns_id == mntns_id, f"NS_GET_ID gave {ns_id}, NS_GET_MNTNS_ID {mntns_id}: one namespace, two ids"
     assert nstype == k.CLONE_NEWNS, f"NS_GET_NSTYPE gave {nstype:#x}, not CLONE_NEWNS"
+    assert owner_is_ours, "NS_GET_USERNS of root's new namespace is not root's user namespace"
     assert parent == errno.EINVAL, f"NS_GET_PARENT on a mount namespace gave {k.errname(parent)}, not EINVAL (no parent)"
     assert info_null == errno.EINVAL, f"NS_MNT_GET_INFO without a buffer gave {k.errname(info_null)}, not EINVAL"
 
