@@ -71,7 +71,7 @@ def test_built_kernel_boots_and_conforms_on_a_test(cache_dir, built_tree, tmp_pa
     r = otns(cache_dir, "run", "--kernel", str(built_tree), "--cpus", "2", "-k", "recursive_alone or unknown_flag_bit",
              "--results", str(tmp_path / "r"))
     assert r.returncode == 0, r.stderr
-    assert "CONFORMS" in r.stderr
+    assert "CONFORMS" in r.stdout, r.stdout + r.stderr  # the verdict is on stdout
     # No ACPI: the guest's two CPUs come from SeaBIOS's MP table, one socket each (vm/boot.py).
     assert json.loads((tmp_path / "r" / "guest.json").read_text())["cpus"] == 2
 
