@@ -280,28 +280,36 @@ def enter_userns(proc_fd: int | None = None, also: int = 0) -> None:
 _CAP_V3 = 0x20080522
 
 
-def drop_effective_caps() -> None:
-    """Clear the effective capability set (permitted stays, as upstream's caps_down())."""
-    libc = k.libc
+def _edit_caps(edit: Callable[[ctypes.Array], None]) -> None:
+    """capget, edit the six words (effective, permitted, inheritable; low then high), capset."""
     header = ctypes.create_string_buffer(struct.pack("<Ii", _CAP_V3, 0))
     data = (ctypes.c_uint32 * 6)()
-    if libc.syscall(k.NR_CAPGET, header, data) < 0:
+    if k.libc.syscall(k.NR_CAPGET, header, data) < 0:
         raise OSError(ctypes.get_errno(), "capget")
-    data[0] = data[3] = 0  # effective, low and high words
-    if libc.syscall(k.NR_CAPSET, header, data) < 0:
+    edit(data)
+    if k.libc.syscall(k.NR_CAPSET, header, data) < 0:
         raise OSError(ctypes.get_errno(), "capset")
+
+
+def drop_effective_caps() -> None:
+    """Clear the effective capability set (permitted stays, as upstream's caps_down())."""
+    def clear(data: ctypes.Array) -> None:
+        data[0] = data[3] = 0  # effective, low and high words
+    _edit_caps(clear)
+
+
+def drop_effective_cap(cap: int) -> None:
+    """Clear one capability from the effective set (the rest stay)."""
+    def clear_one(data: ctypes.Array) -> None:
+        data[0 if cap < 32 else 3] &= ~(1 << (cap % 32))
+    _edit_caps(clear_one)
 
 
 def raise_effective_caps() -> None:
     """Make the effective capability set the permitted one again (after drop_effective_caps)."""
-    libc = k.libc
-    header = ctypes.create_string_buffer(struct.pack("<Ii", _CAP_V3, 0))
-    data = (ctypes.c_uint32 * 6)()
-    if libc.syscall(k.NR_CAPGET, header, data) < 0:
-        raise OSError(ctypes.get_errno(), "capget")
-    data[0], data[3] = data[1], data[4]  # effective = permitted, low and high words
-    if libc.syscall(k.NR_CAPSET, header, data) < 0:
-        raise OSError(ctypes.get_errno(), "capset")
+    def restore(data: ctypes.Array) -> None:
+        data[0], data[3] = data[1], data[4]  # effective = permitted, low and high words
+    _edit_caps(restore)
 
 
 def become_nobody() -> None:

@@ -19,27 +19,15 @@ import time
 import pytest
 
 from . import syscalls as k
-from .helpers import enter_userns, fsmount_fd, in_child, private_mount_ns, scratch_tmpfs
+from .helpers import drop_effective_cap, enter_userns, fsmount_fd, in_child, private_mount_ns, scratch_tmpfs
 
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 CAP_SYS_CHROOT, CAP_SYS_ADMIN = 18, 21
 CLONE_NEWPID = 0x20000000
 NS_MNT_GET_NEXT = 0x8010B70B  # _IOR(0xb7, 11, struct mnt_ns_info)
 NS_MNT_GET_PREV = 0x8010B70C  # _IOR(0xb7, 12, struct mnt_ns_info)
-_CAP_V3 = 0x20080522
 
 needs_ot = pytest.mark.needs_feature("open_tree_namespace")
-
-
-def drop_effective(cap: int) -> None:
-    """Clear one capability from the effective set (the rest stay)."""
-    header = ctypes.create_string_buffer(struct.pack("<Ii", _CAP_V3, 0))
-    data = (ctypes.c_uint32 * 6)()
-    if k.libc.syscall(k.NR_CAPGET, header, data) < 0:
-        raise OSError(ctypes.get_errno(), "capget")
-    data[0 if cap < 32 else 3] &= ~(1 << (cap % 32))
-    if k.libc.syscall(k.NR_CAPSET, header, data) < 0:
-        raise OSError(ctypes.get_errno(), "capset")
 
 
 def own_root_id() -> int:
@@ -53,7 +41,7 @@ def test_setns_needs_chroot_and_admin(missing: str) -> None:
     def child():
         private_mount_ns()
         fd = k.open_tree(k.AT_FDCWD, scratch_tmpfs(), NS)
-        drop_effective(CAP_SYS_CHROOT if missing == "CAP_SYS_CHROOT" else CAP_SYS_ADMIN)
+        drop_effective_cap(CAP_SYS_CHROOT if missing == "CAP_SYS_CHROOT" else CAP_SYS_ADMIN)
         before = k.own_mntns_id()
         got = k.errno_of(k.setns, fd, k.CLONE_NEWNS)
         return got, k.own_mntns_id() == before
