@@ -10,7 +10,7 @@ import pytest
 
 from base.errors import BadInput
 from kernels import faults
-from otns.mutate.mutator import CAUGHT, SURVIVED, FaultResult, Report, load_report, merge, sample, write_report
+from otns.mutate.mutator import CAUGHT, SURVIVED, FaultResult, Report, load_report, merge, resumable, sample, write_report
 from otns.options import shard
 
 from .conftest import run_in_process
@@ -121,3 +121,39 @@ def test_debian_source_specs(tmp_path):
     for bad in ("debian-source:", "debian-source:7", "debian-source:7.2; rm -rf /", "debian-source:../7.2"):
         with pytest.raises(BadInput, match="takes a kernel series"):
             source.fetch(bad, tmp_path)
+
+
+def _interrupted(tmp_path: Path, rows: list, version: str = "7.2.13", finished: bool = False) -> Path:
+    out = tmp_path / "interrupted"
+    out.mkdir()
+    write_report(Report(Path("/trees/linux"), out, version, "2026-12-07 19:00 UTC", rows, "CONFORMS", 1200.0,
+                        finished))
+    return out
+
+
+def test_resume_keeps_the_judged_rows_and_runs_the_rest_in_the_selection_order(tmp_path):
+    chosen = sample(TABLE, 10, seed=3)
+    judged = [FaultResult(chosen[i], CAUGHT, ["conformance/test_core.py::test_x"]) for i in (2, 0, 1)]
+    kept, left, spent = resumable(_interrupted(tmp_path, judged), chosen, "7.2.13")
+    assert [r.fault.id for r in kept] == [f.id for f in chosen[:3]]
+    assert left == chosen[3:] and spent == 1200.0
+
+
+def test_resume_refuses_another_kernel_another_selection_and_a_finished_run(tmp_path):
+    chosen = sample(TABLE, 5, seed=3)
+    folder = _interrupted(tmp_path, [FaultResult(chosen[0], CAUGHT)])
+    with pytest.raises(BadInput, match="not 7.3.4"):
+        resumable(folder, chosen, "7.3.4")
+    other = [f for f in TABLE if f not in chosen]
+    with pytest.raises(BadInput, match="does not hold"):
+        resumable(folder, other, "7.2.13")
+    done = tmp_path / "done"
+    done.mkdir()
+    write_report(Report(Path("/t"), done, "7.2.13", "x", [FaultResult(chosen[0], CAUGHT)], "CONFORMS", 1.0, True))
+    with pytest.raises(BadInput, match="finished run"):
+        resumable(done, chosen, "7.2.13")
+
+
+def test_resume_takes_no_other_output_folder(tmp_path, capfd):
+    code, _, err = run_in_process(["mutate", "--resume", str(tmp_path), "--out", str(tmp_path / "x")], capfd)
+    assert code != 0 and "takes no --out" in err and "Traceback" not in err

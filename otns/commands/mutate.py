@@ -23,6 +23,7 @@ from ..mutate.mutator import (
     Report,
     kernel_version,
     merge,
+    resumable,
     short_id,
 )
 from ..mutate.rulemap import tests_by_rule
@@ -45,6 +46,9 @@ def add_parser(sub) -> None:
     mu.add_argument("--table", type=Path, default=None,
                     help="a fault table of your own (TOML, as kernels/faults.toml), e.g. for another kernel version")
     mu.add_argument("--out", type=Path, default=None, help="results folder (default: results/mutate-TIME)")
+    mu.add_argument("--resume", type=Path, default=None, metavar="DIR",
+                    help="go on with an interrupted run's output folder (same options as that run): the faults it "
+                         "judged keep their rows, the rest run, into DIR")
     add_vm_opts(mu, machine=False)
     mu.add_argument("--sample", type=int, default=None, metavar="N",
                     help="only N of the selected faults, drawn at random (the same N for the same --seed)")
@@ -67,7 +71,9 @@ def add_parser(sub) -> None:
 
 def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     out = stdout()  # never fold test ids in a log
-    folder = (args.out or Path("results") / f"mutate-{datetime.now():%Y%m%d-%H%M%S}").resolve()
+    if args.resume and (args.out or args.merge or args.list):
+        raise BadInput("--resume writes into the folder it resumes: it takes no --out, --merge or --list")
+    folder = (args.resume or args.out or Path("results") / f"mutate-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     if args.merge:
         report = merge([p.resolve() for p in args.merge], folder)
         out.print(result_table(report))
@@ -84,15 +90,24 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
         out.print(list_table(selected, "generated from the code" if args.auto else args.table or faults.TABLE))
         return EXIT_OK
     assert tree is not None
+    judged: list[FaultResult] = []
+    spent = 0.0
+    if args.resume:
+        judged, selected, spent = resumable(folder, selected, kernel_version(tree))
+        if not selected:
+            raise BadInput(f"{folder} judged every fault of this selection: nothing to resume")
     opts = MutateOptions(tree=tree, cache_dir=cache_dir, out=folder, faults=selected, vm=vm,
                          every_test=args.every_test, shard=args.shard or "",
                          rule_tests={} if args.every_test else tests_by_rule(),
-                         unreached=unreached_lines(args.coverage.resolve(), tree) if args.coverage else {})
+                         unreached=unreached_lines(args.coverage.resolve(), tree) if args.coverage else {},
+                         judged=judged, judged_seconds=spent)
 
     def on_row(r: FaultResult) -> None:
         by = f" by {len(r.caught_by)} tests, first {short_id(r.caught_by[0])}" if r.caught_by else ""
         err.print(f"  -> {r.status}{by}{': ' + r.detail if r.detail else ''}", markup=False)
 
+    if judged:
+        err.print(f"otns: resuming {folder}: {len(judged)} faults judged, {len(selected)} to run", markup=False)
     err.print(f"otns: {len(selected)} faults on {tree} ({kernel_version(tree)}); results in {folder}", markup=False)
     report = Mutator(opts, lambda m: err.print(m, markup=False), on_row).run()
     out.print(result_table(report))

@@ -131,6 +131,8 @@ class MutateOptions:
     every_test: bool = False  # the whole suite for every fault: every catching test, not the first
     shard: str = ""  # "i/n" when this run is one shard of a split list
     unreached: dict[str, set[int]] = field(default_factory=dict)  # file -> lines the suite never ran (coverage)
+    judged: list[FaultResult] = field(default_factory=list)  # rows an interrupted run into `out` already holds
+    judged_seconds: float = 0.0  # the wall time that run had spent
 
 
 def object_of(fault: Fault) -> str | None:
@@ -220,7 +222,8 @@ class Mutator:
         opts = self.opts
         start = time.monotonic()
         report = Report(self.tree, opts.out, kernel_version(self.tree),
-                        datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), shard=opts.shard)
+                        datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), list(opts.judged), shard=opts.shard)
+        start -= opts.judged_seconds  # a resumed run's time includes the interrupted run's
         opts.out.mkdir(parents=True, exist_ok=True)
         left = faults.restore(self.tree, faults.load())
         if left:
@@ -230,7 +233,9 @@ class Mutator:
         self.pristine = {rel: _sha(self.tree / rel) for rel in filter(None, map(object_of, opts.faults))
                          if (self.tree / rel).is_file()}
         pristine_image = self._copy_kernel("baseline")
-        todo = list(enumerate(opts.faults, 1))
+        # Numbered after the rows a resumed run keeps, so each fault's folder keeps its name.
+        todo = list(enumerate(opts.faults, len(opts.judged) + 1))
+        total = len(opts.judged) + len(opts.faults)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="otns-build") as builder:
             pending: Future | None = None
             try:
@@ -250,7 +255,7 @@ class Mutator:
                     # The next fault builds while this one boots; after the last, the pristine kernel.
                     pending = builder.submit(*((self._stage, *todo[k + 1]) if k + 1 < len(todo) else
                                                (self._build, opts.out / "pristine-build.log", False, True)))
-                    self.notice(f"otns: [{i}/{len(todo)}] {fault.id} ({fault.rule}): {fault.why}")
+                    self.notice(f"otns: [{i}/{total}] {fault.id} ({fault.rule}): {fault.why}")
                     row = staged.result or self._judge(staged, baseline, summary.feature_present)
                     if staged.image is not None:
                         shutil.rmtree(staged.image.parent, ignore_errors=True)
@@ -419,6 +424,25 @@ def load_report(folder: Path) -> Report:
                     _field(data, "baseline", str, where), float(_field(data, "seconds", (int, float), where)),
                     _field(data, "finished", bool, where), str(data.get("shard") or ""))
     return report
+
+
+def resumable(folder: Path, selected: list[Fault], version: str) -> tuple[list[FaultResult], list[Fault], float]:
+    """(the rows to keep, the faults still to run, the seconds spent) for `--resume folder`: the
+    interrupted run must be of this kernel and of this selection (same --auto/--sample/--seed/--shard),
+    else BadInput; its rows are kept only for faults it finished judging."""
+    report = load_report(folder)
+    if report.kernel_version != version:
+        raise BadInput(f"{folder} is a run on {report.kernel_version[:64]}, not {version}: nothing to resume")
+    if report.finished:
+        raise BadInput(f"{folder} is a finished run: nothing to resume")
+    wanted = {f.id for f in selected}
+    strays = [r.fault.id for r in report.rows if r.fault.id not in wanted]
+    if strays:
+        raise BadInput(f"{folder} judged {strays[0][:64]}, which this selection does not hold: resume with the "
+                       f"options of the interrupted run (--auto, --faults, --sample, --seed, --shard)")
+    done = {r.fault.id: r for r in report.rows}
+    kept = [done[f.id] for f in selected if f.id in done]  # in the selection's order
+    return kept, [f for f in selected if f.id not in done], report.seconds
 
 
 def merge(folders: list[Path], out: Path) -> Report:
