@@ -6,8 +6,10 @@ so the caller's mount table (the host's, with --kernel host) never changes.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import pickle
+import resource
 import select
 import signal
 import socket
@@ -404,3 +406,33 @@ def fds_from_child(fn: Callable[[], tuple[object, list[int | None]]],
     finally:
         a.close()
         b.close()
+
+
+def fill_fd_table() -> list[int]:
+    """Lower RLIMIT_NOFILE to just above the open fds and fill every free slot below it
+    (in a child: the limit stays lowered). The fillers, to close when a slot is wanted back."""
+    highest = max(int(n) for n in os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 2, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    fillers: list[int] = []
+    while True:
+        try:
+            fillers.append(os.open("/", os.O_PATH | os.O_CLOEXEC))
+        except OSError as e:
+            if e.errno != errno.EMFILE:
+                raise
+            return fillers
+
+
+def gone(ns_id: int, wait: float = 5.0) -> bool:
+    """Whether the namespace id has disappeared (freeing can lag behind the last reference)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            k.listmount(ns_id)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return True
+            raise
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)

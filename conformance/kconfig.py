@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 # The options the suite asks about (the host passes these only).
-ASKED = ("CONFIG_FAULT_INJECTION", "CONFIG_FAILSLAB", "CONFIG_FAULT_INJECTION_DEBUG_FS")
+ASKED = ("CONFIG_FAULT_INJECTION", "CONFIG_FAILSLAB", "CONFIG_FAULT_INJECTION_DEBUG_FS", "CONFIG_BPF_SYSCALL")
 FILE = "kernel-config"  # in the guest's results folder: NAME=value lines, "n" for an option that is off
 ENV = "OTNS_KERNEL_CONFIG"  # the file's path in the guest
 MAX_BYTES = 4096

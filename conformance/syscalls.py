@@ -21,7 +21,7 @@ SHARED_NUMBERS = {
 # Keyed by `uname -m`: the machines of kernels/arch.py's ARCHES (arch/x86/entry/syscalls/syscall_64.tbl).
 NUMBERS_BY_MACHINE = {
     "x86_64": {"mount": 165, "umount2": 166, "pivot_root": 155, "capget": 125, "capset": 126, "unshare": 272,
-               "setns": 308, "statx": 332},
+               "setns": 308, "statx": 332, "bpf": 321},
 }
 
 
@@ -51,6 +51,7 @@ NR_STATMOUNT = NR["statmount"]
 NR_LISTMOUNT = NR["listmount"]
 NR_OPEN_TREE_ATTR = NR["open_tree_attr"]
 NR_STATX = NR["statx"]
+NR_BPF = NR["bpf"]
 STATX_MNT_ID_UNIQUE = 0x4000
 
 AT_FDCWD = -100

@@ -6,33 +6,18 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import resource
 import threading
 
 import pytest
 
 from . import syscalls as k
-from .helpers import enter_userns_and_mntns, in_child, private_mount_ns, scratch_tmpfs, write_file
+from .helpers import enter_userns_and_mntns, fill_fd_table, in_child, private_mount_ns, scratch_tmpfs, write_file
 
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 FM = k.FSMOUNT_NAMESPACE | k.FSMOUNT_CLOEXEC
 NS_GET_ID = 0x8008B70D  # _IOR(0xb7, 13, __u64)
 NS_GET_USERNS, NS_GET_PARENT, NS_GET_NSTYPE = 0xB701, 0xB702, 0xB703
 MAX_NS = "/proc/sys/user/max_mnt_namespaces"
-
-
-def _fill_fd_table() -> list[int]:
-    """Lower RLIMIT_NOFILE to just above the open fds and fill every free slot below it."""
-    highest = max(int(n) for n in os.listdir("/proc/self/fd"))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 2, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
-    fillers = []
-    while True:
-        try:
-            fillers.append(os.open("/", os.O_PATH | os.O_CLOEXEC))
-        except OSError as e:
-            if e.errno != errno.EMFILE:
-                raise
-            return fillers
 
 
 def _full_table_call(call) -> tuple[int, int]:
@@ -43,7 +28,7 @@ def _full_table_call(call) -> tuple[int, int]:
     k.mount(None, "/", None, k.MS_REC | k.MS_PRIVATE)
     write_file(MAX_NS, "2")  # this user namespace's own mount namespace, and one more
     prepared = call("prepare")
-    fillers = _fill_fd_table()
+    fillers = fill_fd_table()
     full = k.errno_of(call, prepared)
     os.close(fillers.pop())
     os.close(fillers.pop())  # a slot for what prepare opens, one for the call

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from . import syscalls as k
-from .helpers import CHILD_SECONDS, enter_userns, in_child, private_mount_ns, scratch_tmpfs, wait_child, write_file
+from .helpers import CHILD_SECONDS, enter_userns, gone, in_child, private_mount_ns, scratch_tmpfs, wait_child, write_file
 
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 CYCLES = 3_000
@@ -21,21 +21,6 @@ SLAB_SLACK = CYCLES // 10
 RCU_WAIT = 2.0  # seconds the last freed mounts may take to leave mnt_cache
 
 pytestmark = pytest.mark.needs_feature("open_tree_namespace")
-
-
-def gone(ns_id: int, wait: float = 5.0) -> bool:
-    """Whether the namespace id has disappeared (freeing can lag behind the last reference)."""
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            k.listmount(ns_id)
-        except OSError as e:
-            if e.errno == errno.ENOENT:
-                return True
-            raise
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
 
 
 @pytest.mark.rule("OT-LIFETIME")

@@ -19,7 +19,16 @@ import time
 import pytest
 
 from . import syscalls as k
-from .helpers import drop_effective_cap, enter_userns, fsmount_fd, in_child, private_mount_ns, scratch_tmpfs
+from .helpers import (
+    drop_effective_cap,
+    enter_userns,
+    fill_fd_table,
+    fsmount_fd,
+    gone,
+    in_child,
+    private_mount_ns,
+    scratch_tmpfs,
+)
 
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 CAP_SYS_CHROOT, CAP_SYS_ADMIN = 18, 21
@@ -246,3 +255,28 @@ def test_walk_with_a_bad_buffer_is_efault_and_leaves_no_fd() -> None:
     err, clean = in_child(child)
     assert err == errno.EFAULT, f"NS_MNT_GET_NEXT into an unwritable buffer gave {k.errname(err)}, not EFAULT"
     assert clean, "the failed NS_MNT_GET_NEXT left the next namespace's fd open"
+
+
+@pytest.mark.rule("OT-NS-LIST")
+@needs_ot
+def test_walk_with_a_full_fd_table_is_emfile_and_keeps_no_reference() -> None:
+    # NS_MNT_GET_NEXT takes a reference on the next namespace before it looks for a free fd: with
+    # none free the call fails (EMFILE) and must drop that reference, or the namespace never dies.
+    def child():
+        private_mount_ns()
+        a = k.open_tree(k.AT_FDCWD, scratch_tmpfs(), NS)
+        b = k.open_tree(k.AT_FDCWD, "/", NS)
+        b_id = k.mntns_id(b)
+        fillers = fill_fd_table()
+        full = k.errno_of(lambda: _adjacent(a, NS_MNT_GET_NEXT)[0])
+        for fd in fillers:
+            os.close(fd)
+        nxt, nxt_id, _ = _adjacent(a, NS_MNT_GET_NEXT)  # control: with room, the walk finds b
+        os.close(nxt)
+        os.close(b)
+        return full, nxt_id == b_id, gone(b_id)
+    full, found, died = in_child(child)
+    assert found, "control: with a free fd NS_MNT_GET_NEXT did not return the next namespace made"
+    assert full == errno.EMFILE, f"NS_MNT_GET_NEXT with the fd table full gave {k.errname(full)}, not EMFILE"
+    assert died, ("after NS_MNT_GET_NEXT failed for want of an fd and every fd on the next namespace was "
+                  "closed, that namespace lived on: the failed walk kept a reference to it")

@@ -1,5 +1,5 @@
-"""Sources that are not a mount of the caller's own namespace (docs/semantics.md OT-SRC-OTHERNS,
-OT-SRC-UNMOUNTED).
+"""Sources that are not a mount of the caller's own namespace, or no named place in any tree
+(docs/semantics.md OT-SRC-OTHERNS, OT-SRC-UNMOUNTED, OT-SRC-NSFS-DETACHED, OT-SRC-PSEUDO).
 
 may_copy_tree() accepts a mount of the caller's namespace, and a detached tree whose origin is
 the caller's namespace or that has no origin at all (fsmount()); it refuses a mount of another
@@ -9,13 +9,16 @@ rule allows it, so the EINVAL is the rule's and not a broken setup's.
 """
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
+import struct
 
 import pytest
 
+from . import kconfig
 from . import syscalls as k
-from .helpers import in_child, private_mount_ns, scratch_tmpfs
+from .helpers import enter_userns, fd_from_child, fds_from_child, in_child, private_mount_ns, scratch_tmpfs
 
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC | k.AT_EMPTY_PATH
 NS_REC = NS | k.AT_RECURSIVE
@@ -112,3 +115,95 @@ def test_lazily_unmounted_mount_is_einval() -> None:
     assert unmounted == (errno.EINVAL, errno.EINVAL), (
         f"OT-SRC-UNMOUNTED: copying a lazily unmounted mount gave {[k.errname(e) for e in unmounted]} "
         "(plain, recursive); a conforming kernel refuses a mount that is in no namespace (EINVAL)")
+
+
+@pytest.mark.rule("OT-SRC-NSFS-DETACHED")
+def test_detached_bind_of_a_namespace_file_copies_only_alone() -> None:
+    # may_copy_tree() accepts any nsfs file, mounted or not; a mount in no namespace has no tree
+    # left to walk, so only the recursive copy is refused. OPEN_TREE_NAMESPACE refuses the file
+    # first (OT-DIR).
+    def child():
+        private_mount_ns()
+        f = os.path.join(scratch_tmpfs(), "uts")
+        open(f, "w").close()
+        k.mount("/proc/self/ns/uts", f, None, k.MS_BIND)
+        fd = os.open(f, os.O_PATH)
+        clone = k.OPEN_TREE_CLONE | k.OPEN_TREE_CLOEXEC | k.AT_EMPTY_PATH
+        mounted = [k.errno_of(k.open_tree, fd, "", clone | extra) for extra in (0, k.AT_RECURSIVE)]
+        k.umount2(f, k.MNT_DETACH)
+        detached = [k.errno_of(k.open_tree, fd, "", clone | extra) for extra in (0, k.AT_RECURSIVE)]
+        return mounted, detached, k.errno_of(k.open_tree, fd, "", NS_REC)
+    mounted, detached, namespace = in_child(child)
+    names = lambda errs: [k.errname(e) for e in errs]  # noqa: E731
+    assert mounted == [0, 0], f"control: the mounted bind of a namespace file could not be cloned: {names(mounted)}"
+    assert detached == [0, errno.EINVAL], (
+        f"OT-SRC-NSFS-DETACHED: cloning a lazily unmounted bind of a namespace file gave {names(detached)} "
+        "(alone, recursive); a conforming kernel clones it alone (nsfs files may be copied from anywhere) "
+        "and refuses the recursive copy of a mount in no namespace (EINVAL)")
+    assert namespace == errno.ENOTDIR, (
+        f"OT-DIR: OPEN_TREE_NAMESPACE of the detached namespace file gave {k.errname(namespace)}, not ENOTDIR")
+
+
+BPF_TOKEN_CREATE = 36  # enum bpf_cmd (include/uapi/linux/bpf.h)
+
+
+def _bpf_token(bpffs_fd: int) -> int:
+    attr = ctypes.create_string_buffer(struct.pack("<II", 0, bpffs_fd), 8)  # token_create: flags, bpffs_fd
+    return k._check(k.libc.syscall(k.NR_BPF, ctypes.c_int(BPF_TOKEN_CREATE), attr, ctypes.c_uint(8)))
+
+
+def _bpf_missing() -> str | None:
+    """Why BPF tokens cannot be made here (None: they can); a skip claimed against a config
+    that has CONFIG_BPF_SYSCALL fails instead."""
+    got = k.errno_of(k.fsopen, "bpf")
+    if got == 0:
+        return None
+    built = kconfig.built_with(kconfig.known(), "CONFIG_BPF_SYSCALL")
+    if built:
+        raise AssertionError(f"fsopen(\"bpf\") gave {k.errname(got)} although the kernel's config has "
+                             "CONFIG_BPF_SYSCALL: the BPF file system it promises is not there")
+    return ("no BPF file system (fsopen(\"bpf\") gave " + k.errname(got) + "): "
+            + ("the kernel's config does not set CONFIG_BPF_SYSCALL" if built is False
+               else "the kernel's config is unknown to otns, so this is unchecked"))
+
+
+@pytest.mark.rule("OT-SRC-PSEUDO")
+def test_a_bpf_token_is_no_source() -> None:
+    # A BPF token is a file with no name in any tree (a pseudo dentry on the BPF file system's
+    # mount, freed without an RCU delay): no path walk may ever find it, so no copy may hold it.
+    why = _bpf_missing()
+    if why:
+        pytest.skip(why)
+
+    def in_userns() -> tuple[None, list[int | None]]:
+        enter_userns(also=k.CLONE_NEWNS)  # fsopen() wants CAP_SYS_ADMIN over the mount namespace too
+        return None, [k.fsopen("bpf"), os.open("/proc/self/ns/user", os.O_RDONLY)]
+
+    def child():
+        private_mount_ns()
+        # The BPF file system belongs to a user namespace (tokens exist only outside the initial
+        # one); delegating commands to it takes CAP_SYS_ADMIN here, as does creating it.
+        _, (fs, userns) = fds_from_child(in_userns)
+        k.fsconfig(fs, k.FSCONFIG_SET_STRING, "delegate_cmds", "any")
+        k.fsconfig(fs, k.FSCONFIG_CMD_CREATE)
+        where = os.path.join(scratch_tmpfs(), "bpf")
+        os.mkdir(where)
+        mnt = k.fsmount(fs, k.FSMOUNT_CLOEXEC, 0)
+        k.move_mount(mnt, "", k.AT_FDCWD, where, k.MOVE_MOUNT_F_EMPTY_PATH)
+        root = os.open(where, os.O_RDONLY | os.O_DIRECTORY)  # bpf() takes no O_PATH fd, as fsmount's is
+
+        def make_token() -> int:
+            k.setns(userns, k.CLONE_NEWUSER)
+            return _bpf_token(root)
+        token = fd_from_child(make_token)
+        clone = k.OPEN_TREE_CLONE | k.OPEN_TREE_CLOEXEC | k.AT_EMPTY_PATH
+        controls = (k.errno_of(k.open_tree, mnt, "", clone), k.errno_of(k.open_tree, mnt, "", NS))
+        return controls, k.errno_of(k.open_tree, token, "", clone), k.errno_of(k.open_tree, token, "", NS)
+    controls, cloned, namespace = in_child(child)
+    assert controls == (0, 0), (f"control: the BPF file system's mount itself could not be copied "
+                                f"({[k.errname(e) for e in controls]}: clone, namespace)")
+    assert cloned == errno.EINVAL, (
+        f"OT-SRC-PSEUDO: open_tree(OPEN_TREE_CLONE) of a BPF token gave {k.errname(cloned)}; a conforming "
+        "kernel refuses a pseudo file no path leads to (EINVAL)")
+    assert namespace == errno.ENOTDIR, (
+        f"OT-SRC-PSEUDO: open_tree(OPEN_TREE_NAMESPACE) of a BPF token gave {k.errname(namespace)}, not ENOTDIR")

@@ -10,7 +10,7 @@ from conformance import faultinject, kconfig
 def test_the_host_passes_each_asked_option_and_off_for_the_rest():
     text = kconfig.render({"CONFIG_FAULT_INJECTION": "y", "CONFIG_OTHER": "y"}).decode()
     assert kconfig.parse(text) == {"CONFIG_FAULT_INJECTION": "y", "CONFIG_FAILSLAB": "n",
-                                   "CONFIG_FAULT_INJECTION_DEBUG_FS": "n"}
+                                   "CONFIG_FAULT_INJECTION_DEBUG_FS": "n", "CONFIG_BPF_SYSCALL": "n"}
     assert "CONFIG_OTHER" not in text
 
 
