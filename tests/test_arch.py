@@ -73,7 +73,7 @@ def test_the_vng_command_for_amd64_is_todays(tmp_path):
         "vng", "-r", str(tmp_path / "vmlinuz"), "--verbose", "--cpus", "2", "--memory", "1G",
         "--rwdir", f"/run/otns-results={tmp_path / '.otns-guest' / 'rw'}", "--qemu-opts=-smp sockets=2",
         "--disable-kvm", "--qemu-opts=-accel tcg,thread=single",
-        "--append", "loglevel=5", "--exec", "true"]
+        "--append", "loglevel=5 oops=panic", "--exec", "true"]
     assert "--qemu-opts=-accel tcg,thread=single" not in vng_command(_request(tmp_path, "kvm"))
 
 

@@ -129,7 +129,10 @@ def vng_command(req: BootRequest, dry_run: bool = False) -> list[str]:
         cmd.append("--force-9p")
     # --verbose sends the console to stderr at loglevel 7; the serial console is slow under
     # TCG, and loglevel 5 still shows every panic, oops, BUG and WARNING (levels 0-4).
-    cmd += ["--append", "loglevel=5"]
+    # oops=panic: an oops ends the guest at once (panic=-1 reboots, QEMU runs with -no-reboot)
+    # instead of leaving a half-dead kernel to run into the timeout; the verdict is CRASHED
+    # either way, and a faulty kernel that oopses is judged in seconds, not minutes.
+    cmd += ["--append", "loglevel=5 oops=panic"]
     if dry_run:
         cmd.append("--dry-run")
     cmd += ["--exec", req.command]
