@@ -78,7 +78,19 @@ def records(ns_id: int = 0) -> dict[int, dict]:
         except OSError as e:
             if e.errno != errno.ENOENT:  # gone meanwhile
                 raise
+    for r in out.values():
+        consistent(r)
     return out
+
+
+def consistent(r: dict) -> None:
+    """What every record must say of itself, whichever way its namespace was made: a shared
+    mount belongs to a peer group (a nonzero id), a slave has a master. Both constructions of
+    the oracle could lose an id alike and still agree; this catches that."""
+    prop = r["mnt_propagation"] or 0
+    where = f"mount {r['mnt_id']} at {r['mnt_point']!r}"
+    assert not (prop & k.MS_SHARED) or r["mnt_peer_group"], f"{where} is shared but has no peer group id"
+    assert not (prop & k.MS_SLAVE) or r["mnt_master"], f"{where} is a slave but has no master id"
 
 
 def labels_of(recs: dict[int, dict], prefix: str) -> dict[int, str]:

@@ -207,3 +207,19 @@ def test_a_bpf_token_is_no_source() -> None:
         "kernel refuses a pseudo file no path leads to (EINVAL)")
     assert namespace == errno.ENOTDIR, (
         f"OT-SRC-PSEUDO: open_tree(OPEN_TREE_NAMESPACE) of a BPF token gave {k.errname(namespace)}, not ENOTDIR")
+
+
+@pytest.mark.rule("OT-SRC-OTHERNS")
+@pytest.mark.parametrize("kind", ["pidfd", "nsfs"])
+def test_pidfs_and_nsfs_files_are_cloned_from_anywhere(kind: str) -> None:
+    # may_copy_tree() takes a pidfd's or a namespace file's dentry wherever its mount lives (an
+    # internal mount, in no namespace of ours): the sibling OPEN_TREE_CLONE clones it alone;
+    # OPEN_TREE_NAMESPACE refuses it as no directory (OT-DIR).
+    def child():
+        fd = os.pidfd_open(os.getpid()) if kind == "pidfd" else os.open("/proc/self/ns/uts", os.O_RDONLY)
+        clone = k.OPEN_TREE_CLONE | k.OPEN_TREE_CLOEXEC | k.AT_EMPTY_PATH
+        return k.errno_of(k.open_tree, fd, "", clone), k.errno_of(k.open_tree, fd, "", NS)
+    cloned, namespace = in_child(child)
+    assert cloned == 0, (f"OT-SRC-OTHERNS: open_tree(OPEN_TREE_CLONE) of a {kind} gave {k.errname(cloned)}; a "
+                         "conforming kernel clones it (pidfs and nsfs files may be copied from anywhere)")
+    assert namespace == errno.ENOTDIR, f"OT-DIR: OPEN_TREE_NAMESPACE of a {kind} gave {k.errname(namespace)}, not ENOTDIR"
