@@ -55,4 +55,8 @@ FIXES = {f.name: f for f in (
         fixed={"7.2": "7.2.11", "7.3": "7.3-rc7"}, lacking={"7.0": "7.0.13", "7.1": "7.1.13", "7.2": "7.2.9"}),
     Fix("COPIED_UNBINDABLE", "mount: keep a copied mount unbindable",
         fixed={"7.2": "7.2.11", "7.3": "7.3-rc7"}, lacking={"7.0": "7.0.13", "7.1": "7.1.13", "7.2": "7.2.9"}),
+    Fix("UNMOUNTED_TREE_COPY", "namespace: don't copy an unmounted mount tree",
+        fixed={"7.2": "7.2.11", "7.3": "7.3-rc7"}, lacking={"7.0": "7.0.13", "7.1": "7.1.13", "7.2": "7.2.9"}),
+    Fix("PSEUDO_DENTRY_ROOT", "namespace: don't let a pseudo dentry become the root of a mount",
+        fixed={"7.2": "7.2.11", "7.3": "7.3-rc7"}, lacking={"7.0": "7.0.13", "7.1": "7.1.13", "7.2": "7.2.9"}),
 )}

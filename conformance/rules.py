@@ -74,12 +74,12 @@ RULES = (
          "wherever they are, so the sibling `open_tree(OPEN_TREE_CLONE)` clones it alone, but a recursive "
          "copy (`AT_RECURSIVE`) of a mount in no namespace is EINVAL (`__do_loopback()`); "
          "`OPEN_TREE_NAMESPACE` refuses the file first (`OT-DIR`)",
-         ("fs/namespace.c: __do_loopback()", "fs/namespace.c: may_copy_tree()")),
+         ("fs/namespace.c: __do_loopback()", "fs/namespace.c: may_copy_tree()"), fixes=("UNMOUNTED_TREE_COPY",)),
     Rule("OT-SRC-PSEUDO", OT,
          "a pseudo file that no path leads to (a BPF token: its dentry is freed without an RCU delay) is no "
          "source: `open_tree(OPEN_TREE_CLONE)` of it is EINVAL (`__do_loopback()`), `OPEN_TREE_NAMESPACE` "
          "ENOTDIR (`OT-DIR`)",
-         ("fs/namespace.c: __do_loopback()", "fs/namespace.c: create_new_namespace()")),
+         ("fs/namespace.c: __do_loopback()", "fs/namespace.c: create_new_namespace()"), fixes=("PSEUDO_DENTRY_ROOT",)),
     Rule("OT-FOREIGN-NONREC", OT,
          "a foreign caller's non-recursive copy of a mount with children *below the path* (at any depth): "
          "EINVAL (it would reveal what they cover); children elsewhere in the same mount do not count. Checked"

@@ -118,6 +118,7 @@ def test_lazily_unmounted_mount_is_einval() -> None:
 
 
 @pytest.mark.rule("OT-SRC-NSFS-DETACHED")
+@pytest.mark.fix("UNMOUNTED_TREE_COPY", "ENOTDIR_TARGET")
 def test_detached_bind_of_a_namespace_file_copies_only_alone() -> None:
     # may_copy_tree() accepts any nsfs file, mounted or not; a mount in no namespace has no tree
     # left to walk, so only the recursive copy is refused. OPEN_TREE_NAMESPACE refuses the file
@@ -168,6 +169,7 @@ def _bpf_missing() -> str | None:
 
 
 @pytest.mark.rule("OT-SRC-PSEUDO")
+@pytest.mark.fix("PSEUDO_DENTRY_ROOT", "ENOTDIR_TARGET")
 def test_a_bpf_token_is_no_source() -> None:
     # A BPF token is a file with no name in any tree (a pseudo dentry on the BPF file system's
     # mount, freed without an RCU delay): no path walk may ever find it, so no copy may hold it.
@@ -210,6 +212,7 @@ def test_a_bpf_token_is_no_source() -> None:
 
 
 @pytest.mark.rule("OT-SRC-OTHERNS")
+@pytest.mark.fix("ENOTDIR_TARGET")
 @pytest.mark.parametrize("kind", ["pidfd", "nsfs"])
 def test_pidfs_and_nsfs_files_are_cloned_from_anywhere(kind: str) -> None:
     # may_copy_tree() takes a pidfd's or a namespace file's dentry wherever its mount lives (an
