@@ -17,8 +17,13 @@ Same machine, same run, same cached kernel. Figures (min / median / max over --r
   kernels' own times (the speed-up of running them side by side). Give an even count, e.g.
   debian:7.3.4,debian:7.2.13,debian:7.1,debian:7.0.4: on 2 workers, 3 runs of equal length
   cannot beat x1.5 (the third runs alone), so an odd count measures the count, not otns;
-- with --build: `otns build TREE` (the tree's build folder is cleaned first: a first build).
-Each otns run's own split (boot, suite) is printed as it ends. Nothing here asserts a time.
+- with --build: `otns build TREE` (the tree's build folder is cleaned first: a first build);
+- with --mutate TREE: `otns mutate TREE --faults F` (--mutate-faults, default the first 8 of
+  kernels/faults.toml): the time to judge one fault (the run's wall time after its baseline,
+  per fault: the next fault builds while one boots) and each fault's own boot-and-test time.
+Each otns run's own split (boot, suite) is printed as it ends, and for the whole suite its
+tests' own summed time (junit) and the harness's share: the wall time that is neither the
+one-thread bare boot nor a test's own time. Nothing here asserts a time.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -44,6 +50,25 @@ ONE_TEST = "test_recursive_alone_is_einval"
 BARE_SINGLE = "bare, one TCG thread"
 BARE_RETRIES = 2  # a bare boot that fails is run again; its time is not a boot's time
 GOALS = {"one test": 1.3, "whole suite": 2.0}
+HARNESS_GOAL = 0.10  # the harness's share of a whole-suite run
+TESTS_BASELINE = (16.0, 18.0)  # the tests' own summed time before the speed work (seconds, 2026-11)
+FAULT_GOAL = 15.0  # seconds to judge one fault (median)
+
+
+def tests_time(results: Path) -> tuple[float, int]:
+    """The tests' own summed time (junit's per-test times) and their count."""
+    cases = list(ET.parse(results / "junit.xml").getroot().iter("testcase"))
+    return sum(float(c.get("time") or 0) for c in cases), len(cases)
+
+
+def mutate_times(cache: Path, tree: Path, faults: str, out: Path) -> tuple[float, list[float], int]:
+    """`otns mutate`: (its wall time, each fault's time on the critical path, exit code). Faults
+    are pipelined (the next one builds while one boots), so a fault costs the longer of its own
+    boot-and-test and the next one's build."""
+    t, rc = timed(otns(cache, "mutate", str(tree), "--faults", faults, "--out", str(out)), cwd=REPO_ROOT)
+    rows = json.loads((out / "mutate.json").read_text())["faults"]
+    builds = [r["build_seconds"] for r in rows][1:] + [0.0]
+    return t, [max(r["run_seconds"], b) for r, b in zip(rows, builds, strict=True) if r["run_seconds"]], rc
 
 
 def timed(cmd: list[str], **kw) -> tuple[float, int]:
@@ -68,6 +93,10 @@ def main() -> int:
                     "(default: otns's own default)")
     ap.add_argument("--matrix", default=None, help="comma-separated kernel specs for the matrix figure")
     ap.add_argument("--build", type=Path, default=None, help="a kernel tree for the first-build figure (slow)")
+    ap.add_argument("--mutate", type=Path, default=None, metavar="TREE",
+                    help="a built kernel tree for the time to judge a fault (otns mutate)")
+    ap.add_argument("--mutate-faults", default=None, metavar="IDS",
+                    help="the faults --mutate applies (default: the first 8 of kernels/faults.toml)")
     args = ap.parse_args()
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
@@ -88,6 +117,7 @@ def main() -> int:
         if req.accel == "tcg":
             bares[BARE_SINGLE] = [*bares["bare"][:-2], f"--qemu-opts={host().tcg_qemu_opts}", "--exec", "true"]
         times: dict[str, list[float]] = {**{name: [] for name in bares}, **{name: [] for name, _ in figures}}
+        suite_parts: list[tuple[float, float, int]] = []  # whole-suite runs: (wall, tests' own time, tests)
         for i in range(args.repeat):
             for name, bare_cmd in bares.items():
                 for _ in range(1 + BARE_RETRIES):
@@ -112,6 +142,9 @@ def main() -> int:
                 print(f"otns run ({name}) run {i + 1}: {t:6.2f} s (exit {rc}, {s['verdict_line']}, "
                       f"{sum(s['counts'].values())} tests; boot {d['boot']:.1f} s, suite {d['suite']:.1f} s)", flush=True)
                 times[name].append(t)
+                if name.startswith("whole suite") and (res / "junit.xml").is_file():
+                    own, count = tests_time(res)
+                    suite_parts.append((t, own, count))
         if args.matrix:
             times["matrix wall"], times["matrix sum"] = [], []
             for i in range(args.repeat):
@@ -130,6 +163,19 @@ def main() -> int:
                 t, rc = timed(otns(Path(empty), "build", str(args.build)), cwd=REPO_ROOT)
             print(f"otns build            run {i + 1}: {t:6.1f} s (exit {rc})", flush=True)
             times["first build"].append(t)
+
+    fault_walls: list[float] = []
+    if args.mutate:
+        from kernels import faults as fault_table
+        ids = args.mutate_faults or ",".join(f.id for f in fault_table.load()[:8])
+        times["a fault judged"] = []
+        for i in range(args.repeat):
+            with tempfile.TemporaryDirectory(prefix="otns-bench-mutate-", dir=REPO_ROOT) as out:
+                t, per_fault, rc = mutate_times(cache, args.mutate, ids, Path(out) / "m")
+            print(f"otns mutate           run {i + 1}: {t:6.1f} s for {len(ids.split(','))} faults and the "
+                  f"baseline (exit {rc}); per fault {', '.join(f'{x:.1f}' for x in per_fault)}", flush=True)
+            times["a fault judged"] += per_fault
+            fault_walls.append(t)
 
     if not times["bare"]:
         print("no bare boot succeeded: nothing to compare with", file=sys.stderr)
@@ -157,7 +203,21 @@ def main() -> int:
                      f"on 2 workers: at most x{n / ((n + 1) // 2):.2f})")
         elif name == "first build":
             ratio = f"goal <= 300 s: {'met' if statistics.median(xs) <= 300 else 'not met'}"
+        elif name == "a fault judged":
+            m = statistics.median(xs)
+            ratio = f"goal <= {FAULT_GOAL:.0f} s (median): {'met' if m <= FAULT_GOAL else 'not met'}"
         print(f"{name:24} {spread(xs)}  {ratio}")
+    if suite_parts:
+        boot = single or bare
+        shares = [(wall - boot - own) / wall for wall, own, _ in suite_parts]
+        owns = [own for _, own, _ in suite_parts]
+        count = suite_parts[-1][2]
+        print(f"{'tests own time (junit)':24} {spread(owns)}  {count} tests, {1000 * statistics.median(owns) / count:.0f} ms "
+              f"a test; before the speed work {TESTS_BASELINE[0]:.0f}-{TESTS_BASELINE[1]:.0f} s (goal: half)")
+        m = statistics.median(shares)
+        print(f"{'harness share':24} {spread([100 * x for x in shares])}  % of the whole suite's wall time that is "
+              f"neither the {'one-thread ' if single else ''}bare boot nor a test (goal < {100 * HARNESS_GOAL:.0f} %: "
+              f"{'met' if m < HARNESS_GOAL else 'not met'})")
     return 0
 
 
