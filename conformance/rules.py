@@ -187,6 +187,11 @@ RULES = (
          "zero). Non-empty attributes are applied to the file it opened, here the namespace's nsfs file, which"
          " is no mount root: EINVAL, and no fd is returned (7.0.4 to 7.3.4 alike)",
          ("fs/namespace.c: open_tree_attr()", "fs/namespace.c: do_mount_setattr()")),
+    Rule("OT-ATTR-IDMAP", OT,
+         "the sibling `open_tree_attr(OPEN_TREE_CLONE)` may give the clone another idmapping than its source "
+         "mount's (the clone was never visible); `mount_setattr()` on a mount that has one refuses to change it "
+         "(EPERM)",
+         ("fs/namespace.c: open_tree_attr()", "fs/namespace.c: can_idmap_mount()")),
     Rule("OT-MOUNTMAX", OT,
          "`fs.mount-max` is not charged for the copy",
          ("fs/namespace.c: create_new_namespace()",)),

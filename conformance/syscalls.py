@@ -174,9 +174,9 @@ def open_tree_raw(dfd: int, path_ptr: int, flags: int) -> int:
     return _check(libc.syscall(NR_OPEN_TREE, ctypes.c_int(dfd), ctypes.c_void_p(path_ptr), ctypes.c_uint(flags)))
 
 
-def mount_attr(attr_set: int = 0, attr_clr: int = 0, propagation: int = 0) -> ctypes.Array:
+def mount_attr(attr_set: int = 0, attr_clr: int = 0, propagation: int = 0, userns_fd: int = 0) -> ctypes.Array:
     """struct mount_attr (VER0: attr_set, attr_clr, propagation, userns_fd)."""
-    return ctypes.create_string_buffer(struct.pack("<QQQQ", attr_set, attr_clr, propagation, 0),
+    return ctypes.create_string_buffer(struct.pack("<QQQQ", attr_set, attr_clr, propagation, userns_fd),
                                        MOUNT_ATTR_SIZE_VER0)
 
 

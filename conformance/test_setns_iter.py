@@ -22,17 +22,20 @@ from . import syscalls as k
 from .helpers import (
     drop_effective_cap,
     enter_userns,
+    fds_from_child,
     fill_fd_table,
     fsmount_fd,
     gone,
     in_child,
     private_mount_ns,
     scratch_tmpfs,
+    write_file,
 )
 
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 CAP_SYS_CHROOT, CAP_SYS_ADMIN = 18, 21
 CLONE_NEWPID = 0x20000000
+OVERFLOW = 65534  # /proc/sys/kernel/overflowuid: an id no mapping reaches
 NS_MNT_GET_NEXT = 0x8010B70B  # _IOR(0xb7, 11, struct mnt_ns_info)
 NS_MNT_GET_PREV = 0x8010B70C  # _IOR(0xb7, 12, struct mnt_ns_info)
 
@@ -280,3 +283,49 @@ def test_walk_with_a_full_fd_table_is_emfile_and_keeps_no_reference() -> None:
     assert full == errno.EMFILE, f"NS_MNT_GET_NEXT with the fd table full gave {k.errname(full)}, not EMFILE"
     assert died, ("after NS_MNT_GET_NEXT failed for want of an fd and every fd on the next namespace was "
                   "closed, that namespace lived on: the failed walk kept a reference to it")
+
+
+@pytest.mark.rule("OT-ATTR-IDMAP")
+@needs_ot
+def test_open_tree_attr_gives_a_clone_another_idmapping() -> None:
+    # A clone open_tree_attr() makes was never visible to anyone, so the attributes it is given
+    # may replace the idmapping the source mount had; mount_setattr() on a mount that already
+    # has one refuses (EPERM): an idmapping, once seen, is fixed. Through an idmapping whose user
+    # namespace maps N to root, a file owned by N shows as root's: file "a" (uid 1000) through
+    # the first, file "b" (uid 2000) through the second; each other file shows as the overflow id.
+    def user_namespace(inside: int) -> tuple[None, list[int | None]]:
+        k.unshare(k.CLONE_NEWUSER)
+        write_file("/proc/self/uid_map", f"{inside} 0 1")
+        write_file("/proc/self/setgroups", "deny")
+        write_file("/proc/self/gid_map", f"{inside} 0 1")
+        return None, [os.open("/proc/self/ns/user", os.O_RDONLY)]
+
+    def owners(fd: int) -> tuple[int, int]:
+        return os.stat("a", dir_fd=fd).st_uid, os.stat("b", dir_fd=fd).st_uid
+
+    def child():
+        private_mount_ns()
+        src = scratch_tmpfs()
+        for name, uid in (("a", 1000), ("b", 2000)):
+            open(os.path.join(src, name), "w").close()
+            os.chown(os.path.join(src, name), uid, uid)
+        (a,), (b,) = (fds_from_child(lambda n=n: user_namespace(n))[1] for n in (1000, 2000))
+        clone = k.OPEN_TREE_CLONE | k.OPEN_TREE_CLOEXEC
+        first = k.open_tree_attr(k.AT_FDCWD, src, clone, k.mount_attr(k.MOUNT_ATTR_IDMAP, userns_fd=a))
+        refused = k.errno_of(k.mount_setattr, first, "", k.AT_EMPTY_PATH,
+                             k.mount_attr(k.MOUNT_ATTR_IDMAP, userns_fd=b))
+        try:
+            second = k.open_tree_attr(first, "", clone | k.AT_EMPTY_PATH, k.mount_attr(k.MOUNT_ATTR_IDMAP, userns_fd=b))
+        except OSError as e:
+            return owners(first), refused, e.errno, None
+        return owners(first), refused, 0, owners(second)
+    first_uid, refused, replaced, second_uid = in_child(child)
+    assert first_uid == (0, OVERFLOW), (f"setup: through the first idmapped clone a and b show as uids {first_uid}, "
+                                        f"not (0, {OVERFLOW})")
+    assert refused == errno.EPERM, (f"control: mount_setattr() gave an idmapped mount another idmapping "
+                                    f"({k.errname(refused)}); a conforming kernel refuses (EPERM)")
+    assert replaced == 0, (f"OT-ATTR-IDMAP: open_tree_attr(OPEN_TREE_CLONE) with another idmapping for a clone of an "
+                           f"idmapped mount gave {k.errname(replaced)}; a conforming kernel replaces it (the clone was "
+                           "never visible)")
+    assert second_uid == (OVERFLOW, 0), (f"OT-ATTR-IDMAP: through the clone given the second idmapping a and b show as "
+                                         f"uids {second_uid}, not ({OVERFLOW}, 0): the idmapping was not replaced")
