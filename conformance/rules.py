@@ -80,6 +80,10 @@ RULES = (
          "source: `open_tree(OPEN_TREE_CLONE)` of it is EINVAL (`__do_loopback()`), `OPEN_TREE_NAMESPACE` "
          "ENOTDIR (`OT-DIR`)",
          ("fs/namespace.c: __do_loopback()", "fs/namespace.c: create_new_namespace()"), fixes=("PSEUDO_DENTRY_ROOT",)),
+    Rule("OT-NSFILE-NO-PROPAGATION", OT,
+         "a binding of a mount namespace file is never copied (`copy_tree()` refuses one as a copy's root), so "
+         "binding one on a mount with a peer, where propagation would copy it, fails: EINVAL, and no peer holds it",
+         ("fs/namespace.c: copy_tree()", "fs/pnode.c: propagate_mnt()")),
     Rule("OT-FOREIGN-NONREC", OT,
          "a foreign caller's non-recursive copy of a mount with children *below the path* (at any depth): "
          "EINVAL (it would reveal what they cover); children elsewhere in the same mount do not count. Checked"

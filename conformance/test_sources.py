@@ -13,6 +13,7 @@ import ctypes
 import errno
 import os
 import struct
+import tempfile
 
 import pytest
 
@@ -226,3 +227,28 @@ def test_pidfs_and_nsfs_files_are_cloned_from_anywhere(kind: str) -> None:
     assert cloned == 0, (f"OT-SRC-OTHERNS: open_tree(OPEN_TREE_CLONE) of a {kind} gave {k.errname(cloned)}; a "
                          "conforming kernel clones it (pidfs and nsfs files may be copied from anywhere)")
     assert namespace == errno.ENOTDIR, f"OT-DIR: OPEN_TREE_NAMESPACE of a {kind} gave {k.errname(namespace)}, not ENOTDIR"
+
+
+@pytest.mark.rule("OT-NSFILE-NO-PROPAGATION")
+def test_a_mount_namespace_file_is_not_bound_where_it_would_propagate() -> None:
+    # A binding of a mount namespace file is never copied (copy_tree() refuses one as a copy's
+    # root): on a mount with a peer the bind would have to be copied into the peer, so it fails.
+    def child():
+        private_mount_ns()
+        shared, private = scratch_tmpfs(), scratch_tmpfs()
+        k.mount(None, shared, None, k.MS_SHARED)
+        peer = tempfile.mkdtemp(prefix="otns-peer-")
+        k.mount(shared, peer, None, k.MS_BIND)  # a peer of shared
+        for d in (shared, private):
+            open(os.path.join(d, "f"), "w").close()
+        # A namespace newer than ours (binding an older one's file could make a loop: refused).
+        src = f"/proc/self/fd/{k.open_tree(k.AT_FDCWD, scratch_tmpfs(), NS)}"
+        alone = k.errno_of(k.mount, src, os.path.join(private, "f"), None, k.MS_BIND)
+        propagating = k.errno_of(k.mount, src, os.path.join(shared, "f"), None, k.MS_BIND)
+        return alone, propagating, os.path.ismount(os.path.join(peer, "f"))
+    alone, propagating, in_peer = in_child(child)
+    assert alone == 0, f"control: binding a mount namespace file on a private mount gave {k.errname(alone)}"
+    assert propagating == errno.EINVAL, (
+        f"OT-NSFILE-NO-PROPAGATION: binding a mount namespace file on a mount with a peer gave "
+        f"{k.errname(propagating)}; a conforming kernel refuses (EINVAL): the peer would get a copy of it")
+    assert not in_peer, "OT-NSFILE-NO-PROPAGATION: the peer holds a copy of the mount namespace file's binding"
