@@ -73,3 +73,33 @@ def test_foreign_copy_is_a_slave() -> None:
     inward, outward = in_child(child)
     assert inward, "a mount made on the original did not propagate into the foreign copy (a slave receives)"
     assert not outward, "a mount made in the foreign copy propagated back to the original (a slave never sends)"
+
+
+@pytest.mark.rule("OT-PEER")
+def test_a_copy_made_shared_slave_receives_mounts_as_shared_slaves() -> None:
+    # Made a slave of the original and shared again inside the new namespace, the copy's top is
+    # a peer group of its own receiving from the original: a mount on the original arrives there
+    # as a copy that is both, with a new peer group and the original mount's as its master.
+    def child():
+        private_mount_ns()
+        t = shared_tmpfs()
+        fd = k.open_tree(k.AT_FDCWD, t, NS)
+
+        def reshape() -> None:
+            k.setns(fd, k.CLONE_NEWNS)
+            k.mount(None, "/", None, k.MS_SLAVE)
+            k.mount(None, "/", None, k.MS_SHARED)
+        in_child(reshape)
+        k.mount("otns-outside", f"{t}/from-outside", "tmpfs", 0, "size=1m")
+        original = k.statmount(k.mnt_id_of(f"{t}/from-outside"))
+        arrived = [m for m in k.mounts_of(k.mntns_id(fd)) if m.point == "/from-outside"]
+        return original, arrived
+    original, arrived = in_child(child)
+    assert len(arrived) == 1, f"a mount on the original reached the shared slave copy {len(arrived)} times, not once"
+    m = arrived[0]
+    assert m.propagation & k.MS_SLAVE and m.master == original.peer_group, (
+        f"OT-PEER: the mount that propagated into the copy has master {m.master} (propagation {m.propagation:#x}); "
+        f"a conforming kernel makes it a slave of the original's peer group {original.peer_group}")
+    assert m.propagation & k.MS_SHARED and m.peer_group not in (0, original.peer_group), (
+        f"OT-PEER: the mount that propagated into the shared slave copy has peer group {m.peer_group} (propagation "
+        f"{m.propagation:#x}); a conforming kernel makes it shared, in a new peer group of its own")
