@@ -19,7 +19,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import pytest
 
@@ -39,8 +39,11 @@ class ChildTimeout(AssertionError):
     """A forked child did not finish in time: the test fails (the kernel did not do what it waited for)."""
 
 
-def in_child(fn: Callable[[], object], timeout: float = CHILD_SECONDS,
-             spawn: Callable[[], int] = os.fork) -> object:
+T = TypeVar("T")
+
+
+def in_child(fn: Callable[[], T], timeout: float = CHILD_SECONDS,
+             spawn: Callable[[], int] = os.fork) -> T:
     """Run fn in a forked child and return its result.
 
     An exception in the child is re-raised in the parent as AssertionError with its text.
@@ -71,7 +74,7 @@ def in_child(fn: Callable[[], object], timeout: float = CHILD_SECONDS,
     return value
 
 
-def in_clone3(flags: int, fn: Callable[[], object]) -> object:
+def in_clone3(flags: int, fn: Callable[[], T]) -> T:
     """in_child, with the child made by clone3(flags) (new namespaces from its first instruction)."""
     return in_child(fn, spawn=lambda: k.clone3(flags))
 

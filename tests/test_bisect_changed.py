@@ -8,19 +8,24 @@ import pytest
 
 from base.errors import BadInput
 from otns.bisect.hunt import Recorded, common_flavour, kernels_between, recorded_kernel
+from otns.results.model import RunSummary
+
+
+def _read(doc: dict) -> RunSummary:
+    return RunSummary.from_json({"verdict": "CONFORMS", **doc})
 
 
 def test_recorded_kernel_from_the_debian_record():
-    summary = {"kernel": "debian:latest", "release": "7.2.13+deb14-cloud-amd64",
-               "debian": {"upstream": "7.2.13", "debian_version": "7.2.13-1", "flavour": "cloud",
-                          "release": "7.2.13+deb14-cloud-amd64"}}
+    summary = _read({"kernel": "debian:latest", "release": "7.2.13+deb14-cloud-amd64",
+                     "debian": {"upstream": "7.2.13", "debian_version": "7.2.13-1", "flavour": "cloud",
+                                "release": "7.2.13+deb14-cloud-amd64"}})
     assert recorded_kernel(Path("a"), summary) == Recorded(Path("a"), "7.2.13+deb14-cloud-amd64", "7.2.13-1", "cloud")
 
 
 def test_recorded_kernel_of_a_folder_from_before_the_record():
     # summary.json as otns wrote it before the "debian" record: the spec string does not parse.
-    summary = {"kernel": "debian:7.2.9 (amd64)", "release": "7.2.9+deb13-amd64",
-               "source": "debian 7.2.9-1~bpo13+1 amd64 (trixie-backports)"}
+    summary = _read({"kernel": "debian:7.2.9 (amd64)", "release": "7.2.9+deb13-amd64",
+                     "source": "debian 7.2.9-1~bpo13+1 amd64 (trixie-backports)"})
     assert recorded_kernel(Path("a"), summary) == Recorded(Path("a"), "7.2.9+deb13-amd64", "7.2.9-1~bpo13+1", "amd64")
 
 
@@ -28,11 +33,11 @@ def test_recorded_kernel_of_a_folder_from_before_the_record():
     {"kernel": "/boot/vmlinuz-x", "release": "x", "source": "image /boot/vmlinuz-x"},
     {"kernel": "host", "release": "6.18.0", "source": "host"},
     {},
-    {"debian": "7.2.13", "source": 5},
+    {"debian": {"release": "7.2.13"}, "source": "debian 7.2.13-1"},
 ])
 def test_not_a_debian_kernel(summary):
     with pytest.raises(BadInput, match="not run a Debian kernel"):
-        recorded_kernel(Path("a"), summary)
+        recorded_kernel(Path("a"), _read(summary))
 
 
 def test_flavours_must_agree():

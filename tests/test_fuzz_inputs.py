@@ -216,8 +216,9 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats
            st.sampled_from(["release", "debian_version", "flavour", "upstream"]), json_values)}))
 def test_recorded_kernel_of_a_summary(summary):
     from otns.bisect.hunt import Recorded, recorded_kernel
+    from otns.results.model import RunSummary
     with result_or_bad_input():
-        rec = recorded_kernel(Path("r"), summary)
+        rec = recorded_kernel(Path("r"), RunSummary.from_json({"verdict": "CONFORMS", **summary}))
         assert isinstance(rec, Recorded) and isinstance(rec.release, str) and isinstance(rec.flavour, str)
 
 

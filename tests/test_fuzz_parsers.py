@@ -14,11 +14,12 @@ from hypothesis import strategies as st
 
 from base.errors import BadInput
 from otns.results import model as results
-from otns.results.absence import Policy, judge
+from otns.results.absence import Policy, State, judge
 from otns.results.files import parse_junit, read_state, read_summary
 from otns.results.guest import load as load_guest_files
-from otns.results.model import Outcome, to_ktap
+from otns.results.model import Outcome, RunSummary, Verdict, to_ktap
 from vm import console
+from vm.boot import BootStatus
 
 FUZZ = settings(deadline=2000, suppress_health_check=[HealthCheck.too_slow])
 
@@ -28,7 +29,12 @@ json_values = st.recursive(
     max_leaves=20)
 # Objects shaped like the real files, with any value in any field.
 summary_like = st.fixed_dictionaries({}, optional={
-    k: json_values for k in ("kernel", "release", "verdict", "verdict_line", "counts", "durations", "detail")})
+    **{k: json_values for k in ("kernel", "release", "verdict_line", "counts", "durations", "detail", "running",
+                                "debian", "boot_attempts")},
+    "verdict": json_values | st.sampled_from([v.name for v in Verdict] + [v.value for v in Verdict]),
+    "boot_status": json_values | st.sampled_from([b.name for b in BootStatus]),
+    "features": json_values | st.dictionaries(st.text(max_size=12), json_values | st.fixed_dictionaries(
+        {}, optional={"state": json_values | st.sampled_from([s.value for s in State]), "reason": json_values}))})
 features_like = st.fixed_dictionaries({}, optional={
     "release": json_values,
     "groups": json_values | st.dictionaries(st.sampled_from(["open_tree_ns", "fsmount_ns", "empty_mntns"]),
@@ -96,10 +102,11 @@ def test_junit_properties(props):
 @given(st.binary(max_size=500) | json_values.map(lambda v: json.dumps(v).encode())
        | summary_like.map(lambda v: json.dumps(v).encode()))
 def test_summary(data):
-    doc = _result_or_bad_input(read_summary, _file(data, "summary.json"))
-    if doc is not None:
-        assert isinstance(doc, dict)
-        assert all(isinstance(doc.get(k, ""), str) for k in ("kernel", "release", "verdict", "verdict_line"))
+    summary = _result_or_bad_input(read_summary, _file(data, "summary.json"))
+    if summary is not None:
+        assert isinstance(summary, RunSummary) and isinstance(summary.verdict, Verdict)
+        assert all(isinstance(v, str) and v.isprintable() for v in (summary.kernel, summary.release,
+                                                                   summary.verdict_line(), summary.detail))
 
 
 @FUZZ

@@ -184,19 +184,3 @@ def test_a_wrong_workflow_import_is_named(tmp_path, monkeypatch):
         assert "bad.py:1" not in str(e), str(e)
     else:
         raise AssertionError("test_workflows_point_one_way let a wrong import through")
-
-
-def _boots_whole(path: Path) -> bool:
-    """Whether every test of the file is boot-tier (a module-level `pytestmark = pytest.mark.boot`)."""
-    for node in ast.parse(path.read_text(), filename=str(path)).body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets):
-            return ast.unparse(node.value) == "pytest.mark.boot"
-    return False
-
-
-def test_a_test_file_is_named_boot_when_all_of_it_boots():
-    """tests/*_boot.py: every test boots; a file that boots only some (mark.boot on each) has another name."""
-    wrong = [f"{p.name}: {'every test boots: name it *_boot.py' if whole else 'not every test boots'}"
-             for p in sorted((REPO_ROOT / "tests").glob("test_*.py"))
-             if (whole := _boots_whole(p)) != p.stem.endswith("_boot")]
-    assert not wrong, "\n".join(wrong)

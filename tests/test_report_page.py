@@ -22,7 +22,8 @@ from otns.paths import REPO_ROOT
 from otns.report.grid import KernelResults, load_folder, load_matrix, terminal_grid
 from otns.report.page import html_page
 from otns.report.rows import Grade, Section, rows
-from otns.results.model import Outcome
+from otns.results.absence import FeatureState, State
+from otns.results.model import Outcome, RunSummary, Verdict
 from otns.results.model import TestResult as Result  # not collected as a test class
 
 from .conftest import chromium, otns_command
@@ -203,9 +204,9 @@ def test_hostile_names_and_messages_are_escaped(tmp_path):
     folder.mkdir()
     (folder / "console.log").write_text("x\n")
     test = f"conformance/test_x.py::test_y[{HOSTILE}]"
-    summary = {"kernel": HOSTILE, "verdict": "DOES NOT CONFORM", "verdict_line": HOSTILE, "source": HOSTILE,
-               "release": HOSTILE, "accel": HOSTILE, "counts": {"fail": 1}, "durations": {"boot": 1.0},
-               "features": {HOSTILE: {"state": HOSTILE, "detail": HOSTILE}}}
+    summary = RunSummary(kernel=HOSTILE, release=HOSTILE, source=HOSTILE, accel=HOSTILE, verdict=Verdict.NONCONFORMING,
+                         counts={"fail": 1}, durations={"boot": 1.0}, feature_present=True, line=HOSTILE,
+                         features=[FeatureState(HOSTILE, State.ABSENT_REQUIRED, HOSTILE, HOSTILE)])
     k = KernelResults(HOSTILE, folder, summary, {test: Result(test, Outcome.FAIL, message=HOSTILE)}, HOSTILE)
     page = html_page([k], tmp_path)
     parsed = parse(page)
@@ -231,8 +232,8 @@ def test_the_test_running_at_a_crash_is_a_failure(tmp_path):
     kernels = load_matrix(RECORDED)
     running = "conformance/test_core.py::test_recursive_alone_is_einval"
     crashed = kernels[2]
-    summary = {**crashed.summary, "verdict": "CRASHED", "verdict_line": "CRASHED", "detail": "Kernel panic",
-               "running": [running]}
+    summary = dataclasses.replace(crashed.finished(), verdict=Verdict.CRASHED, line="CRASHED", detail="Kernel panic",
+                                  running=[running])
     kernels[2] = dataclasses.replace(crashed, summary=summary,
                                      tests={n: t for n, t in crashed.tests.items() if n != running})
     page = parse(html_page(kernels, tmp_path))
@@ -246,8 +247,8 @@ def test_two_runs_of_one_kernel_get_two_titles_and_failing_cells_say_where_the_f
     # states where its known fix is for that kernel's line, without a click.
     data = Path(__file__).parent / "data"
     kernels = [load_folder(data / "results-7.0.4"), load_folder(data / "run-7.3.4"), load_folder(data / "run-7.3.4")]
-    kernels[2] = KernelResults(kernels[2].name, tmp_path / "other-night", {**kernels[2].summary,
-                               "started": "2026-12-08T03:17:00+00:00"}, kernels[2].tests)
+    kernels[2] = KernelResults(kernels[2].name, tmp_path / "other-night", dataclasses.replace(
+        kernels[2].finished(), started="2026-12-08T03:17:00+00:00"), kernels[2].tests)
     page = html_page(kernels, tmp_path)
     heads = re.findall(r"<h2>(.*?)(?:<small>|</h2>)", page)
     assert len(set(heads)) == 3 and "debian:7.3.4 @ 2026-12-08T03:17:00+00:00" in heads[2], heads

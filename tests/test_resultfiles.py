@@ -45,11 +45,10 @@ def _run_folder(tmp_path: Path, status: BootStatus = BootStatus.EXITED) -> tuple
 def test_run_files_round_trip(tmp_path):
     folder, summary = _run_folder(tmp_path)
     assert not (folder / rf.INCOMPLETE).exists() and rf.is_finished(folder)
-    doc = rf.read_summary(folder / rf.SUMMARY)
-    assert doc["format"] == rf.FORMAT and doc["verdict"] == "NONCONFORMING" and doc["boot_status"] == "EXITED"
-    assert rf.summary_verdict(doc) is Verdict.NONCONFORMING is summary.verdict
-    assert doc["verdict_line"] == summary.verdict_line() and doc["counts"] == {"pass": 1, "fail": 1, "skip": 1,
-                                                                                 "error": 0}
+    back = rf.read_summary(folder / rf.SUMMARY)
+    assert back.verdict is Verdict.NONCONFORMING is summary.verdict and back.boot_status is BootStatus.EXITED
+    assert back.verdict_line() == summary.verdict_line() and back.counts == {"pass": 1, "fail": 1, "skip": 1, "error": 0}
+    assert back.to_json() == summary.to_json()
     ktap = rf.read_ktap(folder).splitlines()
     assert ktap[:2] == ["KTAP version 1", "1..3"] and ktap[-2] == "ok 3 conformance/test_a.py::test_skip # SKIP kernel lacks it"
     assert ktap[-1] == "# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0"
@@ -88,16 +87,16 @@ def test_recorded_format_1_folder_is_read():
     raw = json.loads((RECORDED / rf.SUMMARY).read_text())
     assert "format" not in raw and "boot_status" not in raw
     k = rf.load_folder(RECORDED)
-    assert k.summary["format"] == rf.FORMAT and rf.summary_verdict(k.summary) is Verdict.CONFORMS
-    assert k.summary["release"] == "7.3.4+deb13-cloud-amd64" and len(k.tests) == 320
+    assert k.summary is not None and k.summary.verdict is Verdict.CONFORMS and k.summary.boot_status is None
+    assert k.summary.release == "7.3.4+deb13-cloud-amd64" and len(k.tests) == 320
     assert rf.load_any([RECORDED]) == [k]
 
 
 @pytest.mark.parametrize("verdict", list(Verdict))
 def test_format_1_verdict_words_become_names(tmp_path, verdict):
     (tmp_path / rf.SUMMARY).write_text(json.dumps({"verdict": verdict.value, "verdict_line": f"{verdict.value} (x)"}))
-    doc = rf.read_summary(tmp_path / rf.SUMMARY)
-    assert doc["verdict"] == verdict.name and rf.summary_verdict(doc) is verdict
+    back = rf.read_summary(tmp_path / rf.SUMMARY)
+    assert back.verdict is verdict and back.verdict_line() == f"{verdict.value} (x)"
     assert Verdict.of(f"{verdict.value} (x)") is verdict
 
 

@@ -115,11 +115,11 @@ def test_terminal_grid_shows_whole_parametrized_test_ids(tmp_path):
     from rich.console import Console
 
     from otns.report.grid import KernelResults, terminal_grid
-    from otns.results.model import Outcome, TestResult
+    from otns.results.model import Outcome, RunSummary, TestResult
     names = [f"conformance/test_x.py::TestA::test_b[{p}]" for p in ("basic_root", "bold", "/red")]
-    a = KernelResults("debian:7.2 [bold]", tmp_path, {"verdict": "CONFORMS"},
+    a = KernelResults("debian:7.2 [bold]", tmp_path, RunSummary.from_json({"verdict": "CONFORMS"}),
                       {n: TestResult(n, Outcome.PASS) for n in names})
-    b = KernelResults("b", tmp_path, {"verdict": "DOES NOT CONFORM (1 failed)"},
+    b = KernelResults("b", tmp_path, RunSummary.from_json({"verdict": "NONCONFORMING", "counts": {"fail": 1}}),
                       {n: TestResult(n, Outcome.FAIL) for n in names})
     out = io.StringIO()
     Console(file=out, width=300, color_system=None).print(terminal_grid([a, b]))

@@ -1,7 +1,7 @@
 """One owner per results folder: a run holds its folder, a second run on it is refused (exit 2)
 naming the holder; a matrix refuses a kernel listed twice and holds its output folder; a
 matrix kernel that never finished is shown as such by `otns report`. No boot here (the two
-runs at once, on real kernels: test_untrusted_boot.py)."""
+runs at once, on a real kernel: test_results_owner_boot.py)."""
 from __future__ import annotations
 
 import json
@@ -16,12 +16,9 @@ import pytest
 
 from base import safefs
 from otns.matrix.entries import check_unique
-from otns.paths import REPO_ROOT
 from otns.report import grid as report
-from otns.results.files import parse_junit
 from otns.results.plan import Entry
 
-from .conftest import otns_command
 from .test_bad_input import assert_one_line_error
 
 RECORDED_MATRIX = Path(__file__).parent / "data" / "matrix-3-kernels"
@@ -127,32 +124,3 @@ def test_interrupted_matrix_kernel_says_so(tmp_path, monkeypatch):
     state = json.loads((tmp_path / "debian_7.3.4-cloud" / "state.json").read_text())
     assert state["state"] == "interrupted" and state["detail"] == "stopped while booting", state
     assert os.listdir(tmp_path / "debian_7.3.4-cloud") != []
-
-
-@pytest.mark.boot
-def test_two_runs_on_one_folder_never_lose_a_result(otns, cache_dir, tmp_path, no_stray_vms):
-    """Run A on a subset; while its guest runs, run B on the same folder: B is refused (exit 2)
-    naming A, and A's results are whole (B once emptied the folder under A's guest)."""
-    folder = tmp_path / "r"
-    a = subprocess.Popen(otns_command("run", "--accel", "tcg", "--results", str(folder), "-k", "test_core or test_flags",
-                                      cache=cache_dir), cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-    try:
-        assert a.stdout is not None
-        for line in a.stdout:  # pytest's header, printed by the guest: A's guest is running
-            if "test session starts" in line:
-                break
-        else:
-            pytest.fail(f"run A never reached the suite: {a.stderr.read() if a.stderr else ''}")
-        b = otns("run", "--accel", "tcg", "--results", str(folder), "-k", "test_unknown_flag_bits_are_einval",
-                 results=False)
-        assert_one_line_error(b, 2, "in use by another otns run", f"pid {a.pid}")
-        rest, err = a.communicate(timeout=900)
-    finally:
-        if a.poll() is None:
-            a.kill()
-            a.wait()
-    assert a.returncode == 0, err[-2000:]
-    summary = json.loads((folder / "summary.json").read_text())
-    assert summary["verdict"] == "CONFORMS" and summary["counts"]["pass"] > 100, summary
-    assert len(parse_junit(folder / "junit.xml")) == sum(summary["counts"].values())

@@ -23,8 +23,8 @@ from kernels.resolve import Resolver
 from kernels.spec import KernelSpec, Kind, parse_spec
 
 from ..options import VmSettings
-from ..results.files import is_finished, load_folder, open_kernel_log, summary_verdict
-from ..results.model import Verdict
+from ..results.files import is_finished, load_folder, open_kernel_log
+from ..results.model import RunSummary, Verdict
 from ..run.execute import RunOptions, execute
 from .search import Result, Step, judge_outcome, search
 
@@ -45,20 +45,19 @@ class Recorded:
     flavour: str
 
 
-def recorded_kernel(folder: Path, summary: dict) -> Recorded:
+def recorded_kernel(folder: Path, summary: RunSummary) -> Recorded:
     """The exact kernel of a result folder: summary.json's "debian" record, or, in folders
     written before it existed, the release and the source ("debian 7.2.13-1 cloud (sid)")."""
-    deb = summary.get("debian")
-    if isinstance(deb, dict) and all(isinstance(deb.get(k), str) for k in ("release", "debian_version", "flavour")):
+    deb = summary.debian
+    if deb is not None and all(k in deb for k in ("release", "debian_version", "flavour")):
         if deb["flavour"] not in FLAVOURS:
             raise BadInput(f"{folder}: summary.json records the flavour {printable(deb['flavour'], 40)!r}, which otns "
                            f"does not know ({', '.join(FLAVOURS)})")
         return Recorded(folder, deb["release"], deb["debian_version"], deb["flavour"])
-    release, source = summary.get("release"), summary.get("source")
-    words = source.split() if isinstance(source, str) else []
-    if isinstance(release, str) and len(words) >= 3 and words[0] == "debian" and words[2] in FLAVOURS:
-        return Recorded(folder, release, words[1], words[2])
-    raise BadInput(f"{folder} did not run a Debian kernel ({summary.get('kernel')!r}): "
+    words = summary.source.split()
+    if summary.release and len(words) >= 3 and words[0] == "debian" and words[2] in FLAVOURS:
+        return Recorded(folder, summary.release, words[1], words[2])
+    raise BadInput(f"{folder} did not run a Debian kernel ({summary.kernel!r}): "
                    "bisect --changed searches between two Debian kernels")
 
 
@@ -174,8 +173,8 @@ class Runner:
         if not is_finished(folder):
             return None
         k = load_folder(folder)
-        return Known({n: t.outcome.value for n, t in k.tests.items()}, summary_verdict(k.summary),
-                     str(k.summary.get("verdict_line", "")))
+        summary = k.finished()
+        return Known({n: t.outcome.value for n, t in k.tests.items()}, summary.verdict, summary.verdict_line())
 
 
 def outcome_sets(find: str, bad_outcome: str | None) -> tuple[set[str], set[str]]:

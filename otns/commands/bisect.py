@@ -53,7 +53,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
         a, b = load_folder(args.changed[0]), load_folder(args.changed[1])
         tests = [name for name, _, _ in report.diff(a, b)]
         # The very kernels the results came from, not their specs again (debian:latest moves on).
-        ends = [hunt.recorded_kernel(x.folder, x.summary) for x in (a, b)]
+        ends = [hunt.recorded_kernel(x.folder, x.finished()) for x in (a, b)]
         flavour = hunt.common_flavour(ends, args.flavour)
         if not tests:
             err.print("no test differs between the two result folders: nothing to bisect", markup=False)

@@ -86,7 +86,7 @@ def handle(args: argparse.Namespace, cache_dir: Path) -> int:
     try:
         loaded = load_folder(folder)
     except (OtnsError, OSError):  # a file of the guest's that cannot be read: the verdict says so already
-        loaded = KernelResults(summary.kernel, folder, summary.to_json(), {})
+        loaded = KernelResults(summary.kernel, folder, summary, {})
     if args.json:
         writer(sys.stdout)(json.dumps(kernel_json(loaded), indent=1) + "\n")
     print_lines(live, ending(summary, loaded, folder), bold_last=True)

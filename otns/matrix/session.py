@@ -67,7 +67,7 @@ def why_not(state: dict, folder: Path) -> str:
         return "it never ran"
     verdict = state.get("verdict") or state.get("state", "?")
     try:
-        detail = str(read_summary(folder / SUMMARY).get("detail", ""))
+        detail = read_summary(folder / SUMMARY).detail
     except (OSError, BadInput):
         detail = ""
     detail = state.get("detail") or detail

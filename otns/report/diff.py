@@ -54,9 +54,13 @@ def summary_line(a: KernelResults, b: KernelResults, found: list[Group]) -> str:
     real = sum(len(g.rows) for g in found if not g.expected and not g.unmatched)
     unmatched = sum(len(g.rows) for g in found if g.unmatched)
     expected = sum(len(g.rows) for g in found if g.expected)
-    head = f"{a.name} ({a.summary.get('release', '?')}) -> {b.name} ({b.summary.get('release', '?')})"
+    head = f"{a.name} ({_release(a)}) -> {b.name} ({_release(b)})"
     if not found:
         return f"no test differs: {head}"
     parts = [f"{real} {'test differs' if real == 1 else 'tests differ'} in behaviour",
              f"{expected} only by an expected skip"] + ([f"{unmatched} ran on one side only"] if unmatched else [])
     return f"{', '.join(parts)}: {head}"
+
+
+def _release(k: KernelResults) -> str:
+    return (k.summary.release if k.summary else "") or "?"

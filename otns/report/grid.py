@@ -10,7 +10,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ..results.files import JUNIT, KernelResults, is_result_folder, junit_cases, load_folder, load_matrix, summary_verdict
+from ..results.files import JUNIT, KernelResults, is_result_folder, junit_cases, load_folder, load_matrix
 from ..results.model import Outcome
 from .page import LABEL, bring_consoles, html_page
 from .rows import Grade, Section, rows, test_names
@@ -80,8 +80,7 @@ def _listed(kernels: list[KernelResults], shown: list, title: str) -> Group:
 def verdict_words(k: KernelResults) -> str:
     """The kernel's verdict in the words every output uses ("DOES NOT CONFORM"), not its name in
     summary.json ("NONCONFORMING"); a kernel that never finished keeps what it says."""
-    v = summary_verdict(k.summary)
-    return v.value if v is not None else str(k.summary.get("verdict", "?"))
+    return k.summary.verdict.value if k.summary else k.verdict.split(" (")[0]
 
 
 def _md(text: str) -> str:
@@ -109,7 +108,7 @@ def combined_junit(kernels: list[KernelResults]) -> str:
         for case in cases:
             case.set("classname", f"{k.name}.{case.get('classname', '')}")
             suite.append(case)
-        counts = k.summary.get("counts", {})
+        counts = k.summary.counts if k.summary else {}
         suite.set("tests", str(sum(counts.values())))
         suite.set("failures", str(counts.get("fail", 0)))
         suite.set("errors", str(counts.get("error", 0)))

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from base.safefs import printable, write_atomic
 from kernels.arch import host
 
-from ..results.files import CONSOLE, JUNIT, KTAP, SUMMARY, KernelResults, summary_verdict
+from ..results.files import CONSOLE, JUNIT, KTAP, SUMMARY, KernelResults
 from ..results.model import Outcome, Verdict
 
 ORIGIN = "otns"
@@ -45,19 +45,19 @@ def test_path(node_id: str) -> str:
     return ".".join([ORIGIN, *(_SEGMENT.sub("_", p).strip("_") or "_" for p in parts)])
 
 
-def _boot_status(summary: dict) -> str:
+def _boot_status(k: KernelResults) -> str:
     """A verdict names the boot's fate; a kernel a matrix never finished has none: MISS."""
-    verdict = summary_verdict(summary)
-    return "MISS" if verdict is None else BOOT_STATUS.get(verdict, "PASS")
+    return "MISS" if k.summary is None else BOOT_STATUS.get(k.summary.verdict, "PASS")
 
 
 def run_key(k: KernelResults) -> str:
     """What makes this run's ids its own: the run id otns recorded, or for a folder from before
     that record, a digest of its summary (two runs never write the same durations and times)."""
-    run_id = k.summary.get("run_id")
-    if isinstance(run_id, str) and re.fullmatch(r"[0-9a-f-]{8,64}", run_id):
+    run_id = k.summary.run_id if k.summary else ""
+    if re.fullmatch(r"[0-9a-f-]{8,64}", run_id):
         return run_id
-    return hashlib.sha256(json.dumps(k.summary, sort_keys=True).encode()).hexdigest()[:32]
+    # A KernelResults made by hand, not loaded, has no fingerprint: its name and folder stand in.
+    return k.fingerprint or hashlib.sha256(f"{k.name}\0{k.folder}".encode()).hexdigest()[:32]
 
 
 def _url(base: str | None, k: KernelResults, name: str) -> str | None:
@@ -74,11 +74,11 @@ def _url(base: str | None, k: KernelResults, name: str) -> str | None:
 
 def _tree(k: KernelResults) -> dict:
     """The checkout's tree: Debian's packages, or the git facts otns recorded of a built tree."""
-    if isinstance(k.summary.get("debian"), dict):
+    if k.summary and k.summary.debian is not None:
         return {"tree_name": "debian"}
-    tree = t if isinstance(t := k.summary.get("tree"), dict) else {}
-    out = {key: printable(str(tree[key]), 300) for key in ("git_repository_url", "git_commit_hash",
-                                                          "git_repository_branch") if isinstance(tree.get(key), str)}
+    tree = (k.summary.tree if k.summary else None) or {}
+    keys = ("git_repository_url", "git_commit_hash", "git_repository_branch")
+    out = {key: printable(tree[key], 300) for key in keys if key in tree}
     if "git_commit_hash" in out and not re.fullmatch(r"[0-9a-f]{40}", out["git_commit_hash"]):
         del out["git_commit_hash"]
     out["tree_name"] = printable(str(tree.get("name") or "local"), 100)
@@ -88,33 +88,33 @@ def _tree(k: KernelResults) -> dict:
 def kernel_objects(k: KernelResults, origin: str = ORIGIN, url: str | None = None) -> tuple[dict, dict, list[dict]]:
     run = run_key(k)
     checkout_id, build_id = f"{origin}:{run}", f"{origin}:{run}:build"
-    release = str(k.summary.get("release") or k.folder.name)
-    started = k.summary.get("started") if isinstance(k.summary.get("started"), str) else None
+    s = k.summary
+    release = (s.release if s else "") or k.folder.name
+    started = s.started if s else ""
     when = {"start_time": started} if started and _ISO.fullmatch(started) else {}
     checkout = {"id": checkout_id, "origin": origin, **_tree(k), **when,
-                "misc": {"release": release, "source": str(k.summary.get("source", "")),
-                         "spec": str(k.summary.get("kernel", ""))}}
-    debian = k.summary.get("debian") if isinstance(k.summary.get("debian"), dict) else None
+                "misc": {"release": release, "source": s.source if s else "", "spec": s.kernel if s else k.name}}
+    debian = s.debian if s else None
     build = {"id": build_id, "checkout_id": checkout_id, "origin": origin, "architecture": host().kcidb, **when,
              "misc": {"results_folder": k.folder.name, "release": release}}
     if debian:
         # Debian built it, not otns: no status of a build otns did not run.
-        build["config_name"] = str(debian.get("flavour", ""))
-        build["comment"] = f"Debian's binary package {printable(str(debian.get('debian_version', '')), 100)}"
+        build["config_name"] = debian.get("flavour", "")
+        build["comment"] = f"Debian's binary package {printable(debian.get('debian_version', ''), 100)}"
     else:
         build["config_name"] = release
         build["status"] = "PASS"  # the image booted is the one its tree built (otns.run's provenance check)
     log = _url(url, k, CONSOLE)
-    durations = k.summary.get("durations") or {}
-    env = {"comment": f"QEMU ({k.summary.get('accel', '?')}) under virtme-ng"}
+    durations = s.durations if s else {}
+    env = {"comment": f"QEMU ({(s.accel if s else '') or '?'}) under virtme-ng"}
     boot: dict[str, object] = {"id": f"{build_id}:boot", "build_id": build_id, "origin": origin, "path": "boot",
-            "status": _boot_status(k.summary), "environment": env, **when,
+            "status": _boot_status(k), "environment": env, **when,
             "misc": {"verdict": k.verdict}}
     if log:
         boot["log_url"] = log
         boot["output_files"] = [{"name": n, "url": _url(url, k, n)} for n in (CONSOLE, JUNIT, KTAP, SUMMARY)
                                 if (k.folder / n).is_file()]
-    if isinstance(durations.get("boot"), (int, float)):
+    if "boot" in durations:
         boot["duration"] = float(durations["boot"])
     tests = [boot]
     for name, t in k.tests.items():

@@ -18,7 +18,7 @@ import jinja2
 
 from conformance.references import FIXES
 
-from ..results.files import CONSOLE, summary_verdict
+from ..results.files import CONSOLE
 from ..results.model import Outcome, Verdict
 from .rows import Grade, Section, expected_skips, rows
 
@@ -67,7 +67,7 @@ def titles(kernels: list[KernelResults]) -> list[str]:
     """Each column's title: the kernel's name, and where two runs share it, which run (its start
     time, else its folder), so two runs of one kernel are told apart."""
     names = [k.name for k in kernels]
-    return [n if names.count(n) == 1 else f"{n} @ {_text(k.summary, 'started') or k.folder.name}"
+    return [n if names.count(n) == 1 else f"{n} @ {(k.summary.started if k.summary else '') or k.folder.name}"
             for n, k in zip(names, kernels, strict=True)]
 
 
@@ -97,28 +97,24 @@ def bring_consoles(kernels: list[KernelResults], out: Path) -> list[Path | None]
 
 def where_fixed(k: KernelResults, fixes: tuple[str, ...]) -> str:
     """Where the known fixes of a failing test are, for this kernel's line of releases."""
-    release = _text(k.summary, "release")
+    release = k.summary.release if k.summary else ""
     return "; ".join(f"{f}: {FIXES[f].where_fixed(release)}" for f in fixes if f in FIXES)
-
-
-def _text(summary: dict, key: str) -> str:
-    value = summary.get(key)
-    return value if isinstance(value, str) else ""
 
 
 def head(k: KernelResults, base: Path) -> Head:
     s = k.summary
-    verdict = summary_verdict(s)
+    verdict = s.verdict if s else None
     tone = "good" if verdict in GOOD else "bad" if verdict in KERNEL_FAULT else "broken"
-    counts = c if isinstance(c := s.get("counts"), dict) else {}
-    durations = d if isinstance(d := s.get("durations"), dict) else {}
+    counts = s.counts if s else {}
+    durations = s.durations if s else {}
     # source names a Debian kernel's package version and suite, or a built tree's path.
-    origin = [("spec", _text(s, "kernel") or k.name), ("source", _text(s, "source")), ("release", _text(s, "release"))]
+    origin = [("spec", (s.kernel if s else "") or k.name), ("source", s.source if s else ""),
+              ("release", s.release if s else "")]
     console = k.folder / CONSOLE
     return Head(
         name=k.name, expect=k.expect, verdict_line=k.verdict, tone=tone,
         counts=[(o.value, int(counts.get(o.value, 0))) for o in Outcome],
-        expected_skips=expected_skips(k), accel=_text(s, "accel") or "?",
+        expected_skips=expected_skips(k), accel=(s.accel if s else "") or "?",
         durations=[(key, f"{float(durations[key]):.1f} s") for key in ("boot", "suite", "total") if key in durations],
         origin=[(key, value) for key, value in origin if value],
         console=relative_link(console, base) if os.path.lexists(console) else "")

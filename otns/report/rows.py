@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 from conformance.features import BY_PROBE
 
-from ..results.absence import ABSENT_OK
-from ..results.files import FEATURES, read_object, summary_verdict
+from ..results.absence import ABSENT_OK, State
+from ..results.files import FEATURES, read_object
 from ..results.model import Outcome, Verdict, marks_line, skip_reason
 
 if TYPE_CHECKING:
@@ -73,13 +73,13 @@ class Row:
         return marks_line(self.rules, self.fixes)
 
 
-def absence_claims(k: KernelResults) -> dict[str, tuple[str, str]]:
+def absence_claims(k: KernelResults) -> dict[str, tuple[str, State | None]]:
     """Each probe's claim that a feature is absent (its detail, the skip reason of the tests that
     need it), from the guest's features.json, with the feature and the state the host judged it
     in (summary.json "features")."""
     found = read_object(k.folder / FEATURES) or {}
     probes = listed if isinstance(listed := found.get("features"), dict) else {}
-    judged = j if isinstance(j := k.summary.get("features"), dict) else {}
+    judged = {f.name: f.state for f in k.summary.features} if k.summary else {}
     claims = {}
     for probe, p in probes.items():
         spec = BY_PROBE.get(probe)
@@ -87,32 +87,30 @@ def absence_claims(k: KernelResults) -> dict[str, tuple[str, str]]:
             continue
         if not isinstance(p.get("detail"), str):
             continue
-        state = judged.get(spec.name, {}).get("state") if isinstance(judged.get(spec.name), dict) else None
-        claims[p["detail"].strip()] = (spec.name, state if isinstance(state, str) else "")
+        claims[p["detail"].strip()] = (spec.name, judged.get(spec.name))
     return claims
 
 
 def _running(k: KernelResults) -> list[str]:
-    if summary_verdict(k.summary) not in (Verdict.CRASHED, Verdict.HUNG):
+    if k.summary is None or k.summary.verdict not in (Verdict.CRASHED, Verdict.HUNG):
         return []
-    running = k.summary.get("running")
-    return [t for t in running if isinstance(t, str)] if isinstance(running, list) else []
+    return k.summary.running
 
 
-def cell(k: KernelResults, test: str, claims: dict[str, tuple[str, str]]) -> Cell:
+def cell(k: KernelResults, test: str, claims: dict[str, tuple[str, State | None]]) -> Cell:
     """The grade of k's result for test; claims is absence_claims(k)."""
     t = k.tests.get(test)
     if t is None:
         if test in _running(k):
-            return Cell(Grade.CRASH, str(k.summary.get("detail", "")))
+            return Cell(Grade.CRASH, k.summary.detail if k.summary else "")
         return Cell(Grade.MISSING)
     absent = claims.get(skip_reason(t.message).strip()) if t.outcome is Outcome.SKIP else None
     if absent:
         name, state = absent
-        if state in {s.value for s in ABSENT_OK}:
+        if state in ABSENT_OK:
             return Cell(Grade.SKIP_ABSENT, t.message, name)
-        return Cell(Grade.SKIP_REQUIRED, f"{t.message} (feature {name}: {state or 'not judged'}, so it must not skip)",
-                    name)
+        judged = state.value if state else "not judged"
+        return Cell(Grade.SKIP_REQUIRED, f"{t.message} (feature {name}: {judged}, so it must not skip)", name)
     return Cell(_FROM_OUTCOME[t.outcome], t.message)
 
 

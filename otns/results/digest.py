@@ -17,6 +17,7 @@ from collections import Counter
 from base.safefs import printable
 from conformance.marks import tag
 
+from .absence import ABSENT_OK, FeatureState, State
 from .files import KernelResults
 from .model import Outcome, TestResult, skip_reason
 
@@ -47,7 +48,7 @@ def failure_line(t: TestResult, release: str) -> str:
     return f"{word} {t.name} {marks_of(t, release)} {reason_of(t)}"
 
 
-def skip_lines(tests: list[TestResult], features: dict) -> list[str]:
+def skip_lines(tests: list[TestResult], features: list[FeatureState]) -> list[str]:
     """One line per reason, the most frequent first: "  63  the kernel lacks X (...) - expected
     (Linux 7.0 predates it ...)"."""
     reasons: Counter[str] = Counter()
@@ -65,26 +66,22 @@ def skip_lines(tests: list[TestResult], features: dict) -> list[str]:
     return lines
 
 
-def _judged(why: str, features: dict) -> str:
+_JUDGED = {State.ABSENT_EXPECTED: "expected", State.ABSENT_ALLOWED: "allowed", State.ABSENT_REQUIRED: "NOT expected"}
+
+
+def _judged(why: str, features: list[FeatureState]) -> str:
     """How the run judged the absence a skip reason names: expected, allowed, or required."""
     if not why.startswith("the kernel lacks "):
         return ""
-    for f in features.values():
-        if isinstance(f, dict) and str(f.get("detail", "")).startswith(why):
-            state, reason = f.get("state"), f.get("reason", "")
-            if state == "absent-expected":
-                return f" - expected: {reason}"
-            if state == "absent-allowed":
-                return f" - allowed: {reason}"
-            if state == "absent-but-required":
-                return f" - NOT expected: {reason}"
+    for f in features:
+        if f.detail.startswith(why) and f.state in _JUDGED:
+            return f" - {_JUDGED[f.state]}: {f.reason}"
     return ""
 
 
-def absence_line(features: dict) -> str:
+def absence_line(features: list[FeatureState]) -> str:
     """The features absent as expected or allowed, on one line ("" when none)."""
-    absent = [f"{name}: {f.get('reason', '')}" for name, f in features.items()
-              if isinstance(f, dict) and f.get("state") in ("absent-expected", "absent-allowed")]
+    absent = [f"{f.name}: {f.reason}" for f in features if f.state in ABSENT_OK]
     return f"absent as expected: {'; '.join(absent)}" if absent else ""
 
 
@@ -94,9 +91,8 @@ def failures(k: KernelResults) -> list[TestResult]:
 
 def digest(k: KernelResults, skips: bool = True) -> list[str]:
     """The lines that go above a kernel's verdict: skips by reason, then failures, then absences."""
-    features = k.summary.get("features") or {}
-    features = features if isinstance(features, dict) else {}
-    release = str(k.summary.get("release", ""))
+    features = k.summary.features if k.summary else []
+    release = k.summary.release if k.summary else ""
     lines = skip_lines(list(k.tests.values()), features) if skips else []
     failed = failures(k)
     if failed:

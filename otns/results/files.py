@@ -12,6 +12,7 @@ A results folder may come from the guest or from elsewhere: everything is read a
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -55,6 +56,7 @@ from base.filenames import (
 )
 from vm.boot import BootStatus
 
+from .fields import NUMBER_MAX, STRING_MAX
 from .model import Outcome, RunSummary, TestResult, Verdict, to_ktap
 from .plan import Plan
 
@@ -202,50 +204,30 @@ def read_ktap(folder: Path) -> str:
     return safefs.read_text(folder / KTAP, JUNIT_MAX)
 
 
-# A count or a number of seconds in a summary.json is at most this (a billion seconds is 31 years);
-# 10**400 or NaN there is someone's attack or a broken file, not a result.
-NUMBER_MAX = 10 ** 9
-STRING_MAX = 10_000
-_STRINGS = ("kernel", "release", "source", "accel", "verdict", "verdict_line", "detail", "boot_status", "run_id",
-            "started")
-
-
-def read_summary(path: Path) -> dict:
-    """summary.json of a results folder, from here or elsewhere, in the current format: a JSON
-    object whose "verdict" and "boot_status" are names; BadFile (exit 2) when it is not one."""
+def summary_doc(path: Path) -> dict:
+    """summary.json's object in the current format (format 1's verdict words become names), its
+    fields not yet checked: RunSummary.from_json checks them. BadFile (exit 2) for a file that
+    is absent, no JSON object or of a newer format."""
     try:
         doc = safefs.read_json_object(path)
     except FileNotFoundError:
         raise safefs.BadFile(f"{path}: not found") from None
-    version = check_format(path, doc)
-    for key in _STRINGS:
-        if key in doc and not isinstance(doc[key], str):
-            raise safefs.BadFile(f"{path}: {key} is not a string")
-        if key in doc:  # printed on terminals and put in KCIDB: no escape sequence, no NUL
-            doc[key] = safefs.printable(doc[key], STRING_MAX)
-    for key, types in (("counts", (int,)), ("durations", (int, float))):
-        values = doc.get(key, {})
-        if not isinstance(values, dict) or not all(type(v) in types for v in values.values()):
-            raise safefs.BadFile(f"{path}: {key} is not an object of {'whole ' if key == 'counts' else ''}numbers")
-        bad = next((k for k, v in values.items() if not 0 <= v <= NUMBER_MAX), None)  # NaN fails too
-        if bad is not None:
-            raise safefs.BadFile(f"{path}: {key}.{safefs.printable(bad, 40)} is {safefs.printable(str(values[bad]), 40)}, "
-                                 f"not a number from 0 to {NUMBER_MAX:g}")
-    if "verdict" in doc:
+    if check_format(path, doc) == 1 and isinstance(doc.get("verdict"), str):
         verdict = Verdict.of(doc["verdict"])
-        if version >= 2 and (verdict is None or doc["verdict"] != verdict.name):
-            raise safefs.BadFile(f"{path}: unknown verdict {doc['verdict'][:40]!r}")
         if verdict is not None:
             doc["verdict"] = verdict.name
-    if "boot_status" in doc and doc["boot_status"] not in BootStatus.__members__:
-        raise safefs.BadFile(f"{path}: unknown boot_status {doc['boot_status'][:40]!r}")
     doc["format"] = FORMAT
     return doc
 
 
-def summary_verdict(summary: dict) -> Verdict | None:
-    """The verdict of a summary read by read_summary (None when it names none)."""
-    return Verdict.of(str(summary.get("verdict", "")))
+def read_summary(path: Path) -> RunSummary:
+    """summary.json of a results folder, from here or elsewhere; BadFile (exit 2), naming the
+    file and the field, when it is not one."""
+    return RunSummary.from_json(summary_doc(path), str(path))
+
+
+def _digest(doc: dict) -> str:
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def is_result_folder(folder: Path) -> bool:
@@ -263,13 +245,22 @@ class KernelResults:
 
     name: str  # column title: the kernel spec
     folder: Path
-    summary: dict  # summary.json, as read_summary returns it
+    summary: RunSummary | None  # summary.json; None for a matrix kernel that never finished
     tests: dict[str, TestResult]
     expect: str = ""
+    state_line: str = ""  # a kernel without summary.json: what its state says ("NOT RUN (...)")
+    fingerprint: str = ""  # a digest of summary.json as read (or of what stands for it)
 
     @property
     def verdict(self) -> str:
-        return self.summary.get("verdict_line", self.summary.get("verdict", "?"))
+        """The verdict line."""
+        return self.summary.verdict_line() if self.summary else self.state_line or "?"
+
+    def finished(self) -> RunSummary:
+        """The summary of a run that finished; BadInput for a kernel that never did."""
+        if self.summary is None:
+            raise BadInput(f"{self.folder} holds no finished run ({self.verdict})")
+        return self.summary
 
 
 def load_folder(folder: Path, name: str | None = None, expect: str = "") -> KernelResults:
@@ -278,9 +269,11 @@ def load_folder(folder: Path, name: str | None = None, expect: str = "") -> Kern
         if os.path.lexists(folder / INCOMPLETE):
             raise BadInput(f"{folder} holds an interrupted run (no {SUMMARY})")
         raise BadInput(f"{folder} is not an otns result folder (no {SUMMARY})")
-    summary = read_summary(folder / SUMMARY)
+    doc = summary_doc(folder / SUMMARY)
+    summary = RunSummary.from_json(doc, str(folder / SUMMARY))
     tests = {t.name: t for t in read_tests(folder) or []}
-    return KernelResults(name or summary.get("kernel", folder.name), folder, summary, tests, expect)
+    return KernelResults(name or summary.kernel or folder.name, folder, summary, tests, expect,
+                         fingerprint=_digest(doc))
 
 
 def load_matrix(out: Path) -> list[KernelResults]:
@@ -306,9 +299,10 @@ def unfinished(folder: Path, name: str, expect: str = "") -> KernelResults:
         line = f"INTERRUPTED ({state.get('detail', 'no summary.json')})"
     else:
         line = f"INTERRUPTED (stopped while {was}; no summary.json)"
-    summary = {"format": FORMAT, "kernel": name, "verdict": line.split(" (")[0],
-               "verdict_line": safefs.printable(line, 300), "detail": ""}
-    return KernelResults(name, folder, summary, {}, expect)
+    line = safefs.printable(line, 300)
+    # Its KCIDB ids come from a digest of these facts, as a finished run's from its summary.json.
+    stand_in = {"format": FORMAT, "kernel": name, "verdict": line.split(" (")[0], "verdict_line": line, "detail": ""}
+    return KernelResults(name, folder, None, {}, expect, state_line=line, fingerprint=_digest(stand_in))
 
 
 def load_any(folders: list[Path]) -> list[KernelResults]:

@@ -9,12 +9,22 @@ from __future__ import annotations
 
 from .files import KernelResults
 
-SUMMARY_KEYS = ("kernel", "release", "source", "accel", "verdict", "verdict_line", "counts", "durations",
-                "features", "run_id", "started", "detail")
+
+def summary_json(k: KernelResults) -> dict:
+    """The kernel's facts as summary.json holds them (a kernel that never finished: its name and
+    what its state says); run_id and started where the run recorded them, features where judged."""
+    s = k.summary
+    if s is None:
+        return {"kernel": k.name, "verdict": k.verdict.split(" (")[0], "verdict_line": k.verdict, "detail": ""}
+    return {"kernel": s.kernel, "release": s.release, "source": s.source, "accel": s.accel, "verdict": s.verdict.name,
+            "verdict_line": s.verdict_line(), "counts": s.counts, "durations": s.durations,
+            **({"features": {f.name: f.to_json() for f in s.features}} if s.features else {}),
+            **({"run_id": s.run_id} if s.run_id else {}), **({"started": s.started} if s.started else {}),
+            "detail": s.detail}
 
 
 def kernel_json(k: KernelResults, with_tests: bool = True) -> dict:
-    doc = {key: k.summary[key] for key in SUMMARY_KEYS if key in k.summary}
+    doc = summary_json(k)
     doc["name"] = k.name
     doc["results"] = str(k.folder)
     if k.expect:

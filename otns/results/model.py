@@ -10,6 +10,7 @@ from base.safefs import printable
 from vm.boot import BootStatus
 
 from .absence import ABSENT_OK, FAILING, FeatureState, State, describe
+from .fields import Fields
 
 
 class Outcome(str, enum.Enum):
@@ -127,16 +128,21 @@ class RunSummary:
     detail: str = ""
     attempts: int = 1
     crash_reports: list[str] = field(default_factory=list)
-    debian: dict | None = None  # a Debian kernel's upstream, package version, flavour, release
+    debian: dict[str, str] | None = None  # a Debian kernel's upstream, package version, flavour, release
     features: list[FeatureState] = field(default_factory=list)
     running: list[str] = field(default_factory=list)  # tests still running when the run hung or crashed
     boot_status: BootStatus | None = None  # how the boot (or the run on the host) ended
     harness: str = ""  # what broke, for a HARNESS ERROR that is not a test's error or a missing probe
     run_id: str = ""  # unique to this run (a UUID): KCIDB ids of two runs of one kernel differ
     started: str = ""  # when the run began, ISO 8601 in UTC
-    tree: dict | None = None  # a built tree's name and git facts (otns.run.execute.tree_identity)
+    tree: dict[str, str] | None = None  # a built tree's name and git facts (otns.run.execute.tree_identity)
+    line: str = ""  # the verdict line summary.json stored, when read back (from_json)
 
     def verdict_line(self) -> str:
+        """The verdict and why, as printed: the stored line of a summary read back (it was made
+        from what the run knew, harness included), else made from the fields."""
+        if self.line:
+            return self.line
         v = self.verdict.value
         if self.verdict is Verdict.NONCONFORMING:
             why = [f"{self.counts['fail']} failed"] if self.counts.get("fail") else []
@@ -170,6 +176,36 @@ class RunSummary:
                 **({"tree": self.tree} if self.tree else {}),
                 **({"boot_status": self.boot_status.name} if self.boot_status else {}),
                 **({"debian": self.debian} if self.debian else {})}
+
+    @classmethod
+    def from_json(cls, data: object, where: str = "summary.json") -> RunSummary:
+        """The inverse of to_json (otns.results.files upgrades an older format first). The file
+        may come from a guest or another machine: a field of the wrong type or an unknown enum
+        is a BadFile naming `where` and the key; unknown keys are ignored; a missing field is its
+        default, but for the verdict, without which the file says nothing."""
+        f = Fields(data, where)
+        features = []
+        for name, g in f.objects("features").items():
+            state = g.member("state", State, by_name=False)
+            if state is None:
+                raise g.bad("state", "is missing")
+            features.append(FeatureState(name, state, g.text("reason"), g.text("detail")))
+        # The verdict last (arguments are read in order): a field of the wrong type says more
+        # about a damaged file than the verdict's absence.
+        return cls(kernel=f.text("kernel"), release=f.text("release"), source=f.text("source"), accel=f.text("accel"),
+                   counts=f.counts("counts"), durations=f.numbers("durations"),
+                   feature_present=f.flag("feature_present"), detail=f.text("detail"),
+                   attempts=f.count("boot_attempts", 1), crash_reports=f.texts("crash_reports", keep_lines=True),
+                   debian=f.record("debian"), features=features, running=f.texts("running"),
+                   boot_status=f.member("boot_status", BootStatus), run_id=f.text("run_id"),
+                   started=f.text("started"), tree=f.record("tree"), line=f.text("verdict_line"),
+                   verdict=_required(f.member("verdict", Verdict), f))
+
+
+def _required(verdict: Verdict | None, f: Fields) -> Verdict:
+    if verdict is None:
+        raise f.bad("verdict", "is missing")
+    return verdict
 
 
 def decide(results: list[TestResult] | None, features: list[FeatureState], boot_status: BootStatus | str) -> Verdict:
