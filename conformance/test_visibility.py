@@ -146,6 +146,25 @@ def test_ns_mnt_get_info_counts_the_copied_mounts() -> None:
         "counts the copied mounts (1 plain, 4 recursive here), not the hidden root")
 
 
+@pytest.mark.rule("OT-ID")
+def test_ns_mnt_get_info_counts_an_unshared_copy_as_listmount_does() -> None:
+    # The classic construction the feature replaces, unshare(CLONE_NEWNS), counts its copy the
+    # same way: every mount listmount shows, whatever the namespace holds.
+    def child():
+        private_mount_ns()
+        t = scratch_tmpfs()
+        for sub in ("a", "b"):
+            os.mkdir(f"{t}/{sub}")
+            k.mount("otns-sub", f"{t}/{sub}", "tmpfs", 0, "size=1m")
+        k.unshare(k.CLONE_NEWNS)
+        fd = os.open("/proc/self/ns/mnt", os.O_RDONLY)
+        return k.mnt_ns_nr_mounts(fd), len(k.listmount(k.mntns_id(fd)))
+    counted, listed = in_child(child)
+    assert counted == listed and listed >= 3, (
+        f"OT-ID: after unshare(CLONE_NEWNS) NS_MNT_GET_INFO counts {counted} mounts where listmount shows {listed}; "
+        "a conforming kernel counts every copied mount")
+
+
 @pytest.mark.rule("OT-SLAVE-KEEPS-MASTER")
 def test_copy_of_a_slave_keeps_its_master() -> None:
     # OT-SLAVE-KEEPS-MASTER: M (shared) is bound on S, S made a slave of M's peer group; the copy
