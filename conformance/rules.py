@@ -345,5 +345,33 @@ RULES = (
          "a mount point overmounted several times resolves to its topmost mount: `chroot()` into it (how "
          "a process fills an empty namespace: mount on its root, then chroot) lands on the mount made last",
          ("fs/namei.c: traverse_mounts()", "fs/open.c: chroot()")),
+    Rule("OT-AUTOMOUNT-LOCK", OT,
+         "an automount gets the locks of the namespace it lands in, whoever triggers it: a caller in "
+         "another mount namespace, owned by another user namespace, that crosses (through an fd) an "
+         "automount point of a mount in a namespace of the initial user namespace mounts the automount "
+         "there with no flag locked, so root there can still change its atime setting (`mount_setattr()`); "
+         "mounts are locked only where they cross into a namespace of another user namespace",
+         ("fs/namespace.c: attach_recursive_mnt()", "fs/namespace.c: finish_automount()",
+          "fs/namespace.c: lock_mnt_tree()"), fixes=("AUTOMOUNT_LOCKING",)),
+    Rule("FM-REMOUNT-INTERNAL", FM,
+         "a kernel-internal superblock (`SB_NOUSER`: nullfs, the root of an empty mount namespace and of "
+         "every other) is nobody's to reconfigure: `mount(MS_REMOUNT)` of it, and `umount()` of the "
+         "caller's root when that is one (for any other root, `umount()` of it remounts its superblock "
+         "read-only), are EINVAL",
+         ("fs/fs_context.c: fs_context_for_reconfigure()", "fs/namespace.c: do_remount()",
+          "fs/namespace.c: do_umount_root()"), fixes=("RECONFIGURE_INTERNAL",)),
+    Rule("FM-FSPICK-INTERNAL", FM,
+         "`fspick()` of a kernel-internal superblock (`SB_NOUSER`: nullfs, the root of an empty mount "
+         "namespace): EINVAL, no fs context is made for it",
+         ("fs/fsopen.c: sys_fspick()", "fs/fs_context.c: fs_context_for_reconfigure()"), fixes=("FSPICK_INTERNAL",)),
+    Rule("EM-NULLFS-LOCK", EM,
+         "a file lock on the root of an empty mount namespace (nullfs: one inode, shared by every "
+         "namespace), by `flock()` or `fcntl(F_SETLK)`: ENOLCK",
+         ("fs/nullfs.c: nullfs_nolock()",), fixes=("NULLFS_LOCKS",)),
+    Rule("EM-NULLFS-ATIME", EM,
+         "reading the root directory of an empty mount namespace (nullfs) leaves its access time as it "
+         "was, also on a `strictatime` mount: the inode is shared by every namespace, and reading it "
+         "leaves no trace",
+         ("fs/nullfs.c: nullfs_fs_fill_super()",), fixes=("NULLFS_ATIME",)),
 )
 BY_ID = {r.id: r for r in RULES}
