@@ -323,6 +323,14 @@ RULES = (
     Rule("EM-CWD", EM,
          "the caller's root and cwd are reset to that mount's root",
          ("fs/namespace.c: copy_mnt_ns()",)),
+    Rule("EM-OLD-ROOT-FREE", EM,
+         "the caller's old root and cwd are let go: once the process in the new namespace has exited, the mount "
+         "they lay on holds no reference from it (a plain umount succeeds)",
+         ("fs/namespace.c: copy_mnt_ns()",)),
+    Rule("EM-CLASSIC-CWD", EM,
+         "the classic construction it replaces, `unshare(CLONE_NEWNS)`, moves the caller's cwd to the copy of the "
+         "mount it was on, in the new namespace",
+         ("fs/namespace.c: copy_mnt_ns()",)),
     Rule("EM-OTHERS", EM,
          "other namespaces are unaffected",
          ("fs/namespace.c: copy_mnt_ns()",)),

@@ -142,6 +142,50 @@ def test_root_and_cwd_reset_after_chroot(how: str) -> None:
         assert after == before, f"EM-OTHERS: the parent's cwd or root moved (mount, cwd, root: {before} -> {after})"
 
 
+@pytest.mark.rule("EM-OLD-ROOT-FREE")
+@pytest.mark.parametrize("how", HOW)
+def test_the_old_root_and_cwd_are_let_go(how: str) -> None:
+    # The caller's old root and cwd lie on a tmpfs mount; once the process that moved to an empty
+    # namespace has exited, nothing may hold that mount: a plain umount succeeds (EBUSY would be
+    # a reference the move kept).
+    def child():
+        private_mount_ns()
+        jail = tempfile.mkdtemp(prefix="otns-em-")
+        k.mount("otns", jail, "tmpfs", 0, "size=1m")
+        os.mkdir(f"{jail}/in")
+
+        def mover() -> None:
+            os.chdir(jail)
+            os.chroot(f"{jail}/in")
+            in_empty(how, lambda: None)
+        in_child(mover)
+        return k.errno_of(k.umount2, jail, 0)
+    got = in_child(child)
+    assert got == 0, (f"EM-OLD-ROOT-FREE: {how}: unmounting the mount that held the mover's old root and cwd gave "
+                      f"{k.errname(got)}; a conforming kernel holds no reference to it once the mover exited")
+
+
+@pytest.mark.rule("EM-CLASSIC-CWD")
+def test_unshare_moves_the_cwd_to_its_copy() -> None:
+    # The classic construction the empty namespace replaces: unshare(CLONE_NEWNS) moves the
+    # caller's cwd to the copy of the mount it was on, in the new namespace.
+    def child():
+        private_mount_ns()
+        t = tempfile.mkdtemp(prefix="otns-cwd-")
+        k.mount("otns", t, "tmpfs", 0, "size=1m")
+        for sub in ("a", "b"):
+            os.mkdir(f"{t}/{sub}")
+            k.mount("otns-sub", f"{t}/{sub}", "tmpfs", 0, "size=1m")
+        os.chdir(f"{t}/a")
+        k.unshare(k.CLONE_NEWNS)
+        ours = {m.mnt_id for m in k.mounts_of(k.own_mntns_id())}
+        return k.mnt_id_of("."), k.mnt_id_of(f"{t}/a"), k.mnt_id_of(".") in ours
+    cwd, copy, in_new = in_child(child)
+    assert in_new and cwd == copy, (
+        f"EM-CLASSIC-CWD: after unshare(CLONE_NEWNS) the cwd is on mount {cwd} "
+        f"({'in' if in_new else 'not in'} the new namespace); a conforming kernel moves it to the copy {copy}")
+
+
 # EM-OTHERS -------------------------------------------------------------------------------------
 
 @unshare_feature
