@@ -381,5 +381,35 @@ RULES = (
          "was, also on a `strictatime` mount: the inode is shared by every namespace, and reading it "
          "leaves no trace",
          ("fs/nullfs.c: nullfs_fs_fill_super()",), fixes=("NULLFS_ATIME",)),
+    # Mount trees, locks and propagation: fixes of Debian's 7.2 stable updates (test_stable_copy.py)
+    Rule("OT-CLONE-NOT-UNMOUNTED", OT,
+         "a clone is a new mount, whatever became of the mount it was made from: a clone of a lazily unmounted"
+         " mount (a namespace file's bind, which may be cloned from anywhere) placed on a shared mount is "
+         "unmounted with the copies propagation made of it",
+         ("fs/namespace.c: clone_mnt()", "fs/pnode.c: propagate_umount()"), fixes=("CLONE_UMOUNT_FLAG",)),
+    Rule("OT-RBIND-NSFS-LOOP", OT,
+         "a recursive bind mount whose copy would hold a bind of a mount namespace file that is no newer than "
+         "the caller's namespace (one mounted below or on the source, not only the source itself) is refused: "
+         "EINVAL; the same tree holding a newer namespace's file is mounted",
+         ("fs/namespace.c: do_loopback()", "fs/namespace.c: check_for_nsfs_mounts()"), fixes=("RBIND_NS_LOOP",)),
+    Rule("OT-TUCK-MNTNS-TOP", OT,
+         "where a propagated copy of an attached tree goes beneath a mount a receiver already has at that "
+         "place, that mount is moved onto the top of the copy; when the tree ends in a mount namespace file "
+         "(left out of the copies) it goes onto the shorter copy's top, and the receiver's path still leads to"
+         " it",
+         ("fs/namespace.c: attach_recursive_mnt()",), fixes=("TOPMOST_MNTNS_FILE",)),
+    Rule("OT-BENEATH-MNTNS-LOCKED", OT,
+         "`move_mount(MOVE_MOUNT_BENEATH)` of a mount namespace file's mount beneath a locked mount: EINVAL "
+         "(the mount moved beneath takes over the lock, and every copy of the tree leaves a mount namespace "
+         "file out); beneath an unlocked mount, or another mount beneath a locked one, is allowed",
+         ("fs/namespace.c: can_move_mount_beneath()",), fixes=("BENEATH_MNTNS_LOCK",)),
+    Rule("OT-TUCK-KEEPS-LOCK", OT,
+         "a locked mount that a propagated copy is moved beneath stays locked (its umount in its namespace is "
+         "EINVAL), and the copy beneath it is locked too",
+         ("fs/namespace.c: attach_recursive_mnt()",), fixes=("PROPAGATED_BENEATH_LOCK",)),
+    Rule("OT-SET-GROUP-UNBINDABLE", OT,
+         "`move_mount(MOVE_MOUNT_SET_GROUP)` onto an unbindable mount: EINVAL (only a private mount joins a "
+         "peer group)",
+         ("fs/namespace.c: do_set_group()",), fixes=("SET_GROUP_UNBINDABLE",)),
 )
 BY_ID = {r.id: r for r in RULES}
