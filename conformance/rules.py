@@ -411,5 +411,35 @@ RULES = (
          "`move_mount(MOVE_MOUNT_SET_GROUP)` onto an unbindable mount: EINVAL (only a private mount joins a "
          "peer group)",
          ("fs/namespace.c: do_set_group()",), fixes=("SET_GROUP_UNBINDABLE",)),
+    Rule("OT-STATMOUNT-BUFSIZE", OT,
+         "`statmount()` asked for a string into a buffer with no room after `struct statmount` (512 bytes or "
+         "fewer) is EOVERFLOW and writes nothing, even when the strings asked for are empty "
+         "(`STATMOUNT_FS_SUBTYPE` of a tmpfs): the empty string it reserves for unset fields is not copied "
+         "past the buffer (to offset 512 of a smaller one, as kernels without the fix did, succeeding)",
+         ("fs/namespace.c: statmount_string()", "fs/namespace.c: copy_statmount_to_user()",
+          "fs/namespace.c: prepare_kstatmount()"), fixes=("STATMOUNT_RESERVED_STRING",)),
+    Rule("OT-LISTMOUNT-CURSOR", OT,
+         "`listmount()` resuming after the mount id `U64_MAX` (its `param`, the last id listed) lists "
+         "nothing: the walk does not wrap around to the first mount. `LISTMOUNT_REVERSE` from `U64_MAX` "
+         "lists every mount, newest first",
+         ("fs/namespace.c: do_listmount()", "fs/namespace.c: mnt_find_id_at()"), fixes=("LISTMOUNT_U64_MAX",)),
+    Rule("OT-SETNS-SHARED-FS-PIDFD", OT,
+         "as `OT-SETNS-SHARED-FS` through a pidfd: `setns(pidfd, CLONE_NEWNS | CLONE_NEWUTS)` (the mount "
+         "namespace with another type, installed on a copy of the caller's fs_struct) from a thread is EINVAL "
+         "and moves no thread's root; from a single thread it enters",
+         ("kernel/nsproxy.c: prepare_nsset()", "fs/namespace.c: mntns_install()", "kernel/nsproxy.c: commit_nsset()"),
+         fixes=("SETNS_SHARED_FS",)),
+    Rule("EM-LISTNS-INACTIVE", EM,
+         "`listns()` resuming after a namespace id goes on to the next *active* namespace: one that is alive "
+         "but inactive (a network namespace only a socket keeps) is not listed and does not end the walk "
+         "(ENOENT), whether it walks one type or one owner's namespaces",
+         ("kernel/nstree.c: do_listns()", "kernel/nstree.c: lookup_ns_id_at()", "kernel/nstree.c: do_listns_userns()",
+          "kernel/nstree.c: lookup_ns_owner_at()"), fixes=("LISTNS_INACTIVE",)),
+    Rule("OT-PROC-NET-NOMOUNT", OT,
+         "no entry below `/proc/<pid>/net` can be a mountpoint (each is looked up afresh, for the task's "
+         "network namespace of the moment, which would drop a mount on it): a bind mount on "
+         "`/proc/<pid>/net/dev` or `/proc/<pid>/net/unix` is ENOENT and adds no mount; `/proc/<pid>/net` "
+         "itself and other proc files such as `/proc/version` take one",
+         ("fs/namespace.c: do_lock_mount()",), fixes=("PROC_NET_MOUNTPOINT",)),
 )
 BY_ID = {r.id: r for r in RULES}
