@@ -9,6 +9,7 @@ import json
 import signal
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,11 @@ def test_mutate_catches_reports_and_restores(cache_dir, built_tree, tmp_path):  
     assert r.returncode == 1, r.stderr  # one fault survived
     report = json.loads((out / "mutate.json").read_text())
     rows = {row["id"]: row for row in report["faults"]}
-    assert report["finished"] and report["baseline"].startswith("CONFORMS")
+    assert report["finished"], report
+    # Debian's 7.2 line (the built tree) lacks fixes of 7.3.4: its only failures are those tests'.
+    failing = {c.get("classname") for c in ET.parse(out / "baseline" / "junit.xml").getroot().iter("testcase")
+               if c.find("failure") is not None}
+    assert failing <= {"conformance.test_stable_73"}, (report["baseline"], failing)
     assert rows[CAUGHT]["status"] == "caught", rows[CAUGHT]
     assert "conformance/test_core.py::test_target_must_be_directory" in rows[CAUGHT]["caught_by"]
     assert rows["unseen-message"]["status"] == "survived" and not rows["unseen-message"]["caught_by"]
