@@ -1,8 +1,10 @@
 """How long the namespace lives, what creating many costs, and the max_mnt_namespaces limit."""
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
+import struct
 import threading
 import time
 
@@ -191,3 +193,46 @@ def test_mount_max_is_not_charged_to_the_caller() -> None:
                                      "expected ENOSPC")
     assert got == 0, (f"OT-MOUNTMAX: open_tree(OPEN_TREE_NAMESPACE) by a caller whose namespace is at fs.mount-max "
                       f"gave {k.errname(got)}; the copy is a new namespace and is not charged to the caller's")
+
+
+IN_UNMOUNT = 0x2000  # inotify: the file system the watched inode lives on was shut down
+
+
+def _shut_down_after(entered: bool) -> bool:
+    """Whether a tmpfs whose only mount is in a namespace made by OPEN_TREE_NAMESPACE is shut down
+    (inotify's IN_UNMOUNT on its root) once the namespace's fd is closed, after a process has
+    entered it with setns() and exited (entered) or without."""
+    private_mount_ns()
+    t = scratch_tmpfs()
+    ino = k.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    if ino < 0 or k.libc.inotify_add_watch(ino, t.encode(), 0x100) < 0:  # IN_CREATE: any mask will do
+        raise OSError(ctypes.get_errno(), "inotify")
+    fd = k.open_tree(k.AT_FDCWD, t, NS)
+    k.umount2(t, 0)  # the copy is now the file system's only mount
+    if entered:
+        in_child(lambda: k.setns(fd, k.CLONE_NEWNS))
+    os.close(fd)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        try:
+            data = os.read(ino, 4096)
+        except BlockingIOError:
+            time.sleep(0.05)
+            continue
+        off = 0
+        while off + 16 <= len(data):
+            _, mask, _, length = struct.unpack_from("<iIII", data, off)  # struct inotify_event
+            if mask & IN_UNMOUNT:
+                return True
+            off += 16 + length
+    return False
+
+
+@pytest.mark.rule("OT-LIFETIME")
+def test_setns_leaves_no_reference_behind() -> None:
+    # setns() looks up the namespace's root and must let it go again: otherwise its top mount,
+    # and the file system under it, outlive the namespace.
+    control, entered = in_child(lambda: _shut_down_after(False)), in_child(lambda: _shut_down_after(True))
+    assert control, "control: the copy's file system was not shut down when its namespace died (no IN_UNMOUNT)"
+    assert entered, ("OT-LIFETIME: after a process entered the namespace with setns() and left, the copy's file "
+                     "system outlived the namespace (no IN_UNMOUNT): setns() kept a reference to its root")
