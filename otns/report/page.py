@@ -23,7 +23,7 @@ from ..results.model import Outcome, Verdict
 from .rows import Grade, Section, expected_skips, rows
 
 if TYPE_CHECKING:
-    from .grid import KernelResults
+    from ..results.files import KernelResults
 
 LABEL = {Grade.PASS: "pass", Grade.FAIL: "FAIL", Grade.ERROR: "ERROR", Grade.CRASH: "CRASH", Grade.SKIP: "skip",
          Grade.SKIP_ABSENT: "absent", Grade.SKIP_REQUIRED: "SKIP!", Grade.MISSING: "-"}

@@ -24,7 +24,7 @@ from ..results.files import FEATURES, read_object
 from ..results.model import Outcome, Verdict, marks_line, skip_reason
 
 if TYPE_CHECKING:
-    from .grid import KernelResults
+    from ..results.files import KernelResults
 
 
 class Grade(str, enum.Enum):
