@@ -323,6 +323,10 @@ RULES = (
     Rule("EM-CWD", EM,
          "the caller's root and cwd are reset to that mount's root",
          ("fs/namespace.c: copy_mnt_ns()",)),
+    Rule("EM-COUNT", EM,
+         "`NS_MNT_GET_INFO` of the new namespace counts 0 mounts (its root is not counted, as in every "
+         "namespace) and one more for each mount made in it; listmount shows the root too",
+         ("fs/namespace.c: copy_mnt_ns()", "fs/nsfs.c: copy_ns_info_to_user()")),
     Rule("EM-OLD-ROOT-FREE", EM,
          "the caller's old root and cwd are let go: once the process in the new namespace has exited, the mount "
          "they lay on holds no reference from it (a plain umount succeeds)",

@@ -142,6 +142,25 @@ def test_root_and_cwd_reset_after_chroot(how: str) -> None:
         assert after == before, f"EM-OTHERS: the parent's cwd or root moved (mount, cwd, root: {before} -> {after})"
 
 
+@pytest.mark.rule("EM-COUNT")
+@unshare_feature
+def test_ns_mnt_get_info_counts_what_is_mounted_in_an_empty_namespace() -> None:
+    # NS_MNT_GET_INFO leaves out the namespace's root: an empty namespace counts 0, and each
+    # mount made in it one more (listmount shows the root too).
+    def child():
+        proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY)
+        k.unshare(k.UNSHARE_EMPTY_MNTNS)
+        fd = os.open("self/ns/mnt", os.O_RDONLY, dir_fd=proc)
+        counts = [(k.mnt_ns_nr_mounts(fd), len(k.listmount(k.mntns_id(fd))))]
+        k.mount("otns", "/", "tmpfs", 0, "size=1m")
+        counts.append((k.mnt_ns_nr_mounts(fd), len(k.listmount(k.mntns_id(fd)))))
+        return counts
+    counts = in_child(child)
+    assert counts == [(0, 1), (1, 2)], (
+        f"EM-COUNT: (NS_MNT_GET_INFO's count, listmount's) in a new empty namespace, then after one mount in "
+        f"it: {counts}; a conforming kernel gives [(0, 1), (1, 2)] (the root is not counted)")
+
+
 @pytest.mark.rule("EM-OLD-ROOT-FREE")
 @pytest.mark.parametrize("how", HOW)
 def test_the_old_root_and_cwd_are_let_go(how: str) -> None:
