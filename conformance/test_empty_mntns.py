@@ -7,6 +7,7 @@ not the old one's. Each test's assertion message starts with the rule it guards.
 """
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import tempfile
@@ -81,6 +82,37 @@ def test_clone3_parent_settid_bit_is_not_empty_mntns() -> None:
 
 
 # EM-CAP ----------------------------------------------------------------------------------------
+
+CLONE_INTO_CGROUP = 0x200000000
+
+
+def _clone3_errno(**fields: int) -> int:
+    """The errno of clone3(CLONE_EMPTY_MNTNS, these other fields), in a child (0: it made a
+    process, which exits at once)."""
+    def child() -> int:
+        args = k._CloneArgs(exit_signal=17, **{"flags": k.CLONE_EMPTY_MNTNS, **fields})
+        ret = k.libc.syscall(k.NR_CLONE3, ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))
+        if ret == 0:
+            os._exit(0)
+        if ret < 0:
+            return ctypes.get_errno()
+        os.waitpid(ret, 0)
+        return 0
+    return in_child(child)
+
+
+@pytest.mark.rule("EM-FLAGS")
+@clone_feature
+def test_clone3_checks_its_arguments_before_the_empty_namespace() -> None:
+    # clone3's own argument checks stand with CLONE_EMPTY_MNTNS as without it: a cgroup fd past
+    # INT_MAX is EINVAL (not looked up as an fd), a set_tid array clone3 cannot read is EFAULT.
+    cgroup = _clone3_errno(flags=k.CLONE_EMPTY_MNTNS | CLONE_INTO_CGROUP, cgroup=1 << 31)
+    set_tid = _clone3_errno(set_tid=8, set_tid_size=1)
+    assert cgroup == errno.EINVAL, (f"EM-FLAGS: clone3(CLONE_EMPTY_MNTNS|CLONE_INTO_CGROUP) with cgroup 2^31 gave "
+                                    f"{k.errname(cgroup)}; a conforming kernel refuses the argument (EINVAL)")
+    assert set_tid == errno.EFAULT, (f"EM-FLAGS: clone3(CLONE_EMPTY_MNTNS) with an unreadable set_tid array gave "
+                                     f"{k.errname(set_tid)}; a conforming kernel EFAULT")
+
 
 @pytest.mark.parametrize("how", HOW)
 @pytest.mark.parametrize("drop", [become_nobody, drop_effective_caps], ids=["nobody", "root_without_caps"])
