@@ -108,6 +108,15 @@ def test_clone3_checks_its_arguments_before_the_empty_namespace() -> None:
     # INT_MAX is EINVAL (not looked up as an fd), a set_tid array clone3 cannot read is EFAULT.
     cgroup = _clone3_errno(flags=k.CLONE_EMPTY_MNTNS | CLONE_INTO_CGROUP, cgroup=1 << 31)
     set_tid = _clone3_errno(set_tid=8, set_tid_size=1)
+
+    def into_a_real_cgroup() -> int:  # the control: a cgroup fd that exists is taken
+        private_mount_ns()
+        where = tempfile.mkdtemp(prefix="otns-cg-")
+        k.mount("cgroup2", where, "cgroup2")
+        return _clone3_errno(flags=k.CLONE_EMPTY_MNTNS | CLONE_INTO_CGROUP, cgroup=os.open(where, os.O_RDONLY))
+    real = in_child(into_a_real_cgroup)
+    assert real == 0, (f"EM-FLAGS: clone3(CLONE_EMPTY_MNTNS|CLONE_INTO_CGROUP) into the root cgroup gave "
+                       f"{k.errname(real)}; a conforming kernel makes the process there")
     assert cgroup == errno.EINVAL, (f"EM-FLAGS: clone3(CLONE_EMPTY_MNTNS|CLONE_INTO_CGROUP) with cgroup 2^31 gave "
                                     f"{k.errname(cgroup)}; a conforming kernel refuses the argument (EINVAL)")
     assert set_tid == errno.EFAULT, (f"EM-FLAGS: clone3(CLONE_EMPTY_MNTNS) with an unreadable set_tid array gave "
