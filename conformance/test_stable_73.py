@@ -40,6 +40,9 @@ LISTNS_CURRENT_USER = U64_MAX
 NET_NS = CLONE_NEWNET  # listns's ns_type bits are the CLONE_NEW* bits
 
 needs_ot = pytest.mark.needs_feature("open_tree_namespace")
+# The rules are the features' (a kernel without OPEN_TREE_NAMESPACE is judged FEATURE ABSENT, not on
+# the APIs around it).
+pytestmark = needs_ot
 
 
 # statmount: a buffer smaller than struct statmount

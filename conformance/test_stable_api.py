@@ -61,6 +61,7 @@ NO_AUTOMOUNT = ("debugfs has no tracing automount point on this kernel (CONFIG_T
 
 @pytest.mark.rule("OT-AUTOMOUNT-LOCK")
 @pytest.mark.fix("AUTOMOUNT_LOCKING")
+@pytest.mark.needs_feature("open_tree_namespace")
 def test_automount_triggered_from_a_user_namespace_locks_nothing() -> None:
     # An automount lands in the namespace of the mount it is below; the locks it gets are that
     # namespace's business, not the triggering caller's. A caller in a user namespace that walks

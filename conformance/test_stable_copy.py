@@ -62,6 +62,10 @@ def owned_locked_namespace() -> int:
     return fd_from_child(child)
 
 
+# The rules are open_tree_ns's (a kernel without it is judged FEATURE ABSENT, not on the APIs around it).
+pytestmark = pytest.mark.needs_feature("open_tree_namespace")
+
+
 def is_mount_root(path: str) -> bool:
     parent = os.path.dirname(path)
     return k.mnt_id_of(path) != k.mnt_id_of(parent)
