@@ -439,3 +439,24 @@ def gone(ns_id: int, wait: float = 5.0) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
+
+
+def member_of(fd: int) -> tuple[int, int]:
+    """A forked process living in the mount namespace `fd`, until the write end is closed:
+    (its pid, the write end)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(w)
+            k.setns(fd, k.CLONE_NEWNS)
+            os.read(r, 1)
+        finally:
+            os._exit(0)
+    os.close(r)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # until the member has entered
+        if os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink(f"/proc/self/fd/{fd}"):
+            break
+        time.sleep(0.01)
+    return pid, w

@@ -14,7 +14,6 @@ import fcntl
 import os
 import struct
 import threading
-import time
 
 import pytest
 
@@ -27,6 +26,7 @@ from .helpers import (
     fsmount_fd,
     gone,
     in_child,
+    member_of,
     private_mount_ns,
     scratch_tmpfs,
     write_file,
@@ -122,23 +122,9 @@ def test_setns_through_a_pidfd_enters_the_members_namespace() -> None:
         private_mount_ns()
         fd = k.open_tree(k.AT_FDCWD, scratch_tmpfs(), NS)
         ns_id = k.mntns_id(fd)
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.close(w)
-                k.setns(fd, k.CLONE_NEWNS)
-                os.read(r, 1)
-            finally:
-                os._exit(0)
-        os.close(r)
+        pid, w = member_of(fd)
         pidfd = os.pidfd_open(pid)
         try:
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:  # until the member has entered
-                if os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink(f"/proc/self/fd/{fd}"):
-                    break
-                time.sleep(0.01)
             no_type = k.errno_of(k.setns, pidfd, 0)
             got = k.errno_of(k.setns, pidfd, k.CLONE_NEWNS)
             return no_type, got, ns_id, k.own_mntns_id()

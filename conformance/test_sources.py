@@ -24,6 +24,7 @@ from .helpers import enter_userns, fd_from_child, fds_from_child, in_child, priv
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC | k.AT_EMPTY_PATH
 NS_REC = NS | k.AT_RECURSIVE
 CLONE = k.OPEN_TREE_CLONE | k.OPEN_TREE_CLOEXEC
+CLONE_FD = CLONE | k.AT_EMPTY_PATH  # the sibling OPEN_TREE_CLONE of what an fd refers to
 
 pytestmark = pytest.mark.needs_feature("open_tree_namespace")
 
@@ -130,10 +131,9 @@ def test_detached_bind_of_a_namespace_file_copies_only_alone() -> None:
         open(f, "w").close()
         k.mount("/proc/self/ns/uts", f, None, k.MS_BIND)
         fd = os.open(f, os.O_PATH)
-        clone = k.OPEN_TREE_CLONE | k.OPEN_TREE_CLOEXEC | k.AT_EMPTY_PATH
-        mounted = [k.errno_of(k.open_tree, fd, "", clone | extra) for extra in (0, k.AT_RECURSIVE)]
+        mounted = [k.errno_of(k.open_tree, fd, "", CLONE_FD | extra) for extra in (0, k.AT_RECURSIVE)]
         k.umount2(f, k.MNT_DETACH)
-        detached = [k.errno_of(k.open_tree, fd, "", clone | extra) for extra in (0, k.AT_RECURSIVE)]
+        detached = [k.errno_of(k.open_tree, fd, "", CLONE_FD | extra) for extra in (0, k.AT_RECURSIVE)]
         return mounted, detached, k.errno_of(k.open_tree, fd, "", NS_REC)
     mounted, detached, namespace = in_child(child)
     names = lambda errs: [k.errname(e) for e in errs]  # noqa: E731
@@ -199,9 +199,8 @@ def test_a_bpf_token_is_no_source() -> None:
             k.setns(userns, k.CLONE_NEWUSER)
             return _bpf_token(root)
         token = fd_from_child(make_token)
-        clone = k.OPEN_TREE_CLONE | k.OPEN_TREE_CLOEXEC | k.AT_EMPTY_PATH
-        controls = (k.errno_of(k.open_tree, mnt, "", clone), k.errno_of(k.open_tree, mnt, "", NS))
-        return controls, k.errno_of(k.open_tree, token, "", clone), k.errno_of(k.open_tree, token, "", NS)
+        controls = (k.errno_of(k.open_tree, mnt, "", CLONE_FD), k.errno_of(k.open_tree, mnt, "", NS))
+        return controls, k.errno_of(k.open_tree, token, "", CLONE_FD), k.errno_of(k.open_tree, token, "", NS)
     controls, cloned, namespace = in_child(child)
     assert controls == (0, 0), (f"control: the BPF file system's mount itself could not be copied "
                                 f"({[k.errname(e) for e in controls]}: clone, namespace)")
@@ -221,8 +220,7 @@ def test_pidfs_and_nsfs_files_are_cloned_from_anywhere(kind: str) -> None:
     # OPEN_TREE_NAMESPACE refuses it as no directory (OT-DIR).
     def child():
         fd = os.pidfd_open(os.getpid()) if kind == "pidfd" else os.open("/proc/self/ns/uts", os.O_RDONLY)
-        clone = k.OPEN_TREE_CLONE | k.OPEN_TREE_CLOEXEC | k.AT_EMPTY_PATH
-        return k.errno_of(k.open_tree, fd, "", clone), k.errno_of(k.open_tree, fd, "", NS)
+        return k.errno_of(k.open_tree, fd, "", CLONE_FD), k.errno_of(k.open_tree, fd, "", NS)
     cloned, namespace = in_child(child)
     assert cloned == 0, (f"OT-SRC-OTHERNS: open_tree(OPEN_TREE_CLONE) of a {kind} gave {k.errname(cloned)}; a "
                          "conforming kernel clones it (pidfs and nsfs files may be copied from anywhere)")

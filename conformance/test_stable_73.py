@@ -22,12 +22,11 @@ import os
 import socket
 import struct
 import threading
-import time
 
 import pytest
 
 from . import syscalls as k
-from .helpers import in_child, private_mount_ns, scratch_tmpfs
+from .helpers import in_child, member_of, private_mount_ns, scratch_tmpfs
 
 NS = k.OPEN_TREE_NAMESPACE | k.OPEN_TREE_CLOEXEC
 U64_MAX = (1 << 64) - 1
@@ -117,27 +116,6 @@ def test_listmount_after_the_largest_id_lists_nothing() -> None:
 
 # setns through a pidfd: a shared fs_struct
 
-def _member_of(fd: int) -> tuple[int, int]:
-    """A forked process living in the mount namespace `fd`, until the write end is closed:
-    (its pid, the write end)."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(w)
-            k.setns(fd, k.CLONE_NEWNS)
-            os.read(r, 1)
-        finally:
-            os._exit(0)
-    os.close(r)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # until the member has entered
-        if os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink(f"/proc/self/fd/{fd}"):
-            break
-        time.sleep(0.01)
-    return pid, w
-
-
 def _errno_in_fork(fn) -> int:
     """fn's errno (0: it worked) in a forked, single-threaded process."""
     pid = os.fork()
@@ -156,7 +134,7 @@ def test_setns_through_a_pidfd_from_a_thread_is_einval() -> None:
     def child():
         private_mount_ns()
         fd = k.open_tree(k.AT_FDCWD, scratch_tmpfs(), NS)
-        pid, w = _member_of(fd)
+        pid, w = member_of(fd)
         try:
             pidfd = os.pidfd_open(pid)
             both = k.CLONE_NEWNS | CLONE_NEWUTS
