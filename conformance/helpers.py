@@ -51,7 +51,13 @@ def in_child(fn: Callable[[], T], timeout: float = CHILD_SECONDS,
     interrupted (pytest's per-test limit), is killed with everything it forked.
     spawn makes the child (0 in it, its pid in the parent): os.fork, or a clone3 call.
     """
+    # Everything the wait needs is made before the fork. While the child lives, every page
+    # either process writes is copied first; under TCG that fault costs more than the Python
+    # work around it, so neither side does anything between fork and exit that it can do before.
     r, w = os.pipe()
+    poller = select.poll()
+    poller.register(r, select.POLLIN)
+    deadline = time.monotonic() + timeout
     try:
         pid = spawn()
     except BaseException:
@@ -63,7 +69,7 @@ def in_child(fn: Callable[[], T], timeout: float = CHILD_SECONDS,
         _child_main(fn, w)
     os.close(w)
     try:
-        data, status = _collect(pid, r, timeout, fn)
+        data, status = _collect(pid, r, poller, deadline, timeout, fn)
     finally:
         os.close(r)
     if not data:
@@ -92,20 +98,19 @@ def _child_main(fn: Callable[[], object], w: int) -> NoReturn:
         data = pickle.dumps(payload)
     except Exception as e:
         data = pickle.dumps(("err", f"unpicklable result: {e}"))
-    with os.fdopen(w, "wb") as f:
-        f.write(data)
+    view = memoryview(data)  # os.write, not a file object: fewer pages touched (see in_child)
+    while view:
+        view = view[os.write(w, view):]
     os._exit(0)
 
 
-def _collect(pid: int, r: int, timeout: float, fn: Callable) -> tuple[bytes, int]:
+def _collect(pid: int, r: int, poller: select.poll, deadline: float, timeout: float,
+             fn: Callable) -> tuple[bytes, int]:
     """Read the child's result until it exits (not until EOF: something it forked may hold the
     pipe), then reap it. On a timeout or an exception here, kill it and re-raise."""
     with _watched(pid) as pidfd:
         chunks: list[bytes] = []
-        poller = select.poll()
-        poller.register(r, select.POLLIN)
         poller.register(pidfd, select.POLLIN)
-        deadline = time.monotonic() + timeout
         exited = False
         while not exited:
             left = deadline - time.monotonic()

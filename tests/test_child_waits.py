@@ -43,6 +43,12 @@ def test_in_child_returns_and_reraises() -> None:
         helpers.in_child(lambda: 1 / 0)
 
 
+def test_in_child_result_larger_than_a_pipe() -> None:
+    # The child writes with os.write, which may take part of its buffer: all of it arrives.
+    big = os.urandom(3 << 20)
+    assert helpers.in_child(lambda: big) == big
+
+
 def _sleeper(pid_file: Path):
     """A child that forks a grandchild, says who it is, and sleeps (as a stuck test would)."""
     def child():
