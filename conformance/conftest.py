@@ -5,28 +5,14 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 from pathlib import Path
 
 import pytest
 
-# hypothesis (the oracle's generated trees) writes nothing where the suite runs: in the guest the
-# host's root is read-only. Set before hypothesis is first imported; no example database either.
-os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), f"otns-hypothesis-{os.getuid()}"))
-from hypothesis import HealthCheck, settings  # noqa: E402
-
-# The oracle's depth: a fixed seed (a failure is the same failure on the next run, and shrinks to
-# the smallest tree), few examples by default (the suite's time under TCG), more with
-# `--otns-profile=deep` (CI). Forked children and boots are slow, so no deadline.
-_ORACLE = dict(derandomize=True, database=None, deadline=None, print_blob=False,
-               suppress_health_check=list(HealthCheck))
-settings.register_profile("otns", max_examples=2, **_ORACLE)
-settings.register_profile("otns-deep", max_examples=40, **_ORACLE)
-settings.load_profile("otns")
-
-from . import marks, probe  # noqa: E402 (after hypothesis's storage is set)
-from .features import BY_NAME, FEATURES  # noqa: E402
-from .marks import pytest_collection_finish, pytest_collection_modifyitems, pytest_runtest_makereport, pytest_terminal_summary  # noqa: E402, F401 (marks.py's hooks)
+from . import marks, probe
+from .features import BY_NAME, FEATURES
+from .marks import pytest_collection_finish, pytest_collection_modifyitems, pytest_runtest_makereport, pytest_terminal_summary  # noqa: F401 (marks.py's hooks)
+from .oracle_profile import DEPTH_VARIABLE
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,7 +28,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # pytest-timeout's marker, known also where the plugin is not loaded (the host's collection)
     config.addinivalue_line("markers", "timeout(seconds): this test's own time limit (pytest-timeout)")
     marks.pytest_configure(config)
-    settings.load_profile("otns-deep" if config.getoption("--otns-profile") == "deep" else "otns")
+    # Read by oracle_profile when the oracle's tests are collected (after this hook).
+    os.environ[DEPTH_VARIABLE] = config.getoption("--otns-profile")
 
 
 class Features(dict):

@@ -10,8 +10,11 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
+from . import oracle_profile
 from . import syscalls as k
 from .helpers import wait_child, write_file
+
+oracle_profile.load()  # before the oracle tests' @given decorators read the settings
 
 FSTYPES = ("tmpfs", "ramfs", "bind", "proc")  # bind: a directory of another tmpfs (its root is not "/")
 PROPAGATIONS = ("private", "shared", "slave", "slave_shared", "unbindable")

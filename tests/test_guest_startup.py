@@ -166,3 +166,18 @@ def test_each_checkout_keeps_its_own_bundle_and_serves_only_what_it_would_import
     p = _guest_python(prefix, "from vm import bytecode; f = bytecode.install()\ntry:\n import otns_bundled_probe\n"
                       "except ImportError: print('absent', f.served)")
     assert p.stdout.strip() == "absent []"
+
+
+@pytest.mark.parametrize("depth, examples", [("default", 2), ("deep", 40)])
+def test_hypothesis_is_imported_only_with_the_oracle_tests(depth: str, examples: int):
+    """A run without the oracle's tests (a bisect step, a fault's rule tests) does not import
+    hypothesis (about 1.5 s of the guest's start); with them, the oracle's settings are loaded
+    before their @given decorators read them, at the depth conftest was given."""
+    code = ("import sys\n"
+            "import conformance.conftest, conformance.test_core\n"
+            "assert 'hypothesis' not in sys.modules, 'conftest or a plain test module imported hypothesis'\n"
+            "import conformance.test_oracle_open_tree as t\n"
+            "print(t.test_open_tree_ns_matches_unshare_and_bind._hypothesis_internal_use_settings.max_examples)\n")
+    env = {**os.environ, "OTNS_ORACLE_PROFILE": depth}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(examples)]
