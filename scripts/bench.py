@@ -49,9 +49,13 @@ from vm.boot import staged_vng  # noqa: E402
 ONE_TEST = "test_recursive_alone_is_einval"
 BARE_SINGLE = "bare, one TCG thread"
 BARE_RETRIES = 2  # a bare boot that fails is run again; its time is not a boot's time
-GOALS = {"one test": 1.3, "whole suite": 2.0}
+# One test (a bisect step) within x1.2 of the bare boot: speed issue 2's goal 6, kept from round 1.
+# The whole suite's old goal (x2) is retired: its tests' own time alone exceeds the bare boot.
+GOALS = {"one test": 1.2}
 HARNESS_GOAL = 0.10  # the harness's share of a whole-suite run
-TESTS_BASELINE = (16.0, 18.0)  # the tests' own summed time before the speed work (seconds, 2026-11)
+# The tests' own summed time before the speed work (2026-11): 16-18 s for the 457 tests of then.
+# The suite has grown since, so the goal (half) is judged per test.
+TESTS_BASELINE = (16.0, 18.0, 457)
 FAULT_GOAL = 15.0  # seconds to judge one fault (median)
 
 
@@ -170,8 +174,8 @@ def main() -> int:
         ids = args.mutate_faults or ",".join(f.id for f in fault_table.load()[:8])
         times["a fault judged"] = []
         for i in range(args.repeat):
-            with tempfile.TemporaryDirectory(prefix="otns-bench-mutate-", dir=REPO_ROOT) as out:
-                t, per_fault, rc = mutate_times(cache, args.mutate, ids, Path(out) / "m")
+            with tempfile.TemporaryDirectory(prefix="otns-bench-mutate-", dir=REPO_ROOT) as mutate_out:
+                t, per_fault, rc = mutate_times(cache, args.mutate, ids, Path(mutate_out) / "m")
             print(f"otns mutate           run {i + 1}: {t:6.1f} s for {len(ids.split(','))} faults and the "
                   f"baseline (exit {rc}); per fault {', '.join(f'{x:.1f}' for x in per_fault)}", flush=True)
             times["a fault judged"] += per_fault
@@ -191,7 +195,10 @@ def main() -> int:
             continue
         ratio = ""
         goal = GOALS.get(name.split(" (")[0])
-        if goal:
+        if name.startswith("whole suite"):
+            r = statistics.median(xs) / bare
+            ratio = f"x{r:.2f}" + (f"; x{statistics.median(xs) / single:.2f}" if single else "")
+        elif goal:
             r = statistics.median(xs) / bare
             ratio = f"x{r:.2f} (goal <= x{goal}: {'met' if r <= goal else 'not met'})"
             if single:
@@ -212,8 +219,12 @@ def main() -> int:
         shares = [(wall - boot - own) / wall for wall, own, _ in suite_parts]
         owns = [own for _, own, _ in suite_parts]
         count = suite_parts[-1][2]
-        print(f"{'tests own time (junit)':24} {spread(owns)}  {count} tests, {1000 * statistics.median(owns) / count:.0f} ms "
-              f"a test; before the speed work {TESTS_BASELINE[0]:.0f}-{TESTS_BASELINE[1]:.0f} s (goal: half)")
+        lo, hi, then = TESTS_BASELINE
+        per_test = 1000 * statistics.median(owns) / count
+        goal_ms = 1000 * (lo + hi) / 2 / then / 2
+        print(f"{'tests own time (junit)':24} {spread(owns)}  {count} tests, {per_test:.0f} ms a test; before the "
+              f"speed work {lo:.0f}-{hi:.0f} s for {then} tests, {1000 * lo / then:.0f}-{1000 * hi / then:.0f} ms a test "
+              f"(goal: half, <= {goal_ms:.0f} ms: {'met' if per_test <= goal_ms else 'not met'})")
         m = statistics.median(shares)
         print(f"{'harness share':24} {spread([100 * x for x in shares])}  % of the whole suite's wall time that is "
               f"neither the {'one-thread ' if single else ''}bare boot nor a test (goal < {100 * HARNESS_GOAL:.0f} %: "
