@@ -87,8 +87,8 @@ def in_clone3(flags: int, fn: Callable[[], T]) -> T:
 
 def _child_main(fn: Callable[[], object], w: int) -> NoReturn:
     me = os.getpid()
-    os.setpgid(0, 0)  # a group of its own, so that what it forks is killed with it
     try:
+        os.setpgid(0, 0)  # a group of its own, so that what it forks is killed with it
         payload = ("ok", fn())
     except BaseException as e:  # report everything, including assertion failures
         payload = ("err", f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
@@ -99,8 +99,11 @@ def _child_main(fn: Callable[[], object], w: int) -> NoReturn:
     except Exception as e:
         data = pickle.dumps(("err", f"unpicklable result: {e}"))
     view = memoryview(data)  # os.write, not a file object: fewer pages touched (see in_child)
-    while view:
-        view = view[os.write(w, view):]
+    try:
+        while view:
+            view = view[os.write(w, view):]
+    except OSError:
+        os._exit(71)  # the parent stopped reading (it was interrupted): never return into its code
     os._exit(0)
 
 

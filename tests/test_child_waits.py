@@ -49,6 +49,21 @@ def test_in_child_result_larger_than_a_pipe() -> None:
     assert helpers.in_child(lambda: big) == big
 
 
+def test_a_child_whose_parent_stopped_reading_never_returns() -> None:
+    """A forked child that cannot report (its parent closed the pipe, as an interrupted wait does)
+    exits; it must never return into the test process's code, which it shares after the fork."""
+    r, w = os.pipe()
+    os.close(r)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            helpers._child_main(lambda: "a result", w)
+        finally:
+            os._exit(99)  # reached only if _child_main returned or raised
+    os.close(w)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 71
+
+
 def _sleeper(pid_file: Path):
     """A child that forks a grandchild, says who it is, and sleeps (as a stuck test would)."""
     def child():
