@@ -157,3 +157,17 @@ def test_resume_refuses_another_kernel_another_selection_and_a_finished_run(tmp_
 def test_resume_takes_no_other_output_folder(tmp_path, capfd):
     code, _, err = run_in_process(["mutate", "--resume", str(tmp_path), "--out", str(tmp_path / "x")], capfd)
     assert code != 0 and "takes no --out" in err and "Traceback" not in err
+
+
+def test_a_detail_of_several_lines_stays_one_row_of_the_table(tmp_path):
+    """A guest that died prints its init's lines, and the detail quotes them: the row must not
+    break the markdown table (seen: a generated fault that did not boot split mutate.md)."""
+    from otns.mutate.mutator import NO_BOOT, markdown
+
+    detail = "the guest died before running the command: init: 110: cannot open /dev/vport2p1\n" \
+             "init: 117: cannot create a|b\n\nreboot: Restarting system"
+    rows = [FaultResult(TABLE[0], NO_BOOT, [], detail), FaultResult(TABLE[1], CAUGHT, ["conformance/test_core.py::test_x"])]
+    report = Report(Path("/trees/linux"), tmp_path, "7.2.13", "2026-12-08 03:00 UTC", rows, "CONFORMS", 60.0, True, "")
+    table = [line for line in markdown(report).splitlines() if line.startswith("| `")]
+    assert len(table) == 2, markdown(report)
+    assert "/dev/vport2p1 / init: 117: cannot create a\\|b / reboot: Restarting system |" in table[0]

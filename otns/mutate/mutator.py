@@ -364,9 +364,15 @@ def markdown(report: Report) -> str:
     for r in report.rows:
         why = ", ".join(f"`{short_id(t)}`" for t in r.caught_by[:4]) + (f" and {len(r.caught_by) - 4} more"
                                                                       if len(r.caught_by) > 4 else "")
-        why = "; ".join(x for x in (why, r.detail.replace("|", "\\|")) if x)
-        lines.append(f"| `{r.fault.id}`: {r.fault.why} | {r.fault.rule} | {r.status} | {why} |")
+        why = "; ".join(x for x in (why, _cell(r.detail)) if x)
+        lines.append(f"| `{r.fault.id}`: {_cell(r.fault.why)} | {r.fault.rule} | {r.status} | {why} |")
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """One table cell: a guest's or a console's lines (which a detail may quote) joined with " / ",
+    its pipes escaped, so that a row stays one row."""
+    return " / ".join(" ".join(line.split()) for line in text.splitlines() if line.strip()).replace("|", "\\|")
 
 
 STATUSES = (CAUGHT, SURVIVED, NOT_APPLIED, NOT_REACHED, EQUIVALENT, NO_BUILD, NO_BOOT, CRASHED, HARNESS)
