@@ -10,7 +10,10 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import select
 import tempfile
+import threading
+import time
 
 import pytest
 
@@ -121,6 +124,130 @@ def test_clone3_checks_its_arguments_before_the_empty_namespace() -> None:
                                     f"{k.errname(cgroup)}; a conforming kernel refuses the argument (EINVAL)")
     assert set_tid == errno.EFAULT, (f"EM-FLAGS: clone3(CLONE_EMPTY_MNTNS) with an unreadable set_tid array gave "
                                      f"{k.errname(set_tid)}; a conforming kernel EFAULT")
+
+
+CLONE_AUTOREAP, CLONE_NNP, CLONE_PIDFD_AUTOKILL, CLONE_CLEAR_SIGHAND = 1 << 34, 1 << 35, 1 << 36, 1 << 32
+PR_GET_NO_NEW_PRIVS = 39
+# clone3's flags past the legacy ones, each as a caller would pass it (AUTOKILL needs a pidfd and
+# auto-reaping), beside CLONE_EMPTY_MNTNS. Bits 34-36 were given out before CLONE_EMPTY_MNTNS took
+# bit 37, so every kernel with CLONE_EMPTY_MNTNS knows them.
+CLONE3_NEIGHBOURS = {
+    "CLONE_CLEAR_SIGHAND": CLONE_CLEAR_SIGHAND,
+    "CLONE_AUTOREAP": CLONE_AUTOREAP,
+    "CLONE_NNP": CLONE_NNP,
+    "CLONE_PIDFD|CLONE_AUTOREAP|CLONE_PIDFD_AUTOKILL": k.CLONE_PIDFD | CLONE_AUTOREAP | CLONE_PIDFD_AUTOKILL,
+}
+
+
+def _clone3_empty_with(flags: int) -> tuple[int, str]:
+    """In a child: clone3(CLONE_EMPTY_MNTNS | flags); (errno, what the new process saw: its
+    mount count and its no_new_privs). An auto-reaped process has exit_signal 0, as the call asks."""
+    def child() -> tuple[int, str]:
+        r, w = os.pipe()
+        pidfd = ctypes.c_int(-1)
+        args = k._CloneArgs(flags=k.CLONE_EMPTY_MNTNS | flags, exit_signal=0 if flags & CLONE_AUTOREAP else 17,
+                            pidfd=ctypes.addressof(pidfd) if flags & k.CLONE_PIDFD else 0)
+        ret = k.libc.syscall(k.NR_CLONE3, ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))
+        if ret == 0:
+            try:
+                os.write(w, f"{len(k.listmount())} mounts, no_new_privs {k.libc.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)}"
+                         .encode())
+            finally:
+                os._exit(0)
+        if ret < 0:
+            return ctypes.get_errno(), ""
+        os.close(w)
+        seen = b""
+        while select.select([r], [], [], 10)[0]:
+            chunk = os.read(r, 256)
+            if not chunk:
+                break
+            seen += chunk
+        if not flags & CLONE_AUTOREAP:
+            os.waitpid(ret, 0)
+        return 0, seen.decode()
+    return in_child(child)
+
+
+@pytest.mark.rule("EM-FLAGS")
+@clone_feature
+def test_clone3_takes_its_other_flags_beside_the_empty_namespace() -> None:
+    """clone3_args_valid() lists CLONE_EMPTY_MNTNS among clone3's own flags: each of the others
+    still makes its process, in an empty namespace, with the flag's effect (no_new_privs)."""
+    got = {name: _clone3_empty_with(flags) for name, flags in CLONE3_NEIGHBOURS.items()}
+    wrong = {name: k.errname(e) for name, (e, _) in got.items() if e}
+    assert not wrong, (f"EM-FLAGS: clone3(CLONE_EMPTY_MNTNS | flag) gave {wrong}; a conforming kernel makes the "
+                       f"process (these flags are clone3's own, as CLONE_EMPTY_MNTNS is)")
+    for name, (_, seen) in got.items():
+        nnp = 1 if "CLONE_NNP" in name else 0
+        assert seen == f"1 mounts, no_new_privs {nnp}", (
+            f"EM-FLAGS: the process clone3(CLONE_EMPTY_MNTNS | {name}) made saw {seen or 'nothing'!r}; expected "
+            f"its empty namespace's root alone and no_new_privs {nnp}")
+
+
+NOTHING_TO_UNSHARE = {"CLONE_THREAD": k.CLONE_THREAD, "CLONE_SIGHAND": k.CLONE_SIGHAND, "CLONE_VM": k.CLONE_VM}
+
+
+def _with_a_second_thread(fn):
+    """fn() while a second thread of this process lives (blocked until fn returns)."""
+    done = threading.Event()
+    t = threading.Thread(target=done.wait, daemon=True)
+    t.start()
+    try:
+        return fn()
+    finally:
+        done.set()
+        t.join()
+        # join() returns before the kernel's thread is gone: wait for it, so that what runs next
+        # runs in a single-threaded process again.
+        deadline = time.monotonic() + 5
+        while len(os.listdir("/proc/self/task")) > 1 and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+
+def _unshare_each() -> dict[str, int]:
+    return {name: k.errno_of(k.unshare, flag) for name, flag in NOTHING_TO_UNSHARE.items()}
+
+
+@pytest.mark.rule("EM-FLAGS")
+def test_unshare_lets_through_what_there_is_nothing_to_unshare() -> None:
+    """check_unshare_flags(), where UNSHARE_EMPTY_MNTNS is listed, also decides CLONE_THREAD,
+    CLONE_SIGHAND and CLONE_VM: not implemented, so accepted when the caller shares nothing
+    (one thread, its own signal handlers and memory) and EINVAL when it has a second thread.
+    Holds on any kernel."""
+    alone, threaded = in_child(lambda: (_unshare_each(), _with_a_second_thread(_unshare_each)))
+    wrong = {n: k.errname(e) for n, e in alone.items() if e != 0}
+    assert not wrong, (f"EM-FLAGS: unshare by a single-threaded process of what it shares with nobody gave {wrong}; "
+                       f"a conforming kernel accepts it (nothing to unshare)")
+    wrong = {n: k.errname(e) for n, e in threaded.items() if e != errno.EINVAL}
+    assert not wrong, f"EM-FLAGS: unshare by a process with a second thread gave {wrong}, expected EINVAL"
+
+
+@pytest.mark.rule("EM-FLAGS")
+@unshare_feature
+def test_unshare_empty_mntns_beside_what_there_is_nothing_to_unshare() -> None:
+    """UNSHARE_EMPTY_MNTNS with CLONE_THREAD, CLONE_SIGHAND or CLONE_VM: a single-threaded caller
+    gets its empty namespace; one with a second thread is refused (EINVAL) before anything is
+    made, though UNSHARE_EMPTY_MNTNS alone is allowed it (EM-THREAD), and keeps its namespace."""
+    def child(flag: int) -> dict[str, int | None]:
+        enter_userns()  # before the thread: a multi-threaded process cannot make a user namespace
+        got: dict[str, int | None] = {"before": len(k.listmount())}
+        got["refused"] = _with_a_second_thread(lambda: k.errno_of(k.unshare, k.UNSHARE_EMPTY_MNTNS | flag))
+        got["after_refusal"] = len(k.listmount())
+        got["made"] = k.errno_of(k.unshare, k.UNSHARE_EMPTY_MNTNS | flag)
+        got["mounts"] = len(k.listmount()) if got["made"] == 0 else None
+        return got
+    for name, flag in NOTHING_TO_UNSHARE.items():
+        got = in_child(lambda flag=flag: child(flag))
+        assert got["refused"] == errno.EINVAL, (f"EM-FLAGS: unshare(UNSHARE_EMPTY_MNTNS|{name}) by a process with a "
+                                                f"second thread gave {k.errname(got['refused'])}, expected EINVAL")
+        assert got["after_refusal"] == got["before"], (
+            f"EM-FLAGS: the refused unshare(UNSHARE_EMPTY_MNTNS|{name}) left {got['after_refusal']} mounts of "
+            f"{got['before']}; a refused call changes nothing")
+        assert got["made"] == 0 and got["mounts"] == 1, (
+            f"EM-FLAGS: unshare(UNSHARE_EMPTY_MNTNS|{name}) by a single-threaded process gave "
+            f"{k.errname(got['made'])} and {got['mounts']} mounts; a conforming kernel makes the empty namespace "
+            f"(its root alone)")
 
 
 @pytest.mark.parametrize("how", HOW)
