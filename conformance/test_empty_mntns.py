@@ -89,12 +89,19 @@ def test_clone3_parent_settid_bit_is_not_empty_mntns() -> None:
 CLONE_INTO_CGROUP = 0x200000000
 
 
-def _clone3_errno(**fields: int) -> int:
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+CLONE_ARGS_SIZE_VER0 = 64  # the first struct clone_args: flags to tls
+
+
+def _clone3_errno(size: int | None = None, **fields: int) -> int:
     """The errno of clone3(CLONE_EMPTY_MNTNS, these other fields), in a child (0: it made a
-    process, which exits at once)."""
+    process, which exits at once). size: the size passed (default the struct's own); the struct
+    lies at the start of two zeroed pages, so a larger size reads zeros."""
     def child() -> int:
         args = k._CloneArgs(exit_signal=17, **{"flags": k.CLONE_EMPTY_MNTNS, **fields})
-        ret = k.libc.syscall(k.NR_CLONE3, ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))
+        buf = ctypes.create_string_buffer(2 * PAGE_SIZE)
+        ctypes.memmove(buf, ctypes.byref(args), ctypes.sizeof(args))
+        ret = k.libc.syscall(k.NR_CLONE3, buf, ctypes.c_size_t(ctypes.sizeof(args) if size is None else size))
         if ret == 0:
             os._exit(0)
         if ret < 0:
@@ -124,6 +131,13 @@ def test_clone3_checks_its_arguments_before_the_empty_namespace() -> None:
                                     f"{k.errname(cgroup)}; a conforming kernel refuses the argument (EINVAL)")
     assert set_tid == errno.EFAULT, (f"EM-FLAGS: clone3(CLONE_EMPTY_MNTNS) with an unreadable set_tid array gave "
                                      f"{k.errname(set_tid)}; a conforming kernel EFAULT")
+    # The size of struct clone_args: more than a page E2BIG, less than the first version EINVAL;
+    # a page whose bytes past the struct are zero is taken (the control).
+    sizes = {size: _clone3_errno(size=size) for size in (PAGE_SIZE + 1, CLONE_ARGS_SIZE_VER0 - 1, 0, PAGE_SIZE)}
+    expected = {PAGE_SIZE + 1: errno.E2BIG, CLONE_ARGS_SIZE_VER0 - 1: errno.EINVAL, 0: errno.EINVAL, PAGE_SIZE: 0}
+    wrong = {size: k.errname(e) for size, e in sizes.items() if e != expected[size]}
+    assert not wrong, (f"EM-FLAGS: clone3(CLONE_EMPTY_MNTNS) with struct sizes {wrong}; a conforming kernel gives "
+                       f"{ {size: k.errname(e) for size, e in expected.items()} }")
 
 
 CLONE_AUTOREAP, CLONE_NNP, CLONE_PIDFD_AUTOKILL, CLONE_CLEAR_SIGHAND = 1 << 34, 1 << 35, 1 << 36, 1 << 32
