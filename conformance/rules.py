@@ -312,7 +312,7 @@ RULES = (
          'guessed "unused" bit); `unshare` with a bit outside its own list (bit 37 included): EINVAL; '
          "`UNSHARE_EMPTY_MNTNS` reuses `CLONE_PARENT_SETTID`'s bit for `unshare` only; `CLONE_EMPTY_MNTNS` "
          "implies `CLONE_NEWNS`, so with `CLONE_FS`: EINVAL; the calls' own checks stand beside the new flags: "
-         "clone3's arguments (a cgroup fd past `INT_MAX`: EINVAL; an unreadable `set_tid` array: EFAULT; a struct size over a page: E2BIG, under 64 bytes: EINVAL), and "
+         "clone3's arguments (a cgroup fd past `INT_MAX`: EINVAL; an unreadable `set_tid` array: EFAULT; its struct read as without it: over a page or a non-zero tail E2BIG, under 64 bytes, a bad `set_tid` size or an `exit_signal` past `CSIGNAL`: EINVAL), and "
          "unshare's `CLONE_THREAD`, `CLONE_SIGHAND`, `CLONE_VM` (not implemented: accepted from a caller that shares "
          "nothing, EINVAL from one with a second thread, with `UNSHARE_EMPTY_MNTNS` too, and then nothing is made)",
          ("kernel/fork.c: clone3_args_valid()", "kernel/fork.c: check_unshare_flags()", "kernel/fork.c: kernel_clone()",

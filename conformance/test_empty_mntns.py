@@ -91,16 +91,19 @@ CLONE_INTO_CGROUP = 0x200000000
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLONE_ARGS_SIZE_VER0 = 64  # the first struct clone_args: flags to tls
+CLONE_ARGS_SIZE_VER2 = 88  # with cgroup, the last field
 
 
-def _clone3_errno(size: int | None = None, **fields: int) -> int:
+def _clone3_errno(size: int | None = None, tail: int = 0, **fields: int) -> int:
     """The errno of clone3(CLONE_EMPTY_MNTNS, these other fields), in a child (0: it made a
     process, which exits at once). size: the size passed (default the struct's own); the struct
-    lies at the start of two zeroed pages, so a larger size reads zeros."""
+    lies at the start of two zeroed pages, so a larger size reads zeros, except tail: the last
+    byte of the first page."""
     def child() -> int:
-        args = k._CloneArgs(exit_signal=17, **{"flags": k.CLONE_EMPTY_MNTNS, **fields})
+        args = k._CloneArgs(**{"flags": k.CLONE_EMPTY_MNTNS, "exit_signal": 17, **fields})
         buf = ctypes.create_string_buffer(2 * PAGE_SIZE)
         ctypes.memmove(buf, ctypes.byref(args), ctypes.sizeof(args))
+        ctypes.memset(ctypes.addressof(buf) + PAGE_SIZE - 1, tail, 1)
         ret = k.libc.syscall(k.NR_CLONE3, buf, ctypes.c_size_t(ctypes.sizeof(args) if size is None else size))
         if ret == 0:
             os._exit(0)
@@ -131,13 +134,33 @@ def test_clone3_checks_its_arguments_before_the_empty_namespace() -> None:
                                     f"{k.errname(cgroup)}; a conforming kernel refuses the argument (EINVAL)")
     assert set_tid == errno.EFAULT, (f"EM-FLAGS: clone3(CLONE_EMPTY_MNTNS) with an unreadable set_tid array gave "
                                      f"{k.errname(set_tid)}; a conforming kernel EFAULT")
-    # The size of struct clone_args: more than a page E2BIG, less than the first version EINVAL;
-    # a page whose bytes past the struct are zero is taken (the control).
-    sizes = {size: _clone3_errno(size=size) for size in (PAGE_SIZE + 1, CLONE_ARGS_SIZE_VER0 - 1, 0, PAGE_SIZE)}
-    expected = {PAGE_SIZE + 1: errno.E2BIG, CLONE_ARGS_SIZE_VER0 - 1: errno.EINVAL, 0: errno.EINVAL, PAGE_SIZE: 0}
-    wrong = {size: k.errname(e) for size, e in sizes.items() if e != expected[size]}
-    assert not wrong, (f"EM-FLAGS: clone3(CLONE_EMPTY_MNTNS) with struct sizes {wrong}; a conforming kernel gives "
-                       f"{ {size: k.errname(e) for size, e in expected.items()} }")
+
+
+@pytest.mark.rule("EM-FLAGS")
+@clone_feature
+def test_clone3_reads_its_struct_as_before_beside_the_empty_namespace() -> None:
+    """copy_clone_args_from_user()'s checks, each with CLONE_EMPTY_MNTNS: the struct's size (over a
+    page E2BIG, under the first version's 64 bytes EINVAL, a page whose tail past the struct is
+    not zero E2BIG), set_tid (more than MAX_PID_NS_LEVEL entries, a size without an array, an
+    array without a size: EINVAL), exit_signal past CSIGNAL and CLONE_INTO_CGROUP in a struct too
+    short to hold the cgroup: EINVAL. A page with a zero tail is taken (the control)."""
+    tids = (ctypes.c_int * 64)()
+    cases: dict[str, tuple[dict[str, int], int]] = {
+        "a struct of a page, zero past its fields": ({"size": PAGE_SIZE}, 0),
+        "a struct of a page and a byte": ({"size": PAGE_SIZE + 1}, errno.E2BIG),
+        "a struct of a page, not zero past its fields": ({"size": PAGE_SIZE, "tail": 1}, errno.E2BIG),
+        "a struct of 63 bytes": ({"size": CLONE_ARGS_SIZE_VER0 - 1}, errno.EINVAL),
+        "a struct of 0 bytes": ({"size": 0}, errno.EINVAL),
+        "33 set_tid entries": ({"set_tid": ctypes.addressof(tids), "set_tid_size": 33}, errno.EINVAL),
+        "set_tid_size 1 without an array": ({"set_tid_size": 1}, errno.EINVAL),
+        "a set_tid array of size 0": ({"set_tid": ctypes.addressof(tids)}, errno.EINVAL),
+        "exit_signal 2^32": ({"exit_signal": 1 << 32}, errno.EINVAL),
+        "CLONE_INTO_CGROUP in a struct without the cgroup field": (
+            {"flags": k.CLONE_EMPTY_MNTNS | CLONE_INTO_CGROUP, "size": CLONE_ARGS_SIZE_VER2 - 8}, errno.EINVAL),
+    }
+    got = {what: _clone3_errno(**args) for what, (args, _) in cases.items()}
+    wrong = {what: f"{k.errname(got[what])}, expected {k.errname(e)}" for what, (_, e) in cases.items() if got[what] != e}
+    assert not wrong, f"EM-FLAGS: clone3(CLONE_EMPTY_MNTNS) with {wrong}"
 
 
 CLONE_AUTOREAP, CLONE_NNP, CLONE_PIDFD_AUTOKILL, CLONE_CLEAR_SIGHAND = 1 << 34, 1 << 35, 1 << 36, 1 << 32
