@@ -315,7 +315,8 @@ RULES = (
          "clone3's arguments (a cgroup fd past `INT_MAX`: EINVAL; an unreadable `set_tid` array: EFAULT; its struct read as without it: over a page or a non-zero tail E2BIG, under 64 bytes, a bad `set_tid` size or an `exit_signal` past `CSIGNAL`: EINVAL), and "
          "unshare's `CLONE_THREAD`, `CLONE_SIGHAND`, `CLONE_VM` (not implemented: accepted from a caller that shares "
          "nothing, EINVAL from one with a second thread, with `UNSHARE_EMPTY_MNTNS` too, and then nothing is made)",
-         ("kernel/fork.c: clone3_args_valid()", "kernel/fork.c: check_unshare_flags()", "kernel/fork.c: kernel_clone()",
+         ("kernel/fork.c: clone3_args_valid()", "kernel/fork.c: copy_clone_args_from_user()",
+          "kernel/fork.c: check_unshare_flags()", "kernel/fork.c: kernel_clone()",
           "kernel/nsproxy.c: unshare_nsproxy_namespaces()")),
     Rule("EM-CAP", EM,
          "needs `CAP_SYS_ADMIN` over the caller's user namespace, as `CLONE_NEWNS`: EPERM",
