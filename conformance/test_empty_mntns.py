@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
+import operator
 import os
 import select
 import tempfile
@@ -18,7 +20,7 @@ import time
 import pytest
 
 from . import syscalls as k
-from .helpers import become_nobody, drop_effective_caps, enter_userns, in_child, in_clone3, private_mount_ns
+from .helpers import become_nobody, drop_effective_caps, enter_userns, in_child, in_clone3, private_mount_ns, write_file
 
 UNKNOWN_UNSHARE_BITS = [1 << b for b in range(64) if not (1 << b) & k.UNSHARE_KNOWN]
 UNKNOWN_CLONE3_BITS = [1 << b for b in range(64) if not (1 << b) & k.CLONE3_KNOWN]
@@ -296,6 +298,65 @@ def test_without_cap_sys_admin_is_eperm(how: str, drop) -> None:
         return k.errno_of(lambda: in_empty(how, lambda: None))
     got = in_child(child)
     assert got == errno.EPERM, f"EM-CAP: {how} of an empty mount namespace without CAP_SYS_ADMIN gave {k.errname(got)}"
+
+
+# EM-UNWIND -------------------------------------------------------------------------------------
+
+# The namespaces unshare() makes after the mount namespace, in create_new_namespaces()' order,
+# each with its /proc/sys/user limit's name.
+LATER_NAMESPACES = {"uts": k.CLONE_NEWUTS, "ipc": k.CLONE_NEWIPC, "pid": k.CLONE_NEWPID,
+                    "cgroup": k.CLONE_NEWCGROUP, "net": k.CLONE_NEWNET, "time": k.CLONE_NEWTIME}
+MNT_FLAG = {"empty": k.UNSHARE_EMPTY_MNTNS, "copy": k.CLONE_NEWNS}
+
+
+def _set_limit(kind: str, n: int) -> None:
+    write_file(f"/proc/sys/user/max_{kind}_namespaces", str(n))
+
+
+def _ns_ids() -> dict[str, int]:
+    return {kind: os.stat(f"/proc/self/ns/{kind}").st_ino for kind in ("mnt", *LATER_NAMESPACES)}
+
+
+@pytest.mark.parametrize("mnt", [pytest.param("empty", marks=unshare_feature), "copy"])
+@pytest.mark.rule("EM-UNWIND")
+def test_unshare_gives_back_what_it_made_when_a_later_namespace_fails(mnt: str) -> None:
+    """In a user namespace allowed one namespace of each type, unshare() of a mount namespace and
+    all six others fails in turn at each later type (its limit set to 0): ENOSPC, the caller's
+    namespaces unchanged. Then every charge must be back: the whole set can be made (net and ipc
+    namespaces are freed by a work queue, so that is waited for). A namespace kept by a failed
+    call holds its charge, and the type it belongs to is named."""
+    kinds = {kind: flag for kind, flag in LATER_NAMESPACES.items() if os.path.exists(f"/proc/self/ns/{kind}")}
+    every = MNT_FLAG[mnt] | functools.reduce(operator.or_, kinds.values(), 0)
+
+    def child() -> dict[str, object]:
+        enter_userns()
+        for kind in ("mnt", *kinds):
+            _set_limit(kind, 1)
+        before = _ns_ids()
+        failed, moved = {}, {}
+        for kind in kinds:
+            _set_limit(kind, 0)
+            failed[kind] = k.errno_of(k.unshare, every)
+            _set_limit(kind, 1)
+            if _ns_ids() != before:
+                moved[kind] = _ns_ids()
+        deadline = time.monotonic() + 10
+        while (last := k.errno_of(k.unshare, every)) == errno.ENOSPC and time.monotonic() < deadline:
+            time.sleep(0.05)
+        held = []
+        if last == errno.ENOSPC:  # which charge was kept: each type alone, in a child of its own
+            held = [kind for kind, flag in {"mnt": MNT_FLAG[mnt], **kinds}.items()
+                    if in_child(lambda flag=flag: k.errno_of(k.unshare, flag)) == errno.ENOSPC]
+        return {"failed": failed, "moved": moved, "last": last, "held": held}
+    got = in_child(child)
+    wrong = {kind: k.errname(e) for kind, e in got["failed"].items() if e != errno.ENOSPC}
+    assert not wrong, (f"EM-UNWIND: unshare({mnt} mount namespace and {sorted(kinds)}) with that type's limit at 0 "
+                       f"gave {wrong}; a conforming kernel fails with ENOSPC")
+    assert not got["moved"], (f"EM-UNWIND: a failed unshare({mnt} mount namespace and the others) moved the caller: "
+                              f"{got['moved']}")
+    assert got["last"] == 0, (f"EM-UNWIND: after the failed calls, unshare of the whole set gave "
+                              f"{k.errname(got['last'])} for 10 s: a failed call kept the charge of its {got['held']} "
+                              f"namespace (a conforming kernel gives back every namespace it made)")
 
 
 # EM-ONLY-ROOT ----------------------------------------------------------------------------------
