@@ -311,8 +311,12 @@ RULES = (
          "`clone3` with unknown bits: EINVAL (unknown bits are derived from the kernel's own list, never a "
          'guessed "unused" bit); `unshare` with a bit outside its own list (bit 37 included): EINVAL; '
          "`UNSHARE_EMPTY_MNTNS` reuses `CLONE_PARENT_SETTID`'s bit for `unshare` only; `CLONE_EMPTY_MNTNS` "
-         "implies `CLONE_NEWNS`, so with `CLONE_FS`: EINVAL",
-         ("kernel/fork.c: clone3_args_valid()", "kernel/fork.c: check_unshare_flags()", "kernel/fork.c: kernel_clone()",
+         "implies `CLONE_NEWNS`, so with `CLONE_FS`: EINVAL; the calls' own checks stand beside the new flags: "
+         "clone3's arguments (a cgroup fd past `INT_MAX`: EINVAL; an unreadable `set_tid` array: EFAULT; its struct read as without it: over a page or a non-zero tail E2BIG, under 64 bytes, a bad `set_tid` size or an `exit_signal` past `CSIGNAL`: EINVAL), and "
+         "unshare's `CLONE_THREAD`, `CLONE_SIGHAND`, `CLONE_VM` (not implemented: accepted from a caller that shares "
+         "nothing, EINVAL from one with a second thread, with `UNSHARE_EMPTY_MNTNS` too, and then nothing is made)",
+         ("kernel/fork.c: clone3_args_valid()", "kernel/fork.c: copy_clone_args_from_user()",
+          "kernel/fork.c: check_unshare_flags()", "kernel/fork.c: kernel_clone()",
           "kernel/nsproxy.c: unshare_nsproxy_namespaces()")),
     Rule("EM-CAP", EM,
          "needs `CAP_SYS_ADMIN` over the caller's user namespace, as `CLONE_NEWNS`: EPERM",
@@ -344,6 +348,9 @@ RULES = (
     Rule("EM-USERNS-FAIL", EM,
          "when `unshare(CLONE_NEWUSER | UNSHARE_EMPTY_MNTNS)` cannot make the empty namespace (ENOSPC at `max_mnt_namespaces`), nothing is installed: the caller keeps its user namespace, credentials and mount namespace",
          ("kernel/fork.c: ksys_unshare()", "kernel/nsproxy.c: create_new_namespaces()")),
+    Rule("EM-UNWIND", EM,
+         "when `unshare()` of a mount namespace (empty or copied) and other namespaces cannot make one of those made after it (ENOSPC at that type's `max_*_namespaces`), it fails with that error, the caller keeps every namespace it had, and every namespace the call had made is given back with its charge, the mount namespace first among them",
+         ("kernel/nsproxy.c: create_new_namespaces()", "kernel/nsproxy.c: unshare_nsproxy_namespaces()")),
     Rule("EM-NOMEM", EM,
          "when an allocation inside the call fails, unshare fails with ENOMEM, the caller stays in its own namespace and the charge is given back; an unshare that succeeds all the same gives the whole empty namespace",
          ("fs/namespace.c: copy_mnt_ns()", "kernel/nsproxy.c: create_new_namespaces()", "fs/namespace.c: alloc_mnt_ns()")),

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
+import operator
 import os
+import select
 import tempfile
+import threading
+import time
 
 import pytest
 
 from . import syscalls as k
-from .helpers import become_nobody, drop_effective_caps, enter_userns, in_child, in_clone3, private_mount_ns
+from .helpers import become_nobody, drop_effective_caps, enter_userns, in_child, in_clone3, private_mount_ns, write_file
 
 UNKNOWN_UNSHARE_BITS = [1 << b for b in range(64) if not (1 << b) & k.UNSHARE_KNOWN]
 UNKNOWN_CLONE3_BITS = [1 << b for b in range(64) if not (1 << b) & k.CLONE3_KNOWN]
@@ -86,12 +91,22 @@ def test_clone3_parent_settid_bit_is_not_empty_mntns() -> None:
 CLONE_INTO_CGROUP = 0x200000000
 
 
-def _clone3_errno(**fields: int) -> int:
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+CLONE_ARGS_SIZE_VER0 = 64  # the first struct clone_args: flags to tls
+CLONE_ARGS_SIZE_VER2 = 88  # with cgroup, the last field
+
+
+def _clone3_errno(size: int | None = None, tail: int = 0, **fields: int) -> int:
     """The errno of clone3(CLONE_EMPTY_MNTNS, these other fields), in a child (0: it made a
-    process, which exits at once)."""
+    process, which exits at once). size: the size passed (default the struct's own); the struct
+    lies at the start of two zeroed pages, so a larger size reads zeros, except tail: the last
+    byte of the first page."""
     def child() -> int:
-        args = k._CloneArgs(exit_signal=17, **{"flags": k.CLONE_EMPTY_MNTNS, **fields})
-        ret = k.libc.syscall(k.NR_CLONE3, ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))
+        args = k._CloneArgs(**{"flags": k.CLONE_EMPTY_MNTNS, "exit_signal": 17, **fields})
+        buf = ctypes.create_string_buffer(2 * PAGE_SIZE)
+        ctypes.memmove(buf, ctypes.byref(args), ctypes.sizeof(args))
+        ctypes.memset(ctypes.addressof(buf) + PAGE_SIZE - 1, tail, 1)
+        ret = k.libc.syscall(k.NR_CLONE3, buf, ctypes.c_size_t(ctypes.sizeof(args) if size is None else size))
         if ret == 0:
             os._exit(0)
         if ret < 0:
@@ -123,6 +138,157 @@ def test_clone3_checks_its_arguments_before_the_empty_namespace() -> None:
                                      f"{k.errname(set_tid)}; a conforming kernel EFAULT")
 
 
+@pytest.mark.rule("EM-FLAGS")
+@clone_feature
+def test_clone3_reads_its_struct_as_before_beside_the_empty_namespace() -> None:
+    """copy_clone_args_from_user()'s checks, each with CLONE_EMPTY_MNTNS: the struct's size (over a
+    page E2BIG, under the first version's 64 bytes EINVAL, a page whose tail past the struct is
+    not zero E2BIG), set_tid (more than MAX_PID_NS_LEVEL entries, a size without an array, an
+    array without a size: EINVAL), exit_signal past CSIGNAL and CLONE_INTO_CGROUP in a struct too
+    short to hold the cgroup: EINVAL. A page with a zero tail is taken (the control)."""
+    tids = (ctypes.c_int * 64)()
+    cases: dict[str, tuple[dict[str, int], int]] = {
+        "a struct of a page, zero past its fields": ({"size": PAGE_SIZE}, 0),
+        "a struct of a page and a byte": ({"size": PAGE_SIZE + 1}, errno.E2BIG),
+        "a struct of a page, not zero past its fields": ({"size": PAGE_SIZE, "tail": 1}, errno.E2BIG),
+        "a struct of 63 bytes": ({"size": CLONE_ARGS_SIZE_VER0 - 1}, errno.EINVAL),
+        "a struct of 0 bytes": ({"size": 0}, errno.EINVAL),
+        "33 set_tid entries": ({"set_tid": ctypes.addressof(tids), "set_tid_size": 33}, errno.EINVAL),
+        "set_tid_size 1 without an array": ({"set_tid_size": 1}, errno.EINVAL),
+        "a set_tid array of size 0": ({"set_tid": ctypes.addressof(tids)}, errno.EINVAL),
+        "exit_signal 2^32": ({"exit_signal": 1 << 32}, errno.EINVAL),
+        "CLONE_INTO_CGROUP in a struct without the cgroup field": (
+            {"flags": k.CLONE_EMPTY_MNTNS | CLONE_INTO_CGROUP, "size": CLONE_ARGS_SIZE_VER2 - 8}, errno.EINVAL),
+    }
+    got = {what: _clone3_errno(**args) for what, (args, _) in cases.items()}
+    wrong = {what: f"{k.errname(got[what])}, expected {k.errname(e)}" for what, (_, e) in cases.items() if got[what] != e}
+    assert not wrong, f"EM-FLAGS: clone3(CLONE_EMPTY_MNTNS) with {wrong}"
+
+
+CLONE_AUTOREAP, CLONE_NNP, CLONE_PIDFD_AUTOKILL, CLONE_CLEAR_SIGHAND = 1 << 34, 1 << 35, 1 << 36, 1 << 32
+PR_GET_NO_NEW_PRIVS = 39
+# clone3's flags past the legacy ones, each as a caller would pass it (AUTOKILL needs a pidfd and
+# auto-reaping), beside CLONE_EMPTY_MNTNS. Bits 34-36 were given out before CLONE_EMPTY_MNTNS took
+# bit 37, so every kernel with CLONE_EMPTY_MNTNS knows them.
+CLONE3_NEIGHBOURS = {
+    "CLONE_CLEAR_SIGHAND": CLONE_CLEAR_SIGHAND,
+    "CLONE_AUTOREAP": CLONE_AUTOREAP,
+    "CLONE_NNP": CLONE_NNP,
+    "CLONE_PIDFD|CLONE_AUTOREAP|CLONE_PIDFD_AUTOKILL": k.CLONE_PIDFD | CLONE_AUTOREAP | CLONE_PIDFD_AUTOKILL,
+}
+
+
+def _clone3_empty_with(flags: int) -> tuple[int, str]:
+    """In a child: clone3(CLONE_EMPTY_MNTNS | flags); (errno, what the new process saw: its
+    mount count and its no_new_privs). An auto-reaped process has exit_signal 0, as the call asks."""
+    def child() -> tuple[int, str]:
+        r, w = os.pipe()
+        pidfd = ctypes.c_int(-1)
+        args = k._CloneArgs(flags=k.CLONE_EMPTY_MNTNS | flags, exit_signal=0 if flags & CLONE_AUTOREAP else 17,
+                            pidfd=ctypes.addressof(pidfd) if flags & k.CLONE_PIDFD else 0)
+        ret = k.libc.syscall(k.NR_CLONE3, ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))
+        if ret == 0:
+            try:
+                os.write(w, f"{len(k.listmount())} mounts, no_new_privs {k.libc.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)}"
+                         .encode())
+            finally:
+                os._exit(0)
+        if ret < 0:
+            return ctypes.get_errno(), ""
+        os.close(w)
+        seen = b""
+        while select.select([r], [], [], 10)[0]:
+            chunk = os.read(r, 256)
+            if not chunk:
+                break
+            seen += chunk
+        if not flags & CLONE_AUTOREAP:
+            os.waitpid(ret, 0)
+        return 0, seen.decode()
+    return in_child(child)
+
+
+@pytest.mark.rule("EM-FLAGS")
+@clone_feature
+def test_clone3_takes_its_other_flags_beside_the_empty_namespace() -> None:
+    """clone3_args_valid() lists CLONE_EMPTY_MNTNS among clone3's own flags: each of the others
+    still makes its process, in an empty namespace, with the flag's effect (no_new_privs)."""
+    got = {name: _clone3_empty_with(flags) for name, flags in CLONE3_NEIGHBOURS.items()}
+    wrong = {name: k.errname(e) for name, (e, _) in got.items() if e}
+    assert not wrong, (f"EM-FLAGS: clone3(CLONE_EMPTY_MNTNS | flag) gave {wrong}; a conforming kernel makes the "
+                       f"process (these flags are clone3's own, as CLONE_EMPTY_MNTNS is)")
+    for name, (_, seen) in got.items():
+        nnp = 1 if "CLONE_NNP" in name else 0
+        assert seen == f"1 mounts, no_new_privs {nnp}", (
+            f"EM-FLAGS: the process clone3(CLONE_EMPTY_MNTNS | {name}) made saw {seen or 'nothing'!r}; expected "
+            f"its empty namespace's root alone and no_new_privs {nnp}")
+
+
+NOTHING_TO_UNSHARE = {"CLONE_THREAD": k.CLONE_THREAD, "CLONE_SIGHAND": k.CLONE_SIGHAND, "CLONE_VM": k.CLONE_VM}
+
+
+def _with_a_second_thread(fn):
+    """fn() while a second thread of this process lives (blocked until fn returns)."""
+    done = threading.Event()
+    t = threading.Thread(target=done.wait, daemon=True)
+    t.start()
+    try:
+        return fn()
+    finally:
+        done.set()
+        t.join()
+        # join() returns before the kernel's thread is gone: wait for it, so that what runs next
+        # runs in a single-threaded process again.
+        deadline = time.monotonic() + 5
+        while len(os.listdir("/proc/self/task")) > 1 and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+
+def _unshare_each() -> dict[str, int]:
+    return {name: k.errno_of(k.unshare, flag) for name, flag in NOTHING_TO_UNSHARE.items()}
+
+
+@pytest.mark.rule("EM-FLAGS")
+def test_unshare_lets_through_what_there_is_nothing_to_unshare() -> None:
+    """check_unshare_flags(), where UNSHARE_EMPTY_MNTNS is listed, also decides CLONE_THREAD,
+    CLONE_SIGHAND and CLONE_VM: not implemented, so accepted when the caller shares nothing
+    (one thread, its own signal handlers and memory) and EINVAL when it has a second thread.
+    Holds on any kernel."""
+    alone, threaded = in_child(lambda: (_unshare_each(), _with_a_second_thread(_unshare_each)))
+    wrong = {n: k.errname(e) for n, e in alone.items() if e != 0}
+    assert not wrong, (f"EM-FLAGS: unshare by a single-threaded process of what it shares with nobody gave {wrong}; "
+                       f"a conforming kernel accepts it (nothing to unshare)")
+    wrong = {n: k.errname(e) for n, e in threaded.items() if e != errno.EINVAL}
+    assert not wrong, f"EM-FLAGS: unshare by a process with a second thread gave {wrong}, expected EINVAL"
+
+
+@pytest.mark.rule("EM-FLAGS")
+@unshare_feature
+def test_unshare_empty_mntns_beside_what_there_is_nothing_to_unshare() -> None:
+    """UNSHARE_EMPTY_MNTNS with CLONE_THREAD, CLONE_SIGHAND or CLONE_VM: a single-threaded caller
+    gets its empty namespace; one with a second thread is refused (EINVAL) before anything is
+    made, though UNSHARE_EMPTY_MNTNS alone is allowed it (EM-THREAD), and keeps its namespace."""
+    def child(flag: int) -> dict[str, int | None]:
+        enter_userns()  # before the thread: a multi-threaded process cannot make a user namespace
+        got: dict[str, int | None] = {"before": len(k.listmount())}
+        got["refused"] = _with_a_second_thread(lambda: k.errno_of(k.unshare, k.UNSHARE_EMPTY_MNTNS | flag))
+        got["after_refusal"] = len(k.listmount())
+        got["made"] = k.errno_of(k.unshare, k.UNSHARE_EMPTY_MNTNS | flag)
+        got["mounts"] = len(k.listmount()) if got["made"] == 0 else None
+        return got
+    for name, flag in NOTHING_TO_UNSHARE.items():
+        got = in_child(lambda flag=flag: child(flag))
+        assert got["refused"] == errno.EINVAL, (f"EM-FLAGS: unshare(UNSHARE_EMPTY_MNTNS|{name}) by a process with a "
+                                                f"second thread gave {k.errname(got['refused'])}, expected EINVAL")
+        assert got["after_refusal"] == got["before"], (
+            f"EM-FLAGS: the refused unshare(UNSHARE_EMPTY_MNTNS|{name}) left {got['after_refusal']} mounts of "
+            f"{got['before']}; a refused call changes nothing")
+        assert got["made"] == 0 and got["mounts"] == 1, (
+            f"EM-FLAGS: unshare(UNSHARE_EMPTY_MNTNS|{name}) by a single-threaded process gave "
+            f"{k.errname(got['made'])} and {got['mounts']} mounts; a conforming kernel makes the empty namespace "
+            f"(its root alone)")
+
+
 @pytest.mark.parametrize("how", HOW)
 @pytest.mark.parametrize("drop", [become_nobody, drop_effective_caps], ids=["nobody", "root_without_caps"])
 @pytest.mark.rule("EM-CAP")
@@ -132,6 +298,65 @@ def test_without_cap_sys_admin_is_eperm(how: str, drop) -> None:
         return k.errno_of(lambda: in_empty(how, lambda: None))
     got = in_child(child)
     assert got == errno.EPERM, f"EM-CAP: {how} of an empty mount namespace without CAP_SYS_ADMIN gave {k.errname(got)}"
+
+
+# EM-UNWIND -------------------------------------------------------------------------------------
+
+# The namespaces unshare() makes after the mount namespace, in create_new_namespaces()' order,
+# each with its /proc/sys/user limit's name.
+LATER_NAMESPACES = {"uts": k.CLONE_NEWUTS, "ipc": k.CLONE_NEWIPC, "pid": k.CLONE_NEWPID,
+                    "cgroup": k.CLONE_NEWCGROUP, "net": k.CLONE_NEWNET, "time": k.CLONE_NEWTIME}
+MNT_FLAG = {"empty": k.UNSHARE_EMPTY_MNTNS, "copy": k.CLONE_NEWNS}
+
+
+def _set_limit(kind: str, n: int) -> None:
+    write_file(f"/proc/sys/user/max_{kind}_namespaces", str(n))
+
+
+def _ns_ids() -> dict[str, int]:
+    return {kind: os.stat(f"/proc/self/ns/{kind}").st_ino for kind in ("mnt", *LATER_NAMESPACES)}
+
+
+@pytest.mark.parametrize("mnt", [pytest.param("empty", marks=unshare_feature), "copy"])
+@pytest.mark.rule("EM-UNWIND")
+def test_unshare_gives_back_what_it_made_when_a_later_namespace_fails(mnt: str) -> None:
+    """In a user namespace allowed one namespace of each type, unshare() of a mount namespace and
+    all six others fails in turn at each later type (its limit set to 0): ENOSPC, the caller's
+    namespaces unchanged. Then every charge must be back: the whole set can be made (net and ipc
+    namespaces are freed by a work queue, so that is waited for). A namespace kept by a failed
+    call holds its charge, and the type it belongs to is named."""
+    kinds = {kind: flag for kind, flag in LATER_NAMESPACES.items() if os.path.exists(f"/proc/self/ns/{kind}")}
+    every = MNT_FLAG[mnt] | functools.reduce(operator.or_, kinds.values(), 0)
+
+    def child() -> dict[str, object]:
+        enter_userns()
+        for kind in ("mnt", *kinds):
+            _set_limit(kind, 1)
+        before = _ns_ids()
+        failed, moved = {}, {}
+        for kind in kinds:
+            _set_limit(kind, 0)
+            failed[kind] = k.errno_of(k.unshare, every)
+            _set_limit(kind, 1)
+            if _ns_ids() != before:
+                moved[kind] = _ns_ids()
+        deadline = time.monotonic() + 10
+        while (last := k.errno_of(k.unshare, every)) == errno.ENOSPC and time.monotonic() < deadline:
+            time.sleep(0.05)
+        held = []
+        if last == errno.ENOSPC:  # which charge was kept: each type alone, in a child of its own
+            held = [kind for kind, flag in {"mnt": MNT_FLAG[mnt], **kinds}.items()
+                    if in_child(lambda flag=flag: k.errno_of(k.unshare, flag)) == errno.ENOSPC]
+        return {"failed": failed, "moved": moved, "last": last, "held": held}
+    got = in_child(child)
+    wrong = {kind: k.errname(e) for kind, e in got["failed"].items() if e != errno.ENOSPC}
+    assert not wrong, (f"EM-UNWIND: unshare({mnt} mount namespace and {sorted(kinds)}) with that type's limit at 0 "
+                       f"gave {wrong}; a conforming kernel fails with ENOSPC")
+    assert not got["moved"], (f"EM-UNWIND: a failed unshare({mnt} mount namespace and the others) moved the caller: "
+                              f"{got['moved']}")
+    assert got["last"] == 0, (f"EM-UNWIND: after the failed calls, unshare of the whole set gave "
+                              f"{k.errname(got['last'])} for 10 s: a failed call kept the charge of its {got['held']} "
+                              f"namespace (a conforming kernel gives back every namespace it made)")
 
 
 # EM-ONLY-ROOT ----------------------------------------------------------------------------------
