@@ -338,8 +338,8 @@ def test_unshare_gives_back_what_it_made_when_a_later_namespace_fails(mnt: str) 
             _set_limit(kind, 0)
             failed[kind] = k.errno_of(k.unshare, every)
             _set_limit(kind, 1)
-            if _ns_ids() != before:
-                moved[kind] = _ns_ids()
+            if (now := _ns_ids()) != before:
+                moved[kind] = now
         deadline = time.monotonic() + 10
         while (last := k.errno_of(k.unshare, every)) == errno.ENOSPC and time.monotonic() < deadline:
             time.sleep(0.05)
